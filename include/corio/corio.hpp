@@ -1,0 +1,7 @@
+// Everything corio offers, in one include.
+#pragma once
+
+#include "corio/future.hpp"
+#include "corio/runtime.hpp"
+#include "corio/task.hpp"
+#include "corio/time.hpp"

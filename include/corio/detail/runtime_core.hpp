@@ -1,0 +1,35 @@
+// The interface between the public Runtime/Handle templates and the
+// schedulers compiled in src/, plus the thread-local "current runtime".
+#pragma once
+
+#include <chrono>
+
+#include "corio/detail/task_cell.hpp"
+
+namespace corio::detail {
+
+class TimeDriver;
+
+/// A scheduler together with its drivers (timers, later I/O).
+class RuntimeCore : public Scheduler {
+public:
+    /// Polls the root future (`poll_root(ctx, cx)` returns true when it is done),
+    /// running tasks and drivers until it is. Throws std::logic_error when
+    /// called from inside a runtime or after shutdown.
+    virtual void block_on(bool (*poll_root)(void* ctx, Context& cx), void* ctx) = 0;
+    /// Cancels (destroys) every task, waits up to `timeout` for blocking work,
+    /// then stops the drivers. Idempotent.
+    virtual void shutdown(std::chrono::nanoseconds timeout) noexcept = 0;
+    virtual TimeDriver& time_driver() noexcept = 0;
+
+protected:
+    ~RuntimeCore() = default;
+};
+
+/// The runtime whose task or block_on is running on this thread, if any.
+inline thread_local RuntimeCore* current_runtime = nullptr;
+
+/// current_runtime, or throws std::logic_error naming `what` needed one.
+RuntimeCore& current_runtime_or_throw(const char* what);
+
+}  // namespace corio::detail

@@ -1,0 +1,433 @@
+// The task cell: the one allocation behind every spawned task.
+//
+// A cell is a TaskHeader (atomic state word, vtable, owning scheduler, owned-
+// list links, join waker) followed by the stage: the future while it runs,
+// then its output. The state word packs flags and a reference count:
+//
+//   RUNNING        a thread is polling (or cancelling) the future
+//   COMPLETE       the stage holds the output (or it was consumed/dropped)
+//   NOTIFIED       woken: the task is in a run queue, or will be re-queued by
+//                  the thread that is polling it (when RUNNING)
+//   JOIN_INTEREST  a JoinHandle exists and owns the output once COMPLETE
+//   JOIN_WAKER     join_waker holds the JoinHandle's waker; while set (and
+//                  not COMPLETE) only the task side may read it
+//   CANCELLED      abort() was called or the runtime is shutting down
+//   refcount       one reference each for: the owned list, the JoinHandle,
+//                  the run queue (while NOTIFIED and idle), every Waker
+//
+// The cell is freed when the count reaches zero.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "corio/detail/coop.hpp"
+#include "corio/detail/frame_alloc.hpp"
+#include "corio/future.hpp"
+
+namespace corio {
+
+/// Thrown by awaiting a JoinHandle whose task was aborted or dropped by a
+/// shutting-down runtime before it finished.
+class JoinError : public std::runtime_error {
+public:
+    JoinError() : std::runtime_error("corio: task was cancelled") {}
+    /// Always true: a task's own exceptions are rethrown as they are, so a
+    /// JoinError always means cancellation.
+    bool is_cancelled() const noexcept { return true; }
+};
+
+namespace detail {
+
+struct TaskHeader;
+
+namespace state {
+inline constexpr std::uint64_t kRunning = 1u << 0;
+inline constexpr std::uint64_t kComplete = 1u << 1;
+inline constexpr std::uint64_t kNotified = 1u << 2;
+inline constexpr std::uint64_t kJoinInterest = 1u << 3;
+inline constexpr std::uint64_t kJoinWaker = 1u << 4;
+inline constexpr std::uint64_t kCancelled = 1u << 5;
+inline constexpr std::uint64_t kRefOne = 1u << 6;
+inline constexpr std::uint64_t kFlagMask = kRefOne - 1;
+}  // namespace state
+
+/// What a task needs from the scheduler that owns it.
+class Scheduler {
+public:
+    /// Queues a task that was just woken (state NOTIFIED, carrying a queue reference).
+    virtual void schedule(TaskHeader* task) = 0;
+    /// Takes a newly spawned task (NOTIFIED, references for owned list, queue and JoinHandle).
+    virtual void spawn(TaskHeader* task) = 0;
+    /// The task completed: unlink it from the owned list if linked. The
+    /// caller drops the owned list's reference.
+    virtual void release(TaskHeader* task) noexcept = 0;
+    /// Keeps the scheduler alive while a task, waker or handle refers to it.
+    virtual void ref() noexcept = 0;
+    virtual void unref() noexcept = 0;
+
+protected:
+    ~Scheduler() = default;
+};
+
+struct TaskVTable {
+    void (*poll)(TaskHeader*);                    // run once; the caller gave up its queue reference
+    void (*cancel)(TaskHeader*);                  // drop the future as cancelled; caller set RUNNING
+    void (*take_output)(TaskHeader*, void* out);  // emplace the output into *out (std::optional<TaskOutcome<T>>)
+    void (*drop_output)(TaskHeader*) noexcept;
+    void (*dealloc)(TaskHeader*) noexcept;
+};
+
+struct TaskHeader {
+    std::atomic<std::uint64_t> state;
+    const TaskVTable* vtable;
+    Scheduler* scheduler;
+    TaskHeader* owned_prev = nullptr;  // owned-list links; owned_next == nullptr means not linked
+    TaskHeader* owned_next = nullptr;
+    Waker join_waker;
+
+    TaskHeader(std::uint64_t initial, const TaskVTable* vt, Scheduler* s) noexcept
+        : state(initial), vtable(vt), scheduler(s) {}
+};
+
+// ---- reference counting ----------------------------------------------------
+
+inline void task_ref(TaskHeader* t) noexcept {
+    // relaxed: a new reference is made from an existing one, which already
+    // orders everything before it (as shared_ptr's copy).
+    t->state.fetch_add(state::kRefOne, std::memory_order_relaxed);
+}
+
+inline void task_unref(TaskHeader* t, std::uint64_t count = 1) noexcept {
+    // acq_rel: the last owner must see every other owner's writes before freeing.
+    std::uint64_t prev = t->state.fetch_sub(count * state::kRefOne, std::memory_order_acq_rel);
+    if ((prev >> 6) == count) t->vtable->dealloc(t);
+}
+
+// ---- waking ----------------------------------------------------------------
+
+/// Marks the task NOTIFIED; queues it (with a new reference) if it was idle.
+inline void task_wake_by_ref(TaskHeader* t) {
+    std::uint64_t cur = t->state.load(std::memory_order_acquire);
+    for (;;) {
+        if (cur & (state::kComplete | state::kNotified)) return;
+        std::uint64_t next = cur | state::kNotified;
+        bool idle = !(cur & state::kRunning);
+        if (idle) next += state::kRefOne;  // the run queue's reference
+        // acq_rel: pairs with the poller's transition so a wake after its
+        // last look at our data is never missed.
+        if (t->state.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
+            if (idle) t->scheduler->schedule(t);
+            return;
+        }
+    }
+}
+
+/// Like task_wake_by_ref, but consumes the caller's reference.
+inline void task_wake_by_val(TaskHeader* t) {
+    std::uint64_t cur = t->state.load(std::memory_order_acquire);
+    for (;;) {
+        if (cur & (state::kComplete | state::kNotified)) {
+            task_unref(t);
+            return;
+        }
+        if (cur & state::kRunning) {
+            // The poller holds a reference, so ours is never the last one here.
+            std::uint64_t next = (cur | state::kNotified) - state::kRefOne;
+            if (t->state.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_acquire)) return;
+            continue;
+        }
+        // Idle: our reference becomes the run queue's.
+        if (t->state.compare_exchange_weak(cur, cur | state::kNotified, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+            t->scheduler->schedule(t);
+            return;
+        }
+    }
+}
+
+inline RawWaker task_waker_clone(const void* p);
+inline void task_waker_wake(const void* p) { task_wake_by_val(static_cast<TaskHeader*>(const_cast<void*>(p))); }
+inline void task_waker_wake_by_ref(const void* p) {
+    task_wake_by_ref(static_cast<TaskHeader*>(const_cast<void*>(p)));
+}
+inline void task_waker_drop(const void* p) { task_unref(static_cast<TaskHeader*>(const_cast<void*>(p))); }
+inline constexpr RawWakerVTable kTaskWakerVTable{&task_waker_clone, &task_waker_wake, &task_waker_wake_by_ref,
+                                                 &task_waker_drop};
+inline RawWaker task_waker_clone(const void* p) {
+    task_ref(static_cast<TaskHeader*>(const_cast<void*>(p)));
+    return RawWaker{p, &kTaskWakerVTable};
+}
+
+// ---- running ---------------------------------------------------------------
+
+enum class RunTransition { Run, Cancel, Skip };
+
+/// NOTIFIED -> RUNNING for the thread that popped the task from a queue.
+inline RunTransition task_transition_to_running(TaskHeader* t) noexcept {
+    std::uint64_t cur = t->state.load(std::memory_order_acquire);
+    for (;;) {
+        if (cur & (state::kRunning | state::kComplete)) return RunTransition::Skip;
+        std::uint64_t next = (cur | state::kRunning) & ~state::kNotified;
+        // acquire: see everything the waker and the previous poller wrote.
+        if (t->state.compare_exchange_weak(cur, next, std::memory_order_acquire, std::memory_order_acquire)) {
+            return (cur & state::kCancelled) ? RunTransition::Cancel : RunTransition::Run;
+        }
+    }
+}
+
+enum class IdleTransition { Idle, Notified, Cancel };
+
+/// RUNNING -> idle after a Pending poll; reports a wake or abort that came meanwhile.
+inline IdleTransition task_transition_to_idle(TaskHeader* t) noexcept {
+    std::uint64_t cur = t->state.load(std::memory_order_acquire);
+    for (;;) {
+        if (cur & state::kCancelled) return IdleTransition::Cancel;  // stay RUNNING, the caller cancels
+        if (cur & state::kNotified) {
+            // Stay NOTIFIED; the caller re-queues with the reference it holds.
+            if (t->state.compare_exchange_weak(cur, cur & ~state::kRunning, std::memory_order_acq_rel,
+                                               std::memory_order_acquire))
+                return IdleTransition::Notified;
+            continue;
+        }
+        // release: our writes to the future are visible to the next poller.
+        if (t->state.compare_exchange_weak(cur, cur & ~state::kRunning, std::memory_order_acq_rel,
+                                           std::memory_order_acquire))
+            return IdleTransition::Idle;
+    }
+}
+
+/// Claims a task that is not running or complete so the caller can cancel it
+/// in place (runtime shutdown). False when it is running elsewhere or done.
+inline bool task_transition_to_shutdown(TaskHeader* t) noexcept {
+    std::uint64_t cur = t->state.load(std::memory_order_acquire);
+    for (;;) {
+        if (cur & (state::kRunning | state::kComplete)) return false;
+        if (t->state.compare_exchange_weak(cur, cur | state::kRunning | state::kCancelled, std::memory_order_acq_rel,
+                                           std::memory_order_acquire))
+            return true;
+    }
+}
+
+/// RUNNING -> COMPLETE once the stage holds the output; notifies the joiner,
+/// unlinks from the owned list and drops `extra_refs` (the caller's queue
+/// reference, if it holds one) plus the owned list's reference.
+inline void task_complete(TaskHeader* t, std::uint64_t extra_refs) noexcept {
+    // acq_rel: release the output to the JoinHandle; acquire its join waker.
+    std::uint64_t prev = t->state.fetch_xor(state::kRunning | state::kComplete, std::memory_order_acq_rel);
+    if (!(prev & state::kJoinInterest)) {
+        t->vtable->drop_output(t);  // no JoinHandle will read it
+    } else if (prev & state::kJoinWaker) {
+        t->join_waker.wake_by_ref();
+    }
+    t->scheduler->release(t);
+    task_unref(t, 1 + extra_refs);
+}
+
+/// Requests cancellation; the task is dropped at its next scheduling.
+inline void task_abort(TaskHeader* t) {
+    std::uint64_t cur = t->state.load(std::memory_order_acquire);
+    for (;;) {
+        if (cur & (state::kComplete | state::kCancelled)) return;
+        std::uint64_t next = cur | state::kCancelled | state::kNotified;
+        bool must_queue = !(cur & (state::kRunning | state::kNotified));
+        if (must_queue) next += state::kRefOne;
+        if (t->state.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
+            if (must_queue) t->scheduler->schedule(t);
+            return;
+        }
+    }
+}
+
+// ---- joining ---------------------------------------------------------------
+
+/// True when the output is ready to take; otherwise stores `waker` as the
+/// join waker (the most recent one) and returns false.
+inline bool task_poll_join(TaskHeader* t, const Waker& waker) {
+    std::uint64_t cur = t->state.load(std::memory_order_acquire);
+    if (cur & state::kComplete) return true;
+    if (cur & state::kJoinWaker) {
+        if (t->join_waker.will_wake(waker)) return false;
+        // Take the waker slot back before writing it.
+        for (;;) {
+            if (cur & state::kComplete) return true;
+            if (t->state.compare_exchange_weak(cur, cur & ~state::kJoinWaker, std::memory_order_acq_rel,
+                                               std::memory_order_acquire))
+                break;
+        }
+    }
+    t->join_waker = waker;  // we own the slot: JOIN_WAKER is clear
+    cur = t->state.load(std::memory_order_relaxed);
+    for (;;) {
+        if (cur & state::kComplete) return true;
+        // release: the task side reads join_waker after seeing JOIN_WAKER.
+        if (t->state.compare_exchange_weak(cur, cur | state::kJoinWaker, std::memory_order_acq_rel,
+                                           std::memory_order_acquire))
+            return false;
+    }
+}
+
+/// The JoinHandle goes away. The output is dropped here if the task already
+/// completed, else by the task when it completes.
+inline void task_drop_join_handle(TaskHeader* t) noexcept {
+    std::uint64_t cur = t->state.load(std::memory_order_acquire);
+    for (;;) {
+        if (cur & state::kComplete) {
+            t->vtable->drop_output(t);
+            break;
+        }
+        if (t->state.compare_exchange_weak(cur, cur & ~(state::kJoinInterest | state::kJoinWaker),
+                                           std::memory_order_acq_rel, std::memory_order_acquire))
+            break;
+    }
+    task_unref(t);
+}
+
+// ---- the typed cell ----------------------------------------------------------
+
+template <class T>
+using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+template <class T>
+using TaskOutcome = std::variant<stored_t<T>, std::exception_ptr>;
+
+template <Future F>
+struct TaskCell final : TaskHeader {
+    using Out = output_of<F>;
+    enum class Stage : std::uint8_t { Running, Finished, Consumed };
+
+    TaskCell(F&& fut, Scheduler* s) : TaskHeader(kInitialState, &kVTable, s) {
+        new (&future_) F(std::move(fut));
+    }
+
+    static constexpr std::uint64_t kInitialState =
+        state::kNotified | state::kJoinInterest | 3 * state::kRefOne;  // owned list, run queue, JoinHandle
+
+    static TaskCell* from(TaskHeader* t) noexcept { return static_cast<TaskCell*>(t); }
+
+    static TaskHeader* allocate(F&& fut, Scheduler* s) {
+        void* mem = frame_allocate(sizeof(TaskCell));
+        try {
+            return new (mem) TaskCell(std::move(fut), s);
+        } catch (...) {
+            frame_deallocate(mem, sizeof(TaskCell));
+            throw;
+        }
+    }
+
+    static void poll(TaskHeader* t) {
+        TaskCell* cell = from(t);
+        switch (task_transition_to_running(t)) {
+            case RunTransition::Skip:
+                task_unref(t);
+                return;
+            case RunTransition::Cancel:
+                cancel(t);
+                task_complete(t, 1);
+                return;
+            case RunTransition::Run:
+                break;
+        }
+        if (cell->poll_future()) {
+            task_complete(t, 1);
+            return;
+        }
+        switch (task_transition_to_idle(t)) {
+            case IdleTransition::Idle:
+                task_unref(t);
+                return;
+            case IdleTransition::Notified:
+                t->scheduler->schedule(t);
+                return;
+            case IdleTransition::Cancel:
+                cancel(t);
+                task_complete(t, 1);
+                return;
+        }
+    }
+
+    // Polls the future once; true when it finished (the stage now holds the output).
+    bool poll_future() {
+        BorrowedWaker waker(RawWaker{static_cast<TaskHeader*>(this), &kTaskWakerVTable});
+        Context cx(waker.get());
+        BudgetScope budget;
+        try {
+            Poll<Out> result = future_.poll(cx);
+            if (result.is_pending()) return false;
+            destroy_future();
+            if constexpr (std::is_void_v<Out>) {
+                new (&outcome_) TaskOutcome<Out>(std::in_place_index<0>);
+            } else {
+                new (&outcome_) TaskOutcome<Out>(std::in_place_index<0>, std::move(result).take());
+            }
+        } catch (...) {
+            if (stage_ == Stage::Running) destroy_future();
+            new (&outcome_) TaskOutcome<Out>(std::in_place_index<1>, std::current_exception());
+        }
+        stage_ = Stage::Finished;
+        return true;
+    }
+
+    static void cancel(TaskHeader* t) {
+        TaskCell* cell = from(t);
+        cell->destroy_future();
+        std::exception_ptr error;
+        try {
+            error = std::make_exception_ptr(JoinError());
+        } catch (...) {
+            error = std::current_exception();  // bad_alloc
+        }
+        new (&cell->outcome_) TaskOutcome<Out>(std::in_place_index<1>, std::move(error));
+        cell->stage_ = Stage::Finished;
+    }
+
+    static void take_output(TaskHeader* t, void* out) {
+        TaskCell* cell = from(t);
+        static_cast<std::optional<TaskOutcome<Out>>*>(out)->emplace(std::move(cell->outcome_));
+        cell->outcome_.~TaskOutcome<Out>();
+        cell->stage_ = Stage::Consumed;
+    }
+
+    static void drop_output(TaskHeader* t) noexcept {
+        TaskCell* cell = from(t);
+        if (cell->stage_ == Stage::Finished) {
+            cell->outcome_.~TaskOutcome<Out>();
+            cell->stage_ = Stage::Consumed;
+        }
+    }
+
+    static void dealloc(TaskHeader* t) noexcept {
+        TaskCell* cell = from(t);
+        Scheduler* s = t->scheduler;
+        if (cell->stage_ == Stage::Running) cell->destroy_future();
+        drop_output(t);
+        cell->~TaskCell();
+        frame_deallocate(cell, sizeof(TaskCell));
+        s->unref();
+    }
+
+    void destroy_future() noexcept {
+        stage_ = Stage::Consumed;  // first: a destructor that wakes this task must find no future
+        future_.~F();
+    }
+
+    ~TaskCell() {}
+
+    static constexpr TaskVTable kVTable{&poll, &cancel, &take_output, &drop_output, &dealloc};
+
+    Stage stage_ = Stage::Running;
+    union {
+        F future_;
+        TaskOutcome<Out> outcome_;
+    };
+};
+
+}  // namespace detail
+}  // namespace corio

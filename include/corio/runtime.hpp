@@ -1,0 +1,308 @@
+// The runtime: Builder, Runtime, Handle, spawn, JoinHandle and task helpers.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "corio/detail/coop.hpp"
+#include "corio/detail/runtime_core.hpp"
+#include "corio/detail/task_cell.hpp"
+#include "corio/future.hpp"
+#include "corio/task.hpp"
+
+namespace corio {
+
+class AbortHandle;
+
+/// Owned permission to join a spawned task: a Future of the task's output.
+///
+/// Awaiting it yields the task's value, rethrows the exception the task
+/// ended with, or throws JoinError when the task was aborted or dropped by a
+/// shutting-down runtime. Destroying the handle detaches the task, which
+/// runs on. Awaiting is cancellation-safe: dropping the await loses nothing,
+/// a later await still gets the output. Awaiting after the output was taken
+/// throws std::logic_error.
+template <class T>
+class [[nodiscard]] JoinHandle {
+public:
+    using Output = T;
+
+    JoinHandle() noexcept = default;
+    explicit JoinHandle(detail::TaskHeader* task) noexcept : task_(task) {}
+    JoinHandle(JoinHandle&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
+    JoinHandle& operator=(JoinHandle&& other) noexcept {
+        if (this != &other) {
+            reset();
+            task_ = std::exchange(other.task_, nullptr);
+        }
+        return *this;
+    }
+    JoinHandle(const JoinHandle&) = delete;
+    JoinHandle& operator=(const JoinHandle&) = delete;
+    ~JoinHandle() { reset(); }
+
+    Poll<T> poll(Context& cx) {
+        if (task_ == nullptr) throw std::logic_error("corio: JoinHandle awaited after it returned (or moved from)");
+        if (!detail::poll_proceed(cx)) return Pending;
+        if (!detail::task_poll_join(task_, cx.waker())) return Pending;
+        std::optional<detail::TaskOutcome<T>> outcome;
+        task_->vtable->take_output(task_, &outcome);
+        reset();
+        if (outcome->index() == 1) std::rethrow_exception(std::get<1>(std::move(*outcome)));
+        if constexpr (std::is_void_v<T>) {
+            return Ready();
+        } else {
+            return Ready(std::get<0>(std::move(*outcome)));
+        }
+    }
+
+    /// Cancels the task: it is destroyed at its next scheduling point (or
+    /// now, if it is idle), and awaiting this handle throws JoinError. No
+    /// effect on a finished task.
+    void abort() const {
+        if (task_ != nullptr) detail::task_abort(task_);
+    }
+
+    /// True once the task has finished (completed, failed or cancelled).
+    bool is_finished() const noexcept {
+        return task_ == nullptr || (task_->state.load(std::memory_order_acquire) & detail::state::kComplete) != 0;
+    }
+
+    /// A handle that can abort the task without owning its output.
+    AbortHandle abort_handle() const;
+
+    /// False for a default-constructed or moved-from handle, or after the output was taken.
+    bool valid() const noexcept { return task_ != nullptr; }
+
+private:
+    void reset() noexcept {
+        if (task_ != nullptr) detail::task_drop_join_handle(std::exchange(task_, nullptr));
+    }
+
+    detail::TaskHeader* task_ = nullptr;
+};
+
+/// Aborts a task from anywhere without owning its output. Copyable.
+class AbortHandle {
+public:
+    explicit AbortHandle(detail::TaskHeader* task) noexcept : task_(task) {
+        if (task_ != nullptr) detail::task_ref(task_);
+    }
+    AbortHandle(const AbortHandle& other) noexcept : AbortHandle(other.task_) {}
+    AbortHandle(AbortHandle&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
+    AbortHandle& operator=(AbortHandle other) noexcept {
+        std::swap(task_, other.task_);
+        return *this;
+    }
+    ~AbortHandle() {
+        if (task_ != nullptr) detail::task_unref(task_);
+    }
+
+    /// Same as JoinHandle::abort().
+    void abort() const {
+        if (task_ != nullptr) detail::task_abort(task_);
+    }
+    bool is_finished() const noexcept {
+        return task_ == nullptr || (task_->state.load(std::memory_order_acquire) & detail::state::kComplete) != 0;
+    }
+
+private:
+    detail::TaskHeader* task_;
+};
+
+template <class T>
+AbortHandle JoinHandle<T>::abort_handle() const {
+    return AbortHandle(task_);
+}
+
+namespace detail {
+template <class F>
+JoinHandle<output_of<F>> spawn_on(RuntimeCore& core, F&& fut) {
+    TaskHeader* task = TaskCell<F>::allocate(std::move(fut), &core);
+    core.ref();  // the task's reference, dropped when the cell is freed
+    core.spawn(task);
+    return JoinHandle<output_of<F>>(task);
+}
+}  // namespace detail
+
+/// A cheap, copyable reference to a runtime, usable from any thread: spawn
+/// onto the runtime from outside it. Keeps the runtime's shared state alive,
+/// not the runtime: spawning after the runtime was destroyed yields a task
+/// that is cancelled at once (its JoinHandle throws JoinError).
+class Handle {
+public:
+    /// The runtime running on this thread. Throws std::logic_error outside one.
+    static Handle current() { return Handle(&detail::current_runtime_or_throw("corio::Handle::current()")); }
+
+    /// The runtime running on this thread, if any.
+    static std::optional<Handle> try_current() {
+        if (detail::current_runtime == nullptr) return std::nullopt;
+        return Handle(detail::current_runtime);
+    }
+
+    Handle(const Handle& other) noexcept : Handle(other.core_) {}
+    Handle(Handle&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+    Handle& operator=(Handle other) noexcept {
+        std::swap(core_, other.core_);
+        return *this;
+    }
+    ~Handle() {
+        if (core_ != nullptr) core_->unref();
+    }
+
+    /// Spawns `fut` as a new task on this runtime; from a foreign thread the
+    /// runtime is woken to run it.
+    template <Future F>
+    JoinHandle<output_of<F>> spawn(F fut) {
+        return detail::spawn_on(*core_, std::move(fut));
+    }
+
+    /// True when both refer to the same runtime.
+    bool operator==(const Handle& other) const noexcept { return core_ == other.core_; }
+
+private:
+    friend class Runtime;
+    explicit Handle(detail::RuntimeCore* core) noexcept : core_(core) {
+        if (core_ != nullptr) core_->ref();
+    }
+
+    detail::RuntimeCore* core_;
+};
+
+class Runtime;
+
+/// Configures and builds a Runtime.
+class Builder {
+public:
+    /// A runtime that runs every task on the thread calling block_on.
+    static Builder new_current_thread();
+
+    /// Worker threads of a multi-thread runtime; ignored by current_thread (as in Tokio).
+    Builder& worker_threads(std::size_t n);
+    /// Name of the threads the runtime starts (workers, blocking pool).
+    Builder& thread_name(std::string name);
+    /// Called on each thread the runtime starts, first thing / last thing.
+    Builder& on_thread_start(std::function<void()> f);
+    Builder& on_thread_stop(std::function<void()> f);
+    /// Upper bound on the blocking pool's threads (default 512).
+    Builder& max_blocking_threads(std::size_t n);
+    /// How many task polls run between two checks of the remote queue and
+    /// the timer driver (default 61). Must be at least 1.
+    Builder& event_interval(std::uint32_t ticks);
+    /// Start with the clock paused: time moves only through time::advance or,
+    /// when every task is idle, by jumping to the next timer's deadline.
+    Builder& start_paused(bool paused);
+
+    /// Builds the runtime. Throws std::system_error when the OS refuses a
+    /// resource (eventfd, epoll) and std::invalid_argument for bad settings.
+    Runtime build();
+
+    struct Config {
+        std::size_t worker_threads = 0;
+        std::string thread_name = "corio-worker";
+        std::function<void()> on_thread_start;
+        std::function<void()> on_thread_stop;
+        std::size_t max_blocking_threads = 512;
+        std::uint32_t event_interval = 61;
+        bool start_paused = false;
+    };
+
+private:
+    Builder() = default;
+    Config config_;
+};
+
+/// An executor with its timer (and later I/O) drivers.
+///
+/// Destroying a runtime shuts it down: every unfinished task is destroyed,
+/// running its destructors, and its JoinHandle throws JoinError.
+class Runtime {
+public:
+    Runtime(Runtime&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+    Runtime& operator=(Runtime&& other) noexcept;
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+    ~Runtime();
+
+    /// Runs `fut` to completion on the calling thread, running spawned tasks
+    /// and timers meanwhile, and returns its output (or rethrows its
+    /// exception). Throws std::logic_error when called from inside a runtime
+    /// (a task cannot block its own thread: co_await instead), or after
+    /// shutdown.
+    template <Future F>
+    output_of<F> block_on(F fut) {
+        using Out = output_of<F>;
+        struct Root {
+            F* fut;
+            Poll<Out> result = Pending;
+            static bool poll(void* self, Context& cx) {
+                auto* root = static_cast<Root*>(self);
+                root->result = root->fut->poll(cx);
+                return root->result.is_ready();
+            }
+        } root{&fut};
+        core().block_on(&Root::poll, &root);
+        return std::move(root.result).take();
+    }
+
+    /// Spawns `fut` as a task on this runtime (it runs while some thread is
+    /// inside block_on).
+    template <Future F>
+    JoinHandle<output_of<F>> spawn(F fut) {
+        return detail::spawn_on(core(), std::move(fut));
+    }
+
+    /// A handle to this runtime.
+    Handle handle() const { return Handle(core_); }
+
+    /// Shuts down now: destroys every task, waits up to `timeout` for blocking
+    /// work, stops the drivers. The runtime cannot be used afterwards.
+    void shutdown_timeout(std::chrono::nanoseconds timeout) noexcept;
+
+private:
+    friend class Builder;
+    explicit Runtime(detail::RuntimeCore* core) noexcept : core_(core) {}
+    detail::RuntimeCore& core() const;
+
+    detail::RuntimeCore* core_;
+};
+
+/// Spawns `fut` on the runtime running on this thread. Throws
+/// std::logic_error when called outside a runtime.
+template <Future F>
+JoinHandle<output_of<F>> spawn(F fut) {
+    return detail::spawn_on(detail::current_runtime_or_throw("corio::spawn"), std::move(fut));
+}
+
+/// The `#[tokio::main]` equivalent: builds a runtime, runs `main_task` to
+/// completion with block_on, shuts the runtime down and returns the task's
+/// value. Uses the current_thread scheduler until the multi-thread one exists.
+int run(Task<int> main_task);
+void run(Task<void> main_task);
+
+namespace task {
+
+/// The future of consume_budget().
+class ConsumeBudget {
+public:
+    using Output = void;
+    Poll<void> poll(Context& cx) {
+        if (!detail::poll_proceed(cx)) return Pending;
+        return Ready();
+    }
+};
+
+/// Spends one unit of the task's cooperative budget (128 per poll), yielding
+/// to other tasks when it is used up. For long computations that never touch
+/// a corio resource. Cancellation-safe.
+inline ConsumeBudget consume_budget() noexcept { return {}; }
+
+}  // namespace task
+
+}  // namespace corio

@@ -1,0 +1,342 @@
+// Task<T>: the lazy coroutine type, itself a Future<T>.
+//
+// How a chain of awaiting coroutines is driven (the invariant that makes a
+// wake O(1) at any await depth):
+// - Only the outermost Task of a chain is polled as a future. While any frame
+//   of the chain is suspended, the chain is suspended on exactly one leaf
+//   awaiter (a non-Task future that returned Pending), and the outermost Task
+//   keeps a pointer to it (`leaf_`).
+// - A wake re-polls that leaf directly; only when it is ready is its
+//   coroutine resumed. Intermediate frames run no code.
+// - Awaiting a child Task starts it by symmetric transfer and records the
+//   parent; the child's final_suspend transfers back. Stack use is constant
+//   at any depth (build with -foptimize-sibling-calls).
+// - Destroying a suspended chain destroys its frames from the innermost
+//   outwards (each frame's parent is recorded in its promise), so it also
+//   needs constant stack.
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "corio/detail/frame_alloc.hpp"
+#include "corio/future.hpp"
+
+namespace corio {
+
+template <class T = void>
+class Task;
+
+namespace detail {
+
+struct PromiseBase;
+
+/// The awaiter a chain is suspended on: a non-Task future that returned Pending.
+struct LeafAwaiter {
+    /// Polls the awaited future once; true when it became ready (its output stored).
+    using PollFn = bool (*)(LeafAwaiter* self, Context& cx);
+    PollFn poll_fn = nullptr;
+    std::coroutine_handle<> waiting;  // the innermost frame, suspended here
+    PromiseBase* owner = nullptr;     // that frame's promise
+};
+
+/// What the Task being polled on this thread exposes to the awaiters inside it.
+struct PollScope {
+    LeafAwaiter** leaf_slot;  // where a suspending leaf records itself
+    Context* cx;
+};
+
+inline thread_local PollScope* current_poll_scope = nullptr;
+
+struct PromiseBase {
+    std::coroutine_handle<> continuation_ = std::noop_coroutine();  // resumed at final_suspend
+    PromiseBase* parent_ = nullptr;                                  // null for the outermost frame
+    std::exception_ptr exception_;  // the body's exception, or a leaf poll's while suspended
+
+    static void* operator new(std::size_t size) { return frame_allocate(size); }
+    static void operator delete(void* block, std::size_t size) noexcept { frame_deallocate(block, size); }
+
+    std::suspend_always initial_suspend() noexcept { return {}; }
+
+    struct FinalAwaiter {
+        bool await_ready() const noexcept { return false; }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
+            return self.promise().continuation_;
+        }
+        void await_resume() const noexcept {}
+    };
+    FinalAwaiter final_suspend() noexcept { return {}; }
+
+    void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+
+    void rethrow_if_failed() {
+        if (exception_) std::rethrow_exception(std::exchange(exception_, nullptr));
+    }
+};
+
+/// Awaits any Future inside a Task: polled at once in await_ready; on Pending
+/// it becomes the chain's leaf. `F` is a value type (owned) or an lvalue
+/// reference (awaited in place).
+template <class F>
+class FutureAwaiter : public LeafAwaiter {
+    using Fut = std::remove_reference_t<F>;
+    using Out = output_of<Fut>;
+
+public:
+    explicit FutureAwaiter(F&& fut) : fut_(std::forward<F>(fut)) { poll_fn = &poll_thunk; }
+    FutureAwaiter(const FutureAwaiter&) = delete;
+    FutureAwaiter& operator=(const FutureAwaiter&) = delete;
+
+    bool await_ready() { return poll_once(*current_poll_scope->cx); }
+
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> self) noexcept {
+        waiting = self;
+        owner = &self.promise();
+        *current_poll_scope->leaf_slot = this;
+    }
+
+    Out await_resume() {
+        if (owner != nullptr) owner->rethrow_if_failed();
+        return std::move(result_).take();
+    }
+
+private:
+    bool poll_once(Context& cx) {
+        result_ = fut_.poll(cx);
+        return result_.is_ready();
+    }
+    static bool poll_thunk(LeafAwaiter* self, Context& cx) { return static_cast<FutureAwaiter*>(self)->poll_once(cx); }
+
+    F fut_;
+    Poll<Out> result_ = Pending;
+};
+
+template <class T>
+struct TaskPromise;
+
+/// Awaits a child Task: starts it by symmetric transfer, takes its result.
+template <class T>
+class TaskAwaiter {
+public:
+    explicit TaskAwaiter(std::coroutine_handle<TaskPromise<T>> child) noexcept : child_(child) {}
+    TaskAwaiter(const TaskAwaiter&) = delete;
+    TaskAwaiter& operator=(const TaskAwaiter&) = delete;
+
+    bool await_ready() const {
+        if (!child_) throw std::logic_error("corio: co_await on an empty Task (moved from or already awaited)");
+        return false;
+    }
+
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+        child_.promise().continuation_ = parent;
+        child_.promise().parent_ = &parent.promise();
+        return child_;
+    }
+
+    T await_resume() {
+        // The child is at its final suspend point: take its result, free its frame.
+        auto child = std::exchange(child_, nullptr);
+        struct Destroy {
+            std::coroutine_handle<> h;
+            ~Destroy() { h.destroy(); }
+        } destroy{child};
+        child.promise().rethrow_if_failed();
+        if constexpr (!std::is_void_v<T>) return std::move(*child.promise().value_);
+    }
+
+    // No destructor work: a child still suspended when its parent is destroyed
+    // was destroyed first by the outermost Task (innermost-first teardown).
+
+private:
+    std::coroutine_handle<TaskPromise<T>> child_;
+};
+
+template <class T>
+struct TaskTransform : PromiseBase {
+    template <class U>
+    TaskAwaiter<U> await_transform(Task<U>&& task) noexcept {
+        return TaskAwaiter<U>(task.release());
+    }
+    template <class U>
+    TaskAwaiter<U> await_transform(Task<U>& task) noexcept {
+        return TaskAwaiter<U>(task.release());
+    }
+    template <class F>
+        requires Future<std::remove_cvref_t<F>>
+    FutureAwaiter<F> await_transform(F&& fut) {
+        return FutureAwaiter<F>(std::forward<F>(fut));
+    }
+    template <class A>
+    A&& await_transform(A&& other) {
+        static_assert(Future<std::remove_cvref_t<A>>,
+                      "co_await inside a corio::Task needs a corio::Future (a type with "
+                      "`using Output` and `Poll<Output> poll(Context&)`) or a corio::Task");
+        return std::forward<A>(other);
+    }
+};
+
+template <class T>
+struct TaskPromise : TaskTransform<T> {
+    static_assert(!std::is_reference_v<T>, "Task<T&> is not supported: return a pointer or std::reference_wrapper");
+    std::optional<T> value_;
+
+    Task<T> get_return_object() noexcept;
+    template <class U = T>
+        requires std::constructible_from<T, U&&>
+    void return_value(U&& value) {
+        value_.emplace(std::forward<U>(value));
+    }
+};
+
+template <>
+struct TaskPromise<void> : TaskTransform<void> {
+    Task<void> get_return_object() noexcept;
+    void return_void() noexcept {}
+};
+
+}  // namespace detail
+
+/// A lazy coroutine producing a `T`; a Future<T>.
+///
+/// Calling a coroutine that returns Task runs nothing: the body starts when
+/// the Task is first polled (awaited with `co_await`, spawned, or given to
+/// `block_on`). Inside, `co_await` accepts any corio::Future and any Task.
+/// An exception escaping the body is rethrown to whoever awaits the Task.
+/// Destroying a Task destroys its frame and every frame and future it is
+/// awaiting, running their destructors: that is cancellation.
+template <class T>
+class [[nodiscard]] Task {
+public:
+    using Output = T;
+    using promise_type = detail::TaskPromise<T>;
+    using Handle = std::coroutine_handle<promise_type>;
+
+    /// An empty Task (as after a move); polling or awaiting it throws std::logic_error.
+    Task() noexcept = default;
+    explicit Task(Handle h) noexcept : h_(h) {}
+    Task(Task&& other) noexcept : h_(std::exchange(other.h_, nullptr)), leaf_(std::exchange(other.leaf_, nullptr)) {}
+    Task& operator=(Task&& other) noexcept {
+        if (this != &other) {
+            destroy();
+            h_ = std::exchange(other.h_, nullptr);
+            leaf_ = std::exchange(other.leaf_, nullptr);
+        }
+        return *this;
+    }
+    ~Task() { destroy(); }
+
+    /// True while the Task holds a coroutine (not moved from, not completed).
+    bool valid() const noexcept { return static_cast<bool>(h_); }
+    explicit operator bool() const noexcept { return valid(); }
+
+    /// Drives the coroutine. Throws std::logic_error when the Task is empty;
+    /// rethrows the body's exception when it failed.
+    Poll<T> poll(Context& cx) {
+        if (!h_) throw std::logic_error("corio: polled an empty Task (moved from, or already completed)");
+        detail::PollScope scope{&leaf_, &cx};
+        ScopeGuard guard(&scope);
+        if (detail::LeafAwaiter* leaf = leaf_) {
+            try {
+                if (!leaf->poll_fn(leaf, cx)) return Pending;
+            } catch (...) {
+                leaf->owner->exception_ = std::current_exception();  // rethrown by the leaf's await_resume
+            }
+            leaf_ = nullptr;
+            leaf->waiting.resume();
+        } else {
+            h_.resume();
+        }
+        if (!h_.done()) return Pending;
+        return take_result();
+    }
+
+    /// Gives up the coroutine handle without destroying it (for awaiting as a child).
+    Handle release() noexcept { return std::exchange(h_, nullptr); }
+
+private:
+    struct ScopeGuard {
+        explicit ScopeGuard(detail::PollScope* scope) noexcept
+            : saved(std::exchange(detail::current_poll_scope, scope)) {}
+        ~ScopeGuard() { detail::current_poll_scope = saved; }
+        detail::PollScope* saved;
+    };
+
+    Poll<T> take_result() {
+        Handle h = std::exchange(h_, nullptr);
+        struct Destroy {
+            Handle h;
+            ~Destroy() { h.destroy(); }
+        } destroy{h};
+        h.promise().rethrow_if_failed();
+        if constexpr (std::is_void_v<T>) {
+            return Ready();
+        } else {
+            return Poll<T>(std::in_place, std::move(*h.promise().value_));
+        }
+    }
+
+    // Destroys the chain innermost-first, so any depth needs constant stack.
+    void destroy() noexcept {
+        if (!h_) return;
+        if (detail::LeafAwaiter* leaf = std::exchange(leaf_, nullptr)) {
+            std::coroutine_handle<> frame = leaf->waiting;
+            detail::PromiseBase* promise = leaf->owner;
+            while (promise->parent_ != nullptr) {
+                std::coroutine_handle<> parent_frame = promise->continuation_;
+                detail::PromiseBase* parent = promise->parent_;
+                frame.destroy();
+                frame = parent_frame;
+                promise = parent;
+            }
+        }
+        std::exchange(h_, nullptr).destroy();
+    }
+
+    Handle h_;
+    detail::LeafAwaiter* leaf_ = nullptr;
+};
+
+static_assert(Future<Task<int>>);
+static_assert(Future<Task<void>>);
+
+namespace detail {
+template <class T>
+Task<T> TaskPromise<T>::get_return_object() noexcept {
+    return Task<T>(std::coroutine_handle<TaskPromise<T>>::from_promise(*this));
+}
+inline Task<void> TaskPromise<void>::get_return_object() noexcept {
+    return Task<void>(std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
+}
+}  // namespace detail
+
+namespace task {
+
+/// The future of `yield_now()`: pending once (after waking its task), then ready.
+class YieldNow {
+public:
+    using Output = void;
+    Poll<void> poll(Context& cx) {
+        if (yielded_) return Ready();
+        yielded_ = true;
+        cx.waker().wake_by_ref();
+        return Pending;
+    }
+
+private:
+    bool yielded_ = false;
+};
+
+/// Gives the scheduler a chance to run other tasks: the awaiting task is
+/// re-queued at the back of the run queue. Cancellation-safe.
+inline YieldNow yield_now() noexcept { return {}; }
+
+}  // namespace task
+
+}  // namespace corio

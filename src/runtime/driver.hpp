@@ -1,0 +1,46 @@
+// The driver a runtime parks on: an epoll instance woken by an eventfd, with
+// the timer wheel's next expiration as the wait's timeout.
+//
+// Park/unpark protocol (no lost wake-up): park moves kEmpty -> kParked before
+// waiting and back after; unpark swaps in kNotified and writes the eventfd
+// only when it found kParked. A park that finds kNotified returns at once, so
+// a wake that races with the decision to park is never missed, and an unpark
+// while the thread is busy costs one atomic exchange and no system call.
+#pragma once
+
+#include <atomic>
+
+#include "runtime/time/driver.hpp"
+
+namespace corio::detail {
+
+class Driver {
+public:
+    explicit Driver(bool start_paused);
+    Driver(const Driver&) = delete;
+    Driver& operator=(const Driver&) = delete;
+    ~Driver();
+
+    TimeDriver& time() noexcept { return time_; }
+
+    /// Waits until unparked or the next timer is due (with the clock paused:
+    /// jumps the clock to it instead), then fires due timers.
+    void park();
+    /// Fires due timers without waiting.
+    void poll_ready();
+    /// Wakes a parked (or about to park) driver thread. Any thread.
+    void unpark() noexcept;
+    void shutdown();
+
+private:
+    void wait(int timeout_ms);
+
+    enum : int { kEmpty, kParked, kNotified };
+
+    TimeDriver time_;
+    int epoll_fd_ = -1;
+    int event_fd_ = -1;
+    std::atomic<int> park_state_{kEmpty};
+};
+
+}  // namespace corio::detail

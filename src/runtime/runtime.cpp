@@ -1,0 +1,92 @@
+// Builder, Runtime and corio::run.
+#include "corio/runtime.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "runtime/scheduler/current_thread.hpp"
+
+namespace corio {
+
+namespace detail {
+RuntimeCore& current_runtime_or_throw(const char* what) {
+    if (current_runtime == nullptr) {
+        throw std::logic_error(std::string(what) + " needs a running corio runtime (call it from a task or block_on)");
+    }
+    return *current_runtime;
+}
+}  // namespace detail
+
+Builder Builder::new_current_thread() { return Builder(); }
+
+Builder& Builder::worker_threads(std::size_t n) {
+    config_.worker_threads = n;
+    return *this;
+}
+Builder& Builder::thread_name(std::string name) {
+    config_.thread_name = std::move(name);
+    return *this;
+}
+Builder& Builder::on_thread_start(std::function<void()> f) {
+    config_.on_thread_start = std::move(f);
+    return *this;
+}
+Builder& Builder::on_thread_stop(std::function<void()> f) {
+    config_.on_thread_stop = std::move(f);
+    return *this;
+}
+Builder& Builder::max_blocking_threads(std::size_t n) {
+    config_.max_blocking_threads = n;
+    return *this;
+}
+Builder& Builder::event_interval(std::uint32_t ticks) {
+    config_.event_interval = ticks;
+    return *this;
+}
+Builder& Builder::start_paused(bool paused) {
+    config_.start_paused = paused;
+    return *this;
+}
+
+Runtime Builder::build() {
+    if (config_.event_interval == 0) throw std::invalid_argument("corio::Builder: event_interval must be at least 1");
+    if (config_.max_blocking_threads == 0) {
+        throw std::invalid_argument("corio::Builder: max_blocking_threads must be at least 1");
+    }
+    return Runtime(new detail::CurrentThread(config_));
+}
+
+Runtime& Runtime::operator=(Runtime&& other) noexcept {
+    if (this != &other) {
+        Runtime old(std::move(*this));
+        core_ = std::exchange(other.core_, nullptr);
+    }
+    return *this;
+}
+
+Runtime::~Runtime() {
+    if (core_ == nullptr) return;
+    core_->shutdown(std::chrono::seconds(10));
+    core_->unref();
+}
+
+void Runtime::shutdown_timeout(std::chrono::nanoseconds timeout) noexcept {
+    if (core_ != nullptr) core_->shutdown(timeout);
+}
+
+detail::RuntimeCore& Runtime::core() const {
+    if (core_ == nullptr) throw std::logic_error("corio: use of a moved-from Runtime");
+    return *core_;
+}
+
+int run(Task<int> main_task) {
+    Runtime rt = Builder::new_current_thread().build();
+    return rt.block_on(std::move(main_task));
+}
+
+void run(Task<void> main_task) {
+    Runtime rt = Builder::new_current_thread().build();
+    rt.block_on(std::move(main_task));
+}
+
+}  // namespace corio

@@ -1,0 +1,238 @@
+#include "runtime/scheduler/current_thread.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "runtime/time/clock.hpp"
+
+namespace corio::detail {
+
+/// Makes this runtime the thread's current one for a scope.
+class CurrentThread::Enter {
+public:
+    explicit Enter(CurrentThread& rt) noexcept
+        : saved_runtime_(std::exchange(current_runtime, &rt)),
+          saved_clock_(std::exchange(current_clock, &rt.driver_.time().clock())) {}
+    Enter(const Enter&) = delete;
+    Enter& operator=(const Enter&) = delete;
+    ~Enter() {
+        current_runtime = saved_runtime_;
+        current_clock = saved_clock_;
+    }
+
+private:
+    RuntimeCore* saved_runtime_;
+    const Clock* saved_clock_;
+};
+
+const RawWakerVTable CurrentThread::kRootWakerVTable{&root_waker_clone, &root_waker_wake, &root_waker_wake_by_ref,
+                                                     &root_waker_drop};
+
+CurrentThread::CurrentThread(const Builder::Config& config) : config_(config), driver_(config.start_paused) {}
+
+CurrentThread::~CurrentThread() = default;
+
+void CurrentThread::ref() noexcept {
+    refs_.fetch_add(1, std::memory_order_relaxed);  // made from an existing reference
+}
+
+void CurrentThread::unref() noexcept {
+    // acq_rel: the last owner must see every other owner's writes before deleting.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+// ---- scheduling ------------------------------------------------------------------
+
+void CurrentThread::schedule(TaskHeader* task) {
+    if (on_driver_thread()) {
+        local_.push_back(task);
+        return;
+    }
+    if (!push_remote(task)) task_unref(task);  // shut down: the task is being cancelled; drop the queue's reference
+}
+
+void CurrentThread::spawn(TaskHeader* task) {
+    if (on_driver_thread()) {
+        if (shut_down_) {
+            cancel_now(task);
+            return;
+        }
+        owned_.push_back(task);
+        local_.push_back(task);
+        return;
+    }
+    if (!push_remote(task)) cancel_now(task);
+}
+
+bool CurrentThread::push_remote(TaskHeader* task) {
+    {
+        std::lock_guard lock(inject_mutex_);
+        if (closed_) return false;
+        inject_.push_back(task);
+    }
+    // release: pairs with the acquire in pull_remote so the driver sees the push.
+    inject_pending_.store(true, std::memory_order_release);
+    driver_.unpark();
+    return true;
+}
+
+void CurrentThread::release(TaskHeader* task) noexcept {
+    if (OwnedTasks::is_linked(task)) owned_.remove(task);
+}
+
+void CurrentThread::cancel_now(TaskHeader* task) noexcept {
+    if (task_transition_to_shutdown(task)) {
+        task->vtable->cancel(task);
+        task_complete(task, 1);  // also drops the run queue's reference it was spawned with
+    } else {
+        task_unref(task, 2);  // unreachable for a fresh spawn; drop the owned and queue references
+    }
+}
+
+// Moves everything from the inject queue to the local queue, linking newly
+// spawned tasks into the owned list. True when anything moved.
+bool CurrentThread::pull_remote() {
+    // acquire: pairs with push_remote's release.
+    if (!inject_pending_.load(std::memory_order_acquire)) return false;
+    {
+        std::lock_guard lock(inject_mutex_);
+        inject_batch_.swap(inject_);
+        inject_pending_.store(false, std::memory_order_relaxed);  // under the mutex: a later push sets it again
+    }
+    for (TaskHeader* task : inject_batch_) {
+        if (!OwnedTasks::is_linked(task) && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
+            owned_.push_back(task);
+        }
+        local_.push_back(task);
+    }
+    bool any = !inject_batch_.empty();
+    inject_batch_.clear();
+    return any;
+}
+
+TaskHeader* CurrentThread::next_task() {
+    // Every event_interval polls, let remote work in ahead of local work.
+    if (++tick_ % config_.event_interval == 0) pull_remote();
+    if (TaskHeader* task = local_.pop_front()) return task;
+    if (pull_remote()) return local_.pop_front();
+    return nullptr;
+}
+
+// Runs up to event_interval tasks; false when there was nothing to run. The
+// root future is polled between batches, so neither starves the other.
+bool CurrentThread::run_batch() {
+    for (std::uint32_t i = 0; i < config_.event_interval; ++i) {
+        TaskHeader* task = next_task();
+        if (task == nullptr) return i != 0;
+        task->vtable->poll(task);
+    }
+    driver_.poll_ready();
+    return true;
+}
+
+void CurrentThread::block_on(bool (*poll_root)(void* ctx, Context& cx), void* ctx) {
+    if (current_runtime != nullptr) {
+        throw std::logic_error(
+            "corio: block_on called from inside a runtime; a task must not block its thread (co_await instead)");
+    }
+    if (shut_down_) throw std::logic_error("corio: block_on on a runtime that was shut down");
+    if (driving_.exchange(true, std::memory_order_acquire)) {
+        throw std::logic_error("corio: this current_thread runtime is already driven by block_on on another thread");
+    }
+    struct Release {
+        std::atomic<bool>& flag;
+        ~Release() { flag.store(false, std::memory_order_release); }
+    } release{driving_};
+    Enter enter(*this);
+
+    BorrowedWaker waker(RawWaker{this, &kRootWakerVTable});
+    Context cx(waker.get());
+    root_woken_.store(true, std::memory_order_relaxed);
+    for (;;) {
+        // acquire: pairs with the waker's release, so the root sees what its waker saw.
+        if (root_woken_.exchange(false, std::memory_order_acquire)) {
+            BudgetScope budget;
+            if (poll_root(ctx, cx)) return;
+        }
+        if (!run_batch() && !root_woken_.load(std::memory_order_relaxed)) driver_.park();
+    }
+}
+
+// ---- the root future's waker -------------------------------------------------------
+
+RawWaker CurrentThread::root_waker_clone(const void* self) {
+    static_cast<CurrentThread*>(const_cast<void*>(self))->ref();
+    return RawWaker{self, &kRootWakerVTable};
+}
+
+void CurrentThread::root_waker_wake(const void* self) {
+    root_waker_wake_by_ref(self);
+    root_waker_drop(self);
+}
+
+void CurrentThread::root_waker_wake_by_ref(const void* self) {
+    auto* rt = static_cast<CurrentThread*>(const_cast<void*>(self));
+    rt->root_woken_.store(true, std::memory_order_release);
+    if (!rt->on_driver_thread()) rt->driver_.unpark();
+}
+
+void CurrentThread::root_waker_drop(const void* self) { static_cast<CurrentThread*>(const_cast<void*>(self))->unref(); }
+
+// ---- shutdown ------------------------------------------------------------------------
+
+void CurrentThread::shutdown(std::chrono::nanoseconds /*timeout: no blocking pool yet*/) noexcept {
+    if (shut_down_) return;
+    if (current_runtime == this) {
+        std::fputs("corio: a Runtime was shut down from inside one of its own tasks; that cannot work\n", stderr);
+        std::abort();
+    }
+    shut_down_ = true;
+    Enter enter(*this);  // destructors of cancelled tasks may spawn, wake or drop timers
+    {
+        std::lock_guard lock(inject_mutex_);
+        closed_ = true;
+    }
+    // Cancelling can wake or spawn further tasks; repeat until nothing is left.
+    do {
+        cancel_all();
+    } while (drain_queues() || !owned_.empty());
+    driver_.shutdown();
+}
+
+void CurrentThread::cancel_all() noexcept {
+    while (TaskHeader* task = owned_.front()) {
+        if (task_transition_to_shutdown(task)) {
+            task->vtable->cancel(task);
+            task_complete(task, 0);  // unlinks it and drops the owned list's reference
+        } else {
+            owned_.remove(task);
+            task_unref(task);
+        }
+    }
+}
+
+// Drops the queues' references; cancels remote spawns never linked. True when any.
+bool CurrentThread::drain_queues() noexcept {
+    bool any = false;
+    while (TaskHeader* task = local_.pop_front()) {
+        task_unref(task);
+        any = true;
+    }
+    {
+        std::lock_guard lock(inject_mutex_);
+        inject_batch_.swap(inject_);
+    }
+    for (TaskHeader* task : inject_batch_) {
+        if (!OwnedTasks::is_linked(task) && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
+            cancel_now(task);
+        } else {
+            task_unref(task);
+        }
+        any = true;
+    }
+    inject_batch_.clear();
+    return any;
+}
+
+}  // namespace corio::detail

@@ -1,0 +1,79 @@
+// The current_thread scheduler: every task runs on the thread inside block_on.
+//
+// Queues: a local FIFO (only the driving thread touches it) and a remote
+// inject queue (mutex) for spawns and wakes from other threads, which unpark
+// the driver. Every `event_interval` polls the scheduler checks the inject
+// queue first and fires due timers, so neither remote work nor timers starve
+// behind a busy local queue.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "corio/detail/runtime_core.hpp"
+#include "corio/runtime.hpp"
+#include "runtime/driver.hpp"
+#include "runtime/scheduler/local_queue.hpp"
+#include "runtime/task/owned_tasks.hpp"
+
+namespace corio::detail {
+
+class CurrentThread final : public RuntimeCore {
+public:
+    explicit CurrentThread(const Builder::Config& config);
+    CurrentThread(const CurrentThread&) = delete;
+    CurrentThread& operator=(const CurrentThread&) = delete;
+
+    // Scheduler
+    void schedule(TaskHeader* task) override;
+    void spawn(TaskHeader* task) override;
+    void release(TaskHeader* task) noexcept override;
+    void ref() noexcept override;
+    void unref() noexcept override;
+
+    // RuntimeCore
+    void block_on(bool (*poll_root)(void* ctx, Context& cx), void* ctx) override;
+    void shutdown(std::chrono::nanoseconds timeout) noexcept override;
+    TimeDriver& time_driver() noexcept override { return driver_.time(); }
+
+private:
+    ~CurrentThread();
+    class Enter;
+
+    bool on_driver_thread() const noexcept { return current_runtime == this; }
+    bool run_batch();
+    TaskHeader* next_task();
+    bool pull_remote();
+    bool push_remote(TaskHeader* task);
+    void cancel_now(TaskHeader* task) noexcept;
+    void cancel_all() noexcept;
+    bool drain_queues() noexcept;
+
+    static RawWaker root_waker_clone(const void* self);
+    static void root_waker_wake(const void* self);
+    static void root_waker_wake_by_ref(const void* self);
+    static void root_waker_drop(const void* self);
+    static const RawWakerVTable kRootWakerVTable;
+
+    Builder::Config config_;
+    std::atomic<std::size_t> refs_{1};
+    Driver driver_;
+
+    // Touched only by the thread inside block_on (or running shutdown).
+    LocalQueue local_;
+    OwnedTasks owned_;
+    std::uint32_t tick_ = 0;
+    bool shut_down_ = false;
+
+    std::atomic<bool> root_woken_{false};
+    std::atomic<bool> driving_{false};
+
+    std::mutex inject_mutex_;
+    std::vector<TaskHeader*> inject_;       // guarded by inject_mutex_
+    bool closed_ = false;                   // guarded by inject_mutex_
+    std::atomic<bool> inject_pending_{false};  // hint: inject_ may be non-empty
+    std::vector<TaskHeader*> inject_batch_;    // driver thread's swap buffer
+};
+
+}  // namespace corio::detail

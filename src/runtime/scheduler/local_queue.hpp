@@ -1,0 +1,51 @@
+// A growable FIFO ring of task pointers, owned by one thread.
+//
+// Capacity is a power of two; it doubles when full and never shrinks, so in
+// steady state push and pop allocate nothing.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <utility>
+
+#include "corio/detail/task_cell.hpp"
+
+namespace corio::detail {
+
+class LocalQueue {
+public:
+    explicit LocalQueue(std::size_t capacity = 256)
+        : buffer_(std::make_unique<TaskHeader*[]>(capacity)), mask_(capacity - 1) {}
+
+    bool empty() const noexcept { return head_ == tail_; }
+    std::size_t size() const noexcept { return tail_ - head_; }
+
+    void push_back(TaskHeader* t) {
+        if (size() == mask_ + 1) grow();
+        buffer_[tail_++ & mask_] = t;
+    }
+
+    TaskHeader* pop_front() noexcept {
+        if (head_ == tail_) return nullptr;
+        return buffer_[head_++ & mask_];
+    }
+
+private:
+    void grow() {
+        std::size_t capacity = (mask_ + 1) * 2;
+        auto bigger = std::make_unique<TaskHeader*[]>(capacity);
+        std::size_t n = size();
+        for (std::size_t i = 0; i < n; ++i) bigger[i] = buffer_[(head_ + i) & mask_];
+        buffer_ = std::move(bigger);
+        mask_ = capacity - 1;
+        head_ = 0;
+        tail_ = n;
+    }
+
+    std::unique_ptr<TaskHeader*[]> buffer_;
+    std::size_t mask_;
+    std::size_t head_ = 0;
+    std::size_t tail_ = 0;
+};
+
+}  // namespace corio::detail

@@ -1,0 +1,138 @@
+// Sleep, Interval and the clock controls of corio/time.hpp.
+#include <stdexcept>
+
+#include "corio/detail/coop.hpp"
+#include "corio/detail/runtime_core.hpp"
+#include "corio/time.hpp"
+#include "runtime/time/driver.hpp"
+
+namespace corio::time {
+namespace {
+
+detail::TimeDriver* current_time_driver() noexcept {
+    return detail::current_runtime != nullptr ? &detail::current_runtime->time_driver() : nullptr;
+}
+
+// A tick handled later than this after its instant counts as missed.
+constexpr auto kMissedTickTolerance = std::chrono::milliseconds(5);
+
+}  // namespace
+
+Instant Instant::now() noexcept {
+    if (const detail::Clock* clock = detail::current_clock) return clock->now();
+    return Instant(Clock::now());
+}
+
+// ---- Sleep -------------------------------------------------------------------
+
+Sleep::Sleep(Sleep&& other) noexcept : deadline_(other.deadline_) {
+    node_.waker = std::move(other.node_.waker);
+    node_.fired = other.node_.fired;
+    node_.driver_gone = other.node_.driver_gone;
+    if (other.node_.linked) other.node_.driver->relink(&other.node_, &node_);
+}
+
+Sleep::~Sleep() {
+    if (node_.linked) node_.driver->remove(&node_);
+}
+
+Poll<void> Sleep::poll(Context& cx) {
+    if (node_.fired) return Ready();
+    if (node_.driver_gone) throw std::logic_error("corio: a timer was polled after its runtime shut down");
+    if (node_.linked) {
+        node_.waker.clone_from(cx.waker());
+        return Pending;
+    }
+    detail::TimeDriver* driver = current_time_driver();
+    if (driver == nullptr) {
+        if (deadline_ <= Instant::now()) {
+            node_.fired = true;
+            return Ready();
+        }
+        throw std::logic_error("corio: sleep/timeout/interval polled outside a corio runtime");
+    }
+    if (!detail::poll_proceed(cx)) return Pending;
+    if (deadline_ <= driver->now()) {
+        node_.fired = true;
+        return Ready();
+    }
+    node_.waker.clone_from(cx.waker());
+    driver->insert(&node_, deadline_);
+    return Pending;
+}
+
+bool Sleep::is_elapsed() const noexcept { return node_.fired || deadline_ <= Instant::now(); }
+
+void Sleep::reset(Instant deadline) noexcept {
+    deadline_ = deadline;
+    node_.fired = false;
+    if (!node_.linked) return;  // registered again at the next poll
+    detail::TimeDriver* driver = node_.driver;
+    driver->remove(&node_);
+    if (deadline <= driver->now()) {
+        node_.fired = true;
+        node_.waker.wake_by_ref();
+    } else {
+        driver->insert(&node_, deadline);
+    }
+}
+
+// ---- Interval ----------------------------------------------------------------
+
+Interval::Interval(Instant start, Duration period) : period_(period) {
+    if (period <= Duration::zero()) throw std::invalid_argument("corio::time::interval: period must be positive");
+    delay_ = std::make_unique<Sleep>(start);
+}
+
+Poll<Instant> Interval::poll_tick(Context& cx) {
+    if (delay_->poll(cx).is_pending()) return Pending;
+    Instant scheduled = delay_->deadline();
+    Instant now = Instant::now();
+    Instant next = now > scheduled + kMissedTickTolerance ? next_after_missed(scheduled, now) : scheduled + period_;
+    delay_->reset(next);
+    return Ready(scheduled);
+}
+
+Instant Interval::next_after_missed(Instant scheduled, Instant now) const noexcept {
+    switch (behavior_) {
+        case MissedTickBehavior::Burst:
+            return scheduled + period_;
+        case MissedTickBehavior::Delay:
+            return now + period_;
+        case MissedTickBehavior::Skip:
+            return now + period_ - (now - scheduled) % period_;
+    }
+    return scheduled + period_;
+}
+
+void Interval::reset() noexcept { delay_->reset(Instant::now() + period_); }
+
+// ---- the paused clock ----------------------------------------------------------
+
+namespace {
+detail::Clock& current_clock_or_throw(const char* what) {
+    return detail::current_runtime_or_throw(what).time_driver().clock();
+}
+}  // namespace
+
+void pause() {
+    detail::Clock& clock = current_clock_or_throw("corio::time::pause");
+    if (clock.paused()) throw std::logic_error("corio::time::pause: the clock is already paused");
+    clock.pause();
+}
+
+void resume() {
+    detail::Clock& clock = current_clock_or_throw("corio::time::resume");
+    if (!clock.paused()) throw std::logic_error("corio::time::resume: the clock is not paused");
+    clock.resume();
+}
+
+Task<void> advance(Duration d) {
+    detail::TimeDriver& driver = detail::current_runtime_or_throw("corio::time::advance").time_driver();
+    if (!driver.clock().paused()) throw std::logic_error("corio::time::advance: the clock is not paused");
+    driver.clock().advance(d);
+    driver.process();
+    co_await task::yield_now();
+}
+
+}  // namespace corio::time

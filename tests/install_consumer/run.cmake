@@ -1,0 +1,55 @@
+# Run by the `install_consumer` CTest test (see tests/CMakeLists.txt):
+#   1. install the already-built corio into ${WORK_DIR}/prefix,
+#   2. configure and build this directory's project against that prefix with
+#      the same compiler and flags,
+#   3. run the result and require exit status 0.
+foreach(var IN ITEMS CORIO_BUILD_DIR CONSUMER_SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER)
+    if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
+        message(FATAL_ERROR "run.cmake: -D${var}=... is required")
+    endif()
+endforeach()
+
+set(prefix "${WORK_DIR}/prefix")
+set(consumer_build "${WORK_DIR}/build")
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+
+function(run_step what)
+    execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+    if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "install_consumer: ${what} failed (${rc})")
+    endif()
+endfunction()
+
+set(config_args)
+if(CONFIG)
+    set(config_args --config "${CONFIG}")
+endif()
+
+run_step("install" ${CMAKE_COMMAND} --install "${CORIO_BUILD_DIR}" --prefix "${prefix}" ${config_args})
+
+set(configure_args
+    -S "${CONSUMER_SOURCE_DIR}"
+    -B "${consumer_build}"
+    -G "${GENERATOR}"
+    "-DCMAKE_PREFIX_PATH=${prefix}"
+    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+    "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"
+    "-DCMAKE_EXE_LINKER_FLAGS=${EXE_LINKER_FLAGS}")
+if(MAKE_PROGRAM)
+    list(APPEND configure_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
+endif()
+if(BUILD_TYPE)
+    string(TOUPPER "${BUILD_TYPE}" build_type_upper)
+    list(APPEND configure_args
+        "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}"
+        "-DCMAKE_CXX_FLAGS_${build_type_upper}=${CXX_FLAGS_CONFIG}")
+endif()
+run_step("configure" ${CMAKE_COMMAND} ${configure_args})
+run_step("build" ${CMAKE_COMMAND} --build "${consumer_build}" ${config_args})
+
+find_program(consumer_exe install_consumer
+    PATHS "${consumer_build}" "${consumer_build}/${CONFIG}"
+    NO_DEFAULT_PATH REQUIRED)
+run_step("run" "${consumer_exe}")
+message(STATUS "install_consumer: OK")
