@@ -40,8 +40,7 @@ struct LeafAwaiter {
     /// Polls the awaited future once; true when it became ready (its output stored).
     using PollFn = bool (*)(LeafAwaiter* self, Context& cx);
     PollFn poll_fn = nullptr;
-    std::coroutine_handle<> waiting;  // the innermost frame, suspended here
-    PromiseBase* owner = nullptr;     // that frame's promise
+    PromiseBase* owner = nullptr;  // the promise of the innermost frame, suspended here
 };
 
 /// What the Task being polled on this thread exposes to the awaiters inside it.
@@ -53,9 +52,9 @@ struct PollScope {
 inline thread_local PollScope* current_poll_scope = nullptr;
 
 struct PromiseBase {
-    std::coroutine_handle<> continuation_ = std::noop_coroutine();  // resumed at final_suspend
-    PromiseBase* parent_ = nullptr;                                  // null for the outermost frame
-    std::exception_ptr exception_;  // the body's exception, or a leaf poll's while suspended
+    PromiseBase* parent_ = nullptr;  // the awaiting frame's promise; null for the outermost frame
+    std::coroutine_handle<> self_;   // this frame
+    std::exception_ptr exception_;   // the body's exception, or a leaf poll's while suspended
 
     static void* operator new(std::size_t size) { return frame_allocate(size); }
     static void operator delete(void* block, std::size_t size) noexcept { frame_deallocate(block, size); }
@@ -66,7 +65,8 @@ struct PromiseBase {
         bool await_ready() const noexcept { return false; }
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
-            return self.promise().continuation_;
+            PromiseBase* parent = self.promise().parent_;
+            return parent != nullptr ? parent->self_ : std::noop_coroutine();
         }
         void await_resume() const noexcept {}
     };
@@ -79,16 +79,21 @@ struct PromiseBase {
     }
 };
 
+struct NoResult {
+    NoResult(PendingT) noexcept {}
+};
+
 /// Awaits any Future inside a Task: polled at once in await_ready; on Pending
-/// it becomes the chain's leaf. `F` is a value type (owned) or an lvalue
-/// reference (awaited in place).
+/// it becomes the chain's leaf. The future is awaited in place, by reference:
+/// a temporary operand of co_await lives in the frame until the co_await
+/// expression completes, so nothing is moved and the awaiter stays small.
 template <class F>
 class FutureAwaiter : public LeafAwaiter {
-    using Fut = std::remove_reference_t<F>;
-    using Out = output_of<Fut>;
+    using Out = output_of<F>;
+    using Result = std::conditional_t<std::is_void_v<Out>, NoResult, Poll<Out>>;
 
 public:
-    explicit FutureAwaiter(F&& fut) : fut_(std::forward<F>(fut)) { poll_fn = &poll_thunk; }
+    explicit FutureAwaiter(F& fut) noexcept : fut_(fut) { poll_fn = &poll_thunk; }
     FutureAwaiter(const FutureAwaiter&) = delete;
     FutureAwaiter& operator=(const FutureAwaiter&) = delete;
 
@@ -96,25 +101,28 @@ public:
 
     template <class P>
     void await_suspend(std::coroutine_handle<P> self) noexcept {
-        waiting = self;
         owner = &self.promise();
         *current_poll_scope->leaf_slot = this;
     }
 
     Out await_resume() {
         if (owner != nullptr) owner->rethrow_if_failed();
-        return std::move(result_).take();
+        if constexpr (!std::is_void_v<Out>) return std::move(result_).take();
     }
 
 private:
     bool poll_once(Context& cx) {
-        result_ = fut_.poll(cx);
-        return result_.is_ready();
+        if constexpr (std::is_void_v<Out>) {
+            return fut_.poll(cx).is_ready();
+        } else {
+            result_ = fut_.poll(cx);
+            return result_.is_ready();
+        }
     }
     static bool poll_thunk(LeafAwaiter* self, Context& cx) { return static_cast<FutureAwaiter*>(self)->poll_once(cx); }
 
-    F fut_;
-    Poll<Out> result_ = Pending;
+    F& fut_;
+    [[no_unique_address]] Result result_ = Result(Pending);
 };
 
 template <class T>
@@ -135,7 +143,6 @@ public:
 
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
-        child_.promise().continuation_ = parent;
         child_.promise().parent_ = &parent.promise();
         return child_;
     }
@@ -170,8 +177,8 @@ struct TaskTransform : PromiseBase {
     }
     template <class F>
         requires Future<std::remove_cvref_t<F>>
-    FutureAwaiter<F> await_transform(F&& fut) {
-        return FutureAwaiter<F>(std::forward<F>(fut));
+    FutureAwaiter<std::remove_reference_t<F>> await_transform(F&& fut) noexcept {
+        return FutureAwaiter<std::remove_reference_t<F>>(fut);
     }
     template <class A>
     A&& await_transform(A&& other) {
@@ -249,7 +256,7 @@ public:
                 leaf->owner->exception_ = std::current_exception();  // rethrown by the leaf's await_resume
             }
             leaf_ = nullptr;
-            leaf->waiting.resume();
+            leaf->owner->self_.resume();
         } else {
             h_.resume();
         }
@@ -286,13 +293,9 @@ private:
     void destroy() noexcept {
         if (!h_) return;
         if (detail::LeafAwaiter* leaf = std::exchange(leaf_, nullptr)) {
-            std::coroutine_handle<> frame = leaf->waiting;
             detail::PromiseBase* promise = leaf->owner;
-            while (promise->parent_ != nullptr) {
-                std::coroutine_handle<> parent_frame = promise->continuation_;
-                detail::PromiseBase* parent = promise->parent_;
-                frame.destroy();
-                frame = parent_frame;
+            while (detail::PromiseBase* parent = promise->parent_) {
+                promise->self_.destroy();  // frees `promise`; its parent was read first
                 promise = parent;
             }
         }
@@ -309,10 +312,14 @@ static_assert(Future<Task<void>>);
 namespace detail {
 template <class T>
 Task<T> TaskPromise<T>::get_return_object() noexcept {
-    return Task<T>(std::coroutine_handle<TaskPromise<T>>::from_promise(*this));
+    auto h = std::coroutine_handle<TaskPromise<T>>::from_promise(*this);
+    this->self_ = h;
+    return Task<T>(h);
 }
 inline Task<void> TaskPromise<void>::get_return_object() noexcept {
-    return Task<void>(std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
+    auto h = std::coroutine_handle<TaskPromise<void>>::from_promise(*this);
+    self_ = h;
+    return Task<void>(h);
 }
 }  // namespace detail
 
