@@ -64,6 +64,11 @@ class Scheduler {
 public:
     /// Queues a task that was just woken (state NOTIFIED, carrying a queue reference).
     virtual void schedule(TaskHeader* task) = 0;
+    /// Re-queues the task running on this thread, which woke itself while it
+    /// was polled (yield_now, budget, a self-waking future): it stays RUNNING
+    /// and is polled again with TaskVTable::poll_yielded, so a yield costs no
+    /// atomic operation.
+    virtual void schedule_yielded(TaskHeader* task) = 0;
     /// Takes a newly spawned task (NOTIFIED, references for owned list, queue and JoinHandle).
     virtual void spawn(TaskHeader* task) = 0;
     /// The task completed: unlink it from the owned list if linked. The
@@ -79,6 +84,7 @@ protected:
 
 struct TaskVTable {
     void (*poll)(TaskHeader*);                    // run once; the caller gave up its queue reference
+    void (*poll_yielded)(TaskHeader*);            // run a task re-queued by schedule_yielded (still RUNNING)
     void (*cancel)(TaskHeader*);                  // drop the future as cancelled; caller set RUNNING
     void (*take_output)(TaskHeader*, void* out);  // emplace the output into *out (std::optional<TaskOutcome<T>>)
     void (*drop_output)(TaskHeader*) noexcept;
@@ -113,8 +119,17 @@ inline void task_unref(TaskHeader* t, std::uint64_t count = 1) noexcept {
 
 // ---- waking ----------------------------------------------------------------
 
+/// The task being polled on this thread, and whether it woke itself meanwhile.
+/// A self-wake needs no atomic: the poller re-queues the task afterwards.
+inline thread_local TaskHeader* current_task = nullptr;
+inline thread_local bool current_task_woken = false;
+
 /// Marks the task NOTIFIED; queues it (with a new reference) if it was idle.
 inline void task_wake_by_ref(TaskHeader* t) {
+    if (t == current_task) {
+        current_task_woken = true;
+        return;
+    }
     std::uint64_t cur = t->state.load(std::memory_order_acquire);
     for (;;) {
         if (cur & (state::kComplete | state::kNotified)) return;
@@ -132,6 +147,11 @@ inline void task_wake_by_ref(TaskHeader* t) {
 
 /// Like task_wake_by_ref, but consumes the caller's reference.
 inline void task_wake_by_val(TaskHeader* t) {
+    if (t == current_task) {
+        current_task_woken = true;
+        task_unref(t);  // never the last reference: the poller holds one
+        return;
+    }
     std::uint64_t cur = t->state.load(std::memory_order_acquire);
     for (;;) {
         if (cur & (state::kComplete | state::kNotified)) {
@@ -323,7 +343,6 @@ struct TaskCell final : TaskHeader {
     }
 
     static void poll(TaskHeader* t) {
-        TaskCell* cell = from(t);
         switch (task_transition_to_running(t)) {
             case RunTransition::Skip:
                 task_unref(t);
@@ -333,10 +352,29 @@ struct TaskCell final : TaskHeader {
                 task_complete(t, 1);
                 return;
             case RunTransition::Run:
-                break;
+                run(t);
+                return;
         }
-        if (cell->poll_future()) {
+    }
+
+    static void poll_yielded(TaskHeader* t) {
+        if (t->state.load(std::memory_order_acquire) & state::kCancelled) {
+            cancel(t);
             task_complete(t, 1);
+            return;
+        }
+        run(t);
+    }
+
+    // The task is RUNNING and the caller holds the run queue's reference.
+    static void run(TaskHeader* t) {
+        if (from(t)->poll_future()) {
+            task_complete(t, 1);
+            return;
+        }
+        if (current_task_woken) {
+            current_task_woken = false;
+            t->scheduler->schedule_yielded(t);
             return;
         }
         switch (task_transition_to_idle(t)) {
@@ -358,6 +396,12 @@ struct TaskCell final : TaskHeader {
         BorrowedWaker waker(RawWaker{static_cast<TaskHeader*>(this), &kTaskWakerVTable});
         Context cx(waker.get());
         BudgetScope budget;
+        struct CurrentTask {
+            explicit CurrentTask(TaskHeader* t) noexcept : saved(std::exchange(current_task, t)) {}
+            ~CurrentTask() { current_task = saved; }
+            TaskHeader* saved;
+        } current{this};
+        current_task_woken = false;
         try {
             Poll<Out> result = future_.poll(cx);
             if (result.is_pending()) return false;
@@ -420,7 +464,7 @@ struct TaskCell final : TaskHeader {
 
     ~TaskCell() {}
 
-    static constexpr TaskVTable kVTable{&poll, &cancel, &take_output, &drop_output, &dealloc};
+    static constexpr TaskVTable kVTable{&poll, &poll_yielded, &cancel, &take_output, &drop_output, &dealloc};
 
     Stage stage_ = Stage::Running;
     union {

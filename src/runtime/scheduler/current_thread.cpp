@@ -46,11 +46,13 @@ void CurrentThread::unref() noexcept {
 
 void CurrentThread::schedule(TaskHeader* task) {
     if (on_driver_thread()) {
-        local_.push_back(task);
+        local_.push_back(QueueEntry::woken(task));
         return;
     }
     if (!push_remote(task)) task_unref(task);  // shut down: the task is being cancelled; drop the queue's reference
 }
+
+void CurrentThread::schedule_yielded(TaskHeader* task) { local_.push_back(QueueEntry::yielded(task)); }
 
 void CurrentThread::spawn(TaskHeader* task) {
     if (on_driver_thread()) {
@@ -59,7 +61,7 @@ void CurrentThread::spawn(TaskHeader* task) {
             return;
         }
         owned_.push_back(task);
-        local_.push_back(task);
+        local_.push_back(QueueEntry::woken(task));
         return;
     }
     if (!push_remote(task)) cancel_now(task);
@@ -104,28 +106,28 @@ bool CurrentThread::pull_remote() {
         if (!OwnedTasks::is_linked(task) && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
             owned_.push_back(task);
         }
-        local_.push_back(task);
+        local_.push_back(QueueEntry::woken(task));
     }
     bool any = !inject_batch_.empty();
     inject_batch_.clear();
     return any;
 }
 
-TaskHeader* CurrentThread::next_task() {
+QueueEntry CurrentThread::next_task() {
     // Every event_interval polls, let remote work in ahead of local work.
     if (++tick_ % config_.event_interval == 0) pull_remote();
-    if (TaskHeader* task = local_.pop_front()) return task;
+    if (QueueEntry entry = local_.pop_front()) return entry;
     if (pull_remote()) return local_.pop_front();
-    return nullptr;
+    return QueueEntry();
 }
 
 // Runs up to event_interval tasks; false when there was nothing to run. The
 // root future is polled between batches, so neither starves the other.
 bool CurrentThread::run_batch() {
     for (std::uint32_t i = 0; i < config_.event_interval; ++i) {
-        TaskHeader* task = next_task();
-        if (task == nullptr) return i != 0;
-        task->vtable->poll(task);
+        QueueEntry entry = next_task();
+        if (!entry) return i != 0;
+        entry.run();
     }
     driver_.poll_ready();
     return true;
@@ -193,8 +195,11 @@ void CurrentThread::shutdown(std::chrono::nanoseconds /*timeout: no blocking poo
         std::lock_guard lock(inject_mutex_);
         closed_ = true;
     }
-    // Cancelling can wake or spawn further tasks; repeat until nothing is left.
+    // Yielded tasks in the local queue are RUNNING, so they are cancelled
+    // while draining, before cancel_all. Cancelling can wake or spawn further
+    // tasks; repeat until nothing is left.
     do {
+        drain_queues();
         cancel_all();
     } while (drain_queues() || !owned_.empty());
     driver_.shutdown();
@@ -215,8 +220,14 @@ void CurrentThread::cancel_all() noexcept {
 // Drops the queues' references; cancels remote spawns never linked. True when any.
 bool CurrentThread::drain_queues() noexcept {
     bool any = false;
-    while (TaskHeader* task = local_.pop_front()) {
-        task_unref(task);
+    while (QueueEntry entry = local_.pop_front()) {
+        TaskHeader* task = entry.task();
+        if (entry.is_yielded()) {  // still RUNNING: the entry is the poller, so cancel here
+            task->vtable->cancel(task);
+            task_complete(task, 1);
+        } else {
+            task_unref(task);
+        }
         any = true;
     }
     {

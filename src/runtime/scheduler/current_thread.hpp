@@ -27,6 +27,7 @@ public:
 
     // Scheduler
     void schedule(TaskHeader* task) override;
+    void schedule_yielded(TaskHeader* task) override;
     void spawn(TaskHeader* task) override;
     void release(TaskHeader* task) noexcept override;
     void ref() noexcept override;
@@ -43,7 +44,7 @@ private:
 
     bool on_driver_thread() const noexcept { return current_runtime == this; }
     bool run_batch();
-    TaskHeader* next_task();
+    QueueEntry next_task();
     bool pull_remote();
     bool push_remote(TaskHeader* task);
     void cancel_now(TaskHeader* task) noexcept;
