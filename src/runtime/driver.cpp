@@ -42,9 +42,11 @@ Driver::Driver(bool start_paused) : time_(start_paused) {
         errno = saved;
         throw_errno("corio: epoll_ctl");
     }
+    io_ = std::make_unique<IoDriver>(epoll_fd_);
 }
 
 Driver::~Driver() {
+    io_.reset();
     ::close(event_fd_);
     ::close(epoll_fd_);
 }
@@ -59,7 +61,8 @@ void Driver::park() {
         return;
     }
     if (time_.clock().paused()) {
-        if (time_.auto_advance()) {
+        // Ready I/O first: the clock only jumps when nothing at all can run.
+        if (wait(0) || time_.auto_advance()) {
             park_state_.store(kEmpty, std::memory_order_release);
             return;
         }
@@ -73,18 +76,27 @@ void Driver::park() {
     time_.process();
 }
 
-void Driver::poll_ready() { time_.process(); }
+void Driver::poll_ready() {
+    if (!io_->empty()) wait(0);
+    time_.process();
+}
 
-void Driver::wait(int timeout_ms) {
-    epoll_event events[8];
-    int n = ::epoll_wait(epoll_fd_, events, 8, timeout_ms);
+bool Driver::wait(int timeout_ms) {
+    io_->release_removed();  // no epoll_wait is in flight now: freeing is safe
+    epoll_event events[256];
+    int n = ::epoll_wait(epoll_fd_, events, 256, timeout_ms);
+    bool io_events = false;
     for (int i = 0; i < n; ++i) {
         if (events[i].data.ptr == nullptr) {
             std::uint64_t value;
             while (::read(event_fd_, &value, sizeof value) > 0) {
             }
+        } else {
+            IoDriver::dispatch(events[i]);
+            io_events = true;
         }
     }
+    return io_events;
 }
 
 void Driver::unpark() noexcept {
@@ -96,6 +108,9 @@ void Driver::unpark() noexcept {
     }
 }
 
-void Driver::shutdown() { time_.shutdown(); }
+void Driver::shutdown() {
+    io_->shutdown();
+    time_.shutdown();
+}
 
 }  // namespace corio::detail

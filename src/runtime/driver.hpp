@@ -1,5 +1,5 @@
-// The driver a runtime parks on: an epoll instance woken by an eventfd, with
-// the timer wheel's next expiration as the wait's timeout.
+// The driver a runtime parks on: an epoll instance (the I/O reactor) woken by
+// an eventfd, with the timer wheel's next expiration as the wait's timeout.
 //
 // Park/unpark protocol (no lost wake-up): park moves kEmpty -> kParked before
 // waiting and back after; unpark swaps in kNotified and writes the eventfd
@@ -9,7 +9,9 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 
+#include "runtime/io/io_driver.hpp"
 #include "runtime/time/driver.hpp"
 
 namespace corio::detail {
@@ -22,18 +24,20 @@ public:
     ~Driver();
 
     TimeDriver& time() noexcept { return time_; }
+    IoDriver& io() noexcept { return *io_; }
 
     /// Waits until unparked or the next timer is due (with the clock paused:
     /// jumps the clock to it instead), then fires due timers.
     void park();
-    /// Fires due timers without waiting.
+    /// Dispatches ready I/O events and fires due timers, without waiting.
     void poll_ready();
     /// Wakes a parked (or about to park) driver thread. Any thread.
     void unpark() noexcept;
     void shutdown();
 
 private:
-    void wait(int timeout_ms);
+    /// One epoll_wait; dispatches what it returns. True when any I/O event came.
+    bool wait(int timeout_ms);
 
     enum : int { kEmpty, kParked, kNotified };
 
@@ -41,6 +45,7 @@ private:
     int epoll_fd_ = -1;
     int event_fd_ = -1;
     std::atomic<int> park_state_{kEmpty};
+    std::unique_ptr<IoDriver> io_;
 };
 
 }  // namespace corio::detail

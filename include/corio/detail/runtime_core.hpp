@@ -9,6 +9,7 @@
 namespace corio::detail {
 
 class TimeDriver;
+class IoDriver;
 
 /// A scheduler together with its drivers (timers, later I/O).
 class RuntimeCore : public Scheduler {
@@ -21,6 +22,7 @@ public:
     /// then stops the drivers. Idempotent.
     virtual void shutdown(std::chrono::nanoseconds timeout) noexcept = 0;
     virtual TimeDriver& time_driver() noexcept = 0;
+    virtual IoDriver& io_driver() noexcept = 0;
 
 protected:
     ~RuntimeCore() = default;

@@ -37,6 +37,7 @@ public:
     void block_on(bool (*poll_root)(void* ctx, Context& cx), void* ctx) override;
     void shutdown(std::chrono::nanoseconds timeout) noexcept override;
     TimeDriver& time_driver() noexcept override { return driver_.time(); }
+    IoDriver& io_driver() noexcept override { return driver_.io(); }
 
 private:
     ~CurrentThread();

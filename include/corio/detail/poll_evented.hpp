@@ -1,0 +1,91 @@
+// A non-blocking file descriptor registered with the current runtime's
+// reactor: the building block of every socket type.
+//
+// It owns the descriptor (closing it on destruction, after deregistering).
+// Operations run the system call and, on EAGAIN, clear the readiness they
+// used and wait for the reactor, so a readiness event is never lost.
+#pragma once
+
+#include <cerrno>
+#include <cstddef>
+#include <utility>
+
+#include "corio/detail/coop.hpp"
+#include "corio/detail/io_registration.hpp"
+#include "corio/detail/runtime_core.hpp"
+#include "corio/io.hpp"
+
+namespace corio::detail {
+
+class PollEvented {
+public:
+    PollEvented() noexcept = default;
+    /// Registers `fd` (already non-blocking) with the current runtime's
+    /// reactor. On failure the fd is closed and the error returned. Throws
+    /// std::logic_error outside a runtime (a programming error, not an I/O one).
+    static io::Result<PollEvented> adopt(int fd);
+
+    PollEvented(PollEvented&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1)),
+          reg_(std::exchange(other.reg_, nullptr)),
+          runtime_(std::exchange(other.runtime_, nullptr)) {}
+    PollEvented& operator=(PollEvented&& other) noexcept {
+        if (this != &other) {
+            close();
+            fd_ = std::exchange(other.fd_, -1);
+            reg_ = std::exchange(other.reg_, nullptr);
+            runtime_ = std::exchange(other.runtime_, nullptr);
+        }
+        return *this;
+    }
+    ~PollEvented() { close(); }
+
+    int fd() const noexcept { return fd_; }
+    bool is_open() const noexcept { return fd_ >= 0; }
+
+    /// Deregisters and closes the descriptor; wakes any waiter with an error.
+    void close() noexcept;
+
+    /// Runs `op` (a system call returning ssize_t/int, -1 with errno on error)
+    /// once the descriptor is ready for `d`, retrying after EAGAIN. Spends one
+    /// unit of the cooperative budget.
+    template <class Op>
+    auto poll_io(Context& cx, Direction d, Op&& op) -> Poll<io::Result<decltype(op())>> {
+        using R = decltype(op());
+        if (reg_ == nullptr) return Ready(io::Result<R>(io::error(std::errc::bad_file_descriptor)));
+        if (!poll_proceed(cx)) return Pending;
+        for (;;) {
+            auto ready = reg_->poll_ready(cx, d);
+            if (ready.is_pending()) return Pending;
+            ReadyEvent ev = *ready;
+            if (ev.ready & readiness::kShutdown) {
+                return Ready(io::Result<R>(io::error(std::errc::bad_file_descriptor)));
+            }
+            R r = op();
+            if (r >= 0) return Ready(io::Result<R>(r));
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                reg_->clear_readiness(ev);
+                continue;
+            }
+            return Ready(io::Result<R>(io::last_os_error()));
+        }
+    }
+
+    /// Waits until the descriptor may be ready for `d` (no system call).
+    Poll<io::Result<void>> poll_ready(Context& cx, Direction d);
+    /// Forgets readiness observed before an operation that hit EAGAIN.
+    void clear_readiness(ReadyEvent ev) noexcept {
+        if (reg_ != nullptr) reg_->clear_readiness(ev);
+    }
+    IoRegistration* registration() const noexcept { return reg_; }
+
+private:
+    PollEvented(int fd, IoRegistration* reg, RuntimeCore* runtime) noexcept : fd_(fd), reg_(reg), runtime_(runtime) {}
+
+    int fd_ = -1;
+    IoRegistration* reg_ = nullptr;
+    RuntimeCore* runtime_ = nullptr;  // a reference: the reactor outlives the descriptor
+};
+
+}  // namespace corio::detail

@@ -1,0 +1,45 @@
+// I/O basics: io::Result and the AsyncRead / AsyncWrite concepts.
+//
+// I/O never throws: every operation returns io::Result, whose error is the
+// std::error_code the system reported (std::errc values compare equal).
+#pragma once
+
+#include <cstddef>
+#include <expected>
+#include <span>
+#include <system_error>
+
+#include "corio/future.hpp"
+
+namespace corio::io {
+
+/// The result of an I/O operation.
+template <class T>
+using Result = std::expected<T, std::error_code>;
+
+/// An error result from a std::errc value.
+inline std::unexpected<std::error_code> error(std::errc e) { return std::unexpected(std::make_error_code(e)); }
+
+/// The error result of the current `errno`.
+inline std::unexpected<std::error_code> last_os_error() {
+    return std::unexpected(std::error_code(errno, std::generic_category()));
+}
+
+/// A source of bytes. `poll_read` reads into `buf` and returns how many bytes
+/// it read; 0 means end of stream (or an empty `buf`).
+template <class R>
+concept AsyncRead = requires(R& r, Context& cx, std::span<std::byte> buf) {
+    { r.poll_read(cx, buf) } -> std::same_as<Poll<Result<std::size_t>>>;
+};
+
+/// A sink of bytes. `poll_write` writes some of `buf` and returns how many;
+/// `poll_flush` pushes buffered bytes out; `poll_shutdown` flushes and then
+/// shuts the writing side down (the peer reads end of stream).
+template <class W>
+concept AsyncWrite = requires(W& w, Context& cx, std::span<const std::byte> buf) {
+    { w.poll_write(cx, buf) } -> std::same_as<Poll<Result<std::size_t>>>;
+    { w.poll_flush(cx) } -> std::same_as<Poll<Result<void>>>;
+    { w.poll_shutdown(cx) } -> std::same_as<Poll<Result<void>>>;
+};
+
+}  // namespace corio::io
