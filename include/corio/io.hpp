@@ -4,6 +4,7 @@
 // std::error_code the system reported (std::errc values compare equal).
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <expected>
 #include <span>
@@ -13,12 +14,26 @@
 
 namespace corio::io {
 
+/// corio's own I/O error conditions (the rest are std::errc / errno values).
+enum class errc {
+    unexpected_eof = 1,  ///< the stream ended before the requested bytes arrived
+    write_zero,          ///< a write accepted no bytes
+};
+
+/// The category of io::errc codes ("corio.io").
+const std::error_category& io_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), io_category()}; }
+
 /// The result of an I/O operation.
 template <class T>
 using Result = std::expected<T, std::error_code>;
 
 /// An error result from a std::errc value.
 inline std::unexpected<std::error_code> error(std::errc e) { return std::unexpected(std::make_error_code(e)); }
+
+/// An error result from an io::errc value.
+inline std::unexpected<std::error_code> error(errc e) { return std::unexpected(make_error_code(e)); }
 
 /// The error result of the current `errno`.
 inline std::unexpected<std::error_code> last_os_error() {
@@ -43,3 +58,6 @@ concept AsyncWrite = requires(W& w, Context& cx, std::span<const std::byte> buf)
 };
 
 }  // namespace corio::io
+
+template <>
+struct std::is_error_code_enum<corio::io::errc> : std::true_type {};

@@ -1,0 +1,202 @@
+// TCP: TcpListener and TcpStream (and its owned halves).
+//
+// Every operation returns io::Result; nothing throws for I/O errors and no
+// operation raises SIGPIPE (writes use MSG_NOSIGNAL). Sockets must be created
+// inside a runtime (they register with its reactor); creating one outside
+// throws std::logic_error.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <utility>
+
+#include "corio/detail/poll_evented.hpp"
+#include "corio/io.hpp"
+#include "corio/net/socket_addr.hpp"
+
+namespace corio::net {
+
+class TcpStream;
+
+namespace detail_tcp {
+/// A future running one poll function of a socket until it is ready.
+template <class Output_, class Fn>
+class OpFuture {
+public:
+    using Output = Output_;
+    explicit OpFuture(Fn fn) : fn_(std::move(fn)) {}
+    Poll<Output> poll(Context& cx) { return fn_(cx); }
+
+private:
+    Fn fn_;
+};
+template <class Output, class Fn>
+OpFuture<Output, Fn> op_future(Fn fn) {
+    return OpFuture<Output, Fn>(std::move(fn));
+}
+}  // namespace detail_tcp
+
+/// A TCP stream between a local and a remote socket. AsyncRead + AsyncWrite.
+class TcpStream {
+public:
+    /// Connects to `addr`. Errors: connection_refused, timed_out, network_unreachable, ...
+    /// Cancellation-safe: dropping the future closes the half-open socket.
+    static auto connect(SocketAddr addr) {
+        return detail_tcp::op_future<io::Result<TcpStream>>(
+            [addr, state = std::make_shared<ConnectState>()](Context& cx) { return poll_connect(cx, addr, *state); });
+    }
+    /// Connects to "ip:port" ("127.0.0.1:80", "[::1]:80"); invalid_argument if unparsable.
+    static auto connect(std::string_view addr) {
+        auto parsed = SocketAddr::parse(addr);
+        return detail_tcp::op_future<io::Result<TcpStream>>(
+            [parsed, state = std::make_shared<ConnectState>()](Context& cx) -> Poll<io::Result<TcpStream>> {
+                if (!parsed) return Ready(io::Result<TcpStream>(std::unexpected(parsed.error())));
+                return poll_connect(cx, *parsed, *state);
+            });
+    }
+
+    TcpStream() noexcept = default;
+    TcpStream(TcpStream&&) noexcept = default;
+    TcpStream& operator=(TcpStream&&) noexcept = default;
+
+    /// Reads into `buf`; 0 at end of stream. Cancellation-safe.
+    auto read(std::span<std::byte> buf) {
+        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_read(cx, buf); });
+    }
+    /// Writes some of `buf`; how many bytes. Cancellation-safe.
+    auto write(std::span<const std::byte> buf) {
+        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_write(cx, buf); });
+    }
+    /// Writes all of `buf`. Not cancellation-safe: dropped midway, an unknown prefix was written.
+    auto write_all(std::span<const std::byte> buf) {
+        return detail_tcp::op_future<io::Result<void>>(
+            [this, buf, done = std::size_t{0}](Context& cx) mutable { return poll_write_all(cx, buf, done); });
+    }
+    auto write_all(std::string_view text) { return write_all(std::as_bytes(std::span(text.data(), text.size()))); }
+    /// Fills all of `buf`; error io::errc::unexpected_eof if the stream ends first.
+    /// Not cancellation-safe: dropped midway, the bytes read so far are lost.
+    auto read_exact(std::span<std::byte> buf) {
+        return detail_tcp::op_future<io::Result<void>>(
+            [this, buf, done = std::size_t{0}](Context& cx) mutable { return poll_read_exact(cx, buf, done); });
+    }
+    /// Reads into `buf` without removing the bytes from the stream. Cancellation-safe.
+    auto peek(std::span<std::byte> buf) {
+        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_peek(cx, buf); });
+    }
+
+    /// Shuts down the read, write or both halves (SHUT_RD / SHUT_WR / SHUT_RDWR).
+    io::Result<void> shutdown(int how = SHUT_WR) noexcept;
+    io::Result<void> set_nodelay(bool on) noexcept;
+    io::Result<bool> nodelay() const noexcept;
+    io::Result<SocketAddr> peer_addr() const noexcept;
+    io::Result<SocketAddr> local_addr() const noexcept;
+    /// The pending socket error (SO_ERROR), cleared by reading it.
+    io::Result<std::error_code> take_error() const noexcept;
+
+    Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf);
+    Poll<io::Result<std::size_t>> poll_peek(Context& cx, std::span<std::byte> buf);
+    Poll<io::Result<std::size_t>> poll_write(Context& cx, std::span<const std::byte> buf);
+    Poll<io::Result<void>> poll_flush(Context&) { return Ready(io::Result<void>()); }
+    Poll<io::Result<void>> poll_shutdown(Context&) { return Ready(shutdown(SHUT_WR)); }
+
+    class OwnedReadHalf;
+    class OwnedWriteHalf;
+    /// Splits into halves that can be used from two tasks at once. Dropping
+    /// the write half shuts the write direction down.
+    std::pair<OwnedReadHalf, OwnedWriteHalf> into_split() &&;
+
+    int native_handle() const noexcept { return io_.fd(); }
+    /// Wraps a connected, non-blocking TCP socket (takes ownership).
+    static io::Result<TcpStream> from_fd(int fd);
+
+private:
+    struct ConnectState {
+        detail::PollEvented io;
+        bool started = false;
+    };
+    static Poll<io::Result<TcpStream>> poll_connect(Context& cx, const SocketAddr& addr, ConnectState& state);
+    Poll<io::Result<void>> poll_write_all(Context& cx, std::span<const std::byte> buf, std::size_t& done);
+    Poll<io::Result<void>> poll_read_exact(Context& cx, std::span<std::byte> buf, std::size_t& done);
+
+    explicit TcpStream(detail::PollEvented io) noexcept : io_(std::move(io)) {}
+    friend class TcpListener;
+
+    detail::PollEvented io_;
+};
+
+/// The reading half of a TcpStream; AsyncRead.
+class TcpStream::OwnedReadHalf {
+public:
+    explicit OwnedReadHalf(std::shared_ptr<TcpStream> s) noexcept : s_(std::move(s)) {}
+    auto read(std::span<std::byte> buf) { return s_->read(buf); }
+    auto read_exact(std::span<std::byte> buf) { return s_->read_exact(buf); }
+    auto peek(std::span<std::byte> buf) { return s_->peek(buf); }
+    Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf) { return s_->poll_read(cx, buf); }
+    io::Result<SocketAddr> peer_addr() const noexcept { return s_->peer_addr(); }
+    io::Result<SocketAddr> local_addr() const noexcept { return s_->local_addr(); }
+
+private:
+    std::shared_ptr<TcpStream> s_;
+};
+
+/// The writing half of a TcpStream; AsyncWrite. Shuts writing down when destroyed.
+class TcpStream::OwnedWriteHalf {
+public:
+    explicit OwnedWriteHalf(std::shared_ptr<TcpStream> s) noexcept : s_(std::move(s)) {}
+    OwnedWriteHalf(OwnedWriteHalf&&) noexcept = default;
+    OwnedWriteHalf& operator=(OwnedWriteHalf&&) noexcept = default;
+    ~OwnedWriteHalf() {
+        if (s_) (void)s_->shutdown(SHUT_WR);
+    }
+    auto write(std::span<const std::byte> buf) { return s_->write(buf); }
+    auto write_all(std::span<const std::byte> buf) { return s_->write_all(buf); }
+    auto write_all(std::string_view text) { return s_->write_all(text); }
+    Poll<io::Result<std::size_t>> poll_write(Context& cx, std::span<const std::byte> buf) {
+        return s_->poll_write(cx, buf);
+    }
+    Poll<io::Result<void>> poll_flush(Context& cx) { return s_->poll_flush(cx); }
+    Poll<io::Result<void>> poll_shutdown(Context& cx) { return s_->poll_shutdown(cx); }
+    io::Result<SocketAddr> peer_addr() const noexcept { return s_->peer_addr(); }
+    io::Result<SocketAddr> local_addr() const noexcept { return s_->local_addr(); }
+
+private:
+    std::shared_ptr<TcpStream> s_;
+};
+
+/// A TCP socket listening for connections.
+class TcpListener {
+public:
+    /// Binds and listens (SO_REUSEADDR; port 0 picks an ephemeral port).
+    /// Errors: address_in_use, permission_denied, invalid_argument (unparsable).
+    static io::Result<TcpListener> bind(const SocketAddr& addr, int backlog = 1024);
+    static io::Result<TcpListener> bind(std::string_view addr, int backlog = 1024);
+
+    TcpListener() noexcept = default;
+    TcpListener(TcpListener&&) noexcept = default;
+    TcpListener& operator=(TcpListener&&) noexcept = default;
+
+    /// Waits for a connection: the stream and the peer's address.
+    /// Cancellation-safe: no connection is lost if the future is dropped.
+    auto accept() {
+        return detail_tcp::op_future<io::Result<std::pair<TcpStream, SocketAddr>>>(
+            [this](Context& cx) { return poll_accept(cx); });
+    }
+    Poll<io::Result<std::pair<TcpStream, SocketAddr>>> poll_accept(Context& cx);
+
+    io::Result<SocketAddr> local_addr() const noexcept;
+    int native_handle() const noexcept { return io_.fd(); }
+
+private:
+    explicit TcpListener(detail::PollEvented io) noexcept : io_(std::move(io)) {}
+    detail::PollEvented io_;
+};
+
+static_assert(io::AsyncRead<TcpStream> && io::AsyncWrite<TcpStream>);
+static_assert(io::AsyncRead<TcpStream::OwnedReadHalf> && io::AsyncWrite<TcpStream::OwnedWriteHalf>);
+
+}  // namespace corio::net

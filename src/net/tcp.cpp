@@ -1,0 +1,194 @@
+#include "corio/net/tcp.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace corio::net {
+namespace {
+
+io::Result<int> new_socket(int family) {
+    int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return io::last_os_error();
+    return fd;
+}
+
+io::Result<SocketAddr> sockname(int fd, bool peer) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                  : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    if (rc < 0) return io::last_os_error();
+    return SocketAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+// A byte count from a system call's ssize_t result.
+Poll<io::Result<std::size_t>> byte_count(Poll<io::Result<ssize_t>> r) {
+    if (r.is_pending()) return Pending;
+    if (!*r) return Ready(io::Result<std::size_t>(std::unexpected(r->error())));
+    return Ready(io::Result<std::size_t>(static_cast<std::size_t>(**r)));
+}
+
+}  // namespace
+
+// ---- TcpStream -----------------------------------------------------------------
+
+io::Result<TcpStream> TcpStream::from_fd(int fd) {
+    auto io = detail::PollEvented::adopt(fd);
+    if (!io) return std::unexpected(io.error());
+    return TcpStream(std::move(*io));
+}
+
+Poll<io::Result<TcpStream>> TcpStream::poll_connect(Context& cx, const SocketAddr& addr, ConnectState& state) {
+    if (!state.started) {
+        state.started = true;
+        auto fd = new_socket(addr.family());
+        if (!fd) return Ready(io::Result<TcpStream>(std::unexpected(fd.error())));
+        auto io = detail::PollEvented::adopt(*fd);
+        if (!io) return Ready(io::Result<TcpStream>(std::unexpected(io.error())));
+        state.io = std::move(*io);
+        int rc;
+        do {
+            rc = ::connect(state.io.fd(), addr.as_sockaddr(), addr.len());
+        } while (rc < 0 && errno == EINTR);
+        if (rc == 0) return Ready(io::Result<TcpStream>(TcpStream(std::move(state.io))));
+        if (errno != EINPROGRESS) return Ready(io::Result<TcpStream>(io::last_os_error()));
+    }
+    // In progress: writable (or an error) means the handshake finished.
+    auto ready = state.io.poll_ready(cx, detail::Direction::Write);
+    if (ready.is_pending()) return Pending;
+    if (!*ready) return Ready(io::Result<TcpStream>(std::unexpected(ready->error())));
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(state.io.fd(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+        return Ready(io::Result<TcpStream>(io::last_os_error()));
+    }
+    if (err != 0) return Ready(io::Result<TcpStream>(std::unexpected(std::error_code(err, std::generic_category()))));
+    return Ready(io::Result<TcpStream>(TcpStream(std::move(state.io))));
+}
+
+Poll<io::Result<std::size_t>> TcpStream::poll_read(Context& cx, std::span<std::byte> buf) {
+    int fd = io_.fd();
+    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); });
+    return byte_count(std::move(r));
+}
+
+Poll<io::Result<std::size_t>> TcpStream::poll_peek(Context& cx, std::span<std::byte> buf) {
+    int fd = io_.fd();
+    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), MSG_PEEK); });
+    return byte_count(std::move(r));
+}
+
+Poll<io::Result<std::size_t>> TcpStream::poll_write(Context& cx, std::span<const std::byte> buf) {
+    int fd = io_.fd();
+    auto r = io_.poll_io(cx, detail::Direction::Write,
+                         [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
+    return byte_count(std::move(r));
+}
+
+Poll<io::Result<void>> TcpStream::poll_write_all(Context& cx, std::span<const std::byte> buf, std::size_t& done) {
+    while (done < buf.size()) {
+        auto r = poll_write(cx, buf.subspan(done));
+        if (r.is_pending()) return Pending;
+        if (!*r) return Ready(io::Result<void>(std::unexpected(r->error())));
+        if (**r == 0) return Ready(io::Result<void>(io::error(io::errc::write_zero)));
+        done += **r;
+    }
+    return Ready(io::Result<void>());
+}
+
+Poll<io::Result<void>> TcpStream::poll_read_exact(Context& cx, std::span<std::byte> buf, std::size_t& done) {
+    while (done < buf.size()) {
+        auto r = poll_read(cx, buf.subspan(done));
+        if (r.is_pending()) return Pending;
+        if (!*r) return Ready(io::Result<void>(std::unexpected(r->error())));
+        if (**r == 0) return Ready(io::Result<void>(io::error(io::errc::unexpected_eof)));
+        done += **r;
+    }
+    return Ready(io::Result<void>());
+}
+
+io::Result<void> TcpStream::shutdown(int how) noexcept {
+    if (::shutdown(io_.fd(), how) < 0) return io::last_os_error();
+    return {};
+}
+
+io::Result<void> TcpStream::set_nodelay(bool on) noexcept {
+    int v = on ? 1 : 0;
+    if (::setsockopt(io_.fd(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0) return io::last_os_error();
+    return {};
+}
+
+io::Result<bool> TcpStream::nodelay() const noexcept {
+    int v = 0;
+    socklen_t len = sizeof v;
+    if (::getsockopt(io_.fd(), IPPROTO_TCP, TCP_NODELAY, &v, &len) < 0) return io::last_os_error();
+    return v != 0;
+}
+
+io::Result<SocketAddr> TcpStream::peer_addr() const noexcept { return sockname(io_.fd(), true); }
+io::Result<SocketAddr> TcpStream::local_addr() const noexcept { return sockname(io_.fd(), false); }
+
+io::Result<std::error_code> TcpStream::take_error() const noexcept {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(io_.fd(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) return io::last_os_error();
+    return std::error_code(err, std::generic_category());
+}
+
+std::pair<TcpStream::OwnedReadHalf, TcpStream::OwnedWriteHalf> TcpStream::into_split() && {
+    auto shared = std::make_shared<TcpStream>(std::move(*this));
+    return {OwnedReadHalf(shared), OwnedWriteHalf(shared)};
+}
+
+// ---- TcpListener ------------------------------------------------------------------
+
+io::Result<TcpListener> TcpListener::bind(const SocketAddr& addr, int backlog) {
+    auto fd = new_socket(addr.family());
+    if (!fd) return std::unexpected(fd.error());
+    int one = 1;
+    ::setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(*fd, addr.as_sockaddr(), addr.len()) < 0 || ::listen(*fd, backlog) < 0) {
+        auto err = io::last_os_error();
+        ::close(*fd);
+        return err;
+    }
+    auto io = detail::PollEvented::adopt(*fd);
+    if (!io) return std::unexpected(io.error());
+    return TcpListener(std::move(*io));
+}
+
+io::Result<TcpListener> TcpListener::bind(std::string_view addr, int backlog) {
+    auto parsed = SocketAddr::parse(addr);
+    if (!parsed) return std::unexpected(parsed.error());
+    return bind(*parsed, backlog);
+}
+
+Poll<io::Result<std::pair<TcpStream, SocketAddr>>> TcpListener::poll_accept(Context& cx) {
+    using Out = io::Result<std::pair<TcpStream, SocketAddr>>;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int lfd = io_.fd();
+    auto r = io_.poll_io(cx, detail::Direction::Read, [&] {
+        len = sizeof ss;
+        return ::accept4(lfd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    });
+    if (r.is_pending()) return Pending;
+    if (!*r) return Ready(Out(std::unexpected(r->error())));
+    int fd = **r;
+    auto peer = SocketAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    if (!peer) {
+        ::close(fd);
+        return Ready(Out(std::unexpected(peer.error())));
+    }
+    auto stream = TcpStream::from_fd(fd);
+    if (!stream) return Ready(Out(std::unexpected(stream.error())));
+    return Ready(Out(std::in_place, std::move(*stream), *peer));
+}
+
+io::Result<SocketAddr> TcpListener::local_addr() const noexcept { return sockname(io_.fd(), false); }
+
+}  // namespace corio::net
