@@ -128,26 +128,45 @@ private:
 template <class T>
 struct TaskPromise;
 
-/// Awaits a child Task: starts it by symmetric transfer, takes its result.
+/// Awaits a child Task. A fresh child is started by symmetric transfer and
+/// becomes part of this chain; a child that was already polled elsewhere (it
+/// has its own leaf) is polled as an ordinary future instead.
 template <class T>
-class TaskAwaiter {
+class TaskAwaiter : public LeafAwaiter {
+    using Result = std::conditional_t<std::is_void_v<T>, NoResult, Poll<T>>;
+
 public:
-    explicit TaskAwaiter(std::coroutine_handle<TaskPromise<T>> child) noexcept : child_(child) {}
+    explicit TaskAwaiter(Task<T>& task) noexcept : task_(task) { poll_fn = &poll_thunk; }
     TaskAwaiter(const TaskAwaiter&) = delete;
     TaskAwaiter& operator=(const TaskAwaiter&) = delete;
 
-    bool await_ready() const {
-        if (!child_) throw std::logic_error("corio: co_await on an empty Task (moved from or already awaited)");
-        return false;
+    bool await_ready() {
+        if (!task_.valid()) throw std::logic_error("corio: co_await on an empty Task (moved from or already awaited)");
+        if (!task_.started()) return false;
+        return poll_once(*current_poll_scope->cx);
     }
 
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+        if (task_.started()) {  // suspend on it as on any leaf future
+            owner = &parent.promise();
+            *current_poll_scope->leaf_slot = this;
+            return std::noop_coroutine();
+        }
+        child_ = task_.release();
         child_.promise().parent_ = &parent.promise();
         return child_;
     }
 
     T await_resume() {
+        if (!child_) {
+            if (owner != nullptr) owner->rethrow_if_failed();
+            if constexpr (std::is_void_v<T>) {
+                return;
+            } else {
+                return std::move(result_).take();
+            }
+        }
         // The child is at its final suspend point: take its result, free its frame.
         auto child = std::exchange(child_, nullptr);
         struct Destroy {
@@ -162,18 +181,30 @@ public:
     // was destroyed first by the outermost Task (innermost-first teardown).
 
 private:
+    bool poll_once(Context& cx) {
+        if constexpr (std::is_void_v<T>) {
+            return task_.poll(cx).is_ready();
+        } else {
+            result_ = task_.poll(cx);
+            return result_.is_ready();
+        }
+    }
+    static bool poll_thunk(LeafAwaiter* self, Context& cx) { return static_cast<TaskAwaiter*>(self)->poll_once(cx); }
+
+    Task<T>& task_;
     std::coroutine_handle<TaskPromise<T>> child_;
+    [[no_unique_address]] Result result_ = Result(Pending);
 };
 
 template <class T>
 struct TaskTransform : PromiseBase {
     template <class U>
     TaskAwaiter<U> await_transform(Task<U>&& task) noexcept {
-        return TaskAwaiter<U>(task.release());
+        return TaskAwaiter<U>(task);
     }
     template <class U>
     TaskAwaiter<U> await_transform(Task<U>& task) noexcept {
-        return TaskAwaiter<U>(task.release());
+        return TaskAwaiter<U>(task);
     }
     template <class F>
         requires Future<std::remove_cvref_t<F>>
@@ -263,6 +294,9 @@ public:
         if (!h_.done()) return Pending;
         return take_result();
     }
+
+    /// True once polled and suspended (it has a leaf); false while fresh.
+    bool started() const noexcept { return leaf_ != nullptr; }
 
     /// Gives up the coroutine handle without destroying it (for awaiting as a child).
     Handle release() noexcept { return std::exchange(h_, nullptr); }

@@ -14,7 +14,7 @@
 namespace corio::test {
 
 class ParkingWaker {
-public:
+   public:
     ParkingWaker() = default;
     ParkingWaker(const ParkingWaker&) = delete;
     ParkingWaker& operator=(const ParkingWaker&) = delete;
@@ -23,7 +23,7 @@ public:
     /// (check `live()` == 1 before the parker goes away).
     Waker waker() {
         live_.fetch_add(1);
-        return Waker::from_raw(RawWaker{this, &kVTable});
+        return Waker::from_raw(RawWaker{this, vtable()});
     }
 
     /// Waits until a wake arrived since the last call (consuming it); false
@@ -47,7 +47,7 @@ public:
     /// References alive: one per Waker returned by `waker()` and per clone.
     int live() const { return live_.load(); }
 
-private:
+   private:
     // Notifies while holding the lock: once the waiting thread can run, this
     // thread no longer touches the parker, so the test may destroy it.
     void notify() {
@@ -57,20 +57,24 @@ private:
         cv_.notify_all();
     }
 
-    static ParkingWaker* self(const void* p) { return static_cast<ParkingWaker*>(const_cast<void*>(p)); }
+    static ParkingWaker* self(const void* p) {
+        return static_cast<ParkingWaker*>(const_cast<void*>(p));
+    }
 
-    static constexpr RawWakerVTable kVTable{
-        [](const void* p) -> RawWaker {
-            self(p)->live_.fetch_add(1);
-            return RawWaker{p, &kVTable};
-        },
-        [](const void* p) {
-            self(p)->live_.fetch_sub(1);  // before notify(): the parker may be gone after it
-            self(p)->notify();
-        },
-        [](const void* p) { self(p)->notify(); },
-        [](const void* p) { self(p)->live_.fetch_sub(1); },
-    };
+    static RawWaker clone_fn(const void* p) {
+        self(p)->live_.fetch_add(1);
+        return RawWaker{p, vtable()};
+    }
+    static void wake_fn(const void* p) {
+        self(p)->live_.fetch_sub(1);  // before notify(): the parker may be gone after it
+        self(p)->notify();
+    }
+    static void wake_by_ref_fn(const void* p) { self(p)->notify(); }
+    static void drop_fn(const void* p) { self(p)->live_.fetch_sub(1); }
+    static const RawWakerVTable* vtable() {
+        static constexpr RawWakerVTable kVTable{&clone_fn, &wake_fn, &wake_by_ref_fn, &drop_fn};
+        return &kVTable;
+    }
 
     mutable std::mutex mutex_;
     std::condition_variable cv_;
