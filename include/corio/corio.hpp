@@ -3,5 +3,6 @@
 
 #include "corio/future.hpp"
 #include "corio/runtime.hpp"
+#include "corio/signal.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"

@@ -18,6 +18,8 @@ namespace corio::io {
 enum class errc {
     unexpected_eof = 1,  ///< the stream ended before the requested bytes arrived
     write_zero,          ///< a write accepted no bytes
+    host_not_found,      ///< a host name did not resolve to any address (EAI_NONAME, EAI_NODATA)
+    resolver_failure,    ///< the resolver failed for another reason (EAI_AGAIN, EAI_FAIL, ...)
 };
 
 /// The category of io::errc codes ("corio.io").
@@ -61,3 +63,11 @@ concept AsyncWrite = requires(W& w, Context& cx, std::span<const std::byte> buf)
 
 template <>
 struct std::is_error_code_enum<corio::io::errc> : std::true_type {};
+
+// The awaitable utilities. Each of these headers depends only on the part of
+// this one above (not on each other), so any of them may be included first.
+#include "corio/io/buf_reader.hpp"
+#include "corio/io/buf_writer.hpp"
+#include "corio/io/duplex.hpp"
+#include "corio/io/split.hpp"
+#include "corio/io/util.hpp"

@@ -2,12 +2,14 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "corio/detail/coop.hpp"
@@ -129,6 +131,52 @@ JoinHandle<output_of<F>> spawn_on(RuntimeCore& core, F&& fut) {
     core.spawn(task);
     return JoinHandle<output_of<F>>(task);
 }
+
+/// The blocking pool as the scheduler of its tasks' cells (src/runtime/blocking/pool.cpp).
+Scheduler& blocking_scheduler(BlockingPool& pool) noexcept;
+
+/// What spawn_blocking(fn) yields: fn's result (cv-qualifiers dropped).
+template <class F>
+using blocking_output_t = std::remove_cv_t<std::invoke_result_t<std::decay_t<F>>>;
+
+/// A closure spawn_blocking accepts: callable once with no arguments,
+/// returning void or an object type.
+template <class F>
+concept BlockingFn = std::invocable<std::decay_t<F>> && std::move_constructible<std::decay_t<F>> &&
+                     (std::is_void_v<blocking_output_t<F>> || std::is_object_v<blocking_output_t<F>>);
+
+/// The future of a blocking task: its one poll, on a blocking-pool thread,
+/// runs the closure to the end and returns its result.
+template <class Fn>
+class BlockingTask {
+public:
+    using Output = std::remove_cv_t<std::invoke_result_t<Fn>>;
+    explicit BlockingTask(Fn fn) noexcept(std::is_nothrow_move_constructible_v<Fn>) : fn_(std::move(fn)) {}
+
+    Poll<Output> poll(Context&) {
+        if constexpr (std::is_void_v<Output>) {
+            std::invoke(std::move(fn_));
+            return Ready();
+        } else {
+            return Ready(std::invoke(std::move(fn_)));
+        }
+    }
+
+private:
+    Fn fn_;
+};
+
+template <BlockingFn F>
+JoinHandle<blocking_output_t<F>> spawn_blocking_on(RuntimeCore& core, F&& fn) {
+    using Fut = BlockingTask<std::decay_t<F>>;
+    BlockingPool* pool = core.blocking_pool();
+    if (pool == nullptr) throw std::logic_error("corio::spawn_blocking: this runtime has no blocking pool");
+    Scheduler& scheduler = blocking_scheduler(*pool);
+    TaskHeader* task = TaskCell<Fut>::allocate(Fut(std::forward<F>(fn)), &scheduler);
+    scheduler.ref();  // the task's reference, dropped when the cell is freed
+    scheduler.spawn(task);
+    return JoinHandle<blocking_output_t<F>>(task);
+}
 }  // namespace detail
 
 /// A cheap, copyable reference to a runtime, usable from any thread: spawn
@@ -163,8 +211,18 @@ public:
         return detail::spawn_on(*core_, std::move(fut));
     }
 
+    /// Runs `fn` on this runtime's blocking pool; see task::spawn_blocking.
+    template <detail::BlockingFn F>
+    JoinHandle<detail::blocking_output_t<F>> spawn_blocking(F&& fn) {
+        return detail::spawn_blocking_on(*core_, std::forward<F>(fn));
+    }
+
     /// True when both refer to the same runtime.
     bool operator==(const Handle& other) const noexcept { return core_ == other.core_; }
+
+    /// A snapshot of the runtime's counters: workers, tasks alive, polls,
+    /// steals, parks, queue depths, budget-forced yields.
+    RuntimeMetrics metrics() const { return core_->metrics(); }
 
 private:
     friend class Runtime;
@@ -182,6 +240,9 @@ class Builder {
 public:
     /// A runtime that runs every task on the thread calling block_on.
     static Builder new_current_thread();
+    /// A work-stealing runtime with `worker_threads` workers (default: one
+    /// per core); block_on's thread only waits.
+    static Builder new_multi_thread();
 
     /// Worker threads of a multi-thread runtime; ignored by current_thread (as in Tokio).
     Builder& worker_threads(std::size_t n);
@@ -192,6 +253,9 @@ public:
     Builder& on_thread_stop(std::function<void()> f);
     /// Upper bound on the blocking pool's threads (default 512).
     Builder& max_blocking_threads(std::size_t n);
+    /// How long an idle blocking-pool thread waits for work before it exits
+    /// (default 10 s). Must not be negative.
+    Builder& thread_keep_alive(std::chrono::nanoseconds keep_alive);
     /// How many task polls run between two checks of the remote queue and
     /// the timer driver (default 61). Must be at least 1.
     Builder& event_interval(std::uint32_t ticks);
@@ -209,8 +273,10 @@ public:
         std::function<void()> on_thread_start;
         std::function<void()> on_thread_stop;
         std::size_t max_blocking_threads = 512;
+        std::chrono::nanoseconds thread_keep_alive = std::chrono::seconds(10);
         std::uint32_t event_interval = 61;
         bool start_paused = false;
+        bool multi_thread = false;
     };
 
 private:
@@ -258,6 +324,12 @@ public:
         return detail::spawn_on(core(), std::move(fut));
     }
 
+    /// Runs `fn` on this runtime's blocking pool; see task::spawn_blocking.
+    template <detail::BlockingFn F>
+    JoinHandle<detail::blocking_output_t<F>> spawn_blocking(F&& fn) {
+        return detail::spawn_blocking_on(core(), std::forward<F>(fn));
+    }
+
     /// A handle to this runtime.
     Handle handle() const { return Handle(core_); }
 
@@ -280,13 +352,30 @@ JoinHandle<output_of<F>> spawn(F fut) {
     return detail::spawn_on(detail::current_runtime_or_throw("corio::spawn"), std::move(fut));
 }
 
-/// The `#[tokio::main]` equivalent: builds a runtime, runs `main_task` to
-/// completion with block_on, shuts the runtime down and returns the task's
-/// value. Uses the current_thread scheduler until the multi-thread one exists.
+/// The `#[tokio::main]` equivalent: builds a multi-thread runtime, runs
+/// `main_task` to completion with block_on, shuts the runtime down and
+/// returns the task's value.
 int run(Task<int> main_task);
 void run(Task<void> main_task);
 
 namespace task {
+
+/// Runs `fn` (callable once with no arguments) on a thread of the current
+/// runtime's blocking pool, so blocking calls (file I/O, getaddrinfo, long
+/// computations) never stall the threads that poll tasks. Threads start on
+/// demand up to Builder::max_blocking_threads; beyond that calls wait in a
+/// queue. Awaiting the handle yields fn's result or rethrows its exception.
+///
+/// `fn` runs outside the runtime: no current runtime there (capture a
+/// Handle to spawn from it). Once started it cannot be cancelled: abort()
+/// only cancels a call still queued; shutdown cancels the queued ones and
+/// waits (up to its timeout) for the running ones. Throws std::logic_error
+/// outside a runtime.
+template <detail::BlockingFn F>
+JoinHandle<detail::blocking_output_t<F>> spawn_blocking(F&& fn) {
+    return detail::spawn_blocking_on(detail::current_runtime_or_throw("corio::task::spawn_blocking"),
+                                     std::forward<F>(fn));
+}
 
 /// The future of consume_budget().
 class ConsumeBudget {

@@ -72,13 +72,16 @@ private:
 namespace corio::detail {
 
 class TimeDriver;
+class RuntimeCore;
 
-/// A wheel entry with what firing needs: the waker to call and a flag.
+/// A wheel entry with what firing needs: the waker to call and flags. Every
+/// field but `runtime` is guarded by the time driver (its mutex, when shared).
 struct TimerNode : TimerEntry {
     Waker waker;
-    TimeDriver* driver = nullptr;  // set while registered; cleared if the runtime shuts down
+    TimeDriver* driver = nullptr;    // set at first registration
+    RuntimeCore* runtime = nullptr;  // a reference keeping `driver` alive
     bool fired = false;
-    bool driver_gone = false;
+    bool driver_gone = false;        // the runtime shut down while registered
 };
 
 }  // namespace corio::detail
@@ -104,9 +107,9 @@ public:
     /// The instant it completes at.
     Instant deadline() const noexcept { return deadline_; }
     /// True once it has fired (or its deadline has passed).
-    bool is_elapsed() const noexcept;
+    bool is_elapsed() const;
     /// Moves the deadline (earlier or later); a completed Sleep becomes pending again.
-    void reset(Instant deadline) noexcept;
+    void reset(Instant deadline);
 
 private:
     Instant deadline_;

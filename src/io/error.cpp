@@ -13,6 +13,10 @@ public:
                 return "unexpected end of stream";
             case errc::write_zero:
                 return "write accepted no bytes";
+            case errc::host_not_found:
+                return "host not found";
+            case errc::resolver_failure:
+                return "name resolution failed";
         }
         return "unknown corio.io error";
     }

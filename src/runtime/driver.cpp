@@ -61,8 +61,10 @@ void Driver::park() {
         return;
     }
     if (time_.clock().paused()) {
-        // Ready I/O first: the clock only jumps when nothing at all can run.
-        if (wait(0) || time_.auto_advance()) {
+        // Ready I/O first: the clock only jumps when nothing at all can run,
+        // blocking work included (its end unparks us).
+        bool inhibited = auto_advance_inhibited_ && auto_advance_inhibited_();
+        if (wait(0) || (!inhibited && time_.auto_advance())) {
             park_state_.store(kEmpty, std::memory_order_release);
             return;
         }

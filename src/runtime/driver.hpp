@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "runtime/io/io_driver.hpp"
@@ -33,6 +34,10 @@ public:
     void poll_ready();
     /// Wakes a parked (or about to park) driver thread. Any thread.
     void unpark() noexcept;
+    /// While `busy()` is true a paused clock is not auto-advanced (as Tokio,
+    /// for blocking-pool work: it may still wake a task before the next
+    /// timer). Whoever makes it false must then unpark(). Set before use.
+    void inhibit_auto_advance_while(std::function<bool()> busy) { auto_advance_inhibited_ = std::move(busy); }
     void shutdown();
 
 private:
@@ -45,6 +50,7 @@ private:
     int epoll_fd_ = -1;
     int event_fd_ = -1;
     std::atomic<int> park_state_{kEmpty};
+    std::function<bool()> auto_advance_inhibited_;
     std::unique_ptr<IoDriver> io_;
 };
 

@@ -4,7 +4,10 @@
 #include <stdexcept>
 #include <string>
 
+#include <thread>
+
 #include "runtime/scheduler/current_thread.hpp"
+#include "runtime/scheduler/multi_thread/multi_thread.hpp"
 
 namespace corio {
 
@@ -15,9 +18,21 @@ RuntimeCore& current_runtime_or_throw(const char* what) {
     }
     return *current_runtime;
 }
+
+void count_forced_yield() noexcept {
+    if (current_runtime != nullptr) current_runtime->note_forced_yield();
+}
 }  // namespace detail
 
 Builder Builder::new_current_thread() { return Builder(); }
+
+Builder Builder::new_multi_thread() {
+    Builder b;
+    b.config_.multi_thread = true;
+    unsigned cores = std::thread::hardware_concurrency();
+    b.config_.worker_threads = cores == 0 ? 1 : cores;
+    return b;
+}
 
 Builder& Builder::worker_threads(std::size_t n) {
     config_.worker_threads = n;
@@ -39,6 +54,10 @@ Builder& Builder::max_blocking_threads(std::size_t n) {
     config_.max_blocking_threads = n;
     return *this;
 }
+Builder& Builder::thread_keep_alive(std::chrono::nanoseconds keep_alive) {
+    config_.thread_keep_alive = keep_alive;
+    return *this;
+}
 Builder& Builder::event_interval(std::uint32_t ticks) {
     config_.event_interval = ticks;
     return *this;
@@ -52,6 +71,16 @@ Runtime Builder::build() {
     if (config_.event_interval == 0) throw std::invalid_argument("corio::Builder: event_interval must be at least 1");
     if (config_.max_blocking_threads == 0) {
         throw std::invalid_argument("corio::Builder: max_blocking_threads must be at least 1");
+    }
+    if (config_.thread_keep_alive < std::chrono::nanoseconds::zero()) {
+        throw std::invalid_argument("corio::Builder: thread_keep_alive must not be negative");
+    }
+    if (config_.multi_thread) {
+        if (config_.worker_threads == 0) throw std::invalid_argument("corio::Builder: worker_threads must be at least 1");
+        if (config_.start_paused) {
+            throw std::invalid_argument("corio::Builder: start_paused needs the current_thread runtime");
+        }
+        return Runtime(new detail::mt::MultiThread(config_));
     }
     return Runtime(new detail::CurrentThread(config_));
 }
@@ -80,12 +109,12 @@ detail::RuntimeCore& Runtime::core() const {
 }
 
 int run(Task<int> main_task) {
-    Runtime rt = Builder::new_current_thread().build();
+    Runtime rt = Builder::new_multi_thread().build();
     return rt.block_on(std::move(main_task));
 }
 
 void run(Task<void> main_task) {
-    Runtime rt = Builder::new_current_thread().build();
+    Runtime rt = Builder::new_multi_thread().build();
     rt.block_on(std::move(main_task));
 }
 

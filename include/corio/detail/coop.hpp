@@ -11,6 +11,9 @@ namespace corio::detail {
 
 inline constexpr std::uint32_t kTaskBudget = 128;
 
+/// Tells the current runtime's metrics that the budget forced a yield.
+void count_forced_yield() noexcept;
+
 struct Budget {
     std::uint32_t remaining = 0;
     bool constrained = false;  // false outside task polls: unlimited
@@ -45,6 +48,7 @@ inline bool poll_proceed(Context& cx) {
     if (!b.constrained) return true;
     if (b.remaining == 0) {
         ++b.forced_yields;
+        count_forced_yield();
         cx.waker().wake_by_ref();
         return false;
     }

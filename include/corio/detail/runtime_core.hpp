@@ -2,14 +2,41 @@
 // schedulers compiled in src/, plus the thread-local "current runtime".
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
 
 #include "corio/detail/task_cell.hpp"
+
+namespace corio {
+
+/// One worker's counters (a current_thread runtime has one worker).
+struct WorkerMetrics {
+    std::uint64_t polls = 0;              ///< task polls run
+    std::uint64_t steals = 0;             ///< successful steals from other workers
+    std::uint64_t parks = 0;              ///< times the worker went to sleep
+    std::size_t local_queue_depth = 0;    ///< tasks in its run queue now
+};
+
+/// A snapshot of a runtime's counters (Handle::metrics()).
+struct RuntimeMetrics {
+    std::size_t num_workers = 0;
+    std::size_t alive_tasks = 0;            ///< spawned and not yet finished
+    std::size_t inject_queue_depth = 0;     ///< tasks waiting in the global/remote queue
+    std::uint64_t remote_schedules = 0;     ///< spawns and wakes that came from outside the workers
+    std::uint64_t budget_forced_yields = 0; ///< polls cut short by the cooperative budget
+    std::vector<WorkerMetrics> workers;
+};
+
+}  // namespace corio
 
 namespace corio::detail {
 
 class TimeDriver;
 class IoDriver;
+class BlockingPool;
 
 /// A scheduler together with its drivers (timers, later I/O).
 class RuntimeCore : public Scheduler {
@@ -23,9 +50,19 @@ public:
     virtual void shutdown(std::chrono::nanoseconds timeout) noexcept = 0;
     virtual TimeDriver& time_driver() noexcept = 0;
     virtual IoDriver& io_driver() noexcept = 0;
+    virtual RuntimeMetrics metrics() const = 0;
+    /// The pool that runs this runtime's spawn_blocking closures; null for a
+    /// scheduler that has none (spawn_blocking then throws std::logic_error).
+    virtual BlockingPool* blocking_pool() noexcept { return nullptr; }
+
+    /// Counts a poll cut short by the cooperative budget (rare path).
+    void note_forced_yield() noexcept { forced_yields_.fetch_add(1, std::memory_order_relaxed); }
 
 protected:
     ~RuntimeCore() = default;
+
+    // Counters only: relaxed is enough.
+    std::atomic<std::uint64_t> forced_yields_{0};
 };
 
 /// The runtime whose task or block_on is running on this thread, if any.

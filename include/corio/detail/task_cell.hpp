@@ -236,18 +236,32 @@ inline bool task_transition_to_shutdown(TaskHeader* t) noexcept {
     }
 }
 
-/// RUNNING -> COMPLETE once the stage holds the output; notifies the joiner,
-/// unlinks from the owned list and drops `extra_refs` (the caller's queue
-/// reference, if it holds one) plus the owned list's reference.
+/// RUNNING -> COMPLETE once the stage holds the output: unlinks the task from
+/// the owned list, notifies the joiner and drops the owned list's reference
+/// plus `extra_refs` (the caller's queue reference, if it holds one).
 inline void task_complete(TaskHeader* t, std::uint64_t extra_refs) noexcept {
+    t->scheduler->release(t);
+    std::uint64_t drop = (1 + extra_refs) * state::kRefOne;
+    // acquire: JOIN_INTEREST, once clear, is never set again.
+    if (!(t->state.load(std::memory_order_acquire) & state::kJoinInterest)) {
+        // Detached: no JoinHandle will read the output, and while RUNNING the
+        // stage is ours, so drop it now; then one atomic update finishes.
+        t->vtable->drop_output(t);
+        std::uint64_t cur = t->state.load(std::memory_order_relaxed);
+        std::uint64_t next;
+        do {
+            next = (cur ^ (state::kRunning | state::kComplete)) - drop;
+        } while (!t->state.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_relaxed));
+        if ((next >> 6) == 0) t->vtable->dealloc(t);
+        return;
+    }
     // acq_rel: release the output to the JoinHandle; acquire its join waker.
     std::uint64_t prev = t->state.fetch_xor(state::kRunning | state::kComplete, std::memory_order_acq_rel);
     if (!(prev & state::kJoinInterest)) {
-        t->vtable->drop_output(t);  // no JoinHandle will read it
+        t->vtable->drop_output(t);  // the JoinHandle went away meanwhile
     } else if (prev & state::kJoinWaker) {
         t->join_waker.wake_by_ref();
     }
-    t->scheduler->release(t);
     task_unref(t, 1 + extra_refs);
 }
 
@@ -301,13 +315,13 @@ inline void task_drop_join_handle(TaskHeader* t) noexcept {
     for (;;) {
         if (cur & state::kComplete) {
             t->vtable->drop_output(t);
-            break;
+            task_unref(t);
+            return;
         }
-        if (t->state.compare_exchange_weak(cur, cur & ~(state::kJoinInterest | state::kJoinWaker),
-                                           std::memory_order_acq_rel, std::memory_order_acquire))
-            break;
+        // Not complete: the task still holds references, so ours is never the last.
+        std::uint64_t next = (cur & ~(state::kJoinInterest | state::kJoinWaker)) - state::kRefOne;
+        if (t->state.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_acquire)) return;
     }
-    task_unref(t);
 }
 
 // ---- the typed cell ----------------------------------------------------------

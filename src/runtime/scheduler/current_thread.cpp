@@ -29,7 +29,14 @@ private:
 const RawWakerVTable CurrentThread::kRootWakerVTable{&root_waker_clone, &root_waker_wake, &root_waker_wake_by_ref,
                                                      &root_waker_drop};
 
-CurrentThread::CurrentThread(const Builder::Config& config) : config_(config), driver_(config.start_paused) {}
+CurrentThread::CurrentThread(const Builder::Config& config)
+    : config_(config), blocking_(BlockingPool::create(config)), driver_(config.start_paused) {
+    // A paused clock does not jump while blocking work runs; the pool
+    // unparks the driver when that work is done (until shutdown clears it).
+    BlockingPool* pool = &*blocking_;
+    driver_.inhibit_auto_advance_while([pool] { return pool->busy(); });
+    blocking_->set_on_idle([this] { driver_.unpark(); });
+}
 
 CurrentThread::~CurrentThread() = default;
 
@@ -68,6 +75,7 @@ void CurrentThread::spawn(TaskHeader* task) {
 }
 
 bool CurrentThread::push_remote(TaskHeader* task) {
+    remote_schedules_.fetch_add(1, std::memory_order_relaxed);
     {
         std::lock_guard lock(inject_mutex_);
         if (closed_) return false;
@@ -81,6 +89,24 @@ bool CurrentThread::push_remote(TaskHeader* task) {
 
 void CurrentThread::release(TaskHeader* task) noexcept {
     if (OwnedTasks::is_linked(task)) owned_.remove(task);
+}
+
+RuntimeMetrics CurrentThread::metrics() const {
+    RuntimeMetrics m;
+    m.num_workers = 1;
+    m.alive_tasks = owned_.size();
+    m.remote_schedules = remote_schedules_.load(std::memory_order_relaxed);
+    m.budget_forced_yields = forced_yields_.load(std::memory_order_relaxed);
+    {
+        std::lock_guard lock(const_cast<std::mutex&>(inject_mutex_));
+        m.inject_queue_depth = inject_.size();
+    }
+    WorkerMetrics w;
+    w.polls = polls_.load(std::memory_order_relaxed);
+    w.parks = parks_.load(std::memory_order_relaxed);
+    w.local_queue_depth = local_depth_.load(std::memory_order_relaxed);
+    m.workers.push_back(w);
+    return m;
 }
 
 void CurrentThread::cancel_now(TaskHeader* task) noexcept {
@@ -128,7 +154,9 @@ bool CurrentThread::run_batch() {
         QueueEntry entry = next_task();
         if (!entry) return i != 0;
         entry.run();
+        polls_.store(polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
     }
+    local_depth_.store(local_.size(), std::memory_order_relaxed);
     driver_.poll_ready();
     return true;
 }
@@ -157,7 +185,11 @@ void CurrentThread::block_on(bool (*poll_root)(void* ctx, Context& cx), void* ct
             BudgetScope budget;
             if (poll_root(ctx, cx)) return;
         }
-        if (!run_batch() && !root_woken_.load(std::memory_order_relaxed)) driver_.park();
+        if (!run_batch() && !root_woken_.load(std::memory_order_relaxed)) {
+            local_depth_.store(0, std::memory_order_relaxed);
+            parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
+            driver_.park();
+        }
     }
 }
 
@@ -183,7 +215,7 @@ void CurrentThread::root_waker_drop(const void* self) { static_cast<CurrentThrea
 
 // ---- shutdown ------------------------------------------------------------------------
 
-void CurrentThread::shutdown(std::chrono::nanoseconds /*timeout: no blocking pool yet*/) noexcept {
+void CurrentThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
     if (shut_down_) return;
     if (current_runtime == this) {
         std::fputs("corio: a Runtime was shut down from inside one of its own tasks; that cannot work\n", stderr);
@@ -202,6 +234,8 @@ void CurrentThread::shutdown(std::chrono::nanoseconds /*timeout: no blocking poo
         drain_queues();
         cancel_all();
     } while (drain_queues() || !owned_.empty());
+    // Queued blocking tasks are cancelled, running ones get up to `timeout`.
+    blocking_->shutdown(timeout);
     driver_.shutdown();
 }
 

@@ -13,6 +13,7 @@
 
 #include "corio/detail/runtime_core.hpp"
 #include "corio/runtime.hpp"
+#include "runtime/blocking/pool.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/scheduler/local_queue.hpp"
 #include "runtime/task/owned_tasks.hpp"
@@ -38,6 +39,8 @@ public:
     void shutdown(std::chrono::nanoseconds timeout) noexcept override;
     TimeDriver& time_driver() noexcept override { return driver_.time(); }
     IoDriver& io_driver() noexcept override { return driver_.io(); }
+    BlockingPool* blocking_pool() noexcept override { return &*blocking_; }
+    RuntimeMetrics metrics() const override;
 
 private:
     ~CurrentThread();
@@ -60,12 +63,17 @@ private:
 
     Builder::Config config_;
     std::atomic<std::size_t> refs_{1};
+    BlockingPoolRef blocking_;  // before driver_: the driver's hooks point into it
     Driver driver_;
 
     // Touched only by the thread inside block_on (or running shutdown).
     LocalQueue local_;
     OwnedTasks owned_;
     std::uint32_t tick_ = 0;
+    std::atomic<std::uint64_t> polls_{0};   // counters: relaxed
+    std::atomic<std::uint64_t> parks_{0};
+    std::atomic<std::uint64_t> remote_schedules_{0};
+    std::atomic<std::size_t> local_depth_{0};
     bool shut_down_ = false;
 
     std::atomic<bool> root_woken_{false};

@@ -21,7 +21,10 @@ class QueueEntry {
 public:
     static QueueEntry woken(TaskHeader* t) noexcept { return QueueEntry(reinterpret_cast<std::uintptr_t>(t)); }
     static QueueEntry yielded(TaskHeader* t) noexcept { return QueueEntry(reinterpret_cast<std::uintptr_t>(t) | 1); }
+    static QueueEntry from_bits(std::uintptr_t bits) noexcept { return QueueEntry(bits); }
     QueueEntry() noexcept = default;
+
+    std::uintptr_t bits() const noexcept { return bits_; }
 
     explicit operator bool() const noexcept { return bits_ != 0; }
     bool is_yielded() const noexcept { return (bits_ & 1) != 0; }

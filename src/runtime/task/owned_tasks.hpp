@@ -4,9 +4,10 @@
 // Intrusive and circular around a sentinel: a linked task has non-null
 // owned_prev/owned_next; owned_next == nullptr means "not linked" (a task
 // spawned from a foreign thread is linked when the runtime thread first
-// takes it). Not synchronised: the owner serialises access.
+// takes it). Not synchronised: the owner serialises access (size() excepted).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 
 #include "corio/detail/task_cell.hpp"
@@ -29,7 +30,7 @@ public:
         t->owned_next = &sentinel_;
         sentinel_.owned_prev->owned_next = t;
         sentinel_.owned_prev = t;
-        ++size_;
+        size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
 
     void remove(TaskHeader* t) noexcept {
@@ -37,16 +38,17 @@ public:
         t->owned_next->owned_prev = t->owned_prev;
         t->owned_prev = nullptr;
         t->owned_next = nullptr;
-        --size_;
+        size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     }
 
-    TaskHeader* front() noexcept { return size_ == 0 ? nullptr : sentinel_.owned_next; }
-    std::size_t size() const noexcept { return size_; }
-    bool empty() const noexcept { return size_ == 0; }
+    TaskHeader* front() noexcept { return empty() ? nullptr : sentinel_.owned_next; }
+    /// Any thread may read the size (a snapshot, for metrics).
+    std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+    bool empty() const noexcept { return size() == 0; }
 
 private:
     TaskHeader sentinel_;
-    std::size_t size_ = 0;
+    std::atomic<std::size_t> size_{0};  // one writer at a time (the owner); atomic only for metrics readers
 };
 
 }  // namespace corio::detail

@@ -1,21 +1,25 @@
 #include "runtime/time/driver.hpp"
 
 #include <chrono>
+#include <stdexcept>
+#include <vector>
 
 namespace corio::detail {
 namespace {
 
 constexpr auto kTick = std::chrono::milliseconds(1);
 
-void fire(TimerEntry* entry) {
-    auto* node = static_cast<TimerNode*>(entry);
-    node->fired = true;
-    std::move(node->waker).wake();
-}
+// Wakers of fired timers, woken after the wheel's lock is released (waking
+// may run arbitrary code that could touch timers again).
+thread_local std::vector<Waker> fired_wakers;
 
 }  // namespace
 
 TimeDriver::TimeDriver(bool start_paused) noexcept : clock_(start_paused), origin_(clock_.now()) {}
+
+std::unique_lock<std::mutex> TimeDriver::lock() const {
+    return shared_ ? std::unique_lock<std::mutex>(mutex_) : std::unique_lock<std::mutex>();
+}
 
 std::uint64_t TimeDriver::deadline_tick(time::Instant deadline) const noexcept {
     if (deadline <= origin_) return 0;
@@ -28,48 +32,114 @@ time::Instant TimeDriver::tick_instant(std::uint64_t tick) const noexcept {
     return origin_ + kTick * static_cast<std::int64_t>(tick);
 }
 
-void TimeDriver::insert(TimerNode* node, time::Instant deadline) noexcept {
-    node->driver = this;
-    wheel_.insert(node, deadline_tick(deadline));
+Poll<void> TimeDriver::poll_timer(TimerNode* node, time::Instant deadline, const Waker& waker) {
+    auto guard = lock();
+    if (node->fired) return Ready();
+    if (node->driver_gone) throw std::logic_error("corio: a timer was polled after its runtime shut down");
+    if (!node->linked) {
+        if (deadline <= clock_.now()) {
+            node->fired = true;
+            return Ready();
+        }
+        node->waker.clone_from(waker);
+        wheel_.insert(node, deadline_tick(deadline));
+        return Pending;
+    }
+    node->waker.clone_from(waker);
+    return Pending;
 }
 
-void TimeDriver::remove(TimerNode* node) noexcept { wheel_.remove(node); }
+void TimeDriver::cancel_timer(TimerNode* node) {
+    auto guard = lock();
+    wheel_.remove(node);
+}
 
-void TimeDriver::relink(TimerNode* from, TimerNode* to) noexcept {
+void TimeDriver::reset_timer(TimerNode* node, time::Instant deadline) {
+    Waker to_wake;
+    {
+        auto guard = lock();
+        node->fired = false;
+        if (!node->linked) return;  // registered again at its next poll
+        wheel_.remove(node);
+        if (deadline <= clock_.now()) {
+            node->fired = true;
+            to_wake = node->waker;
+        } else {
+            wheel_.insert(node, deadline_tick(deadline));
+        }
+    }
+    to_wake.wake_by_ref();
+}
+
+bool TimeDriver::is_fired(const TimerNode* node) const {
+    auto guard = lock();
+    return node->fired;
+}
+
+void TimeDriver::relink(TimerNode* from, TimerNode* to) {
+    auto guard = lock();
+    to->waker = std::move(from->waker);
+    to->fired = from->fired;
+    to->driver_gone = from->driver_gone;
+    if (!from->linked) return;
     std::uint64_t tick = from->deadline_tick;
     wheel_.remove(from);
-    to->driver = this;
     wheel_.insert(to, tick);
 }
 
-std::optional<time::Instant> TimeDriver::next_expiration() const noexcept {
+bool TimeDriver::has_timers() const {
+    auto guard = lock();
+    return !wheel_.empty();
+}
+
+std::optional<time::Instant> TimeDriver::next_expiration() const {
+    auto guard = lock();
     auto tick = wheel_.next_expiration();
     if (!tick) return std::nullopt;
     return tick_instant(*tick);
 }
 
+void TimeDriver::fire_due(std::uint64_t now_tick) {
+    std::vector<Waker>& wakers = fired_wakers;
+    {
+        auto guard = lock();
+        if (wheel_.empty()) return;
+        wheel_.advance(now_tick, [&](TimerEntry* entry) {
+            auto* node = static_cast<TimerNode*>(entry);
+            node->fired = true;
+            wakers.push_back(std::move(node->waker));
+        });
+    }
+    for (Waker& w : wakers) std::move(w).wake();
+    wakers.clear();
+}
+
 void TimeDriver::process() {
-    if (wheel_.empty()) return;
     auto elapsed = clock_.now() - origin_;
     auto now_tick = elapsed.count() < 0 ? 0 : static_cast<std::uint64_t>(elapsed / kTick);  // round down
-    wheel_.advance(now_tick, &fire);
+    fire_due(now_tick);
 }
 
 bool TimeDriver::auto_advance() {
-    auto next = wheel_.next_expiration();
+    auto next = next_expiration();
     if (!next) return false;
-    clock_.advance_to(tick_instant(*next));
+    clock_.advance_to(*next);
     process();
     return true;
 }
 
 void TimeDriver::shutdown() {
-    wheel_.drain([](TimerEntry* entry) {
-        auto* node = static_cast<TimerNode*>(entry);
-        node->driver = nullptr;
-        node->driver_gone = true;
-        std::move(node->waker).wake();
-    });
+    std::vector<Waker> wakers;
+    {
+        auto guard = lock();
+        wheel_.drain([&](TimerEntry* entry) {
+            auto* node = static_cast<TimerNode*>(entry);
+            node->driver = nullptr;
+            node->driver_gone = true;
+            wakers.push_back(std::move(node->waker));
+        });
+    }
+    for (Waker& w : wakers) std::move(w).wake();
 }
 
 }  // namespace corio::detail

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 
 #include "corio/time.hpp"
@@ -19,18 +20,28 @@ public:
     TimeDriver(const TimeDriver&) = delete;
     TimeDriver& operator=(const TimeDriver&) = delete;
 
+    /// Multi-thread runtimes share the driver: every wheel access then takes
+    /// a mutex. Set once, before any timer is registered.
+    void set_shared(bool shared) noexcept { shared_ = shared; }
+
     Clock& clock() noexcept { return clock_; }
     time::Instant now() const noexcept { return clock_.now(); }
 
-    /// Links `node` to fire at `deadline` (its waker must already be set).
-    void insert(TimerNode* node, time::Instant deadline) noexcept;
-    void remove(TimerNode* node) noexcept;
+    /// A Sleep's poll: ready once fired (or at/after `deadline`); otherwise
+    /// registers `node` (or updates its waker) and returns Pending. Throws
+    /// std::logic_error if the runtime shut down while it was registered.
+    Poll<void> poll_timer(TimerNode* node, time::Instant deadline, const Waker& waker);
+    /// Unlinks `node` if linked.
+    void cancel_timer(TimerNode* node);
+    /// Moves `node`'s deadline; re-registers it at once if it was registered.
+    void reset_timer(TimerNode* node, time::Instant deadline);
+    bool is_fired(const TimerNode* node) const;
     /// Moves the registration of `from` to `to` (a Sleep being moved).
-    void relink(TimerNode* from, TimerNode* to) noexcept;
+    void relink(TimerNode* from, TimerNode* to);
 
-    bool has_timers() const noexcept { return !wheel_.empty(); }
+    bool has_timers() const;
     /// When the wheel next needs processing, if it holds any timer.
-    std::optional<time::Instant> next_expiration() const noexcept;
+    std::optional<time::Instant> next_expiration() const;
 
     /// Fires every timer whose deadline has passed on the clock.
     void process();
@@ -41,12 +52,16 @@ public:
     void shutdown();
 
 private:
+    std::unique_lock<std::mutex> lock() const;
+    void fire_due(std::uint64_t now_tick);
     std::uint64_t deadline_tick(time::Instant deadline) const noexcept;
     time::Instant tick_instant(std::uint64_t tick) const noexcept;
 
     Clock clock_;
     time::Instant origin_;
     Wheel wheel_;
+    bool shared_ = false;
+    mutable std::mutex mutex_;  // guards wheel_ when shared_
 };
 
 }  // namespace corio::detail

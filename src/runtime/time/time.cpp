@@ -9,10 +9,6 @@
 namespace corio::time {
 namespace {
 
-detail::TimeDriver* current_time_driver() noexcept {
-    return detail::current_runtime != nullptr ? &detail::current_runtime->time_driver() : nullptr;
-}
-
 // A tick handled later than this after its instant counts as missed.
 constexpr auto kMissedTickTolerance = std::chrono::milliseconds(5);
 
@@ -26,54 +22,51 @@ Instant Instant::now() noexcept {
 // ---- Sleep -------------------------------------------------------------------
 
 Sleep::Sleep(Sleep&& other) noexcept : deadline_(other.deadline_) {
-    node_.waker = std::move(other.node_.waker);
-    node_.fired = other.node_.fired;
-    node_.driver_gone = other.node_.driver_gone;
-    if (other.node_.linked) other.node_.driver->relink(&other.node_, &node_);
+    node_.driver = other.node_.driver;
+    node_.runtime = std::exchange(other.node_.runtime, nullptr);
+    if (node_.driver != nullptr) {
+        node_.driver->relink(&other.node_, &node_);
+        other.node_.driver = nullptr;
+    } else {
+        node_.fired = other.node_.fired;
+    }
 }
 
 Sleep::~Sleep() {
-    if (node_.linked) node_.driver->remove(&node_);
+    if (node_.driver != nullptr) node_.driver->cancel_timer(&node_);
+    if (node_.runtime != nullptr) node_.runtime->unref();
 }
 
 Poll<void> Sleep::poll(Context& cx) {
-    if (node_.fired) return Ready();
-    if (node_.driver_gone) throw std::logic_error("corio: a timer was polled after its runtime shut down");
-    if (node_.linked) {
-        node_.waker.clone_from(cx.waker());
-        return Pending;
-    }
-    detail::TimeDriver* driver = current_time_driver();
-    if (driver == nullptr) {
-        if (deadline_ <= Instant::now()) {
-            node_.fired = true;
-            return Ready();
+    if (node_.driver == nullptr) {
+        if (node_.fired) return Ready();
+        detail::RuntimeCore* runtime = detail::current_runtime;
+        if (runtime == nullptr) {
+            if (deadline_ <= Instant::now()) {
+                node_.fired = true;
+                return Ready();
+            }
+            throw std::logic_error("corio: sleep/timeout/interval polled outside a corio runtime");
         }
-        throw std::logic_error("corio: sleep/timeout/interval polled outside a corio runtime");
+        if (!detail::poll_proceed(cx)) return Pending;
+        runtime->ref();
+        node_.runtime = runtime;
+        node_.driver = &runtime->time_driver();
     }
-    if (!detail::poll_proceed(cx)) return Pending;
-    if (deadline_ <= driver->now()) {
-        node_.fired = true;
-        return Ready();
-    }
-    node_.waker.clone_from(cx.waker());
-    driver->insert(&node_, deadline_);
-    return Pending;
+    return node_.driver->poll_timer(&node_, deadline_, cx.waker());
 }
 
-bool Sleep::is_elapsed() const noexcept { return node_.fired || deadline_ <= Instant::now(); }
+bool Sleep::is_elapsed() const {
+    bool fired = node_.driver != nullptr ? node_.driver->is_fired(&node_) : node_.fired;
+    return fired || deadline_ <= Instant::now();
+}
 
-void Sleep::reset(Instant deadline) noexcept {
+void Sleep::reset(Instant deadline) {
     deadline_ = deadline;
-    node_.fired = false;
-    if (!node_.linked) return;  // registered again at the next poll
-    detail::TimeDriver* driver = node_.driver;
-    driver->remove(&node_);
-    if (deadline <= driver->now()) {
-        node_.fired = true;
-        node_.waker.wake_by_ref();
+    if (node_.driver != nullptr) {
+        node_.driver->reset_timer(&node_, deadline);
     } else {
-        driver->insert(&node_, deadline);
+        node_.fired = false;
     }
 }
 

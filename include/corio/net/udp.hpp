@@ -1,0 +1,137 @@
+// UDP: UdpSocket, a datagram socket bound to a local address.
+//
+// Datagram semantics: each receive takes exactly one datagram off the queue.
+// When the datagram is longer than the buffer, the buffer is filled and the
+// rest of that datagram is discarded: the receive returns the buffer's size
+// (recv_datagram reports the datagram's real length so a caller can tell). A
+// datagram of length 0 is a valid datagram, not an end of stream.
+//
+// As with TCP, every operation returns io::Result and nothing throws for I/O
+// errors. A socket must be created inside a runtime (it registers with the
+// runtime's reactor); creating one outside throws std::logic_error. One task
+// may wait to receive and another to send at the same time (share the socket
+// through a std::shared_ptr for that); two tasks receiving at once is not
+// supported (only the last one's waker is kept).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <utility>
+
+#include "corio/detail/poll_evented.hpp"
+#include "corio/io.hpp"
+#include "corio/net/socket_addr.hpp"
+#include "corio/net/tcp.hpp"  // detail_tcp::op_future, the socket operation future
+
+namespace corio::net {
+
+/// What recv_datagram reports about the datagram it received.
+struct DatagramInfo {
+    std::size_t len = 0;       ///< bytes copied into the buffer
+    std::size_t wire_len = 0;  ///< the datagram's own length; larger than `len` when it was truncated
+    SocketAddr peer;           ///< the sender
+    bool truncated() const noexcept { return wire_len > len; }
+};
+
+/// A UDP socket. Unconnected, it sends to and receives from any address
+/// (send_to / recv_from); after connect() it has a default peer (send / recv)
+/// and receives only that peer's datagrams.
+class UdpSocket {
+public:
+    /// Binds a new socket to `addr` (port 0 picks an ephemeral port).
+    /// Errors: address_in_use, address_not_available, permission_denied, ...
+    static io::Result<UdpSocket> bind(const SocketAddr& addr);
+    /// Binds to "ip:port" ("127.0.0.1:0", "[::1]:0"); invalid_argument if unparsable.
+    static io::Result<UdpSocket> bind(std::string_view addr);
+    /// Wraps a bound, non-blocking UDP socket (takes ownership; closes it on error).
+    static io::Result<UdpSocket> from_fd(int fd);
+
+    UdpSocket() noexcept = default;
+    UdpSocket(UdpSocket&&) noexcept = default;
+    UdpSocket& operator=(UdpSocket&&) noexcept = default;
+
+    /// Sets the default peer for send/recv and filters received datagrams to
+    /// those from `addr`. Synchronous (no packet is sent). Errors from the
+    /// kernel (address_family_not_supported for a mismatched family, ...).
+    io::Result<void> connect(const SocketAddr& addr) noexcept;
+    /// connect() from "ip:port"; invalid_argument if unparsable.
+    io::Result<void> connect(std::string_view addr) noexcept;
+
+    /// Sends `buf` as one datagram to the connected peer; the byte count.
+    /// Errors: destination_address_required when not connected,
+    /// connection_refused when an earlier datagram drew an ICMP "port
+    /// unreachable", message_size when `buf` exceeds the datagram limit.
+    /// Cancellation-safe (a datagram is sent whole or not at all).
+    auto send(std::span<const std::byte> buf) {
+        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_send(cx, buf); });
+    }
+    /// Receives one datagram from the connected peer into `buf`; its length,
+    /// at most `buf.size()` (a longer datagram is truncated). Errors:
+    /// connection_refused (ICMP from the peer's host). Cancellation-safe.
+    auto recv(std::span<std::byte> buf) {
+        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_recv(cx, buf); });
+    }
+    /// Sends `buf` as one datagram to `target`. Cancellation-safe.
+    auto send_to(std::span<const std::byte> buf, SocketAddr target) {
+        return detail_tcp::op_future<io::Result<std::size_t>>(
+            [this, buf, target](Context& cx) { return poll_send_to(cx, buf, target); });
+    }
+    /// send_to() an "ip:port" target; invalid_argument if unparsable.
+    auto send_to(std::span<const std::byte> buf, std::string_view target) {
+        auto parsed = SocketAddr::parse(target);
+        return detail_tcp::op_future<io::Result<std::size_t>>(
+            [this, buf, parsed](Context& cx) -> Poll<io::Result<std::size_t>> {
+                if (!parsed) return Ready(io::Result<std::size_t>(std::unexpected(parsed.error())));
+                return poll_send_to(cx, buf, *parsed);
+            });
+    }
+    /// Receives one datagram into `buf`: its length (truncated to
+    /// `buf.size()`) and its sender. Cancellation-safe.
+    auto recv_from(std::span<std::byte> buf) {
+        return detail_tcp::op_future<io::Result<std::pair<std::size_t, SocketAddr>>>(
+            [this, buf](Context& cx) { return poll_recv_from(cx, buf); });
+    }
+    /// Like recv_from, but leaves the datagram queued: the next receive gets
+    /// it again. Cancellation-safe.
+    auto peek_from(std::span<std::byte> buf) {
+        return detail_tcp::op_future<io::Result<std::pair<std::size_t, SocketAddr>>>(
+            [this, buf](Context& cx) { return poll_peek_from(cx, buf); });
+    }
+    /// Like recv_from, and also reports the datagram's real length, so a
+    /// truncated datagram can be told apart (MSG_TRUNC). Cancellation-safe.
+    auto recv_datagram(std::span<std::byte> buf) {
+        return detail_tcp::op_future<io::Result<DatagramInfo>>(
+            [this, buf](Context& cx) { return poll_recv_datagram(cx, buf); });
+    }
+
+    Poll<io::Result<std::size_t>> poll_send(Context& cx, std::span<const std::byte> buf);
+    Poll<io::Result<std::size_t>> poll_recv(Context& cx, std::span<std::byte> buf);
+    Poll<io::Result<std::size_t>> poll_send_to(Context& cx, std::span<const std::byte> buf, const SocketAddr& target);
+    Poll<io::Result<std::pair<std::size_t, SocketAddr>>> poll_recv_from(Context& cx, std::span<std::byte> buf);
+    Poll<io::Result<std::pair<std::size_t, SocketAddr>>> poll_peek_from(Context& cx, std::span<std::byte> buf);
+    Poll<io::Result<DatagramInfo>> poll_recv_datagram(Context& cx, std::span<std::byte> buf);
+
+    /// The address the socket is bound to (with the port the kernel chose).
+    io::Result<SocketAddr> local_addr() const noexcept;
+    /// The connected peer; not_connected when connect() was not called.
+    io::Result<SocketAddr> peer_addr() const noexcept;
+    /// Allows sending to broadcast addresses (SO_BROADCAST).
+    io::Result<void> set_broadcast(bool on) noexcept;
+    io::Result<bool> broadcast() const noexcept;
+    /// The pending socket error (SO_ERROR), cleared by reading it.
+    io::Result<std::error_code> take_error() const noexcept;
+
+    int native_handle() const noexcept { return io_.fd(); }
+
+private:
+    explicit UdpSocket(detail::PollEvented io) noexcept : io_(std::move(io)) {}
+
+    Poll<io::Result<std::pair<std::size_t, SocketAddr>>> poll_recv_from_flags(Context& cx, std::span<std::byte> buf,
+                                                                              int flags);
+
+    detail::PollEvented io_;
+};
+
+}  // namespace corio::net

@@ -1,0 +1,211 @@
+// Unix-domain stream sockets: UnixListener and UnixStream (and its owned halves).
+//
+// A socket is named by a path in the file system; a path that begins with
+// '\0' names one in Linux's abstract namespace instead (no file, gone with
+// the last socket). As with TCP, every operation returns io::Result, nothing
+// throws for I/O errors and no write raises SIGPIPE (MSG_NOSIGNAL). Sockets
+// must be created inside a runtime; creating one outside throws
+// std::logic_error.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "corio/detail/poll_evented.hpp"
+#include "corio/io.hpp"
+#include "corio/net/tcp.hpp"  // detail_tcp::op_future, the socket operation future
+
+namespace corio::net {
+
+/// The credentials of the process at the other end of a Unix socket, as they
+/// were when it connected (SO_PEERCRED).
+struct UCred {
+    pid_t pid = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+/// A connected Unix-domain stream socket. AsyncRead + AsyncWrite.
+class UnixStream {
+public:
+    /// Connects to the listener bound at `path`. Errors:
+    /// no_such_file_or_directory (nothing at `path`), connection_refused (no
+    /// listener there), resource_unavailable_try_again (the listener's
+    /// backlog is full, as in Tokio), invalid_argument (empty or too long a
+    /// path). Cancellation-safe: dropping the future closes the socket.
+    static auto connect(std::string_view path) {
+        return detail_tcp::op_future<io::Result<UnixStream>>(
+            [path = std::string(path), state = std::make_shared<ConnectState>()](Context& cx) {
+                return poll_connect(cx, path, *state);
+            });
+    }
+    /// A pair of streams connected to each other (socketpair).
+    static io::Result<std::pair<UnixStream, UnixStream>> pair();
+    /// Wraps a connected, non-blocking Unix stream socket (takes ownership; closes it on error).
+    static io::Result<UnixStream> from_fd(int fd);
+
+    UnixStream() noexcept = default;
+    UnixStream(UnixStream&&) noexcept = default;
+    UnixStream& operator=(UnixStream&&) noexcept = default;
+
+    /// Reads into `buf`; 0 at end of stream. Cancellation-safe.
+    auto read(std::span<std::byte> buf) {
+        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_read(cx, buf); });
+    }
+    /// Writes some of `buf`; how many bytes. Error broken_pipe once the peer
+    /// has gone. Cancellation-safe.
+    auto write(std::span<const std::byte> buf) {
+        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_write(cx, buf); });
+    }
+    /// Writes all of `buf`. Not cancellation-safe: dropped midway, an unknown prefix was written.
+    auto write_all(std::span<const std::byte> buf) {
+        return detail_tcp::op_future<io::Result<void>>(
+            [this, buf, done = std::size_t{0}](Context& cx) mutable { return poll_write_all(cx, buf, done); });
+    }
+    auto write_all(std::string_view text) { return write_all(std::as_bytes(std::span(text.data(), text.size()))); }
+    /// Fills all of `buf`; error io::errc::unexpected_eof if the stream ends first.
+    /// Not cancellation-safe: dropped midway, the bytes read so far are lost.
+    auto read_exact(std::span<std::byte> buf) {
+        return detail_tcp::op_future<io::Result<void>>(
+            [this, buf, done = std::size_t{0}](Context& cx) mutable { return poll_read_exact(cx, buf, done); });
+    }
+    /// Reads into `buf` without removing the bytes from the stream. Cancellation-safe.
+    auto peek(std::span<std::byte> buf) {
+        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_peek(cx, buf); });
+    }
+
+    /// Shuts down the read, write or both halves (SHUT_RD / SHUT_WR / SHUT_RDWR).
+    io::Result<void> shutdown(int how = SHUT_WR) noexcept;
+    /// The path this end is bound to; "" when unnamed (the usual case for a
+    /// connecting client or a socketpair).
+    io::Result<std::string> local_addr() const;
+    /// The path the peer is bound to ("" when unnamed).
+    io::Result<std::string> peer_addr() const;
+    /// The peer process's credentials.
+    io::Result<UCred> peer_cred() const noexcept;
+    /// The pending socket error (SO_ERROR), cleared by reading it.
+    io::Result<std::error_code> take_error() const noexcept;
+
+    Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf);
+    Poll<io::Result<std::size_t>> poll_peek(Context& cx, std::span<std::byte> buf);
+    Poll<io::Result<std::size_t>> poll_write(Context& cx, std::span<const std::byte> buf);
+    Poll<io::Result<void>> poll_flush(Context&) { return Ready(io::Result<void>()); }
+    Poll<io::Result<void>> poll_shutdown(Context&) { return Ready(shutdown(SHUT_WR)); }
+
+    class OwnedReadHalf;
+    class OwnedWriteHalf;
+    /// Splits into halves that can be used from two tasks at once. Dropping
+    /// the write half shuts the write direction down.
+    std::pair<OwnedReadHalf, OwnedWriteHalf> into_split() &&;
+
+    int native_handle() const noexcept { return io_.fd(); }
+
+private:
+    struct ConnectState {
+        detail::PollEvented io;
+        bool started = false;
+    };
+    static Poll<io::Result<UnixStream>> poll_connect(Context& cx, const std::string& path, ConnectState& state);
+    Poll<io::Result<void>> poll_write_all(Context& cx, std::span<const std::byte> buf, std::size_t& done);
+    Poll<io::Result<void>> poll_read_exact(Context& cx, std::span<std::byte> buf, std::size_t& done);
+
+    explicit UnixStream(detail::PollEvented io) noexcept : io_(std::move(io)) {}
+    friend class UnixListener;
+
+    detail::PollEvented io_;
+};
+
+/// The reading half of a UnixStream; AsyncRead.
+class UnixStream::OwnedReadHalf {
+public:
+    explicit OwnedReadHalf(std::shared_ptr<UnixStream> s) noexcept : s_(std::move(s)) {}
+    auto read(std::span<std::byte> buf) { return s_->read(buf); }
+    auto read_exact(std::span<std::byte> buf) { return s_->read_exact(buf); }
+    auto peek(std::span<std::byte> buf) { return s_->peek(buf); }
+    Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf) { return s_->poll_read(cx, buf); }
+    io::Result<std::string> local_addr() const { return s_->local_addr(); }
+    io::Result<std::string> peer_addr() const { return s_->peer_addr(); }
+
+private:
+    std::shared_ptr<UnixStream> s_;
+};
+
+/// The writing half of a UnixStream; AsyncWrite. Shuts writing down when destroyed.
+class UnixStream::OwnedWriteHalf {
+public:
+    explicit OwnedWriteHalf(std::shared_ptr<UnixStream> s) noexcept : s_(std::move(s)) {}
+    OwnedWriteHalf(OwnedWriteHalf&&) noexcept = default;
+    OwnedWriteHalf& operator=(OwnedWriteHalf&& other) noexcept {
+        if (this != &other) {
+            shutdown_write();
+            s_ = std::move(other.s_);
+        }
+        return *this;
+    }
+    ~OwnedWriteHalf() { shutdown_write(); }
+    auto write(std::span<const std::byte> buf) { return s_->write(buf); }
+    auto write_all(std::span<const std::byte> buf) { return s_->write_all(buf); }
+    auto write_all(std::string_view text) { return s_->write_all(text); }
+    Poll<io::Result<std::size_t>> poll_write(Context& cx, std::span<const std::byte> buf) {
+        return s_->poll_write(cx, buf);
+    }
+    Poll<io::Result<void>> poll_flush(Context& cx) { return s_->poll_flush(cx); }
+    Poll<io::Result<void>> poll_shutdown(Context& cx) { return s_->poll_shutdown(cx); }
+    io::Result<std::string> local_addr() const { return s_->local_addr(); }
+    io::Result<std::string> peer_addr() const { return s_->peer_addr(); }
+
+private:
+    void shutdown_write() noexcept {
+        if (s_) (void)s_->shutdown(SHUT_WR);
+    }
+
+    std::shared_ptr<UnixStream> s_;
+};
+
+/// A Unix-domain socket listening for connections at a path.
+///
+/// Like Tokio's, it neither removes an existing file at the path before
+/// binding (bind fails with address_in_use) nor removes its own file when
+/// destroyed: the owner unlinks the path.
+class UnixListener {
+public:
+    /// Binds to `path` and listens. Errors: address_in_use (something exists
+    /// at `path`), no_such_file_or_directory (a missing directory),
+    /// permission_denied, invalid_argument (empty, too long for sockaddr_un,
+    /// or holding '\0' anywhere but first).
+    static io::Result<UnixListener> bind(std::string_view path, int backlog = 1024);
+
+    UnixListener() noexcept = default;
+    UnixListener(UnixListener&&) noexcept = default;
+    UnixListener& operator=(UnixListener&&) noexcept = default;
+
+    /// Waits for a connection: the stream and the peer's path ("" for the
+    /// usual unnamed client). Cancellation-safe: no connection is lost if the
+    /// future is dropped.
+    auto accept() {
+        return detail_tcp::op_future<io::Result<std::pair<UnixStream, std::string>>>(
+            [this](Context& cx) { return poll_accept(cx); });
+    }
+    Poll<io::Result<std::pair<UnixStream, std::string>>> poll_accept(Context& cx);
+
+    /// The path it is bound to.
+    io::Result<std::string> local_addr() const;
+    int native_handle() const noexcept { return io_.fd(); }
+
+private:
+    explicit UnixListener(detail::PollEvented io) noexcept : io_(std::move(io)) {}
+    detail::PollEvented io_;
+};
+
+static_assert(io::AsyncRead<UnixStream> && io::AsyncWrite<UnixStream>);
+static_assert(io::AsyncRead<UnixStream::OwnedReadHalf> && io::AsyncWrite<UnixStream::OwnedWriteHalf>);
+
+}  // namespace corio::net

@@ -1,0 +1,152 @@
+// UdpSocket: datagram I/O over the reactor. Each operation is one system call
+// run by PollEvented::poll_io, which waits for readiness and retries after
+// EAGAIN, so a datagram that arrives while a task waits is never missed.
+#include "corio/net/udp.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace corio::net {
+namespace {
+
+using RecvFromResult = io::Result<std::pair<std::size_t, SocketAddr>>;
+
+io::Result<SocketAddr> sockname(int fd, bool peer) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                  : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    if (rc < 0) return io::last_os_error();
+    return SocketAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+// A byte count from a system call's ssize_t result.
+Poll<io::Result<std::size_t>> byte_count(Poll<io::Result<ssize_t>> r) {
+    if (r.is_pending()) return Pending;
+    if (!*r) return Ready(io::Result<std::size_t>(std::unexpected(r->error())));
+    return Ready(io::Result<std::size_t>(static_cast<std::size_t>(**r)));
+}
+
+}  // namespace
+
+io::Result<UdpSocket> UdpSocket::bind(const SocketAddr& addr) {
+    int fd = ::socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return io::last_os_error();
+    if (::bind(fd, addr.as_sockaddr(), addr.len()) < 0) {
+        auto err = io::last_os_error();
+        ::close(fd);
+        return err;
+    }
+    return from_fd(fd);
+}
+
+io::Result<UdpSocket> UdpSocket::bind(std::string_view addr) {
+    auto parsed = SocketAddr::parse(addr);
+    if (!parsed) return std::unexpected(parsed.error());
+    return bind(*parsed);
+}
+
+io::Result<UdpSocket> UdpSocket::from_fd(int fd) {
+    auto io = detail::PollEvented::adopt(fd);
+    if (!io) return std::unexpected(io.error());
+    return UdpSocket(std::move(*io));
+}
+
+io::Result<void> UdpSocket::connect(const SocketAddr& addr) noexcept {
+    // A UDP connect only records the peer: it never blocks, so no readiness wait.
+    int rc;
+    do {
+        rc = ::connect(io_.fd(), addr.as_sockaddr(), addr.len());
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return io::last_os_error();
+    return {};
+}
+
+io::Result<void> UdpSocket::connect(std::string_view addr) noexcept {
+    auto parsed = SocketAddr::parse(addr);
+    if (!parsed) return std::unexpected(parsed.error());
+    return connect(*parsed);
+}
+
+Poll<io::Result<std::size_t>> UdpSocket::poll_send(Context& cx, std::span<const std::byte> buf) {
+    int fd = io_.fd();
+    auto r = io_.poll_io(cx, detail::Direction::Write,
+                         [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
+    return byte_count(std::move(r));
+}
+
+Poll<io::Result<std::size_t>> UdpSocket::poll_recv(Context& cx, std::span<std::byte> buf) {
+    int fd = io_.fd();
+    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); });
+    return byte_count(std::move(r));
+}
+
+Poll<io::Result<std::size_t>> UdpSocket::poll_send_to(Context& cx, std::span<const std::byte> buf,
+                                                      const SocketAddr& target) {
+    int fd = io_.fd();
+    auto r = io_.poll_io(cx, detail::Direction::Write, [&] {
+        return ::sendto(fd, buf.data(), buf.size(), MSG_NOSIGNAL, target.as_sockaddr(), target.len());
+    });
+    return byte_count(std::move(r));
+}
+
+Poll<RecvFromResult> UdpSocket::poll_recv_from_flags(Context& cx, std::span<std::byte> buf, int flags) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = io_.fd();
+    auto r = io_.poll_io(cx, detail::Direction::Read, [&] {
+        len = sizeof ss;
+        return ::recvfrom(fd, buf.data(), buf.size(), flags, reinterpret_cast<sockaddr*>(&ss), &len);
+    });
+    if (r.is_pending()) return Pending;
+    if (!*r) return Ready(RecvFromResult(std::unexpected(r->error())));
+    auto peer = SocketAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    if (!peer) return Ready(RecvFromResult(std::unexpected(peer.error())));
+    return Ready(RecvFromResult(std::in_place, static_cast<std::size_t>(**r), *peer));
+}
+
+Poll<RecvFromResult> UdpSocket::poll_recv_from(Context& cx, std::span<std::byte> buf) {
+    return poll_recv_from_flags(cx, buf, 0);
+}
+
+Poll<RecvFromResult> UdpSocket::poll_peek_from(Context& cx, std::span<std::byte> buf) {
+    return poll_recv_from_flags(cx, buf, MSG_PEEK);
+}
+
+Poll<io::Result<DatagramInfo>> UdpSocket::poll_recv_datagram(Context& cx, std::span<std::byte> buf) {
+    // With MSG_TRUNC, recvfrom returns the datagram's real length even when
+    // it copied less.
+    auto r = poll_recv_from_flags(cx, buf, MSG_TRUNC);
+    if (r.is_pending()) return Pending;
+    if (!*r) return Ready(io::Result<DatagramInfo>(std::unexpected(r->error())));
+    auto [wire_len, peer] = **r;
+    return Ready(io::Result<DatagramInfo>(DatagramInfo{std::min(wire_len, buf.size()), wire_len, peer}));
+}
+
+io::Result<SocketAddr> UdpSocket::local_addr() const noexcept { return sockname(io_.fd(), false); }
+io::Result<SocketAddr> UdpSocket::peer_addr() const noexcept { return sockname(io_.fd(), true); }
+
+io::Result<void> UdpSocket::set_broadcast(bool on) noexcept {
+    int v = on ? 1 : 0;
+    if (::setsockopt(io_.fd(), SOL_SOCKET, SO_BROADCAST, &v, sizeof v) < 0) return io::last_os_error();
+    return {};
+}
+
+io::Result<bool> UdpSocket::broadcast() const noexcept {
+    int v = 0;
+    socklen_t len = sizeof v;
+    if (::getsockopt(io_.fd(), SOL_SOCKET, SO_BROADCAST, &v, &len) < 0) return io::last_os_error();
+    return v != 0;
+}
+
+io::Result<std::error_code> UdpSocket::take_error() const noexcept {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(io_.fd(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) return io::last_os_error();
+    return std::error_code(err, std::generic_category());
+}
+
+}  // namespace corio::net

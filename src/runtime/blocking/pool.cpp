@@ -1,0 +1,196 @@
+#include "runtime/blocking/pool.hpp"
+
+#include <pthread.h>
+
+#include <exception>
+#include <thread>
+
+namespace corio::detail {
+namespace {
+
+// The pool whose thread this is (null on other threads): shutdown called from
+// one of the pool's own threads must not wait for that thread to exit.
+thread_local const BlockingPool* current_pool = nullptr;
+
+// Linux limits thread names to 15 bytes plus the terminator.
+void set_thread_name(const std::string& name) {
+    if (name.empty()) return;
+    std::string truncated = name.substr(0, 15);
+    (void)::pthread_setname_np(::pthread_self(), truncated.c_str());
+}
+
+}  // namespace
+
+Scheduler& blocking_scheduler(BlockingPool& pool) noexcept { return pool; }
+
+BlockingPool* BlockingPool::create(const Builder::Config& config) { return new BlockingPool(config); }
+
+BlockingPool::BlockingPool(const Builder::Config& config)
+    : max_threads_(config.max_blocking_threads),
+      keep_alive_(config.thread_keep_alive),
+      thread_name_(config.thread_name),
+      on_thread_start_(config.on_thread_start),
+      on_thread_stop_(config.on_thread_stop) {}
+
+void BlockingPool::ref() noexcept {
+    refs_.fetch_add(1, std::memory_order_relaxed);  // made from an existing reference
+}
+
+void BlockingPool::unref() noexcept {
+    // acq_rel: the last owner must see every other owner's writes before deleting.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+// ---- queueing ------------------------------------------------------------------------
+
+void BlockingPool::spawn(TaskHeader* task) { push(QueueEntry::woken(task)); }
+
+void BlockingPool::schedule(TaskHeader* task) { push(QueueEntry::woken(task)); }
+
+// A BlockingTask finishes in its one poll, so it never yields; any other
+// future would simply be polled again by the next free thread.
+void BlockingPool::schedule_yielded(TaskHeader* task) { push(QueueEntry::yielded(task)); }
+
+void BlockingPool::release(TaskHeader*) noexcept {}  // no owned list: queued tasks are all the pool tracks
+
+void BlockingPool::push(QueueEntry entry) {
+    std::unique_lock lock(mutex_);
+    if (shutdown_) {
+        lock.unlock();
+        cancel_queued(entry);
+        return;
+    }
+    queue_.push_back(entry);
+    active_.fetch_add(1, std::memory_order_relaxed);  // under mutex_; busy() readers only need eventual visibility
+    if (idle_ > notified_) {
+        ++notified_;
+        work_cv_.notify_one();
+        return;
+    }
+    if (threads_ < max_threads_ && start_thread()) return;
+    if (threads_ > 0) return;  // a running thread takes it when it finishes its task
+    // No thread exists and none can be started: nobody would ever run it.
+    queue_.pop_back();
+    task_done(lock);
+    lock.unlock();
+    cancel_queued(entry);
+}
+
+bool BlockingPool::start_thread() {
+    ref();  // the thread's reference
+    try {
+        std::thread([this] { worker_main(); }).detach();
+    } catch (...) {  // std::system_error (EAGAIN) or std::bad_alloc
+        refs_.fetch_sub(1, std::memory_order_relaxed);  // never the last: the caller holds one
+        return false;
+    }
+    ++threads_;
+    return true;
+}
+
+// One queued or running task is done (ran, or was taken back): the pool may
+// have become idle. Called with mutex_ held.
+void BlockingPool::task_done(std::unique_lock<std::mutex>&) {
+    // release: pairs with busy()'s acquire.
+    if (active_.fetch_sub(1, std::memory_order_release) == 1 && on_idle_) on_idle_();
+}
+
+void BlockingPool::set_on_idle(std::function<void()> on_idle) {
+    std::lock_guard lock(mutex_);
+    on_idle_ = std::move(on_idle);
+}
+
+void BlockingPool::cancel_queued(QueueEntry entry) noexcept {
+    TaskHeader* task = entry.task();
+    if (entry.is_yielded()) {  // still RUNNING: the entry is the poller, so cancel here
+        task->vtable->cancel(task);
+        task_complete(task, 1);
+        return;
+    }
+    if (task_transition_to_shutdown(task)) {
+        task->vtable->cancel(task);
+        task_complete(task, 1);  // drops the run queue's reference too
+    } else {
+        task_unref(task);  // running elsewhere or done: drop the queue's reference
+    }
+}
+
+// ---- threads ---------------------------------------------------------------------------
+
+void BlockingPool::worker_main() {
+    current_pool = this;
+    set_thread_name(thread_name_);
+    if (on_thread_start_) on_thread_start_();
+
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        if (!queue_.empty()) {
+            QueueEntry entry = queue_.front();
+            queue_.pop_front();
+            lock.unlock();
+            entry.run();  // never throws: the cell catches the closure's exception
+            lock.lock();
+            task_done(lock);
+            continue;
+        }
+        if (shutdown_) break;
+        ++idle_;
+        bool woken = work_cv_.wait_for(lock, keep_alive_, [&] { return notified_ > 0 || shutdown_; });
+        --idle_;
+        if (notified_ > 0) {
+            --notified_;  // ours, or another idle thread's that has not woken yet: either way one takes the task
+            continue;
+        }
+        if (!woken) break;  // idle for keep_alive: retire
+    }
+    // Stop counting as a thread that can take work before on_thread_stop
+    // runs, so a spawn meanwhile starts a new thread rather than waiting on
+    // this one.
+    --threads_;
+    ++exiting_;
+    lock.unlock();
+
+    if (on_thread_stop_) on_thread_stop_();
+
+    lock.lock();
+    --exiting_;
+    exit_cv_.notify_all();
+    lock.unlock();
+    current_pool = nullptr;
+    unref();
+}
+
+// ---- shutdown ---------------------------------------------------------------------------
+
+void BlockingPool::shutdown(std::chrono::nanoseconds timeout) noexcept {
+    std::deque<QueueEntry> queued;
+    std::function<void()> on_idle;
+    std::unique_lock lock(mutex_);
+    if (shutdown_) return;
+    shutdown_ = true;
+    on_idle = std::move(on_idle_);  // destroyed below, outside the lock
+    on_idle_ = nullptr;
+    queued.swap(queue_);
+    work_cv_.notify_all();
+    lock.unlock();
+
+    for (QueueEntry entry : queued) cancel_queued(entry);
+
+    lock.lock();
+    for (std::size_t i = 0; i < queued.size(); ++i) task_done(lock);
+    std::size_t self = current_pool == this ? 1 : 0;
+    auto all_gone = [&] { return threads_ + exiting_ <= self; };
+    if (timeout >= std::chrono::hours(24 * 365)) {
+        exit_cv_.wait(lock, all_gone);
+    } else {
+        exit_cv_.wait_for(lock, timeout, all_gone);
+    }
+    // Threads still running keep their own references to the pool and finish on their own.
+}
+
+std::size_t BlockingPool::num_threads() const {
+    std::lock_guard lock(mutex_);
+    return threads_;
+}
+
+}  // namespace corio::detail

@@ -1,0 +1,407 @@
+#include "runtime/scheduler/multi_thread/multi_thread.hpp"
+
+#include <pthread.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "runtime/time/clock.hpp"
+
+namespace corio::detail::mt {
+namespace {
+
+// Polls between two looks at the inject queue and the driver (fairness).
+constexpr std::uint32_t kLifoPollCap = 3;  // LIFO hand-offs per task run, so a ping-pong cannot starve the queue
+
+struct WorkerContext {
+    MultiThread* runtime = nullptr;
+    Worker* worker = nullptr;
+};
+thread_local WorkerContext current_worker_context;
+
+std::uint32_t next_random(std::uint32_t& state) noexcept {
+    // xorshift32: cheap randomness for the steal order.
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    return state;
+}
+
+}  // namespace
+
+/// Makes this runtime the thread's current one for a scope.
+class MultiThread::Enter {
+public:
+    Enter(MultiThread& rt, Worker* worker) noexcept
+        : saved_runtime_(std::exchange(current_runtime, &rt)),
+          saved_clock_(std::exchange(current_clock, &rt.driver_.driver.time().clock())),
+          saved_worker_(std::exchange(current_worker_context, WorkerContext{&rt, worker})) {}
+    Enter(const Enter&) = delete;
+    Enter& operator=(const Enter&) = delete;
+    ~Enter() {
+        current_runtime = saved_runtime_;
+        current_clock = saved_clock_;
+        current_worker_context = saved_worker_;
+    }
+
+private:
+    RuntimeCore* saved_runtime_;
+    const Clock* saved_clock_;
+    WorkerContext saved_worker_;
+};
+
+MultiThread::MultiThread(const Builder::Config& config)
+    : config_(config), driver_(false), idle_(config.worker_threads) {
+    driver_.driver.time().set_shared(true);
+    workers_.reserve(config_.worker_threads);
+    for (std::size_t i = 0; i < config_.worker_threads; ++i) {
+        auto w = std::make_unique<Worker>();
+        w->rng = static_cast<std::uint32_t>(0x9E3779B9u * (i + 1));
+        workers_.push_back(std::move(w));
+    }
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+        workers_[i]->thread = std::thread([this, i] { run_worker(i); });
+    }
+}
+
+MultiThread::~MultiThread() = default;
+
+void MultiThread::ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+
+void MultiThread::unref() noexcept {
+    // acq_rel: the last owner must see every other owner's writes before deleting.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+Worker* MultiThread::current_worker() const noexcept {
+    const WorkerContext& ctx = current_worker_context;
+    return ctx.runtime == this ? ctx.worker : nullptr;
+}
+
+// ---- scheduling -----------------------------------------------------------------------
+
+void MultiThread::schedule(TaskHeader* task) {
+    Worker* w = current_worker();
+    if (w == nullptr) {
+        push_remote(task);
+        return;
+    }
+    // The task just woken runs next on this worker (it likely shares data with
+    // the waker); the one it displaces goes to the back of the queue.
+    QueueEntry displaced = std::exchange(w->lifo, QueueEntry::woken(task));
+    if (displaced) {
+        push_local(*w, displaced);
+        notify_parked();
+    }
+}
+
+void MultiThread::schedule_yielded(TaskHeader* task) {
+    Worker* w = current_worker();
+    if (w == nullptr) {  // cannot happen: only workers poll tasks; stay correct anyway
+        std::abort();
+    }
+    push_local(*w, QueueEntry::yielded(task));
+    notify_parked();
+}
+
+void MultiThread::spawn(TaskHeader* task) {
+    if (stopping_.load(std::memory_order_acquire)) {
+        cancel_now(task);
+        return;
+    }
+    owned_.link(task);
+    if (Worker* w = current_worker()) {
+        push_local(*w, QueueEntry::woken(task));
+        notify_parked();
+        return;
+    }
+    push_remote(task);
+}
+
+void MultiThread::push_local(Worker& w, QueueEntry entry) {
+    w.queue.push_back_or_overflow(entry, w.overflow);
+    if (!w.overflow.empty() && !inject_.push_batch(w.overflow)) {
+        for (QueueEntry e : w.overflow) drain_entry(e);  // shutting down
+        w.overflow.clear();
+    }
+}
+
+void MultiThread::push_remote(TaskHeader* task) {
+    remote_schedules_.fetch_add(1, std::memory_order_relaxed);
+    if (!inject_.push(QueueEntry::woken(task))) {
+        task_unref(task);  // shut down: the task is cancelled by shutdown; drop the queue's reference
+        return;
+    }
+    notify_parked();
+}
+
+void MultiThread::notify_parked() {
+    if (auto w = idle_.worker_to_notify()) workers_[*w]->parker.unpark(driver_);
+}
+
+void MultiThread::release(TaskHeader* task) noexcept {
+    owned_.unlink_if_linked(task);
+}
+
+void MultiThread::cancel_now(TaskHeader* task) noexcept {
+    if (task_transition_to_shutdown(task)) {
+        task->vtable->cancel(task);
+        task_complete(task, 1);
+    } else {
+        task_unref(task, 2);
+    }
+}
+
+// ---- workers ------------------------------------------------------------------------------
+
+void MultiThread::run_worker(std::size_t index) {
+    Worker& w = *workers_[index];
+    Enter enter(*this, &w);
+    if (!config_.thread_name.empty()) {
+        std::string name = config_.thread_name.substr(0, 15);
+        pthread_setname_np(pthread_self(), name.c_str());
+    }
+    if (config_.on_thread_start) config_.on_thread_start();
+    while (!stopping_.load(std::memory_order_acquire)) {
+        ++w.tick;
+        if (w.tick % config_.event_interval == 0) maintenance(w);
+        QueueEntry entry = next_task(w);
+        if (!entry) entry = steal_work(w, index);
+        if (entry) {
+            run_task(w, entry);
+            continue;
+        }
+        park_worker(w, index);
+    }
+    if (config_.on_thread_stop) config_.on_thread_stop();
+}
+
+QueueEntry MultiThread::next_task(Worker& w) {
+    if (w.tick % config_.event_interval == 0) {
+        if (QueueEntry e = inject_.pop()) return e;
+    }
+    if (QueueEntry e = std::exchange(w.lifo, QueueEntry())) return e;
+    if (QueueEntry e = w.queue.pop()) return e;
+    if (inject_.is_empty()) return QueueEntry();
+    // Take a fair share of the inject queue into the local queue.
+    std::size_t share = inject_.len() / workers_.size() + 1;
+    if (share > RunQueue::kCapacity / 2) share = RunQueue::kCapacity / 2;
+    std::vector<QueueEntry>& batch = w.overflow;
+    if (inject_.pop_n(batch, share) == 0) return QueueEntry();
+    QueueEntry first = batch.front();
+    for (std::size_t i = 1; i < batch.size(); ++i) w.queue.push_back_or_overflow(batch[i], batch);
+    batch.clear();
+    return first;
+}
+
+QueueEntry MultiThread::steal_work(Worker& w, std::size_t index) {
+    if (!w.searching) {
+        if (!idle_.transition_to_searching()) return QueueEntry();
+        w.searching = true;
+    }
+    std::size_t n = workers_.size();
+    std::size_t start = next_random(w.rng) % n;
+    for (std::size_t i = 0; i < n; ++i) {
+        std::size_t victim = (start + i) % n;
+        if (victim == index) continue;
+        if (QueueEntry e = workers_[victim]->queue.steal_into(w.queue)) {
+            w.stats.steals.fetch_add(1, std::memory_order_relaxed);
+            return e;
+        }
+    }
+    return inject_.pop();
+}
+
+void MultiThread::run_task(Worker& w, QueueEntry entry) {
+    if (w.searching) {
+        w.searching = false;
+        // The last searcher found work: wake another to look for more.
+        if (idle_.transition_from_searching()) notify_parked();
+    }
+    entry.run();
+    w.stats.polls.fetch_add(1, std::memory_order_relaxed);
+    for (std::uint32_t i = 0; i < kLifoPollCap; ++i) {
+        QueueEntry next = std::exchange(w.lifo, QueueEntry());
+        if (!next) return;
+        next.run();
+        w.stats.polls.fetch_add(1, std::memory_order_relaxed);
+    }
+    // Over the cap: the LIFO task waits its turn at the back of the queue.
+    if (QueueEntry next = std::exchange(w.lifo, QueueEntry())) {
+        push_local(w, next);
+        notify_parked();
+    }
+}
+
+bool MultiThread::has_work() const noexcept {
+    if (!inject_.is_empty()) return true;
+    for (const auto& other : workers_) {
+        if (!other->queue.is_empty()) return true;
+    }
+    return false;
+}
+
+void MultiThread::park_worker(Worker& w, std::size_t index) {
+    bool last_searcher = idle_.transition_to_parked(index, w.searching);
+    w.searching = false;
+    if (last_searcher && has_work()) {
+        // Work arrived while we were giving up: do not sleep on it.
+        if (idle_.transition_from_parked(index)) return;
+        w.searching = true;  // we were notified meanwhile: counted as searching
+        return;
+    }
+    if (!stopping_.load(std::memory_order_acquire)) {
+        w.stats.parks.fetch_add(1, std::memory_order_relaxed);
+        w.parker.park(driver_);
+    }
+    if (!idle_.transition_from_parked(index)) w.searching = true;  // woken by notify_parked
+}
+
+void MultiThread::maintenance(Worker& w) {
+    (void)w;
+    if (driver_.lock.try_lock()) {
+        driver_.driver.poll_ready();
+        driver_.lock.unlock();
+    }
+}
+
+// ---- block_on -------------------------------------------------------------------------------
+
+namespace {
+// The root future's waker: wakes the thread blocked in block_on. Refcounted,
+// since a clone may outlive block_on.
+struct RootSignal {
+    std::atomic<std::size_t> refs{1};
+    std::mutex mutex;
+    std::condition_variable condvar;
+    bool woken = true;  // guarded by mutex
+
+    void wake() {
+        {
+            std::lock_guard lock(mutex);
+            woken = true;
+        }
+        condvar.notify_one();
+    }
+    void wait() {
+        std::unique_lock lock(mutex);
+        condvar.wait(lock, [&] { return woken; });
+    }
+    bool take() {
+        std::lock_guard lock(mutex);
+        return std::exchange(woken, false);
+    }
+    void unref() {
+        if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+};
+
+RawWaker root_clone(const void* p);
+void root_wake_by_ref(const void* p) { static_cast<RootSignal*>(const_cast<void*>(p))->wake(); }
+void root_drop(const void* p) { static_cast<RootSignal*>(const_cast<void*>(p))->unref(); }
+void root_wake(const void* p) {
+    root_wake_by_ref(p);
+    root_drop(p);
+}
+constexpr RawWakerVTable kRootVTable{&root_clone, &root_wake, &root_wake_by_ref, &root_drop};
+RawWaker root_clone(const void* p) {
+    static_cast<RootSignal*>(const_cast<void*>(p))->refs.fetch_add(1, std::memory_order_relaxed);
+    return RawWaker{p, &kRootVTable};
+}
+}  // namespace
+
+void MultiThread::block_on(bool (*poll_root)(void* ctx, Context& cx), void* ctx) {
+    if (current_runtime != nullptr) {
+        throw std::logic_error(
+            "corio: block_on called from inside a runtime; a task must not block its thread (co_await instead)");
+    }
+    if (stopping_.load(std::memory_order_acquire)) {
+        throw std::logic_error("corio: block_on on a runtime that was shut down");
+    }
+    auto* signal = new RootSignal;
+    struct Release {
+        RootSignal* s;
+        ~Release() { s->unref(); }
+    } release{signal};
+    Waker waker = Waker::from_raw(RawWaker{signal, &kRootVTable});
+    signal->refs.fetch_add(1, std::memory_order_relaxed);  // the Waker's own reference
+    Context cx(waker);
+    for (;;) {
+        if (signal->take()) {
+            Enter enter(*this, nullptr);
+            BudgetScope budget;
+            if (poll_root(ctx, cx)) return;
+        }
+        signal->wait();
+    }
+}
+
+// ---- metrics -----------------------------------------------------------------------------------
+
+RuntimeMetrics MultiThread::metrics() const {
+    RuntimeMetrics m;
+    m.num_workers = workers_.size();
+    m.alive_tasks = const_cast<OwnedShards&>(owned_).size();
+    m.inject_queue_depth = inject_.len();
+    m.remote_schedules = remote_schedules_.load(std::memory_order_relaxed);
+    m.budget_forced_yields = forced_yields_.load(std::memory_order_relaxed);
+    for (const auto& w : workers_) {
+        WorkerMetrics wm;
+        wm.polls = w->stats.polls.load(std::memory_order_relaxed);
+        wm.steals = w->stats.steals.load(std::memory_order_relaxed);
+        wm.parks = w->stats.parks.load(std::memory_order_relaxed);
+        wm.local_queue_depth = w->queue.len();
+        m.workers.push_back(wm);
+    }
+    return m;
+}
+
+// ---- shutdown -----------------------------------------------------------------------------------
+
+void MultiThread::drain_entry(QueueEntry entry) noexcept {
+    TaskHeader* task = entry.task();
+    if (entry.is_yielded()) {  // still RUNNING: the entry is the poller, so cancel here
+        task->vtable->cancel(task);
+        task_complete(task, 1);
+    } else {
+        task_unref(task);
+    }
+}
+
+void MultiThread::shutdown(std::chrono::nanoseconds /*timeout*/) noexcept {
+    if (shut_down_) return;
+    if (current_worker_context.runtime == this) {
+        std::fputs("corio: a Runtime was shut down from one of its own worker threads; that cannot work\n", stderr);
+        std::abort();
+    }
+    shut_down_ = true;
+    stopping_.store(true, std::memory_order_release);
+    std::vector<QueueEntry> queued = inject_.close();
+    for (auto& w : workers_) w->parker.unpark(driver_);
+    for (auto& w : workers_) {
+        if (w->thread.joinable()) w->thread.join();
+    }
+    // Every worker has stopped: their queues are ours now.
+    Enter enter(*this, nullptr);
+    for (QueueEntry e : queued) drain_entry(e);
+    for (auto& w : workers_) {
+        if (QueueEntry e = std::exchange(w->lifo, QueueEntry())) drain_entry(e);
+        while (QueueEntry e = w->queue.pop()) drain_entry(e);
+    }
+    // Cancelling runs destructors that may wake tasks (their wakes find the
+    // inject queue closed) or spawn (cancelled at once).
+    while (TaskHeader* task = owned_.front()) {
+        if (task_transition_to_shutdown(task)) {
+            task->vtable->cancel(task);
+            task_complete(task, 0);  // unlinks it and drops the owned list's reference
+        } else {
+            owned_.unlink_if_linked(task);
+            task_unref(task);
+        }
+    }
+    driver_.driver.shutdown();
+}
+
+}  // namespace corio::detail::mt

@@ -1,0 +1,143 @@
+// The multi-thread work-stealing scheduler.
+//
+// Each worker owns a 256-entry run queue (others steal half of it when they
+// run dry) and a LIFO slot holding the task the running task just woke, so a
+// message ping-pong runs back to back on one worker. Spawns and wakes from
+// outside the workers, and queue overflow, go to the global inject queue,
+// which each worker also checks every `event_interval` polls. Idle workers
+// park: one of them on the shared driver (I/O and timers), the rest on
+// condition variables. At most half the workers search for work at once.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "corio/detail/runtime_core.hpp"
+#include "corio/runtime.hpp"
+#include "runtime/scheduler/local_queue.hpp"
+#include "runtime/scheduler/multi_thread/idle.hpp"
+#include "runtime/scheduler/multi_thread/inject.hpp"
+#include "runtime/scheduler/multi_thread/park.hpp"
+#include "runtime/scheduler/multi_thread/queue.hpp"
+#include "runtime/task/owned_tasks.hpp"
+
+namespace corio::detail::mt {
+
+/// Per-worker counters, written by the worker, read by anyone (relaxed).
+struct WorkerStats {
+    std::atomic<std::uint64_t> polls{0};
+    std::atomic<std::uint64_t> steals{0};
+    std::atomic<std::uint64_t> parks{0};
+    std::atomic<std::uint64_t> forced_yields{0};
+};
+
+struct Worker {
+    RunQueue queue;
+    Parker parker;
+    WorkerStats stats;
+    // Touched only by the worker's own thread:
+    QueueEntry lifo;
+    bool searching = false;
+    std::uint32_t tick = 0;
+    std::uint32_t rng = 0;
+    std::vector<QueueEntry> overflow;
+    std::thread thread;
+};
+
+/// The owned-task list, sharded so spawns and completions on different
+/// workers rarely contend for one mutex.
+class OwnedShards {
+public:
+    static constexpr std::size_t kShards = 64;
+    void link(TaskHeader* t) {
+        Shard& s = shard(t);
+        std::lock_guard lock(s.mutex);
+        s.list.push_back(t);
+    }
+    void unlink_if_linked(TaskHeader* t) noexcept {
+        Shard& s = shard(t);
+        std::lock_guard lock(s.mutex);
+        if (OwnedTasks::is_linked(t)) s.list.remove(t);
+    }
+    /// Removes and returns any linked task, or null.
+    TaskHeader* front() {
+        for (Shard& s : shards_) {
+            std::lock_guard lock(s.mutex);
+            if (TaskHeader* t = s.list.front()) return t;
+        }
+        return nullptr;
+    }
+    std::size_t size() {
+        std::size_t n = 0;
+        for (Shard& s : shards_) {
+            std::lock_guard lock(s.mutex);
+            n += s.list.size();
+        }
+        return n;
+    }
+
+private:
+    struct Shard {
+        std::mutex mutex;
+        OwnedTasks list;
+    };
+    Shard& shard(TaskHeader* t) noexcept { return shards_[(reinterpret_cast<std::uintptr_t>(t) >> 7) % kShards]; }
+    std::array<Shard, kShards> shards_;
+};
+
+class MultiThread final : public RuntimeCore {
+public:
+    explicit MultiThread(const Builder::Config& config);
+    MultiThread(const MultiThread&) = delete;
+    MultiThread& operator=(const MultiThread&) = delete;
+
+    // Scheduler
+    void schedule(TaskHeader* task) override;
+    void schedule_yielded(TaskHeader* task) override;
+    void spawn(TaskHeader* task) override;
+    void release(TaskHeader* task) noexcept override;
+    void ref() noexcept override;
+    void unref() noexcept override;
+
+    // RuntimeCore
+    void block_on(bool (*poll_root)(void* ctx, Context& cx), void* ctx) override;
+    void shutdown(std::chrono::nanoseconds timeout) noexcept override;
+    TimeDriver& time_driver() noexcept override { return driver_.driver.time(); }
+    IoDriver& io_driver() noexcept override { return driver_.driver.io(); }
+    RuntimeMetrics metrics() const override;
+
+private:
+    ~MultiThread();
+    class Enter;
+
+    Worker* current_worker() const noexcept;
+    void run_worker(std::size_t index);
+    QueueEntry next_task(Worker& w);
+    QueueEntry steal_work(Worker& w, std::size_t index);
+    void run_task(Worker& w, QueueEntry entry);
+    void park_worker(Worker& w, std::size_t index);
+    void maintenance(Worker& w);
+    void push_local(Worker& w, QueueEntry entry);
+    void push_remote(TaskHeader* task);
+    void notify_parked();
+    bool has_work() const noexcept;
+    void cancel_now(TaskHeader* task) noexcept;
+    void drain_entry(QueueEntry entry) noexcept;
+
+    Builder::Config config_;
+    std::atomic<std::size_t> refs_{1};
+    SharedDriver driver_;
+    InjectQueue inject_;
+    Idle idle_;
+    OwnedShards owned_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::uint64_t> remote_schedules_{0};
+    bool shut_down_ = false;
+};
+
+}  // namespace corio::detail::mt

@@ -1,0 +1,163 @@
+// A worker's run queue: a fixed ring of 256 entries, pushed and popped by
+// its owner, stolen from (half at a time) by other workers.
+//
+// Invariants (single producer, multiple stealers):
+// - `tail_` is written only by the owner. `head_` packs two 32-bit indices:
+//   `real` (the next entry to pop) and `steal` (the first entry a stealer is
+//   still copying out). When no steal is in progress they are equal.
+// - Slots in [steal, tail) are owned by the queue; the owner writes a slot
+//   only when tail - steal < capacity, so a stealer's copy is never
+//   overwritten. One stealer at a time: a steal starts only when steal == real.
+// - Indices wrap at 2^32; differences are taken modulo 2^32.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "runtime/scheduler/local_queue.hpp"
+
+namespace corio::detail::mt {
+
+class RunQueue {
+public:
+    static constexpr std::uint32_t kCapacity = 256;
+    static constexpr std::uint32_t kMask = kCapacity - 1;
+
+    /// Owner: pushes `e`. When the ring is full, moves half of it plus `e`
+    /// into `overflow` (for the inject queue) instead.
+    void push_back_or_overflow(QueueEntry e, std::vector<QueueEntry>& overflow) {
+        for (;;) {
+            std::uint64_t head = head_.load(std::memory_order_acquire);
+            std::uint32_t steal = steal_part(head);
+            std::uint32_t real = real_part(head);
+            std::uint32_t tail = tail_.load(std::memory_order_relaxed);  // only we write it
+            if (tail - steal < kCapacity) {
+                slots_[tail & kMask].store(e.bits(), std::memory_order_relaxed);
+                // release: a stealer that acquires tail sees the slot.
+                tail_.store(tail + 1, std::memory_order_release);
+                return;
+            }
+            if (steal != real) {
+                // A stealer is draining us; it will free room. Overflow just this entry.
+                overflow.push_back(e);
+                return;
+            }
+            if (move_half_to(overflow, real, tail)) {
+                overflow.push_back(e);
+                return;
+            }
+            // Lost a race with a stealer: retry.
+        }
+    }
+
+    /// Owner: pops the oldest entry.
+    QueueEntry pop() {
+        std::uint64_t head = head_.load(std::memory_order_acquire);
+        for (;;) {
+            std::uint32_t steal = steal_part(head);
+            std::uint32_t real = real_part(head);
+            std::uint32_t tail = tail_.load(std::memory_order_relaxed);
+            if (real == tail) return QueueEntry();
+            std::uint32_t next_real = real + 1;
+            std::uint64_t next = steal == real ? pack(next_real, next_real) : pack(steal, next_real);
+            // acq_rel: claim the slot against stealers.
+            if (head_.compare_exchange_weak(head, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
+                return QueueEntry::from_bits(slots_[real & kMask].load(std::memory_order_relaxed));
+            }
+        }
+    }
+
+    /// Stealer: moves about half of this queue into `dst` (which must be
+    /// owned by the caller), returning one stolen entry to run now.
+    QueueEntry steal_into(RunQueue& dst) {
+        std::uint32_t dst_tail = dst.tail_.load(std::memory_order_relaxed);
+        std::uint32_t dst_steal = steal_part(dst.head_.load(std::memory_order_acquire));
+        if (dst_tail - dst_steal > kCapacity / 2) return QueueEntry();  // no room to take half
+
+        std::uint32_t n = claim_half();
+        if (n == 0) return QueueEntry();
+        std::uint64_t head = head_.load(std::memory_order_acquire);
+        std::uint32_t first = steal_part(head);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            std::uintptr_t bits = slots_[(first + i) & kMask].load(std::memory_order_relaxed);
+            dst.slots_[(dst_tail + i) & kMask].store(bits, std::memory_order_relaxed);
+        }
+        finish_steal(first + n);
+        // Keep the last one to run; publish the rest in dst.
+        QueueEntry last = QueueEntry::from_bits(dst.slots_[(dst_tail + n - 1) & kMask].load(std::memory_order_relaxed));
+        if (n > 1) dst.tail_.store(dst_tail + n - 1, std::memory_order_release);
+        return last;
+    }
+
+    /// Entries queued (approximate when read by another thread).
+    std::uint32_t len() const noexcept {
+        std::uint64_t head = head_.load(std::memory_order_acquire);
+        return tail_.load(std::memory_order_acquire) - real_part(head);
+    }
+    bool is_empty() const noexcept { return len() == 0; }
+
+private:
+    static std::uint32_t steal_part(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h >> 32); }
+    static std::uint32_t real_part(std::uint64_t h) noexcept { return static_cast<std::uint32_t>(h); }
+    static std::uint64_t pack(std::uint32_t steal, std::uint32_t real) noexcept {
+        return (static_cast<std::uint64_t>(steal) << 32) | real;
+    }
+
+    // Owner, ring full and no steal in progress: claims the oldest half and
+    // appends it to `out`. False if a stealer got in first.
+    bool move_half_to(std::vector<QueueEntry>& out, std::uint32_t real, std::uint32_t tail) {
+        (void)tail;
+        constexpr std::uint32_t half = kCapacity / 2;
+        std::uint64_t expected = pack(real, real);
+        if (!head_.compare_exchange_strong(expected, pack(real + half, real + half), std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+            return false;
+        }
+        for (std::uint32_t i = 0; i < half; ++i) {
+            out.push_back(QueueEntry::from_bits(slots_[(real + i) & kMask].load(std::memory_order_relaxed)));
+        }
+        return true;
+    }
+
+    // Claims half of the entries for a steal by moving `real` forward while
+    // `steal` stays put. Returns how many (0 if empty or another steal runs).
+    std::uint32_t claim_half() {
+        std::uint64_t head = head_.load(std::memory_order_acquire);
+        for (;;) {
+            std::uint32_t steal = steal_part(head);
+            std::uint32_t real = real_part(head);
+            if (steal != real) return 0;  // another stealer
+            std::uint32_t tail = tail_.load(std::memory_order_acquire);
+            std::uint32_t n = tail - real;
+            n -= n / 2;
+            if (n == 0) return 0;
+            if (n > kCapacity / 2) n = kCapacity / 2;
+            if (head_.compare_exchange_weak(head, pack(steal, real + n), std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+                return n;
+            }
+        }
+    }
+
+    // Ends a steal: `steal` catches up with `real` (which the owner may have moved on).
+    void finish_steal(std::uint32_t stolen_end) {
+        std::uint64_t head = head_.load(std::memory_order_acquire);
+        for (;;) {
+            std::uint32_t real = real_part(head);
+            (void)stolen_end;
+            // release: our slot reads happen before the owner may reuse them.
+            if (head_.compare_exchange_weak(head, pack(real, real), std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+                return;
+            }
+        }
+    }
+
+    alignas(64) std::atomic<std::uint64_t> head_{0};
+    alignas(64) std::atomic<std::uint32_t> tail_{0};
+    std::array<std::atomic<std::uintptr_t>, kCapacity> slots_{};
+};
+
+}  // namespace corio::detail::mt
