@@ -43,6 +43,7 @@ Driver::Driver(bool start_paused) : time_(start_paused) {
         throw_errno("corio: epoll_ctl");
     }
     io_ = std::make_unique<IoDriver>(epoll_fd_);
+    time_.set_unpark([](void* self) { static_cast<Driver*>(self)->unpark(); }, this);
 }
 
 Driver::~Driver() {
@@ -69,10 +70,12 @@ void Driver::park() {
             return;
         }
         wait(-1);
-    } else if (auto next = time_.next_expiration()) {
-        wait(timeout_ms_until(*next, time_.now()));
     } else {
-        wait(-1);
+        // While we wait, a timer registered from another thread with an
+        // earlier deadline unparks us (TimeDriver::begin_park).
+        auto next = time_.begin_park();
+        wait(next ? timeout_ms_until(*next, time_.now()) : -1);
+        time_.end_park();
     }
     park_state_.exchange(kEmpty, std::memory_order_acq_rel);
     time_.process();

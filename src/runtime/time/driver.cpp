@@ -42,11 +42,29 @@ Poll<void> TimeDriver::poll_timer(TimerNode* node, time::Instant deadline, const
             return Ready();
         }
         node->waker.clone_from(waker);
-        wheel_.insert(node, deadline_tick(deadline));
+        std::uint64_t tick = deadline_tick(deadline);
+        wheel_.insert(node, tick);
+        bool wake_driver = parked_ && tick < parked_until_tick_;
+        guard = {};
+        if (wake_driver && unpark_ != nullptr) unpark_(unpark_ctx_);
         return Pending;
     }
     node->waker.clone_from(waker);
     return Pending;
+}
+
+std::optional<time::Instant> TimeDriver::begin_park() {
+    auto guard = lock();
+    auto tick = wheel_.next_expiration();
+    parked_ = true;
+    parked_until_tick_ = tick ? *tick : UINT64_MAX;
+    if (!tick) return std::nullopt;
+    return tick_instant(*tick);
+}
+
+void TimeDriver::end_park() {
+    auto guard = lock();
+    parked_ = false;
 }
 
 void TimeDriver::cancel_timer(TimerNode* node) {
@@ -65,7 +83,12 @@ void TimeDriver::reset_timer(TimerNode* node, time::Instant deadline) {
             node->fired = true;
             to_wake = node->waker;
         } else {
-            wheel_.insert(node, deadline_tick(deadline));
+            std::uint64_t tick = deadline_tick(deadline);
+            wheel_.insert(node, tick);
+            if (parked_ && tick < parked_until_tick_ && unpark_ != nullptr) {
+                guard = {};
+                unpark_(unpark_ctx_);
+            }
         }
     }
     to_wake.wake_by_ref();

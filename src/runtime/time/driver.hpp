@@ -40,6 +40,15 @@ public:
     void relink(TimerNode* from, TimerNode* to);
 
     bool has_timers() const;
+    /// The driver is about to wait: returns the next expiration and, until
+    /// end_park, unparks it (through `set_unpark`) when a timer with an
+    /// earlier deadline is registered.
+    std::optional<time::Instant> begin_park();
+    void end_park();
+    void set_unpark(void (*unpark)(void*), void* ctx) noexcept {
+        unpark_ = unpark;
+        unpark_ctx_ = ctx;
+    }
     /// When the wheel next needs processing, if it holds any timer.
     std::optional<time::Instant> next_expiration() const;
 
@@ -61,7 +70,11 @@ private:
     time::Instant origin_;
     Wheel wheel_;
     bool shared_ = false;
-    mutable std::mutex mutex_;  // guards wheel_ when shared_
+    mutable std::mutex mutex_;  // guards wheel_ (and the park fields) when shared_
+    bool parked_ = false;
+    std::uint64_t parked_until_tick_ = 0;  // valid while parked_; UINT64_MAX: no timeout
+    void (*unpark_)(void*) = nullptr;
+    void* unpark_ctx_ = nullptr;
 };
 
 }  // namespace corio::detail

@@ -20,7 +20,8 @@ public:
         std::lock_guard lock(mutex_);
         if (closed_) return false;
         queue_.push_back(e);
-        len_.fetch_add(1, std::memory_order_release);
+        // seq_cst: the notifier then reads the idle counters (store-load pairing with a parking worker).
+        len_.fetch_add(1, std::memory_order_seq_cst);
         return true;
     }
 
@@ -29,7 +30,7 @@ public:
         std::lock_guard lock(mutex_);
         if (closed_) return false;
         for (QueueEntry e : batch) queue_.push_back(e);
-        len_.fetch_add(batch.size(), std::memory_order_release);
+        len_.fetch_add(batch.size(), std::memory_order_seq_cst);
         batch.clear();
         return true;
     }
@@ -68,8 +69,8 @@ public:
         return rest;
     }
 
-    // acquire: pairs with push's release, so a non-zero length means the entry is visible.
-    bool is_empty() const noexcept { return len_.load(std::memory_order_acquire) == 0; }
+    // seq_cst: pairs with push (see there); also acquire, so a non-zero length means the entry is visible.
+    bool is_empty() const noexcept { return len_.load(std::memory_order_seq_cst) == 0; }
     std::size_t len() const noexcept { return len_.load(std::memory_order_relaxed); }
 
 private:

@@ -188,10 +188,10 @@ QueueEntry MultiThread::next_task(Worker& w) {
     // Take a fair share of the inject queue into the local queue.
     std::size_t share = inject_.len() / workers_.size() + 1;
     if (share > RunQueue::kCapacity / 2) share = RunQueue::kCapacity / 2;
-    std::vector<QueueEntry>& batch = w.overflow;
+    std::vector<QueueEntry>& batch = w.batch;
     if (inject_.pop_n(batch, share) == 0) return QueueEntry();
     QueueEntry first = batch.front();
-    for (std::size_t i = 1; i < batch.size(); ++i) w.queue.push_back_or_overflow(batch[i], batch);
+    for (std::size_t i = 1; i < batch.size(); ++i) push_local(w, batch[i]);
     batch.clear();
     return first;
 }

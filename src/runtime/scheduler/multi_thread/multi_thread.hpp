@@ -44,7 +44,8 @@ struct Worker {
     bool searching = false;
     std::uint32_t tick = 0;
     std::uint32_t rng = 0;
-    std::vector<QueueEntry> overflow;
+    std::vector<QueueEntry> overflow;  // spill of a full run queue, for the inject queue
+    std::vector<QueueEntry> batch;     // entries taken from the inject queue
     std::thread thread;
 };
 
