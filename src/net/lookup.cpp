@@ -64,9 +64,8 @@ bool is_reserved_invalid(std::string_view host) {
     constexpr std::string_view kInvalid = "invalid";
     if (host.size() < kInvalid.size()) return false;
     std::string_view tail = host.substr(host.size() - kInvalid.size());
-    bool matches = std::equal(tail.begin(), tail.end(), kInvalid.begin(), [](char a, char b) {
-        return std::tolower(static_cast<unsigned char>(a)) == b;
-    });
+    bool matches = std::equal(tail.begin(), tail.end(), kInvalid.begin(),
+                              [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
     return matches && (host.size() == kInvalid.size() || host[host.size() - kInvalid.size() - 1] == '.');
 }
 

@@ -47,15 +47,23 @@ Poll<io::Result<TcpStream>> TcpStream::poll_connect(Context& cx, const SocketAdd
         state.started = true;
         auto fd = new_socket(addr.family());
         if (!fd) return Ready(io::Result<TcpStream>(std::unexpected(fd.error())));
+        int rc;
+        do {
+            rc = ::connect(*fd, addr.as_sockaddr(), addr.len());
+        } while (rc < 0 && errno == EINTR);
+        if (rc < 0 && errno != EINPROGRESS) {
+            auto err = io::last_os_error();
+            ::close(*fd);
+            return Ready(io::Result<TcpStream>(err));
+        }
+        // Registered only now: a socket not yet connecting polls as writable
+        // and hung up, and that stale readiness must not reach the reactor.
+        // (Registration reports the current state, so a connect that already
+        // finished is seen.)
         auto io = detail::PollEvented::adopt(*fd);
         if (!io) return Ready(io::Result<TcpStream>(std::unexpected(io.error())));
         state.io = std::move(*io);
-        int rc;
-        do {
-            rc = ::connect(state.io.fd(), addr.as_sockaddr(), addr.len());
-        } while (rc < 0 && errno == EINTR);
         if (rc == 0) return Ready(io::Result<TcpStream>(TcpStream(std::move(state.io))));
-        if (errno != EINPROGRESS) return Ready(io::Result<TcpStream>(io::last_os_error()));
     }
     // In progress: writable (or an error) means the handshake finished.
     auto ready = state.io.poll_ready(cx, detail::Direction::Write);

@@ -73,8 +73,8 @@ io::Result<void> UdpSocket::connect(std::string_view addr) noexcept {
 
 Poll<io::Result<std::size_t>> UdpSocket::poll_send(Context& cx, std::span<const std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Write,
-                         [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
+    auto r =
+        io_.poll_io(cx, detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
     return byte_count(std::move(r));
 }
 

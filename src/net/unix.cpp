@@ -141,8 +141,8 @@ Poll<io::Result<std::size_t>> UnixStream::poll_peek(Context& cx, std::span<std::
 
 Poll<io::Result<std::size_t>> UnixStream::poll_write(Context& cx, std::span<const std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Write,
-                         [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
+    auto r =
+        io_.poll_io(cx, detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
     return byte_count(std::move(r));
 }
 

@@ -79,7 +79,10 @@ public:
         std::uint64_t cur = readiness_.load(std::memory_order_acquire);
         for (;;) {
             if (static_cast<std::uint32_t>(cur >> 32) != ev.tick) return;  // newer event: keep it
-            std::uint64_t next = cur & ~static_cast<std::uint64_t>(ev.ready & (readiness::kReadable | readiness::kWritable));
+            // Everything the failed operation was shown goes, closed and error
+            // bits included: the system call already reported what they meant,
+            // and keeping them would make the next poll spin on EAGAIN.
+            std::uint64_t next = cur & ~static_cast<std::uint64_t>(ev.ready & ~readiness::kShutdown);
             if (readiness_.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_acquire)) return;
         }
     }

@@ -149,10 +149,14 @@ class TcpStream::OwnedWriteHalf {
 public:
     explicit OwnedWriteHalf(std::shared_ptr<TcpStream> s) noexcept : s_(std::move(s)) {}
     OwnedWriteHalf(OwnedWriteHalf&&) noexcept = default;
-    OwnedWriteHalf& operator=(OwnedWriteHalf&&) noexcept = default;
-    ~OwnedWriteHalf() {
-        if (s_) (void)s_->shutdown(SHUT_WR);
+    OwnedWriteHalf& operator=(OwnedWriteHalf&& other) noexcept {
+        if (this != &other) {
+            shutdown_write();
+            s_ = std::move(other.s_);
+        }
+        return *this;
     }
+    ~OwnedWriteHalf() { shutdown_write(); }
     auto write(std::span<const std::byte> buf) { return s_->write(buf); }
     auto write_all(std::span<const std::byte> buf) { return s_->write_all(buf); }
     auto write_all(std::string_view text) { return s_->write_all(text); }
@@ -165,6 +169,9 @@ public:
     io::Result<SocketAddr> local_addr() const noexcept { return s_->local_addr(); }
 
 private:
+    void shutdown_write() noexcept {
+        if (s_) (void)s_->shutdown(SHUT_WR);
+    }
     std::shared_ptr<TcpStream> s_;
 };
 
