@@ -6,3 +6,4 @@
 #include "corio/signal.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"
+#include "corio/task/local_set.hpp"

@@ -1,0 +1,418 @@
+// The LocalSet scheduler: a task set polled only by the future driving it.
+//
+// Queues: a local FIFO that only the current driver touches (it holds the
+// `driving_` flag, whose acquire/release hands the queue and the owned list
+// from one driving poll to the next, even across threads), and a remote
+// queue (mutex) for spawns and wakes made anywhere else: on other threads,
+// or on this thread while the set is not being driven. A remote push wakes
+// the waker of the last driver, so its future is polled again and drains it.
+//
+// While a driver runs (and during shutdown) `current_local_set` names the
+// set on this thread: wakes there go straight to the local queue, and
+// task::spawn_local spawns onto it.
+#include "corio/task/local_set.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "corio/detail/runtime_core.hpp"
+#include "runtime/scheduler/current_thread.hpp"
+#include "runtime/scheduler/local_queue.hpp"
+#include "runtime/task/owned_tasks.hpp"
+
+namespace corio::detail {
+namespace {
+
+class LocalSetScheduler;
+
+/// The set being driven (or shut down) on this thread, if any.
+thread_local LocalSetScheduler* current_local_set = nullptr;
+
+// As Tokio: at most this many task polls per drive, so the runtime around
+// the set gets the thread back regularly; every so many polls the remote
+// queue goes first, so remote wakes do not starve behind local ones.
+constexpr std::uint32_t kMaxTasksPerTick = 61;
+constexpr std::uint32_t kRemoteFirstInterval = 31;
+
+class LocalSetScheduler final : public LocalSetCore {
+public:
+    LocalSetScheduler() = default;
+    LocalSetScheduler(const LocalSetScheduler&) = delete;
+    LocalSetScheduler& operator=(const LocalSetScheduler&) = delete;
+
+    // Scheduler
+    void schedule(TaskHeader* task) override;
+    void schedule_yielded(TaskHeader* task) override;
+    void spawn(TaskHeader* task) override;
+    void release(TaskHeader* task) noexcept override;
+    void ref() noexcept override;
+    void unref() noexcept override;
+
+    // LocalSetCore
+    bool drive(Context& cx, PollRootFn poll_root, void* ctx) override;
+    void shutdown() noexcept override;
+    std::size_t alive_tasks() const noexcept override;
+
+private:
+    class Drive;
+    class HideOuterTask;
+
+    ~LocalSetScheduler() = default;
+
+    bool on_driver_thread() const noexcept { return current_local_set == this; }
+    bool tick();
+    QueueEntry next_task();
+    bool pull_remote();
+    bool push_remote(TaskHeader* task);
+    Waker register_waker(const Waker& waker);
+    Waker take_waker() noexcept;
+    void cancel_now(TaskHeader* task) noexcept;
+    void cancel_all() noexcept;
+    bool drain_queues() noexcept;
+
+    std::atomic<std::size_t> refs_{1};
+    // Spawned and not finished: counted at spawn (any thread), uncounted in
+    // release (when the task completes), so it covers remote spawns that no
+    // driver has linked into owned_ yet.
+    std::atomic<std::size_t> alive_{0};
+    std::atomic<bool> driving_{false};
+
+    // Touched only by the holder of driving_ (a driving poll, or shutdown).
+    LocalQueue local_;
+    OwnedTasks owned_;
+    std::uint32_t tick_ = 0;
+    bool shut_down_ = false;
+
+    std::mutex remote_mutex_;
+    std::vector<TaskHeader*> remote_;          // guarded by remote_mutex_
+    Waker waker_;                              // guarded by remote_mutex_: the last driver's waker
+    bool closed_ = false;                      // guarded by remote_mutex_
+    std::atomic<bool> remote_pending_{false};  // hint: remote_ may be non-empty
+    std::vector<TaskHeader*> remote_batch_;    // the driver's swap buffer
+};
+
+/// Claims the set for one driving poll on this thread and makes it the
+/// thread's current set (restoring the previous one, so sets nest).
+class LocalSetScheduler::Drive {
+public:
+    explicit Drive(LocalSetScheduler& set) : set_(set) {
+        // acquire: pairs with the previous driver's release, so this poll sees
+        // the local queue and owned list as it left them (maybe on another thread).
+        if (set.driving_.exchange(true, std::memory_order_acquire)) {
+            throw std::logic_error(
+                "corio: this LocalSet is already being driven (by another thread, or from inside one of its own "
+                "tasks); drive a LocalSet from one place at a time");
+        }
+        saved_ = std::exchange(current_local_set, &set);
+    }
+    Drive(const Drive&) = delete;
+    Drive& operator=(const Drive&) = delete;
+    ~Drive() {
+        current_local_set = saved_;
+        set_.driving_.store(false, std::memory_order_release);  // hands our writes to the next driver
+    }
+
+private:
+    LocalSetScheduler& set_;
+    LocalSetScheduler* saved_ = nullptr;
+};
+
+/// While the set's tasks run inside the poll of an outer runtime task, that
+/// task is not "the task being polled": its self-wake fast path must not
+/// fire for wakes made by the local tasks, and their polls must not clobber
+/// its pending self-wake flag.
+class LocalSetScheduler::HideOuterTask {
+public:
+    HideOuterTask() noexcept
+        : saved_task_(std::exchange(current_task, nullptr)), saved_woken_(std::exchange(current_task_woken, false)) {}
+    HideOuterTask(const HideOuterTask&) = delete;
+    HideOuterTask& operator=(const HideOuterTask&) = delete;
+    ~HideOuterTask() {
+        current_task = saved_task_;
+        current_task_woken = saved_woken_;
+    }
+
+private:
+    TaskHeader* saved_task_;
+    bool saved_woken_;
+};
+
+void LocalSetScheduler::ref() noexcept {
+    refs_.fetch_add(1, std::memory_order_relaxed);  // made from an existing reference
+}
+
+void LocalSetScheduler::unref() noexcept {
+    // acq_rel: the last owner must see every other owner's writes before deleting.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+std::size_t LocalSetScheduler::alive_tasks() const noexcept {
+    // acquire: pairs with release() so a caller seeing 0 sees the tasks' effects.
+    return alive_.load(std::memory_order_acquire);
+}
+
+// ---- scheduling ------------------------------------------------------------------
+
+void LocalSetScheduler::schedule(TaskHeader* task) {
+    if (on_driver_thread()) {
+        local_.push_back(QueueEntry::woken(task));
+        return;
+    }
+    if (!push_remote(task)) task_unref(task);  // shut down: the task is being cancelled; drop the queue's reference
+}
+
+// Only a task polled by tick() re-queues itself this way, so we are the driver.
+void LocalSetScheduler::schedule_yielded(TaskHeader* task) { local_.push_back(QueueEntry::yielded(task)); }
+
+void LocalSetScheduler::spawn(TaskHeader* task) {
+    alive_.fetch_add(1, std::memory_order_relaxed);  // a count: ordered by the queue that carries the task
+    if (on_driver_thread()) {
+        if (shut_down_) {
+            cancel_now(task);
+            return;
+        }
+        owned_.push_back(task);
+        local_.push_back(QueueEntry::woken(task));
+        return;
+    }
+    if (!push_remote(task)) cancel_now(task);
+}
+
+void LocalSetScheduler::release(TaskHeader* task) noexcept {
+    if (OwnedTasks::is_linked(task)) owned_.remove(task);  // linked only by the driver, which completes it
+    alive_.fetch_sub(1, std::memory_order_release);        // pairs with alive_tasks()
+}
+
+bool LocalSetScheduler::push_remote(TaskHeader* task) {
+    Waker waker;
+    {
+        std::lock_guard lock(remote_mutex_);
+        if (closed_) return false;
+        remote_.push_back(task);
+        waker = waker_;
+    }
+    // release: pairs with the acquire in pull_remote so the driver sees the push.
+    remote_pending_.store(true, std::memory_order_release);
+    std::move(waker).wake();  // after the flag: the woken driver must find the task
+    return true;
+}
+
+// Moves everything from the remote queue to the local one, linking newly
+// spawned tasks into the owned list. True when anything moved.
+bool LocalSetScheduler::pull_remote() {
+    // acquire: pairs with push_remote's release.
+    if (!remote_pending_.load(std::memory_order_acquire)) return false;
+    {
+        std::lock_guard lock(remote_mutex_);
+        remote_batch_.swap(remote_);
+        remote_pending_.store(false, std::memory_order_relaxed);  // under the mutex: a later push sets it again
+    }
+    for (TaskHeader* task : remote_batch_) {
+        if (!OwnedTasks::is_linked(task) && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
+            owned_.push_back(task);
+        }
+        local_.push_back(QueueEntry::woken(task));
+    }
+    bool any = !remote_batch_.empty();
+    remote_batch_.clear();
+    return any;
+}
+
+void LocalSetScheduler::cancel_now(TaskHeader* task) noexcept {
+    if (task_transition_to_shutdown(task)) {
+        task->vtable->cancel(task);
+        task_complete(task, 1);  // also drops the run queue's reference it was spawned with
+    } else {
+        task_unref(task, 2);  // unreachable for a fresh spawn; drop the owned and queue references
+    }
+}
+
+// ---- driving ---------------------------------------------------------------------
+
+// Stores `waker` as the one a remote push wakes; returns the one it replaced.
+Waker LocalSetScheduler::register_waker(const Waker& waker) {
+    std::lock_guard lock(remote_mutex_);
+    if (closed_ || waker_.will_wake(waker)) return Waker();
+    return std::exchange(waker_, waker);
+}
+
+Waker LocalSetScheduler::take_waker() noexcept {
+    std::lock_guard lock(remote_mutex_);
+    return std::move(waker_);
+}
+
+bool LocalSetScheduler::drive(Context& cx, PollRootFn poll_root, void* ctx) {
+    // Wakers this poll lets go of are dropped last, outside the lock and the
+    // drive: dropping one may free a task, whose destructors may touch this set.
+    Waker replaced;
+    Waker finished;
+    bool more;
+    {
+        Drive drive(*this);
+        // First: a remote push after our pull below then wakes this waker.
+        replaced = register_waker(cx.waker());
+        if (poll_root != nullptr && poll_root(ctx, cx)) {
+            finished = take_waker();  // the driver is done: do not keep its task alive
+            return true;
+        }
+        more = tick();
+    }
+    if (poll_root == nullptr && !more && alive_tasks() == 0) {
+        finished = take_waker();
+        return true;
+    }
+    if (more) cx.waker().wake_by_ref();  // yield to the runtime, come back for the rest
+    return false;
+}
+
+QueueEntry LocalSetScheduler::next_task() {
+    if (++tick_ % kRemoteFirstInterval == 0) pull_remote();
+    if (QueueEntry entry = local_.pop_front()) return entry;
+    if (pull_remote()) return local_.pop_front();
+    return QueueEntry();
+}
+
+// Runs up to kMaxTasksPerTick ready tasks; true when more are ready.
+bool LocalSetScheduler::tick() {
+    HideOuterTask hide;
+    for (std::uint32_t i = 0; i < kMaxTasksPerTick; ++i) {
+        QueueEntry entry = next_task();
+        if (!entry) return false;
+        entry.run();
+    }
+    // relaxed: a hint; a push we miss here wakes the driver's waker itself.
+    return !local_.empty() || remote_pending_.load(std::memory_order_relaxed);
+}
+
+// ---- shutdown ----------------------------------------------------------------------
+
+void LocalSetScheduler::shutdown() noexcept {
+    // acquire: see the local queue and owned list as the last driver left them.
+    if (driving_.exchange(true, std::memory_order_acquire)) {
+        std::fputs(
+            "corio: a LocalSet was destroyed while it was being driven (from inside one of its own tasks, "
+            "or from another thread); that cannot work\n",
+            stderr);
+        std::abort();
+    }
+    // Destructors of cancelled tasks may wake or spawn local tasks: make
+    // those land in the local queue (or be cancelled at once).
+    LocalSetScheduler* saved = std::exchange(current_local_set, this);
+    shut_down_ = true;
+    Waker waker;  // dropped last, outside the lock
+    {
+        std::lock_guard lock(remote_mutex_);
+        closed_ = true;
+        waker = std::move(waker_);
+    }
+    // Yielded tasks in the local queue are RUNNING, so they are cancelled
+    // while draining, before cancel_all. Cancelling can wake or spawn further
+    // tasks; repeat until nothing is left.
+    do {
+        drain_queues();
+        cancel_all();
+    } while (drain_queues() || !owned_.empty());
+    current_local_set = saved;
+    driving_.store(false, std::memory_order_release);
+}
+
+void LocalSetScheduler::cancel_all() noexcept {
+    while (TaskHeader* task = owned_.front()) {
+        if (task_transition_to_shutdown(task)) {
+            task->vtable->cancel(task);
+            task_complete(task, 0);  // unlinks it and drops the owned list's reference
+        } else {
+            owned_.remove(task);
+            task_unref(task);
+        }
+    }
+}
+
+// Drops the queues' references; cancels remote spawns never linked. True when any.
+bool LocalSetScheduler::drain_queues() noexcept {
+    bool any = false;
+    while (QueueEntry entry = local_.pop_front()) {
+        TaskHeader* task = entry.task();
+        if (entry.is_yielded()) {  // still RUNNING: the entry is the poller, so cancel here
+            task->vtable->cancel(task);
+            task_complete(task, 1);
+        } else {
+            task_unref(task);
+        }
+        any = true;
+    }
+    {
+        std::lock_guard lock(remote_mutex_);
+        remote_batch_.swap(remote_);
+        remote_pending_.store(false, std::memory_order_relaxed);  // under the mutex, as in pull_remote
+    }
+    for (TaskHeader* task : remote_batch_) {
+        if (!OwnedTasks::is_linked(task) && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
+            cancel_now(task);
+        } else {
+            task_unref(task);
+        }
+        any = true;
+    }
+    remote_batch_.clear();
+    return any;
+}
+
+}  // namespace
+
+LocalSetCore* LocalSetCore::create() { return new LocalSetScheduler(); }
+
+Scheduler& local_spawn_target() {
+    if (current_local_set != nullptr) return *current_local_set;
+    RuntimeCore* runtime = current_runtime;
+    if (runtime == nullptr) {
+        throw std::logic_error("corio::task::spawn_local called outside a runtime and outside a LocalSet");
+    }
+    // A current_thread runtime polls every task on its one thread already.
+    if (dynamic_cast<CurrentThread*>(runtime) != nullptr) return *runtime;
+    throw std::logic_error(
+        "corio::task::spawn_local outside a LocalSet on a multi-thread runtime (drive a LocalSet, e.g. "
+        "rt.block_on(set.run_until(fut)), and spawn_local inside it)");
+}
+
+}  // namespace corio::detail
+
+namespace corio::task {
+
+LocalSet::LocalSet() : core_(detail::LocalSetCore::create()) {}
+
+LocalSet& LocalSet::operator=(LocalSet&& other) noexcept {
+    if (this != &other) {
+        if (core_) core_.get()->shutdown();
+        core_ = std::move(other.core_);
+    }
+    return *this;
+}
+
+LocalSet::~LocalSet() {
+    if (core_) core_.get()->shutdown();
+}
+
+Poll<void> LocalSet::poll(Context& cx) {
+    if (!core().drive(cx, nullptr, nullptr)) return Pending;
+    return Ready();
+}
+
+std::size_t LocalSet::len() const noexcept { return core_ ? core_.get()->alive_tasks() : 0; }
+
+detail::LocalSetCore& LocalSet::core() const {
+    if (!core_) throw std::logic_error("corio: used a moved-from LocalSet");
+    return *core_.get();
+}
+
+detail::LocalSetRef LocalSet::shared_core() const {
+    core();  // throws when moved from
+    return core_;
+}
+
+}  // namespace corio::task
