@@ -2,6 +2,9 @@
 #pragma once
 
 #include "corio/future.hpp"
+#include "corio/io.hpp"
+#include "corio/io_util.hpp"
+#include "corio/net.hpp"
 #include "corio/runtime.hpp"
 #include "corio/signal.hpp"
 #include "corio/task.hpp"

@@ -7,6 +7,8 @@
 //   symmetrically for the writer (room made, reader closed);
 // - wakers are taken out under the lock and woken after it is released, so a
 //   wake that runs code (or takes another lock) never runs under this one.
+#include "corio/io/duplex.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
@@ -18,7 +20,6 @@
 #include <vector>
 
 #include "corio/detail/coop.hpp"
-#include "corio/io/duplex.hpp"
 
 namespace corio::io {
 namespace detail_duplex {
@@ -76,8 +77,10 @@ public:
     }
 
     /// The reader went away: nobody will read, so writes fail from now on.
+    /// Its own stored waker is released (not woken): it waits for nothing now.
     void close_read() noexcept {
         Waker to_wake;
+        Waker own;
         std::vector<std::byte> freed;
         {
             std::lock_guard lock(mutex_);
@@ -85,8 +88,16 @@ public:
             freed.swap(ring_);
             head_ = len_ = 0;
             to_wake = std::exchange(write_waker_, Waker());
+            own = std::exchange(read_waker_, Waker());
         }
         std::move(to_wake).wake();
+    }
+
+    /// The writer went away (after close_write): releases its stored waker.
+    void release_writer() noexcept {
+        Waker own;
+        std::lock_guard lock(mutex_);
+        own = std::exchange(write_waker_, Waker());
     }
 
 private:
@@ -154,7 +165,10 @@ DuplexStream& DuplexStream::operator=(DuplexStream&& other) noexcept {
 DuplexStream::~DuplexStream() { close(); }
 
 void DuplexStream::close() noexcept {
-    if (write_) write_->close_write();
+    if (write_) {
+        write_->close_write();
+        write_->release_writer();
+    }
     if (read_) read_->close_read();
     write_.reset();
     read_.reset();

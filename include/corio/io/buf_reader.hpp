@@ -36,8 +36,7 @@ template <class Reader, class Buf>
 class [[nodiscard]] ReadUntilFuture {
 public:
     using Output = Result<std::size_t>;
-    ReadUntilFuture(Reader& reader, std::byte delim, Buf& out) noexcept
-        : reader_(&reader), out_(&out), delim_(delim) {}
+    ReadUntilFuture(Reader& reader, std::byte delim, Buf& out) noexcept : reader_(&reader), out_(&out), delim_(delim) {}
     Poll<Output> poll(Context& cx) { return reader_->poll_read_until(cx, delim_, *out_, read_); }
 
 private:
@@ -133,7 +132,8 @@ public:
     /// stream) to `out`: how many, 0 at end of stream. `out` must outlive the
     /// future. Cancellation-safe: the bytes consumed before a drop stay
     /// appended to `out`, and calling again continues the same record.
-    ReadUntilFuture<BufReader, std::vector<std::byte>> read_until(std::byte delim, std::vector<std::byte>& out) noexcept {
+    ReadUntilFuture<BufReader, std::vector<std::byte>> read_until(std::byte delim,
+                                                                  std::vector<std::byte>& out) noexcept {
         return {*this, delim, out};
     }
 

@@ -53,7 +53,9 @@ public:
     /// std::invalid_argument when `write` is not this half's pair (a
     /// programming error; both halves are then left untouched).
     T unsplit(WriteHalf<T>&& write) && {
-        if (!is_pair_of(write)) throw std::invalid_argument("corio::io::ReadHalf::unsplit: halves of different streams");
+        if (!is_pair_of(write)) {
+            throw std::invalid_argument("corio::io::ReadHalf::unsplit: halves of different streams");
+        }
         std::shared_ptr<detail_split::Shared<T>> shared = std::move(shared_);
         write.shared_.reset();
         return std::move(shared->stream);

@@ -164,16 +164,24 @@ public:
             std::size_t len = buf_->size();
             std::size_t chunk = std::clamp<std::size_t>(buf_->capacity() - len, kMinChunk, kMaxChunk);
             buf_->resize(len + chunk);
+            Truncate truncate{buf_, len};  // however this ends, even by an exception
             auto r = reader_->poll_read(cx, std::as_writable_bytes(std::span(buf_->data() + len, chunk)));
-            std::size_t got = (r.is_ready() && r->has_value()) ? **r : 0;
-            buf_->resize(len + got);
             if (r.is_pending()) return Pending;
             if (!*r) return Ready(Output(std::unexpect, r->error()));
-            if (got == 0) return Ready(Output(len - start_));
+            if (**r == 0) return Ready(Output(len - start_));
+            truncate.size = len + **r;
         }
     }
 
 private:
+    // Cuts the container back to `size` bytes: the read-ahead tail that was
+    // zero-filled for the read but not filled by it goes away.
+    struct Truncate {
+        Buf* buf;
+        std::size_t size;
+        ~Truncate() { buf->resize(size); }
+    };
+
     static constexpr std::size_t kMinChunk = 32;
     static constexpr std::size_t kMaxChunk = 64 * 1024;
 
