@@ -46,13 +46,19 @@ public:
     /// Time since this instant (zero if it is in the future).
     Duration elapsed() const noexcept { return now().duration_since(*this); }
 
+    /// Saturates at the clock's limits: `now() + Duration::max()` is "never".
     template <class Rep, class Period>
     constexpr Instant operator+(std::chrono::duration<Rep, Period> d) const noexcept {
-        return Instant(tp_ + std::chrono::duration_cast<Clock::duration>(d));
+        Clock::duration step = saturating_cast(d);
+        if (step > Clock::duration::zero() && tp_ > Clock::time_point::max() - step) return Instant(Clock::time_point::max());
+        if (step < Clock::duration::zero() && tp_ < Clock::time_point::min() - step) return Instant(Clock::time_point::min());
+        return Instant(tp_ + step);
     }
     template <class Rep, class Period>
     constexpr Instant operator-(std::chrono::duration<Rep, Period> d) const noexcept {
-        return Instant(tp_ - std::chrono::duration_cast<Clock::duration>(d));
+        Clock::duration step = saturating_cast(d);
+        if (step == Clock::duration::min()) return *this + Clock::duration::max();
+        return *this + (-step);
     }
     template <class Rep, class Period>
     constexpr Instant& operator+=(std::chrono::duration<Rep, Period> d) noexcept {
@@ -64,6 +70,17 @@ public:
     constexpr auto operator<=>(const Instant&) const noexcept = default;
 
 private:
+    template <class Rep, class Period>
+    static constexpr Clock::duration saturating_cast(std::chrono::duration<Rep, Period> d) noexcept {
+        using Wide = std::chrono::duration<long double, Period>;
+        constexpr auto hi = std::chrono::duration_cast<Wide>(Clock::duration::max());
+        constexpr auto lo = std::chrono::duration_cast<Wide>(Clock::duration::min());
+        Wide w(static_cast<long double>(d.count()));
+        if (w >= hi) return Clock::duration::max();
+        if (w <= lo) return Clock::duration::min();
+        return std::chrono::duration_cast<Clock::duration>(d);
+    }
+
     Clock::time_point tp_{};
 };
 

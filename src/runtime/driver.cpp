@@ -64,12 +64,14 @@ void Driver::park() {
     if (time_.clock().paused()) {
         // Ready I/O first: the clock only jumps when nothing at all can run,
         // blocking work included (its end unparks us).
+        // wait(0) may consume the eventfd of an unpark that came meanwhile, so
+        // look at the park state too before jumping the clock or blocking.
         bool inhibited = auto_advance_inhibited_ && auto_advance_inhibited_();
-        if (wait(0) || (!inhibited && time_.auto_advance())) {
+        if (wait(0) || unparked() || (!inhibited && time_.auto_advance()) || unparked()) {
             park_state_.store(kEmpty, std::memory_order_release);
             return;
         }
-        wait(-1);
+        wait(-1);  // an unpark from now on finds kParked and writes the eventfd
     } else {
         // While we wait, a timer registered from another thread with an
         // earlier deadline unparks us (TimeDriver::begin_park).

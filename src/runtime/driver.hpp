@@ -45,6 +45,7 @@ private:
     bool wait(int timeout_ms);
 
     enum : int { kEmpty, kParked, kNotified };
+    bool unparked() const noexcept { return park_state_.load(std::memory_order_acquire) == kNotified; }
 
     TimeDriver time_;
     int epoll_fd_ = -1;

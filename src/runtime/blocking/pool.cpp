@@ -12,6 +12,20 @@ namespace {
 // one of the pool's own threads must not wait for that thread to exit.
 thread_local const BlockingPool* current_pool = nullptr;
 
+// Limits beyond this mean "no limit" (and would overflow a deadline computed from now).
+constexpr std::chrono::nanoseconds kForever = std::chrono::hours(24 * 365);
+
+// cv.wait_for with `limit`, or a plain wait for a limit of kForever or more.
+template <class Pred>
+bool wait_up_to(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, std::chrono::nanoseconds limit,
+                Pred pred) {
+    if (limit >= kForever) {
+        cv.wait(lock, pred);
+        return true;
+    }
+    return cv.wait_for(lock, limit, pred);
+}
+
 // Linux limits thread names to 15 bytes plus the terminator.
 void set_thread_name(const std::string& name) {
     if (name.empty()) return;
@@ -80,7 +94,7 @@ bool BlockingPool::start_thread() {
     ref();  // the thread's reference
     try {
         std::thread([this] { worker_main(); }).detach();
-    } catch (...) {  // std::system_error (EAGAIN) or std::bad_alloc
+    } catch (...) {                                     // std::system_error (EAGAIN) or std::bad_alloc
         refs_.fetch_sub(1, std::memory_order_relaxed);  // never the last: the caller holds one
         return false;
     }
@@ -135,7 +149,7 @@ void BlockingPool::worker_main() {
         }
         if (shutdown_) break;
         ++idle_;
-        bool woken = work_cv_.wait_for(lock, keep_alive_, [&] { return notified_ > 0 || shutdown_; });
+        bool woken = wait_up_to(work_cv_, lock, keep_alive_, [&] { return notified_ > 0 || shutdown_; });
         --idle_;
         if (notified_ > 0) {
             --notified_;  // ours, or another idle thread's that has not woken yet: either way one takes the task
@@ -179,12 +193,7 @@ void BlockingPool::shutdown(std::chrono::nanoseconds timeout) noexcept {
     lock.lock();
     for (std::size_t i = 0; i < queued.size(); ++i) task_done(lock);
     std::size_t self = current_pool == this ? 1 : 0;
-    auto all_gone = [&] { return threads_ + exiting_ <= self; };
-    if (timeout >= std::chrono::hours(24 * 365)) {
-        exit_cv_.wait(lock, all_gone);
-    } else {
-        exit_cv_.wait_for(lock, timeout, all_gone);
-    }
+    wait_up_to(exit_cv_, lock, timeout, [&] { return threads_ + exiting_ <= self; });
     // Threads still running keep their own references to the pool and finish on their own.
 }
 

@@ -98,15 +98,15 @@ private:
     std::atomic<std::size_t> active_{0};  // queued + running; written under mutex_
 
     mutable std::mutex mutex_;
-    std::condition_variable work_cv_;     // idle threads wait here for notified_ or shutdown_
-    std::condition_variable exit_cv_;     // shutdown waits here for threads_ to drop
-    std::deque<QueueEntry> queue_;        // guarded by mutex_
-    std::size_t threads_ = 0;             // guarded by mutex_: threads that can still take work
-    std::size_t exiting_ = 0;             // guarded by mutex_: threads past their loop, in on_thread_stop
-    std::size_t idle_ = 0;                // guarded by mutex_
-    std::size_t notified_ = 0;            // guarded by mutex_: idle threads told to take work
-    bool shutdown_ = false;               // guarded by mutex_
-    std::function<void()> on_idle_;       // guarded by mutex_
+    std::condition_variable work_cv_;  // idle threads wait here for notified_ or shutdown_
+    std::condition_variable exit_cv_;  // shutdown waits here for threads_ to drop
+    std::deque<QueueEntry> queue_;     // guarded by mutex_
+    std::size_t threads_ = 0;          // guarded by mutex_: threads that can still take work
+    std::size_t exiting_ = 0;          // guarded by mutex_: threads past their loop, in on_thread_stop
+    std::size_t idle_ = 0;             // guarded by mutex_
+    std::size_t notified_ = 0;         // guarded by mutex_: idle threads told to take work
+    bool shutdown_ = false;            // guarded by mutex_
+    std::function<void()> on_idle_;    // guarded by mutex_
 };
 
 /// Owns one reference to a BlockingPool.

@@ -157,8 +157,7 @@ void TimeDriver::shutdown() {
         auto guard = lock();
         wheel_.drain([&](TimerEntry* entry) {
             auto* node = static_cast<TimerNode*>(entry);
-            node->driver = nullptr;
-            node->driver_gone = true;
+            node->driver_gone = true;  // `driver` stays valid: the Sleep holds a runtime reference
             wakers.push_back(std::move(node->waker));
         });
     }

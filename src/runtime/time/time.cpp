@@ -123,6 +123,7 @@ void resume() {
 Task<void> advance(Duration d) {
     detail::TimeDriver& driver = detail::current_runtime_or_throw("corio::time::advance").time_driver();
     if (!driver.clock().paused()) throw std::logic_error("corio::time::advance: the clock is not paused");
+    if (d < Duration::zero()) throw std::invalid_argument("corio::time::advance: the clock cannot go backwards");
     driver.clock().advance(d);
     driver.process();
     co_await task::yield_now();
