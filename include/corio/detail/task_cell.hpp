@@ -298,7 +298,7 @@ inline bool task_poll_join(TaskHeader* t, const Waker& waker) {
         }
     }
     t->join_waker = waker;  // we own the slot: JOIN_WAKER is clear
-    cur = t->state.load(std::memory_order_relaxed);
+    cur = t->state.load(std::memory_order_acquire);  // acquire: a COMPLETE seen here publishes the output
     for (;;) {
         if (cur & state::kComplete) return true;
         // release: the task side reads join_waker after seeing JOIN_WAKER.
