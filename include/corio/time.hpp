@@ -11,6 +11,7 @@
 #include <expected>
 #include <memory>
 #include <optional>
+#include <ratio>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -72,12 +73,13 @@ public:
 private:
     template <class Rep, class Period>
     static constexpr Clock::duration saturating_cast(std::chrono::duration<Rep, Period> d) noexcept {
-        using Wide = std::chrono::duration<long double, Period>;
-        constexpr auto hi = std::chrono::duration_cast<Wide>(Clock::duration::max());
-        constexpr auto lo = std::chrono::duration_cast<Wide>(Clock::duration::min());
-        Wide w(static_cast<long double>(d.count()));
-        if (w >= hi) return Clock::duration::max();
-        if (w <= lo) return Clock::duration::min();
+        using D = std::chrono::duration<Rep, Period>;
+        if constexpr (std::ratio_greater_equal_v<Period, Clock::period>) {  // as coarse or coarser: may overflow
+            constexpr D hi = std::chrono::duration_cast<D>(Clock::duration::max());
+            constexpr D lo = std::chrono::duration_cast<D>(Clock::duration::min());
+            if (d >= hi) return Clock::duration::max();
+            if (d <= lo) return Clock::duration::min();
+        }
         return std::chrono::duration_cast<Clock::duration>(d);
     }
 

@@ -36,7 +36,7 @@ struct SignalListener {
     explicit SignalListener(int s) noexcept : signum(s) {}
 
     const int signum;
-    std::error_code error;  // setup failed: every recv reports it
+    std::error_code error;   // setup failed: every recv reports it
     std::uint64_t seen = 0;  // the generation received; only the owner touches it
     PollEvented pipe;        // a dup of the pipe's read end, registered at the first wait
 
@@ -86,10 +86,10 @@ void on_signal(int signum) {
 /// The registry of listeners, the pipe and the installed handlers.
 struct Registry {
     std::mutex mutex;
-    int read_fd = -1;                            // guarded by mutex (written once)
-    std::array<bool, kMaxSignal> installed{};    // guarded by mutex
+    int read_fd = -1;                                              // guarded by mutex (written once)
+    std::array<bool, kMaxSignal> installed{};                      // guarded by mutex
     std::array<std::uint64_t, kMaxSignal> broadcast_generation{};  // guarded by mutex
-    SignalListener* head = nullptr;              // guarded by mutex
+    SignalListener* head = nullptr;                                // guarded by mutex
 };
 
 Registry& registry() {

@@ -53,7 +53,7 @@ private:
 };
 
 MultiThread::MultiThread(const Builder::Config& config)
-    : config_(config), driver_(false), idle_(config.worker_threads) {
+    : config_(config), blocking_(BlockingPool::create(config)), driver_(false), idle_(config.worker_threads) {
     driver_.driver.time().set_shared(true);
     workers_.reserve(config_.worker_threads);
     for (std::size_t i = 0; i < config_.worker_threads; ++i) {
@@ -370,7 +370,7 @@ void MultiThread::drain_entry(QueueEntry entry) noexcept {
     }
 }
 
-void MultiThread::shutdown(std::chrono::nanoseconds /*timeout*/) noexcept {
+void MultiThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
     if (shut_down_) return;
     if (current_worker_context.runtime == this) {
         std::fputs("corio: a Runtime was shut down from one of its own worker threads; that cannot work\n", stderr);
@@ -401,6 +401,8 @@ void MultiThread::shutdown(std::chrono::nanoseconds /*timeout*/) noexcept {
             task_unref(task);
         }
     }
+    // Queued blocking tasks are cancelled, running ones get up to `timeout`.
+    blocking_->shutdown(timeout);
     driver_.driver.shutdown();
 }
 

@@ -18,6 +18,7 @@
 
 #include "corio/detail/runtime_core.hpp"
 #include "corio/runtime.hpp"
+#include "runtime/blocking/pool.hpp"
 #include "runtime/scheduler/local_queue.hpp"
 #include "runtime/scheduler/multi_thread/idle.hpp"
 #include "runtime/scheduler/multi_thread/inject.hpp"
@@ -110,6 +111,7 @@ public:
     TimeDriver& time_driver() noexcept override { return driver_.driver.time(); }
     IoDriver& io_driver() noexcept override { return driver_.driver.io(); }
     RuntimeMetrics metrics() const override;
+    BlockingPool* blocking_pool() noexcept override { return &*blocking_; }
 
 private:
     ~MultiThread();
@@ -131,6 +133,7 @@ private:
 
     Builder::Config config_;
     std::atomic<std::size_t> refs_{1};
+    BlockingPoolRef blocking_;
     SharedDriver driver_;
     InjectQueue inject_;
     Idle idle_;
