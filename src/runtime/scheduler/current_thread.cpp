@@ -140,8 +140,12 @@ bool CurrentThread::pull_remote() {
 }
 
 QueueEntry CurrentThread::next_task() {
-    // Every event_interval polls, let remote work in ahead of local work.
-    if (++tick_ % config_.event_interval == 0) pull_remote();
+    // Every event_interval polls, let remote work in ahead of local work
+    // (a countdown: a division per poll showed in profiles).
+    if (--until_remote_first_ == 0) {
+        until_remote_first_ = config_.event_interval;
+        pull_remote();
+    }
     if (QueueEntry entry = local_.pop_front()) return entry;
     if (pull_remote()) return local_.pop_front();
     return QueueEntry();

@@ -69,7 +69,7 @@ private:
     // Touched only by the thread inside block_on (or running shutdown).
     LocalQueue local_;
     OwnedTasks owned_;
-    std::uint32_t tick_ = 0;
+    std::uint32_t until_remote_first_ = 1;  // polls until the remote queue goes first again
     std::atomic<std::uint64_t> polls_{0};   // counters: relaxed
     std::atomic<std::uint64_t> parks_{0};
     std::atomic<std::uint64_t> remote_schedules_{0};

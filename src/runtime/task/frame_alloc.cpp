@@ -1,10 +1,10 @@
 // Recycling allocator for coroutine frames and task cells.
 //
 // Invariant: a block on a thread's free list for class c is exactly
-// c * kGranule bytes, came from this allocator, and is not in use. Free lists
-// are thread-local (no lock on the hot path); a thread's leftovers go to a
-// global pool, guarded by a mutex, when the thread exits, and are taken back
-// from there by any thread whose own list for that class is empty. Memory is
+// (c + 1) * kGranule bytes, came from this allocator, and is not in use. Free
+// lists are thread-local (no lock on the hot path) and capped: a full list,
+// or a thread's leftovers when it exits, moves as one batch to a global pool
+// (mutex), from which any thread whose own list is empty takes a batch. Memory is
 // carved from chunks that are kept forever in a global list, so every block
 // stays reachable and leak checkers stay quiet.
 #include "corio/detail/frame_alloc.hpp"
@@ -16,6 +16,7 @@
 #include <new>
 
 #include <sys/mman.h>
+#include <utility>
 #include <vector>
 
 #if defined(__has_feature)
@@ -66,11 +67,34 @@ void unpoison(void* block, std::size_t size) noexcept {
 #endif
 }
 
+// A run of free blocks of one class, handed between threads as a whole.
+struct Batch {
+    FreeBlock* head = nullptr;
+    std::uint32_t count = 0;
+};
+
 struct GlobalPool {
     std::mutex mutex;
-    std::vector<void*> chunks;                  // kept forever: every block stays reachable
-    std::array<FreeBlock*, kClasses> lists{};   // blocks left by exited threads
-    std::atomic<bool> has_blocks{false};        // cheap check before taking the mutex
+    std::vector<void*> chunks;                              // kept forever: every block stays reachable
+    std::array<std::vector<Batch>, kClasses> batches;       // spilled by threads or left by exited ones
+    std::atomic<std::uint64_t> nonempty{0};                 // bit c set: batches[c] may be non-empty
+
+    void put(std::size_t cls, Batch batch) {
+        std::lock_guard lock(mutex);
+        batches[cls].push_back(batch);
+        nonempty.fetch_or(std::uint64_t{1} << cls, std::memory_order_relaxed);  // a hint, re-checked under the mutex
+    }
+
+    Batch take(std::size_t cls) {
+        if (!(nonempty.load(std::memory_order_relaxed) & (std::uint64_t{1} << cls))) return {};
+        std::lock_guard lock(mutex);
+        auto& list = batches[cls];
+        if (list.empty()) return {};
+        Batch b = list.back();
+        list.pop_back();
+        if (list.empty()) nonempty.fetch_and(~(std::uint64_t{1} << cls), std::memory_order_relaxed);
+        return b;
+    }
 };
 
 GlobalPool& global_pool() {
@@ -78,61 +102,49 @@ GlobalPool& global_pool() {
     return *pool;
 }
 
+// A thread keeps at most this many free blocks per class; beyond that its
+// whole list moves to the global pool, where threads that allocate more than
+// they free (a spawner feeding another thread's runtime) pick it up. Without
+// the cap such a pair grows without bound: one side only carves, the other
+// only collects.
+constexpr std::uint32_t kLocalLimit = 256;
+
 class ThreadCache {
 public:
     ~ThreadCache() {
         GlobalPool& pool = global_pool();
-        std::lock_guard lock(pool.mutex);
-        bool any = false;
         for (std::size_t c = 0; c < kClasses; ++c) {
-            while (FreeBlock* block = lists_[c]) {
-                unpoison(block, sizeof(FreeBlock));
-                lists_[c] = block->next;
-                block->next = pool.lists[c];
-                pool.lists[c] = block;
-                poison(block, (c + 1) * kGranule);
-                any = true;
-            }
+            if (lists_[c].count != 0) pool.put(c, std::exchange(lists_[c], Batch{}));
         }
-        if (any) pool.has_blocks.store(true, std::memory_order_relaxed);  // read under the mutex
         exited_ = true;
     }
 
     void* allocate(std::size_t cls) {
         std::size_t size = (cls + 1) * kGranule;
-        if (FreeBlock* block = lists_[cls]) {
+        Batch& list = lists_[cls];
+        if (list.head == nullptr) list = global_pool().take(cls);
+        if (FreeBlock* block = list.head) {
             unpoison(block, size);
-            lists_[cls] = block->next;
-            return block;
-        }
-        if (void* block = take_from_pool(cls)) {
-            unpoison(block, size);
+            list.head = block->next;
+            --list.count;
             return block;
         }
         return carve(size);
     }
 
     void deallocate(void* p, std::size_t cls) noexcept {
+        Batch& list = lists_[cls];
+        if (list.count >= kLocalLimit) global_pool().put(cls, std::exchange(list, Batch{}));
         auto* block = static_cast<FreeBlock*>(p);
-        block->next = lists_[cls];
-        lists_[cls] = block;
+        block->next = list.head;
+        list.head = block;
+        ++list.count;
         poison(block, (cls + 1) * kGranule);
     }
 
     bool exited() const noexcept { return exited_; }
 
 private:
-    static void* take_from_pool(std::size_t cls) {
-        GlobalPool& pool = global_pool();
-        if (!pool.has_blocks.load(std::memory_order_relaxed)) return nullptr;  // a stale false only costs a carve
-        std::lock_guard lock(pool.mutex);
-        FreeBlock* block = pool.lists[cls];
-        if (block == nullptr) return nullptr;
-        unpoison(block, sizeof(FreeBlock));
-        pool.lists[cls] = block->next;
-        return block;
-    }
-
     void* carve(std::size_t size) {
         if (static_cast<std::size_t>(end_ - cursor_) < size) {
             std::size_t chunk_size = next_chunk_;
@@ -169,7 +181,7 @@ private:
         return reinterpret_cast<void*>(aligned);
     }
 
-    std::array<FreeBlock*, kClasses> lists_{};
+    std::array<Batch, kClasses> lists_{};
     std::byte* cursor_ = nullptr;
     std::byte* end_ = nullptr;
     std::size_t next_chunk_ = kFirstChunk;
@@ -195,13 +207,10 @@ void frame_deallocate(void* block, std::size_t size) noexcept {
         return;
     }
     if (cache.exited()) {  // a late free during this thread's teardown: park it in the pool
-        GlobalPool& pool = global_pool();
-        std::lock_guard lock(pool.mutex);
         auto* free_block = static_cast<FreeBlock*>(block);
-        std::size_t cls = size_class(size);
-        free_block->next = pool.lists[cls];
-        pool.lists[cls] = free_block;
-        pool.has_blocks.store(true, std::memory_order_relaxed);
+        free_block->next = nullptr;
+        poison(free_block, (size_class(size) + 1) * kGranule);
+        global_pool().put(size_class(size), Batch{free_block, 1});
         return;
     }
     cache.deallocate(block, size_class(size));

@@ -165,8 +165,11 @@ void MultiThread::run_worker(std::size_t index) {
     }
     if (config_.on_thread_start) config_.on_thread_start();
     while (!stopping_.load(std::memory_order_acquire)) {
-        ++w.tick;
-        if (w.tick % config_.event_interval == 0) maintenance(w);
+        if (--w.until_maintenance == 0) {  // a countdown: no division per poll
+            w.until_maintenance = config_.event_interval;
+            w.inject_first = true;
+            maintenance(w);
+        }
         QueueEntry entry = next_task(w);
         if (!entry) entry = steal_work(w, index);
         if (entry) {
@@ -179,7 +182,7 @@ void MultiThread::run_worker(std::size_t index) {
 }
 
 QueueEntry MultiThread::next_task(Worker& w) {
-    if (w.tick % config_.event_interval == 0) {
+    if (std::exchange(w.inject_first, false)) {
         if (QueueEntry e = inject_.pop()) return e;
     }
     if (QueueEntry e = std::exchange(w.lifo, QueueEntry())) return e;

@@ -43,7 +43,8 @@ struct Worker {
     // Touched only by the worker's own thread:
     QueueEntry lifo;
     bool searching = false;
-    std::uint32_t tick = 0;
+    std::uint32_t until_maintenance = 1;  // polls until the next driver/inject check
+    bool inject_first = false;            // this tick, look at the inject queue before the local one
     std::uint32_t rng = 0;
     std::vector<QueueEntry> overflow;  // spill of a full run queue, for the inject queue
     std::vector<QueueEntry> batch;     // entries taken from the inject queue
