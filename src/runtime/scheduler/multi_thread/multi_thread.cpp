@@ -111,7 +111,10 @@ void MultiThread::spawn(TaskHeader* task) {
         cancel_now(task);
         return;
     }
-    owned_.link(task);
+    if (!owned_.link(task)) {  // shutdown got there first
+        cancel_now(task);
+        return;
+    }
     if (Worker* w = current_worker()) {
         push_local(*w, QueueEntry::woken(task));
         notify_parked();
@@ -387,6 +390,7 @@ void MultiThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
         if (w->thread.joinable()) w->thread.join();
     }
     // Every worker has stopped: their queues are ours now.
+    owned_.close();
     Enter enter(*this, nullptr);
     for (QueueEntry e : queued) drain_entry(e);
     for (auto& w : workers_) {

@@ -56,10 +56,21 @@ struct Worker {
 class OwnedShards {
 public:
     static constexpr std::size_t kShards = 64;
-    void link(TaskHeader* t) {
+    /// Links `t`; false once closed (shutdown), then the caller cancels it.
+    bool link(TaskHeader* t) {
         Shard& s = shard(t);
         std::lock_guard lock(s.mutex);
+        if (s.closed) return false;
         s.list.push_back(t);
+        return true;
+    }
+    /// Refuses further links: a spawn racing with shutdown either got linked
+    /// before (and is cancelled by shutdown) or is refused (and cancels itself).
+    void close() {
+        for (Shard& s : shards_) {
+            std::lock_guard lock(s.mutex);
+            s.closed = true;
+        }
     }
     void unlink_if_linked(TaskHeader* t) noexcept {
         Shard& s = shard(t);
@@ -87,6 +98,7 @@ private:
     struct Shard {
         std::mutex mutex;
         OwnedTasks list;
+        bool closed = false;
     };
     Shard& shard(TaskHeader* t) noexcept { return shards_[(reinterpret_cast<std::uintptr_t>(t) >> 7) % kShards]; }
     std::array<Shard, kShards> shards_;
