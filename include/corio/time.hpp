@@ -20,10 +20,27 @@
 #include "corio/future.hpp"
 #include "corio/task.hpp"
 
+namespace corio::detail {
+/// `d` in steady_clock ticks, saturating at the representable limits.
+template <class Rep, class Period>
+constexpr std::chrono::steady_clock::duration saturating_ticks(std::chrono::duration<Rep, Period> d) noexcept {
+    using Ticks = std::chrono::steady_clock::duration;
+    using D = std::chrono::duration<Rep, Period>;
+    if constexpr (std::ratio_greater_equal_v<Period, Ticks::period>) {  // as coarse or coarser: may overflow
+        constexpr D hi = std::chrono::duration_cast<D>(Ticks::max());
+        constexpr D lo = std::chrono::duration_cast<D>(Ticks::min());
+        if (d >= hi) return Ticks::max();
+        if (d <= lo) return Ticks::min();
+    }
+    return std::chrono::duration_cast<Ticks>(d);
+}
+}  // namespace corio::detail
+
 namespace corio::time {
 
 /// Durations are std::chrono durations; this is the one corio returns.
 using Duration = std::chrono::nanoseconds;
+
 
 /// A point on the runtime's monotonic clock: std::chrono::steady_clock, or the
 /// virtual clock of a runtime whose time is paused.
@@ -50,14 +67,14 @@ public:
     /// Saturates at the clock's limits: `now() + Duration::max()` is "never".
     template <class Rep, class Period>
     constexpr Instant operator+(std::chrono::duration<Rep, Period> d) const noexcept {
-        Clock::duration step = saturating_cast(d);
+        Clock::duration step = corio::detail::saturating_ticks(d);
         if (step > Clock::duration::zero() && tp_ > Clock::time_point::max() - step) return Instant(Clock::time_point::max());
         if (step < Clock::duration::zero() && tp_ < Clock::time_point::min() - step) return Instant(Clock::time_point::min());
         return Instant(tp_ + step);
     }
     template <class Rep, class Period>
     constexpr Instant operator-(std::chrono::duration<Rep, Period> d) const noexcept {
-        Clock::duration step = saturating_cast(d);
+        Clock::duration step = corio::detail::saturating_ticks(d);
         if (step == Clock::duration::min()) return *this + Clock::duration::max();
         return *this + (-step);
     }
@@ -71,18 +88,6 @@ public:
     constexpr auto operator<=>(const Instant&) const noexcept = default;
 
 private:
-    template <class Rep, class Period>
-    static constexpr Clock::duration saturating_cast(std::chrono::duration<Rep, Period> d) noexcept {
-        using D = std::chrono::duration<Rep, Period>;
-        if constexpr (std::ratio_greater_equal_v<Period, Clock::period>) {  // as coarse or coarser: may overflow
-            constexpr D hi = std::chrono::duration_cast<D>(Clock::duration::max());
-            constexpr D lo = std::chrono::duration_cast<D>(Clock::duration::min());
-            if (d >= hi) return Clock::duration::max();
-            if (d <= lo) return Clock::duration::min();
-        }
-        return std::chrono::duration_cast<Clock::duration>(d);
-    }
-
     Clock::time_point tp_{};
 };
 

@@ -1,0 +1,147 @@
+// corio_workloads: corio's side of the peer comparison.
+//
+//   corio_workloads WORKLOAD [--threads T] [--n N]
+//   corio_workloads echo_server --port P [--threads T]
+//
+// Contract: ../../../shared/peers/CONTRACT.md. One JSON line on stdout, exit
+// status 0; usage errors and unknown workloads exit 2 with nothing on stdout.
+// Not implemented yet (exit 2, reason on stderr, compare.py shows ERR):
+// --threads > 1 (the workloads are not wired to the multi-thread scheduler:
+// Builder::new_multi_thread().worker_threads(T) is the place), ping_pong and
+// mpsc (no channels), echo_server (no TCP workload here yet).
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <corio/runtime.hpp>
+
+#include "workloads.hpp"
+
+namespace {
+
+struct Args {
+    std::string workload;
+    std::uint64_t threads = 1;
+    std::optional<std::uint64_t> n;
+    std::optional<std::uint64_t> port;
+};
+
+[[noreturn]] void usage(const char* why) {
+    std::fprintf(stderr,
+                 "corio_workloads: %s\n"
+                 "usage: corio_workloads WORKLOAD [--threads T] [--n N]\n"
+                 "       corio_workloads echo_server --port P [--threads T]\n",
+                 why);
+    std::exit(2);
+}
+
+[[noreturn]] void unsupported(const std::string& why) {
+    std::fprintf(stderr, "corio_workloads: %s\n", why.c_str());
+    std::exit(2);
+}
+
+std::uint64_t parse_u64(std::string_view flag, const char* text) {
+    if (*text < '0' || *text > '9') usage("a flag value must be a non-negative integer");
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long v = std::strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0') {
+        std::string msg = "bad value for " + std::string(flag) + ": " + text;
+        usage(msg.c_str());
+    }
+    return v;
+}
+
+Args parse_args(int argc, char** argv) {
+    if (argc < 2) usage("missing WORKLOAD");
+    Args a;
+    a.workload = argv[1];
+    for (int i = 2; i < argc; i += 2) {
+        std::string_view flag = argv[i];
+        if (i + 1 >= argc) usage("a flag is missing its value");
+        const char* value = argv[i + 1];
+        if (flag == "--threads") {
+            a.threads = parse_u64(flag, value);
+        } else if (flag == "--n") {
+            a.n = parse_u64(flag, value);
+        } else if (flag == "--port") {
+            a.port = parse_u64(flag, value);
+        } else {
+            std::string msg = "unknown flag " + std::string(flag);
+            usage(msg.c_str());
+        }
+    }
+    if (a.threads == 0) usage("--threads must be at least 1");
+    if (a.n && *a.n == 0) usage("--n must be at least 1");
+    return a;
+}
+
+std::uint64_t default_n(std::string_view w) {
+    if (w == "spawn_many" || w == "spawn_remote" || w == "ping_pong" || w == "timers") return 100'000;
+    if (w == "yield_many" || w == "mpsc") return 1'000'000;
+    if (w == "chained_spawn") return 10'000;
+    if (w == "idle_tasks") return 200'000;
+    return 0;
+}
+
+using WorkloadFn = corio_bench::Outcome (*)(corio::Runtime&, std::uint64_t);
+
+WorkloadFn find_workload(std::string_view w) {
+    if (w == "spawn_many") return &corio_bench::spawn_many;
+    if (w == "spawn_remote") return &corio_bench::spawn_remote;
+    if (w == "yield_many") return &corio_bench::yield_many;
+    if (w == "chained_spawn") return &corio_bench::chained_spawn;
+    if (w == "timers") return &corio_bench::timers;
+    if (w == "idle_tasks") return &corio_bench::idle_tasks;
+    return nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Args a = parse_args(argc, argv);
+
+    const bool known = a.workload == "echo_server" || default_n(a.workload) != 0;
+    if (!known) {
+        std::string msg = "unknown workload " + a.workload;
+        usage(msg.c_str());
+    }
+    if (a.workload == "echo_server") {
+        if (!a.port) usage("echo_server needs --port P");
+        unsupported("echo_server is not implemented in corio_workloads yet");
+    }
+    if (a.port) usage("--port is only for echo_server");
+    if (a.workload == "ping_pong" || a.workload == "mpsc") {
+        unsupported(a.workload + " is not implemented yet: corio has no channels yet");
+    }
+    if (a.threads > 1) {
+        unsupported("--threads " + std::to_string(a.threads) +
+                    ": the multi-thread scheduler is not implemented in corio_workloads yet (only --threads 1)");
+    }
+
+    const std::uint64_t n = a.n.value_or(default_n(a.workload));
+    WorkloadFn run = find_workload(a.workload);
+
+    corio_bench::Outcome out;
+    try {
+        corio::Runtime rt = corio::Builder::new_current_thread().build();
+        out = run(rt, n);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "corio_workloads: %s failed: %s\n", a.workload.c_str(), e.what());
+        return 1;
+    }
+
+    const std::uint64_t peak_kb = corio_bench::status_kb("VmHWM:");
+    const double ops = static_cast<double>(out.ops == 0 ? 1 : out.ops);
+    std::printf(
+        "{\"runtime\":\"corio\",\"workload\":\"%s\",\"threads\":%llu,\"n\":%llu,\"seconds\":%.6f,"
+        "\"ns_per_op\":%.2f,\"peak_rss_kb\":%llu%s}\n",
+        a.workload.c_str(), static_cast<unsigned long long>(a.threads), static_cast<unsigned long long>(n),
+        out.seconds, out.seconds * 1e9 / ops, static_cast<unsigned long long>(peak_kb), out.extra.c_str());
+    return 0;
+}

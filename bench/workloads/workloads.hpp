@@ -1,0 +1,34 @@
+// The task workloads of ../../../shared/peers/CONTRACT.md, written against
+// corio's public API. Each mirrors the Tokio peer's function of the same name
+// (shared/peers/tokio/src/main.rs) so the two measure the same work.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <corio/runtime.hpp>
+
+namespace corio_bench {
+
+/// What a workload reports: the measured wall time, the number of ops it
+/// divides by, and any extra JSON fields (",\"late_ms\":1.2").
+struct Outcome {
+    double seconds = 0;
+    std::uint64_t ops = 0;
+    std::string extra;
+};
+
+Outcome spawn_many(corio::Runtime& rt, std::uint64_t n);
+Outcome spawn_remote(corio::Runtime& rt, std::uint64_t n);
+Outcome yield_many(corio::Runtime& rt, std::uint64_t n);
+Outcome chained_spawn(corio::Runtime& rt, std::uint64_t n);
+Outcome timers(corio::Runtime& rt, std::uint64_t n);
+Outcome idle_tasks(corio::Runtime& rt, std::uint64_t n);
+
+/// A field of /proc/self/status in kB ("VmRSS:" = current, "VmHWM:" = peak); 0 if absent.
+std::uint64_t status_kb(const char* field);
+
+/// Delay of timer task i in ms, 1..=50 (splitmix64 of i ^ seed; CONTRACT.md).
+std::uint64_t timer_delay_ms(std::uint64_t i) noexcept;
+
+}  // namespace corio_bench
