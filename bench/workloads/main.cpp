@@ -6,9 +6,7 @@
 // Contract: ../../../shared/peers/CONTRACT.md. One JSON line on stdout, exit
 // status 0; usage errors and unknown workloads exit 2 with nothing on stdout.
 // Not implemented yet (exit 2, reason on stderr, compare.py shows ERR):
-// --threads > 1 (the workloads are not wired to the multi-thread scheduler:
-// Builder::new_multi_thread().worker_threads(T) is the place), ping_pong and
-// mpsc (no channels), echo_server (no TCP workload here yet).
+// ping_pong and mpsc (corio has no channels yet).
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -101,6 +99,13 @@ WorkloadFn find_workload(std::string_view w) {
     return nullptr;
 }
 
+// T == 1: the current_thread scheduler driven by block_on on this thread;
+// T > 1: the multi-thread scheduler with T workers (CONTRACT.md's mapping).
+corio::Runtime make_runtime(std::uint64_t threads) {
+    if (threads == 1) return corio::Builder::new_current_thread().build();
+    return corio::Builder::new_multi_thread().worker_threads(threads).build();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,15 +118,13 @@ int main(int argc, char** argv) {
     }
     if (a.workload == "echo_server") {
         if (!a.port) usage("echo_server needs --port P");
-        unsupported("echo_server is not implemented in corio_workloads yet");
+        if (*a.port > 65535) usage("--port must be at most 65535");
+        corio::Runtime rt = make_runtime(a.threads);
+        return corio_bench::echo_server(rt, static_cast<std::uint16_t>(*a.port));
     }
     if (a.port) usage("--port is only for echo_server");
     if (a.workload == "ping_pong" || a.workload == "mpsc") {
         unsupported(a.workload + " is not implemented yet: corio has no channels yet");
-    }
-    if (a.threads > 1) {
-        unsupported("--threads " + std::to_string(a.threads) +
-                    ": the multi-thread scheduler is not implemented in corio_workloads yet (only --threads 1)");
     }
 
     const std::uint64_t n = a.n.value_or(default_n(a.workload));
@@ -129,7 +132,7 @@ int main(int argc, char** argv) {
 
     corio_bench::Outcome out;
     try {
-        corio::Runtime rt = corio::Builder::new_current_thread().build();
+        corio::Runtime rt = make_runtime(a.threads);
         out = run(rt, n);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "corio_workloads: %s failed: %s\n", a.workload.c_str(), e.what());

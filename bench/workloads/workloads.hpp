@@ -25,6 +25,9 @@ Outcome chained_spawn(corio::Runtime& rt, std::uint64_t n);
 Outcome timers(corio::Runtime& rt, std::uint64_t n);
 Outcome idle_tasks(corio::Runtime& rt, std::uint64_t n);
 
+/// Serves the TCP echo of the contract on 127.0.0.1:`port` until killed; 1 if it cannot bind.
+int echo_server(corio::Runtime& rt, std::uint16_t port);
+
 /// A field of /proc/self/status in kB ("VmRSS:" = current, "VmHWM:" = peak); 0 if absent.
 std::uint64_t status_kb(const char* field);
 

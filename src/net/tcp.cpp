@@ -80,7 +80,8 @@ Poll<io::Result<TcpStream>> TcpStream::poll_connect(Context& cx, const SocketAdd
 
 Poll<io::Result<std::size_t>> TcpStream::poll_read(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); });
+    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); },
+                         buf.size());
     return byte_count(std::move(r));
 }
 
@@ -93,7 +94,7 @@ Poll<io::Result<std::size_t>> TcpStream::poll_peek(Context& cx, std::span<std::b
 Poll<io::Result<std::size_t>> TcpStream::poll_write(Context& cx, std::span<const std::byte> buf) {
     int fd = io_.fd();
     auto r = io_.poll_io(cx, detail::Direction::Write,
-                         [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
+                         [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); }, buf.size());
     return byte_count(std::move(r));
 }
 

@@ -129,7 +129,8 @@ Poll<io::Result<UnixStream>> UnixStream::poll_connect(Context& cx, const std::st
 
 Poll<io::Result<std::size_t>> UnixStream::poll_read(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); });
+    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); },
+                         buf.size());
     return byte_count(std::move(r));
 }
 
@@ -142,7 +143,8 @@ Poll<io::Result<std::size_t>> UnixStream::poll_peek(Context& cx, std::span<std::
 Poll<io::Result<std::size_t>> UnixStream::poll_write(Context& cx, std::span<const std::byte> buf) {
     int fd = io_.fd();
     auto r =
-        io_.poll_io(cx, detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
+        io_.poll_io(cx, detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); },
+                    buf.size());
     return byte_count(std::move(r));
 }
 

@@ -48,9 +48,13 @@ public:
 
     /// Runs `op` (a system call returning ssize_t/int, -1 with errno on error)
     /// once the descriptor is ready for `d`, retrying after EAGAIN. Spends one
-    /// unit of the cooperative budget.
+    /// unit of the cooperative budget. With `requested` > 0 (a stream read or
+    /// write of that many bytes), a short transfer also clears the readiness:
+    /// the kernel buffer is drained (or full), so the EAGAIN the next call
+    /// would get is skipped; a newer readiness event is kept (tick check).
     template <class Op>
-    auto poll_io(Context& cx, Direction d, Op&& op) -> Poll<io::Result<decltype(op())>> {
+    auto poll_io(Context& cx, Direction d, Op&& op, std::size_t requested = 0)
+        -> Poll<io::Result<decltype(op())>> {
         using R = decltype(op());
         if (reg_ == nullptr) return Ready(io::Result<R>(io::error(std::errc::bad_file_descriptor)));
         if (!poll_proceed(cx)) return Pending;
@@ -62,7 +66,10 @@ public:
                 return Ready(io::Result<R>(io::error(std::errc::bad_file_descriptor)));
             }
             R r = op();
-            if (r >= 0) return Ready(io::Result<R>(r));
+            if (r >= 0) {
+                if (r > 0 && static_cast<std::size_t>(r) < requested) reg_->clear_readiness(ev);
+                return Ready(io::Result<R>(r));
+            }
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 reg_->clear_readiness(ev);
