@@ -74,15 +74,15 @@ public:
     }
 
     /// Forgets the readiness in `ev` (the operation hit EAGAIN), unless a newer
-    /// reactor event has arrived since it was observed.
-    void clear_readiness(ReadyEvent ev) noexcept {
+    /// reactor event has arrived since it was observed. `keep` bits stay.
+    void clear_readiness(ReadyEvent ev, std::uint32_t keep = 0) noexcept {
         std::uint64_t cur = readiness_.load(std::memory_order_acquire);
         for (;;) {
             if (static_cast<std::uint32_t>(cur >> 32) != ev.tick) return;  // newer event: keep it
             // Everything the failed operation was shown goes, closed and error
             // bits included: the system call already reported what they meant,
             // and keeping them would make the next poll spin on EAGAIN.
-            std::uint64_t next = cur & ~static_cast<std::uint64_t>(ev.ready & ~readiness::kShutdown);
+            std::uint64_t next = cur & ~static_cast<std::uint64_t>(ev.ready & ~(readiness::kShutdown | keep));
             if (readiness_.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_acquire)) return;
         }
     }

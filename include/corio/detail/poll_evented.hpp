@@ -67,7 +67,11 @@ public:
             }
             R r = op();
             if (r >= 0) {
-                if (r > 0 && static_cast<std::size_t>(r) < requested) reg_->clear_readiness(ev);
+                if (r > 0 && static_cast<std::size_t>(r) < requested) {
+                    // Only readable/writable: end-of-stream and error bits must
+                    // survive, their edge has already been reported once.
+                    reg_->clear_readiness(ev, readiness::kReadClosed | readiness::kWriteClosed | readiness::kError);
+                }
                 return Ready(io::Result<R>(r));
             }
             if (errno == EINTR) continue;
