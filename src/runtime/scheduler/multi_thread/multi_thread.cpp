@@ -115,6 +115,10 @@ void MultiThread::spawn(TaskHeader* task) {
         cancel_now(task);
         return;
     }
+    // A spawned task goes to the back of the (stealable) run queue, not to the
+    // LIFO slot: if its spawner then blocks the worker, another worker can
+    // still take it. (Tokio 1.24 uses the LIFO slot here: faster chains of
+    // spawns, but such a task waits for the blocker.)
     if (Worker* w = current_worker()) {
         push_local(*w, QueueEntry::woken(task));
         notify_parked();
@@ -234,10 +238,12 @@ void MultiThread::run_task(Worker& w, QueueEntry entry) {
         next.run();
         w.stats.polls.fetch_add(1, std::memory_order_relaxed);
     }
-    // Over the cap: the LIFO task waits its turn at the back of the queue.
+    // Over the cap: the LIFO task waits its turn at the back of the queue
+    // (others are told only if it is not the only work we have).
     if (QueueEntry next = std::exchange(w.lifo, QueueEntry())) {
+        bool others_waiting = !w.queue.is_empty();
         push_local(w, next);
-        notify_parked();
+        if (others_waiting) notify_parked();
     }
 }
 
