@@ -7,6 +7,8 @@
 
 #include <cerrno>
 
+#include "net/stream_ops.hpp"
+
 namespace corio::net {
 namespace {
 
@@ -16,21 +18,7 @@ io::Result<int> new_socket(int family) {
     return fd;
 }
 
-io::Result<SocketAddr> sockname(int fd, bool peer) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                  : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    if (rc < 0) return io::last_os_error();
-    return SocketAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-}
 
-// A byte count from a system call's ssize_t result.
-Poll<io::Result<std::size_t>> byte_count(Poll<io::Result<ssize_t>> r) {
-    if (r.is_pending()) return Pending;
-    if (!*r) return Ready(io::Result<std::size_t>(std::unexpected(r->error())));
-    return Ready(io::Result<std::size_t>(static_cast<std::size_t>(**r)));
-}
 
 }  // namespace
 
@@ -82,42 +70,28 @@ Poll<io::Result<std::size_t>> TcpStream::poll_read(Context& cx, std::span<std::b
     int fd = io_.fd();
     auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); },
                          buf.size());
-    return byte_count(std::move(r));
+    return socket_ops::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> TcpStream::poll_peek(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
     auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), MSG_PEEK); });
-    return byte_count(std::move(r));
+    return socket_ops::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> TcpStream::poll_write(Context& cx, std::span<const std::byte> buf) {
     int fd = io_.fd();
     auto r = io_.poll_io(cx, detail::Direction::Write,
                          [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); }, buf.size());
-    return byte_count(std::move(r));
+    return socket_ops::byte_count(std::move(r));
 }
 
 Poll<io::Result<void>> TcpStream::poll_write_all(Context& cx, std::span<const std::byte> buf, std::size_t& done) {
-    while (done < buf.size()) {
-        auto r = poll_write(cx, buf.subspan(done));
-        if (r.is_pending()) return Pending;
-        if (!*r) return Ready(io::Result<void>(std::unexpected(r->error())));
-        if (**r == 0) return Ready(io::Result<void>(io::error(io::errc::write_zero)));
-        done += **r;
-    }
-    return Ready(io::Result<void>());
+    return socket_ops::poll_write_all(*this, cx, buf, done);
 }
 
 Poll<io::Result<void>> TcpStream::poll_read_exact(Context& cx, std::span<std::byte> buf, std::size_t& done) {
-    while (done < buf.size()) {
-        auto r = poll_read(cx, buf.subspan(done));
-        if (r.is_pending()) return Pending;
-        if (!*r) return Ready(io::Result<void>(std::unexpected(r->error())));
-        if (**r == 0) return Ready(io::Result<void>(io::error(io::errc::unexpected_eof)));
-        done += **r;
-    }
-    return Ready(io::Result<void>());
+    return socket_ops::poll_read_exact(*this, cx, buf, done);
 }
 
 io::Result<void> TcpStream::shutdown(int how) noexcept {
@@ -138,8 +112,8 @@ io::Result<bool> TcpStream::nodelay() const noexcept {
     return v != 0;
 }
 
-io::Result<SocketAddr> TcpStream::peer_addr() const noexcept { return sockname(io_.fd(), true); }
-io::Result<SocketAddr> TcpStream::local_addr() const noexcept { return sockname(io_.fd(), false); }
+io::Result<SocketAddr> TcpStream::peer_addr() const noexcept { return socket_ops::inet_sockname(io_.fd(), true); }
+io::Result<SocketAddr> TcpStream::local_addr() const noexcept { return socket_ops::inet_sockname(io_.fd(), false); }
 
 io::Result<std::error_code> TcpStream::take_error() const noexcept {
     int err = 0;
@@ -198,6 +172,6 @@ Poll<io::Result<std::pair<TcpStream, SocketAddr>>> TcpListener::poll_accept(Cont
     return Ready(Out(std::in_place, std::move(*stream), *peer));
 }
 
-io::Result<SocketAddr> TcpListener::local_addr() const noexcept { return sockname(io_.fd(), false); }
+io::Result<SocketAddr> TcpListener::local_addr() const noexcept { return socket_ops::inet_sockname(io_.fd(), false); }
 
 }  // namespace corio::net

@@ -9,26 +9,14 @@
 
 #include <algorithm>
 
+#include "net/stream_ops.hpp"
+
 namespace corio::net {
 namespace {
 
 using RecvFromResult = io::Result<std::pair<std::size_t, SocketAddr>>;
 
-io::Result<SocketAddr> sockname(int fd, bool peer) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                  : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    if (rc < 0) return io::last_os_error();
-    return SocketAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-}
 
-// A byte count from a system call's ssize_t result.
-Poll<io::Result<std::size_t>> byte_count(Poll<io::Result<ssize_t>> r) {
-    if (r.is_pending()) return Pending;
-    if (!*r) return Ready(io::Result<std::size_t>(std::unexpected(r->error())));
-    return Ready(io::Result<std::size_t>(static_cast<std::size_t>(**r)));
-}
 
 }  // namespace
 
@@ -75,13 +63,13 @@ Poll<io::Result<std::size_t>> UdpSocket::poll_send(Context& cx, std::span<const 
     int fd = io_.fd();
     auto r =
         io_.poll_io(cx, detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
-    return byte_count(std::move(r));
+    return socket_ops::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> UdpSocket::poll_recv(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
     auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); });
-    return byte_count(std::move(r));
+    return socket_ops::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> UdpSocket::poll_send_to(Context& cx, std::span<const std::byte> buf,
@@ -90,7 +78,7 @@ Poll<io::Result<std::size_t>> UdpSocket::poll_send_to(Context& cx, std::span<con
     auto r = io_.poll_io(cx, detail::Direction::Write, [&] {
         return ::sendto(fd, buf.data(), buf.size(), MSG_NOSIGNAL, target.as_sockaddr(), target.len());
     });
-    return byte_count(std::move(r));
+    return socket_ops::byte_count(std::move(r));
 }
 
 Poll<RecvFromResult> UdpSocket::poll_recv_from_flags(Context& cx, std::span<std::byte> buf, int flags) {
@@ -126,8 +114,8 @@ Poll<io::Result<DatagramInfo>> UdpSocket::poll_recv_datagram(Context& cx, std::s
     return Ready(io::Result<DatagramInfo>(DatagramInfo{std::min(wire_len, buf.size()), wire_len, peer}));
 }
 
-io::Result<SocketAddr> UdpSocket::local_addr() const noexcept { return sockname(io_.fd(), false); }
-io::Result<SocketAddr> UdpSocket::peer_addr() const noexcept { return sockname(io_.fd(), true); }
+io::Result<SocketAddr> UdpSocket::local_addr() const noexcept { return socket_ops::inet_sockname(io_.fd(), false); }
+io::Result<SocketAddr> UdpSocket::peer_addr() const noexcept { return socket_ops::inet_sockname(io_.fd(), true); }
 
 io::Result<void> UdpSocket::set_broadcast(bool on) noexcept {
     int v = on ? 1 : 0;

@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include "net/stream_ops.hpp"
+
 namespace corio::net {
 namespace {
 
@@ -63,12 +65,6 @@ io::Result<int> new_socket() {
     return fd;
 }
 
-// A byte count from a system call's ssize_t result.
-Poll<io::Result<std::size_t>> byte_count(Poll<io::Result<ssize_t>> r) {
-    if (r.is_pending()) return Pending;
-    if (!*r) return Ready(io::Result<std::size_t>(std::unexpected(r->error())));
-    return Ready(io::Result<std::size_t>(static_cast<std::size_t>(**r)));
-}
 
 }  // namespace
 
@@ -131,13 +127,13 @@ Poll<io::Result<std::size_t>> UnixStream::poll_read(Context& cx, std::span<std::
     int fd = io_.fd();
     auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); },
                          buf.size());
-    return byte_count(std::move(r));
+    return socket_ops::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> UnixStream::poll_peek(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
     auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), MSG_PEEK); });
-    return byte_count(std::move(r));
+    return socket_ops::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> UnixStream::poll_write(Context& cx, std::span<const std::byte> buf) {
@@ -145,29 +141,15 @@ Poll<io::Result<std::size_t>> UnixStream::poll_write(Context& cx, std::span<cons
     auto r =
         io_.poll_io(cx, detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); },
                     buf.size());
-    return byte_count(std::move(r));
+    return socket_ops::byte_count(std::move(r));
 }
 
 Poll<io::Result<void>> UnixStream::poll_write_all(Context& cx, std::span<const std::byte> buf, std::size_t& done) {
-    while (done < buf.size()) {
-        auto r = poll_write(cx, buf.subspan(done));
-        if (r.is_pending()) return Pending;
-        if (!*r) return Ready(io::Result<void>(std::unexpected(r->error())));
-        if (**r == 0) return Ready(io::Result<void>(io::error(io::errc::write_zero)));
-        done += **r;
-    }
-    return Ready(io::Result<void>());
+    return socket_ops::poll_write_all(*this, cx, buf, done);
 }
 
 Poll<io::Result<void>> UnixStream::poll_read_exact(Context& cx, std::span<std::byte> buf, std::size_t& done) {
-    while (done < buf.size()) {
-        auto r = poll_read(cx, buf.subspan(done));
-        if (r.is_pending()) return Pending;
-        if (!*r) return Ready(io::Result<void>(std::unexpected(r->error())));
-        if (**r == 0) return Ready(io::Result<void>(io::error(io::errc::unexpected_eof)));
-        done += **r;
-    }
-    return Ready(io::Result<void>());
+    return socket_ops::poll_read_exact(*this, cx, buf, done);
 }
 
 io::Result<void> UnixStream::shutdown(int how) noexcept {
