@@ -28,6 +28,8 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+
+#include "support/sanitized.hpp"
 #include <vector>
 
 #include "corio/net/socket_addr.hpp"
@@ -618,6 +620,11 @@ Task<void> accept_under_exhaustion() {
 }
 
 TEST(TcpListener, AcceptReportsDescriptorExhaustionWithoutSpinningAndRecovers) {
+    if (test::kSanitized) {
+        // The sanitizer runtimes open descriptors themselves (UBSan's vptr
+        // check, ASan's stack lookup) and abort when none is left.
+        GTEST_SKIP() << "needs a build without sanitizers (the dev build runs it)";
+    }
     run_bounded(accept_under_exhaustion());
 }
 

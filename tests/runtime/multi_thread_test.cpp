@@ -35,6 +35,7 @@
 #include "corio/runtime.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"
+#include "support/sanitized.hpp"
 #include "support/async_latch.hpp"
 #include "support/drop_counter.hpp"
 #include "support/spin_until.hpp"
@@ -55,17 +56,7 @@ using test::ThreadSafeManualState;
 // Sanitized builds run the scheduler 5-20x slower. The workloads keep their
 // full size there (the million-task cases take under 10 s each under TSan);
 // only the limits that catch a hang or a stuck task are longer.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using test::kSanitized;
 
 constexpr std::size_t kMillion = 1'000'000;
 
