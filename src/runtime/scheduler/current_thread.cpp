@@ -64,14 +64,14 @@ void CurrentThread::schedule_yielded(TaskHeader* task) { local_.push_back(QueueE
 void CurrentThread::spawn(TaskHeader* task) {
     if (on_driver_thread()) {
         if (shut_down_) {
-            cancel_now(task);
+            cancel_unstarted(task);
             return;
         }
         owned_.push_back(task);
         local_.push_back(QueueEntry::woken(task));
         return;
     }
-    if (!push_remote(task)) cancel_now(task);
+    if (!push_remote(task)) cancel_unstarted(task);
 }
 
 bool CurrentThread::push_remote(TaskHeader* task) {
@@ -109,14 +109,6 @@ RuntimeMetrics CurrentThread::metrics() const {
     return m;
 }
 
-void CurrentThread::cancel_now(TaskHeader* task) noexcept {
-    if (task_transition_to_shutdown(task)) {
-        task->vtable->cancel(task);
-        task_complete(task, 1);  // also drops the run queue's reference it was spawned with
-    } else {
-        task_unref(task, 2);  // unreachable for a fresh spawn; drop the owned and queue references
-    }
-}
 
 // Moves everything from the inject queue to the local queue, linking newly
 // spawned tasks into the owned list. True when anything moved.
@@ -259,13 +251,7 @@ void CurrentThread::cancel_all() noexcept {
 bool CurrentThread::drain_queues() noexcept {
     bool any = false;
     while (QueueEntry entry = local_.pop_front()) {
-        TaskHeader* task = entry.task();
-        if (entry.is_yielded()) {  // still RUNNING: the entry is the poller, so cancel here
-            task->vtable->cancel(task);
-            task_complete(task, 1);
-        } else {
-            task_unref(task);
-        }
+        discard(entry);
         any = true;
     }
     {
@@ -273,11 +259,7 @@ bool CurrentThread::drain_queues() noexcept {
         inject_batch_.swap(inject_);
     }
     for (TaskHeader* task : inject_batch_) {
-        if (!OwnedTasks::is_linked(task) && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
-            cancel_now(task);
-        } else {
-            task_unref(task);
-        }
+        discard_remote(task, OwnedTasks::is_linked(task));
         any = true;
     }
     inject_batch_.clear();

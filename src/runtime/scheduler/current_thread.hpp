@@ -51,7 +51,6 @@ private:
     QueueEntry next_task();
     bool pull_remote();
     bool push_remote(TaskHeader* task);
-    void cancel_now(TaskHeader* task) noexcept;
     void cancel_all() noexcept;
     bool drain_queues() noexcept;
 

@@ -45,6 +45,41 @@ private:
     std::uintptr_t bits_ = 0;
 };
 
+/// Cancels a freshly spawned task that never ran (a spawn refused by a
+/// shut-down scheduler): destroys its future and drops the owned-list and
+/// run-queue references it was spawned with.
+inline void cancel_unstarted(TaskHeader* task) noexcept {
+    if (task_transition_to_shutdown(task)) {
+        task->vtable->cancel(task);
+        task_complete(task, 1);
+    } else {
+        task_unref(task, 2);  // unreachable for a fresh spawn
+    }
+}
+
+/// Gives up a queue entry without running it (shutdown): a yielded entry is
+/// its task's poller, so it cancels the task; a woken one drops the queue's
+/// reference.
+inline void discard(QueueEntry entry) noexcept {
+    TaskHeader* task = entry.task();
+    if (entry.is_yielded()) {
+        task->vtable->cancel(task);
+        task_complete(task, 1);
+    } else {
+        task_unref(task);
+    }
+}
+
+/// Gives up an entry of a remote queue at shutdown: a spawn never linked
+/// into the owned list is cancelled, anything else drops the queue's reference.
+inline void discard_remote(TaskHeader* task, bool linked) noexcept {
+    if (!linked && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
+        cancel_unstarted(task);
+    } else {
+        task_unref(task);
+    }
+}
+
 class LocalQueue {
 public:
     explicit LocalQueue(std::size_t capacity = 256)

@@ -71,7 +71,6 @@ private:
     bool push_remote(TaskHeader* task);
     Waker register_waker(const Waker& waker);
     Waker take_waker() noexcept;
-    void cancel_now(TaskHeader* task) noexcept;
     void cancel_all() noexcept;
     bool drain_queues() noexcept;
 
@@ -173,14 +172,14 @@ void LocalSetScheduler::spawn(TaskHeader* task) {
     alive_.fetch_add(1, std::memory_order_relaxed);  // a count: ordered by the queue that carries the task
     if (on_driver_thread()) {
         if (shut_down_) {
-            cancel_now(task);
+            cancel_unstarted(task);
             return;
         }
         owned_.push_back(task);
         local_.push_back(QueueEntry::woken(task));
         return;
     }
-    if (!push_remote(task)) cancel_now(task);
+    if (!push_remote(task)) cancel_unstarted(task);
 }
 
 void LocalSetScheduler::release(TaskHeader* task) noexcept {
@@ -223,14 +222,6 @@ bool LocalSetScheduler::pull_remote() {
     return any;
 }
 
-void LocalSetScheduler::cancel_now(TaskHeader* task) noexcept {
-    if (task_transition_to_shutdown(task)) {
-        task->vtable->cancel(task);
-        task_complete(task, 1);  // also drops the run queue's reference it was spawned with
-    } else {
-        task_unref(task, 2);  // unreachable for a fresh spawn; drop the owned and queue references
-    }
-}
 
 // ---- driving ---------------------------------------------------------------------
 
@@ -337,13 +328,7 @@ void LocalSetScheduler::cancel_all() noexcept {
 bool LocalSetScheduler::drain_queues() noexcept {
     bool any = false;
     while (QueueEntry entry = local_.pop_front()) {
-        TaskHeader* task = entry.task();
-        if (entry.is_yielded()) {  // still RUNNING: the entry is the poller, so cancel here
-            task->vtable->cancel(task);
-            task_complete(task, 1);
-        } else {
-            task_unref(task);
-        }
+        discard(entry);
         any = true;
     }
     {
@@ -352,11 +337,7 @@ bool LocalSetScheduler::drain_queues() noexcept {
         remote_pending_.store(false, std::memory_order_relaxed);  // under the mutex, as in pull_remote
     }
     for (TaskHeader* task : remote_batch_) {
-        if (!OwnedTasks::is_linked(task) && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
-            cancel_now(task);
-        } else {
-            task_unref(task);
-        }
+        discard_remote(task, OwnedTasks::is_linked(task));
         any = true;
     }
     remote_batch_.clear();

@@ -108,11 +108,11 @@ void MultiThread::schedule_yielded(TaskHeader* task) {
 
 void MultiThread::spawn(TaskHeader* task) {
     if (stopping_.load(std::memory_order_acquire)) {
-        cancel_now(task);
+        cancel_unstarted(task);
         return;
     }
     if (!owned_.link(task)) {  // shutdown got there first
-        cancel_now(task);
+        cancel_unstarted(task);
         return;
     }
     // A spawned task goes to the back of the (stealable) run queue, not to the
@@ -130,7 +130,7 @@ void MultiThread::spawn(TaskHeader* task) {
 void MultiThread::push_local(Worker& w, QueueEntry entry) {
     w.queue.push_back_or_overflow(entry, w.overflow);
     if (!w.overflow.empty() && !inject_.push_batch(w.overflow)) {
-        for (QueueEntry e : w.overflow) drain_entry(e);  // shutting down
+        for (QueueEntry e : w.overflow) discard(e);  // shutting down
         w.overflow.clear();
     }
 }
@@ -152,14 +152,6 @@ void MultiThread::release(TaskHeader* task) noexcept {
     owned_.unlink_if_linked(task);
 }
 
-void MultiThread::cancel_now(TaskHeader* task) noexcept {
-    if (task_transition_to_shutdown(task)) {
-        task->vtable->cancel(task);
-        task_complete(task, 1);
-    } else {
-        task_unref(task, 2);
-    }
-}
 
 // ---- workers ------------------------------------------------------------------------------
 
@@ -372,16 +364,6 @@ RuntimeMetrics MultiThread::metrics() const {
 
 // ---- shutdown -----------------------------------------------------------------------------------
 
-void MultiThread::drain_entry(QueueEntry entry) noexcept {
-    TaskHeader* task = entry.task();
-    if (entry.is_yielded()) {  // still RUNNING: the entry is the poller, so cancel here
-        task->vtable->cancel(task);
-        task_complete(task, 1);
-    } else {
-        task_unref(task);
-    }
-}
-
 void MultiThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
     if (shut_down_) return;
     if (current_worker_context.runtime == this) {
@@ -398,10 +380,10 @@ void MultiThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
     // Every worker has stopped: their queues are ours now.
     owned_.close();
     Enter enter(*this, nullptr);
-    for (QueueEntry e : queued) drain_entry(e);
+    for (QueueEntry e : queued) discard(e);
     for (auto& w : workers_) {
-        if (QueueEntry e = std::exchange(w->lifo, QueueEntry())) drain_entry(e);
-        while (QueueEntry e = w->queue.pop()) drain_entry(e);
+        if (QueueEntry e = std::exchange(w->lifo, QueueEntry())) discard(e);
+        while (QueueEntry e = w->queue.pop()) discard(e);
     }
     // Cancelling runs destructors that may wake tasks (their wakes find the
     // inject queue closed) or spawn (cancelled at once).

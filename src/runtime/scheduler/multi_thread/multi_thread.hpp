@@ -141,8 +141,6 @@ private:
     void push_remote(TaskHeader* task);
     void notify_parked();
     bool has_work() const noexcept;
-    void cancel_now(TaskHeader* task) noexcept;
-    void drain_entry(QueueEntry entry) noexcept;
 
     Builder::Config config_;
     std::atomic<std::size_t> refs_{1};
