@@ -144,13 +144,7 @@ Poll<io::Result<std::size_t>> UnixStream::poll_write(Context& cx, std::span<cons
     return socket_ops::byte_count(std::move(r));
 }
 
-Poll<io::Result<void>> UnixStream::poll_write_all(Context& cx, std::span<const std::byte> buf, std::size_t& done) {
-    return socket_ops::poll_write_all(*this, cx, buf, done);
-}
 
-Poll<io::Result<void>> UnixStream::poll_read_exact(Context& cx, std::span<std::byte> buf, std::size_t& done) {
-    return socket_ops::poll_read_exact(*this, cx, buf, done);
-}
 
 io::Result<void> UnixStream::shutdown(int how) noexcept {
     if (::shutdown(io_.fd(), how) < 0) return io::last_os_error();

@@ -18,42 +18,26 @@
 #include "corio/detail/poll_evented.hpp"
 #include "corio/io.hpp"
 #include "corio/net/socket_addr.hpp"
+#include "corio/net/stream_ops.hpp"
 
 namespace corio::net {
 
 class TcpStream;
 
-namespace detail_tcp {
-/// A future running one poll function of a socket until it is ready.
-template <class Output_, class Fn>
-class OpFuture {
-public:
-    using Output = Output_;
-    explicit OpFuture(Fn fn) : fn_(std::move(fn)) {}
-    Poll<Output> poll(Context& cx) { return fn_(cx); }
-
-private:
-    Fn fn_;
-};
-template <class Output, class Fn>
-OpFuture<Output, Fn> op_future(Fn fn) {
-    return OpFuture<Output, Fn>(std::move(fn));
-}
-}  // namespace detail_tcp
 
 /// A TCP stream between a local and a remote socket. AsyncRead + AsyncWrite.
-class TcpStream {
+class TcpStream : public detail_stream::StreamMethods<TcpStream> {
 public:
     /// Connects to `addr`. Errors: connection_refused, timed_out, network_unreachable, ...
     /// Cancellation-safe: dropping the future closes the half-open socket.
     static auto connect(SocketAddr addr) {
-        return detail_tcp::op_future<io::Result<TcpStream>>(
+        return detail_stream::op_future<io::Result<TcpStream>>(
             [addr, state = std::make_shared<ConnectState>()](Context& cx) { return poll_connect(cx, addr, *state); });
     }
     /// Connects to "ip:port" ("127.0.0.1:80", "[::1]:80"); invalid_argument if unparsable.
     static auto connect(std::string_view addr) {
         auto parsed = SocketAddr::parse(addr);
-        return detail_tcp::op_future<io::Result<TcpStream>>(
+        return detail_stream::op_future<io::Result<TcpStream>>(
             [parsed, state = std::make_shared<ConnectState>()](Context& cx) -> Poll<io::Result<TcpStream>> {
                 if (!parsed) return Ready(io::Result<TcpStream>(std::unexpected(parsed.error())));
                 return poll_connect(cx, *parsed, *state);
@@ -63,31 +47,6 @@ public:
     TcpStream() noexcept = default;
     TcpStream(TcpStream&&) noexcept = default;
     TcpStream& operator=(TcpStream&&) noexcept = default;
-
-    /// Reads into `buf`; 0 at end of stream. Cancellation-safe.
-    auto read(std::span<std::byte> buf) {
-        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_read(cx, buf); });
-    }
-    /// Writes some of `buf`; how many bytes. Cancellation-safe.
-    auto write(std::span<const std::byte> buf) {
-        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_write(cx, buf); });
-    }
-    /// Writes all of `buf`. Not cancellation-safe: dropped midway, an unknown prefix was written.
-    auto write_all(std::span<const std::byte> buf) {
-        return detail_tcp::op_future<io::Result<void>>(
-            [this, buf, done = std::size_t{0}](Context& cx) mutable { return poll_write_all(cx, buf, done); });
-    }
-    auto write_all(std::string_view text) { return write_all(std::as_bytes(std::span(text.data(), text.size()))); }
-    /// Fills all of `buf`; error io::errc::unexpected_eof if the stream ends first.
-    /// Not cancellation-safe: dropped midway, the bytes read so far are lost.
-    auto read_exact(std::span<std::byte> buf) {
-        return detail_tcp::op_future<io::Result<void>>(
-            [this, buf, done = std::size_t{0}](Context& cx) mutable { return poll_read_exact(cx, buf, done); });
-    }
-    /// Reads into `buf` without removing the bytes from the stream. Cancellation-safe.
-    auto peek(std::span<std::byte> buf) {
-        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_peek(cx, buf); });
-    }
 
     /// Shuts down the read, write or both halves (SHUT_RD / SHUT_WR / SHUT_RDWR).
     io::Result<void> shutdown(int how = SHUT_WR) noexcept;
@@ -120,8 +79,6 @@ private:
         bool started = false;
     };
     static Poll<io::Result<TcpStream>> poll_connect(Context& cx, const SocketAddr& addr, ConnectState& state);
-    Poll<io::Result<void>> poll_write_all(Context& cx, std::span<const std::byte> buf, std::size_t& done);
-    Poll<io::Result<void>> poll_read_exact(Context& cx, std::span<std::byte> buf, std::size_t& done);
 
     explicit TcpStream(detail::PollEvented io) noexcept : io_(std::move(io)) {}
     friend class TcpListener;
@@ -190,7 +147,7 @@ public:
     /// Waits for a connection: the stream and the peer's address.
     /// Cancellation-safe: no connection is lost if the future is dropped.
     auto accept() {
-        return detail_tcp::op_future<io::Result<std::pair<TcpStream, SocketAddr>>>(
+        return detail_stream::op_future<io::Result<std::pair<TcpStream, SocketAddr>>>(
             [this](Context& cx) { return poll_accept(cx); });
     }
     Poll<io::Result<std::pair<TcpStream, SocketAddr>>> poll_accept(Context& cx);

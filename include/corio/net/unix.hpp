@@ -21,7 +21,7 @@
 
 #include "corio/detail/poll_evented.hpp"
 #include "corio/io.hpp"
-#include "corio/net/tcp.hpp"  // detail_tcp::op_future, the socket operation future
+#include "corio/net/tcp.hpp"  // detail_stream::op_future, the socket operation future
 
 namespace corio::net {
 
@@ -34,7 +34,7 @@ struct UCred {
 };
 
 /// A connected Unix-domain stream socket. AsyncRead + AsyncWrite.
-class UnixStream {
+class UnixStream : public detail_stream::StreamMethods<UnixStream> {
 public:
     /// Connects to the listener bound at `path`. Errors:
     /// no_such_file_or_directory (nothing at `path`), connection_refused (no
@@ -42,7 +42,7 @@ public:
     /// backlog is full, as in Tokio), invalid_argument (empty or too long a
     /// path). Cancellation-safe: dropping the future closes the socket.
     static auto connect(std::string_view path) {
-        return detail_tcp::op_future<io::Result<UnixStream>>(
+        return detail_stream::op_future<io::Result<UnixStream>>(
             [path = std::string(path), state = std::make_shared<ConnectState>()](Context& cx) {
                 return poll_connect(cx, path, *state);
             });
@@ -55,32 +55,6 @@ public:
     UnixStream() noexcept = default;
     UnixStream(UnixStream&&) noexcept = default;
     UnixStream& operator=(UnixStream&&) noexcept = default;
-
-    /// Reads into `buf`; 0 at end of stream. Cancellation-safe.
-    auto read(std::span<std::byte> buf) {
-        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_read(cx, buf); });
-    }
-    /// Writes some of `buf`; how many bytes. Error broken_pipe once the peer
-    /// has gone. Cancellation-safe.
-    auto write(std::span<const std::byte> buf) {
-        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_write(cx, buf); });
-    }
-    /// Writes all of `buf`. Not cancellation-safe: dropped midway, an unknown prefix was written.
-    auto write_all(std::span<const std::byte> buf) {
-        return detail_tcp::op_future<io::Result<void>>(
-            [this, buf, done = std::size_t{0}](Context& cx) mutable { return poll_write_all(cx, buf, done); });
-    }
-    auto write_all(std::string_view text) { return write_all(std::as_bytes(std::span(text.data(), text.size()))); }
-    /// Fills all of `buf`; error io::errc::unexpected_eof if the stream ends first.
-    /// Not cancellation-safe: dropped midway, the bytes read so far are lost.
-    auto read_exact(std::span<std::byte> buf) {
-        return detail_tcp::op_future<io::Result<void>>(
-            [this, buf, done = std::size_t{0}](Context& cx) mutable { return poll_read_exact(cx, buf, done); });
-    }
-    /// Reads into `buf` without removing the bytes from the stream. Cancellation-safe.
-    auto peek(std::span<std::byte> buf) {
-        return detail_tcp::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_peek(cx, buf); });
-    }
 
     /// Shuts down the read, write or both halves (SHUT_RD / SHUT_WR / SHUT_RDWR).
     io::Result<void> shutdown(int how = SHUT_WR) noexcept;
@@ -114,8 +88,6 @@ private:
         bool started = false;
     };
     static Poll<io::Result<UnixStream>> poll_connect(Context& cx, const std::string& path, ConnectState& state);
-    Poll<io::Result<void>> poll_write_all(Context& cx, std::span<const std::byte> buf, std::size_t& done);
-    Poll<io::Result<void>> poll_read_exact(Context& cx, std::span<std::byte> buf, std::size_t& done);
 
     explicit UnixStream(detail::PollEvented io) noexcept : io_(std::move(io)) {}
     friend class UnixListener;
@@ -191,7 +163,7 @@ public:
     /// usual unnamed client). Cancellation-safe: no connection is lost if the
     /// future is dropped.
     auto accept() {
-        return detail_tcp::op_future<io::Result<std::pair<UnixStream, std::string>>>(
+        return detail_stream::op_future<io::Result<std::pair<UnixStream, std::string>>>(
             [this](Context& cx) { return poll_accept(cx); });
     }
     Poll<io::Result<std::pair<UnixStream, std::string>>> poll_accept(Context& cx);

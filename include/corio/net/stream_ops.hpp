@@ -1,0 +1,98 @@
+// What the socket types share: the future that runs one of their poll
+// functions, and the read/write methods every byte stream offers on top of
+// its poll_read / poll_write / poll_peek.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+#include <utility>
+
+#include "corio/future.hpp"
+#include "corio/io.hpp"
+
+namespace corio::net::detail_stream {
+
+/// A future running one poll function of a socket until it is ready.
+template <class Output_, class Fn>
+class OpFuture {
+public:
+    using Output = Output_;
+    explicit OpFuture(Fn fn) : fn_(std::move(fn)) {}
+    Poll<Output> poll(Context& cx) { return fn_(cx); }
+
+private:
+    Fn fn_;
+};
+
+template <class Output, class Fn>
+OpFuture<Output, Fn> op_future(Fn fn) {
+    return OpFuture<Output, Fn>(std::move(fn));
+}
+
+/// Writes `buf[done..]` through `stream.poll_write`; io::errc::write_zero if a write accepts nothing.
+template <class Stream>
+Poll<io::Result<void>> poll_write_all(Stream& stream, Context& cx, std::span<const std::byte> buf,
+                                      std::size_t& done) {
+    while (done < buf.size()) {
+        auto r = stream.poll_write(cx, buf.subspan(done));
+        if (r.is_pending()) return Pending;
+        if (!*r) return Ready(io::Result<void>(std::unexpected(r->error())));
+        if (**r == 0) return Ready(io::Result<void>(io::error(io::errc::write_zero)));
+        done += **r;
+    }
+    return Ready(io::Result<void>());
+}
+
+/// Fills `buf[done..]` through `stream.poll_read`; io::errc::unexpected_eof if the stream ends first.
+template <class Stream>
+Poll<io::Result<void>> poll_read_exact(Stream& stream, Context& cx, std::span<std::byte> buf, std::size_t& done) {
+    while (done < buf.size()) {
+        auto r = stream.poll_read(cx, buf.subspan(done));
+        if (r.is_pending()) return Pending;
+        if (!*r) return Ready(io::Result<void>(std::unexpected(r->error())));
+        if (**r == 0) return Ready(io::Result<void>(io::error(io::errc::unexpected_eof)));
+        done += **r;
+    }
+    return Ready(io::Result<void>());
+}
+
+/// The awaitable operations of a byte stream (TcpStream, UnixStream), given
+/// its poll_read, poll_write and poll_peek. Each future refers to the stream,
+/// which must outlive it.
+template <class Stream>
+class StreamMethods {
+public:
+    /// Reads into `buf`; 0 at end of stream. Cancellation-safe.
+    auto read(std::span<std::byte> buf) {
+        return op_future<io::Result<std::size_t>>([s = self(), buf](Context& cx) { return s->poll_read(cx, buf); });
+    }
+    /// Writes some of `buf`; how many bytes. Error broken_pipe (or
+    /// connection_reset) once the peer has gone. Cancellation-safe.
+    auto write(std::span<const std::byte> buf) {
+        return op_future<io::Result<std::size_t>>([s = self(), buf](Context& cx) { return s->poll_write(cx, buf); });
+    }
+    /// Writes all of `buf`. Not cancellation-safe: dropped midway, an unknown prefix was written.
+    auto write_all(std::span<const std::byte> buf) {
+        return op_future<io::Result<void>>([s = self(), buf, done = std::size_t{0}](Context& cx) mutable {
+            return poll_write_all(*s, cx, buf, done);
+        });
+    }
+    auto write_all(std::string_view text) { return write_all(std::as_bytes(std::span(text.data(), text.size()))); }
+    /// Fills all of `buf`; error io::errc::unexpected_eof if the stream ends first.
+    /// Not cancellation-safe: dropped midway, the bytes read so far are lost.
+    auto read_exact(std::span<std::byte> buf) {
+        return op_future<io::Result<void>>([s = self(), buf, done = std::size_t{0}](Context& cx) mutable {
+            return poll_read_exact(*s, cx, buf, done);
+        });
+    }
+    /// Reads into `buf` without removing the bytes from the stream. Cancellation-safe.
+    auto peek(std::span<std::byte> buf) {
+        return op_future<io::Result<std::size_t>>([s = self(), buf](Context& cx) { return s->poll_peek(cx, buf); });
+    }
+
+private:
+    Stream* self() noexcept { return static_cast<Stream*>(this); }
+};
+
+}  // namespace corio::net::detail_stream
