@@ -52,7 +52,7 @@ Driver::~Driver() {
     ::close(epoll_fd_);
 }
 
-void Driver::park() {
+void Driver::park(int max_wait_ms) {
     int expected = kEmpty;
     // acq_rel: a NOTIFIED found here pairs with unpark's release, so the
     // caller's next look at its queues sees what the unparker pushed.
@@ -76,7 +76,9 @@ void Driver::park() {
         // While we wait, a timer registered from another thread with an
         // earlier deadline unparks us (TimeDriver::begin_park).
         auto next = time_.begin_park();
-        wait(next ? timeout_ms_until(*next, time_.now()) : -1);
+        int timeout = next ? timeout_ms_until(*next, time_.now()) : -1;
+        if (max_wait_ms >= 0 && (timeout < 0 || timeout > max_wait_ms)) timeout = max_wait_ms;
+        wait(timeout);
         time_.end_park();
     }
     park_state_.exchange(kEmpty, std::memory_order_acq_rel);

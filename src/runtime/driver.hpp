@@ -29,7 +29,9 @@ public:
 
     /// Waits until unparked or the next timer is due (with the clock paused:
     /// jumps the clock to it instead), then fires due timers.
-    void park();
+    /// `max_wait_ms` >= 0 bounds the wait (the multi-thread scheduler uses it
+    /// while a worker holds work it has not announced yet).
+    void park(int max_wait_ms = -1);
     /// Dispatches ready I/O events and fires due timers, without waiting.
     void poll_ready();
     /// Wakes a parked (or about to park) driver thread. Any thread.

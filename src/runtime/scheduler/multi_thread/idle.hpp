@@ -69,6 +69,8 @@ public:
     }
 
     std::size_t num_searching() const noexcept { return searching_.load(std::memory_order_relaxed); }
+    /// Workers not parked (running, searching, or about to park).
+    std::size_t num_unparked() const noexcept { return unparked_.load(std::memory_order_seq_cst); }
 
 private:
     const std::size_t workers_;

@@ -13,7 +13,9 @@ namespace corio::detail::mt {
 namespace {
 
 // Polls between two looks at the inject queue and the driver (fairness).
-constexpr std::uint32_t kLifoPollCap = 3;  // LIFO hand-offs per task run, so a ping-pong cannot starve the queue
+constexpr std::uint32_t kLifoPollCap = 3;
+// How long a parked worker sleeps at most while another worker runs.
+constexpr int kWatchMs = 1;  // LIFO hand-offs per task run, so a ping-pong cannot starve the queue
 
 struct WorkerContext {
     MultiThread* runtime = nullptr;
@@ -118,13 +120,28 @@ void MultiThread::spawn(TaskHeader* task) {
     // A spawned task goes to the back of the (stealable) run queue, not to the
     // LIFO slot: if its spawner then blocks the worker, another worker can
     // still take it. (Tokio 1.24 uses the LIFO slot here: faster chains of
-    // spawns, but such a task waits for the blocker.)
+    // spawns, but such a task waits for the blocker.) Waking a parked worker
+    // for a lone spawned task is deferred to the end of the spawner's poll,
+    // and skipped when that task is all the work there is (a chain of spawns
+    // stays on one worker); parked workers look around every kWatchMs while
+    // another worker runs, so work behind a spawner that blocks is still stolen.
     if (Worker* w = current_worker()) {
         push_local(*w, QueueEntry::woken(task));
-        notify_parked();
+        if (w->queue.len() >= 2) {  // more than this worker runs next: get help now
+            notify_parked();
+        } else {
+            w->notify_deferred = true;
+        }
         return;
     }
     push_remote(task);
+}
+
+void MultiThread::flush_deferred_notify(Worker& w) {
+    if (!w.notify_deferred) return;
+    w.notify_deferred = false;
+    // One queued task (and an empty LIFO slot) is what this worker runs next.
+    if (w.queue.len() + (w.lifo ? 1u : 0u) >= 2) notify_parked();
 }
 
 void MultiThread::push_local(Worker& w, QueueEntry entry) {
@@ -224,11 +241,13 @@ void MultiThread::run_task(Worker& w, QueueEntry entry) {
     }
     entry.run();
     w.stats.polls.fetch_add(1, std::memory_order_relaxed);
+    flush_deferred_notify(w);
     for (std::uint32_t i = 0; i < kLifoPollCap; ++i) {
         QueueEntry next = std::exchange(w.lifo, QueueEntry());
         if (!next) return;
         next.run();
         w.stats.polls.fetch_add(1, std::memory_order_relaxed);
+        flush_deferred_notify(w);
     }
     // Over the cap: the LIFO task waits its turn at the back of the queue
     // (others are told only if it is not the only work we have).
@@ -258,7 +277,10 @@ void MultiThread::park_worker(Worker& w, std::size_t index) {
     }
     if (!stopping_.load(std::memory_order_acquire)) {
         w.stats.parks.fetch_add(1, std::memory_order_relaxed);
-        w.parker.park(driver_);
+        // While another worker runs, it may hold spawned work it has not
+        // announced (see spawn): wake now and then to look for it.
+        bool others_running = idle_.num_unparked() > 0;
+        w.parker.park(driver_, others_running ? kWatchMs : -1);
     }
     if (!idle_.transition_from_parked(index)) w.searching = true;  // woken by notify_parked
 }

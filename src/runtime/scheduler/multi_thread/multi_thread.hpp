@@ -45,6 +45,7 @@ struct Worker {
     bool searching = false;
     std::uint32_t until_maintenance = 1;  // polls until the next driver/inject check
     bool inject_first = false;            // this tick, look at the inject queue before the local one
+    bool notify_deferred = false;         // spawned work not yet announced to parked workers
     std::uint32_t rng = 0;
     std::vector<QueueEntry> overflow;  // spill of a full run queue, for the inject queue
     std::vector<QueueEntry> batch;     // entries taken from the inject queue
@@ -140,6 +141,7 @@ private:
     void push_local(Worker& w, QueueEntry entry);
     void push_remote(TaskHeader* task);
     void notify_parked();
+    void flush_deferred_notify(Worker& w);
     bool has_work() const noexcept;
 
     Builder::Config config_;

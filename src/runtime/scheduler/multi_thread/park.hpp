@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -23,15 +24,16 @@ struct SharedDriver {
 
 class Parker {
 public:
-    void park(SharedDriver& shared) {
+    /// `max_wait_ms` >= 0 bounds the wait (see MultiThread::park_worker).
+    void park(SharedDriver& shared, int max_wait_ms = -1) {
         int expected = kNotified;
         if (state_.compare_exchange_strong(expected, kEmpty, std::memory_order_acq_rel)) return;
         if (shared.lock.try_lock()) {
-            park_on_driver(shared);
+            park_on_driver(shared, max_wait_ms);
             shared.lock.unlock();
             return;
         }
-        park_on_condvar();
+        park_on_condvar(max_wait_ms);
     }
 
     void unpark(SharedDriver& shared) {
@@ -52,24 +54,29 @@ public:
 private:
     enum : int { kEmpty, kParkedCondvar, kParkedDriver, kNotified };
 
-    void park_on_driver(SharedDriver& shared) {
+    void park_on_driver(SharedDriver& shared, int max_wait_ms) {
         int expected = kEmpty;
         if (!state_.compare_exchange_strong(expected, kParkedDriver, std::memory_order_acq_rel)) {
             state_.store(kEmpty, std::memory_order_release);  // notified meanwhile
             return;
         }
-        shared.driver.park();
+        shared.driver.park(max_wait_ms);
         state_.exchange(kEmpty, std::memory_order_acq_rel);
     }
 
-    void park_on_condvar() {
+    void park_on_condvar(int max_wait_ms) {
         std::unique_lock lock(mutex_);
         int expected = kEmpty;
         if (!state_.compare_exchange_strong(expected, kParkedCondvar, std::memory_order_acq_rel)) {
             state_.store(kEmpty, std::memory_order_release);
             return;
         }
-        condvar_.wait(lock, [&] { return state_.load(std::memory_order_acquire) == kNotified; });
+        auto notified = [&] { return state_.load(std::memory_order_acquire) == kNotified; };
+        if (max_wait_ms >= 0) {
+            condvar_.wait_for(lock, std::chrono::milliseconds(max_wait_ms), notified);
+        } else {
+            condvar_.wait(lock, notified);
+        }
         state_.store(kEmpty, std::memory_order_release);
     }
 
