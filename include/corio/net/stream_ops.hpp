@@ -3,7 +3,10 @@
 // its poll_read / poll_write / poll_peek.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -93,6 +96,57 @@ public:
 
 private:
     Stream* self() noexcept { return static_cast<Stream*>(this); }
+};
+
+
+/// The reading half of a stream split with into_split(); AsyncRead.
+template <class Stream>
+class OwnedReadHalf {
+public:
+    explicit OwnedReadHalf(std::shared_ptr<Stream> s) noexcept : s_(std::move(s)) {}
+    auto read(std::span<std::byte> buf) { return s_->read(buf); }
+    auto read_exact(std::span<std::byte> buf) { return s_->read_exact(buf); }
+    auto peek(std::span<std::byte> buf) { return s_->peek(buf); }
+    Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf) { return s_->poll_read(cx, buf); }
+    auto peer_addr() const { return s_->peer_addr(); }
+    auto local_addr() const { return s_->local_addr(); }
+
+private:
+    std::shared_ptr<Stream> s_;
+};
+
+/// The writing half of a stream split with into_split(); AsyncWrite. Shuts
+/// the write direction down when destroyed or assigned over, so the peer
+/// reads end of stream while the read half lives on.
+template <class Stream>
+class OwnedWriteHalf {
+public:
+    explicit OwnedWriteHalf(std::shared_ptr<Stream> s) noexcept : s_(std::move(s)) {}
+    OwnedWriteHalf(OwnedWriteHalf&&) noexcept = default;
+    OwnedWriteHalf& operator=(OwnedWriteHalf&& other) noexcept {
+        if (this != &other) {
+            shutdown_write();
+            s_ = std::move(other.s_);
+        }
+        return *this;
+    }
+    ~OwnedWriteHalf() { shutdown_write(); }
+    auto write(std::span<const std::byte> buf) { return s_->write(buf); }
+    auto write_all(std::span<const std::byte> buf) { return s_->write_all(buf); }
+    auto write_all(std::string_view text) { return s_->write_all(text); }
+    Poll<io::Result<std::size_t>> poll_write(Context& cx, std::span<const std::byte> buf) {
+        return s_->poll_write(cx, buf);
+    }
+    Poll<io::Result<void>> poll_flush(Context& cx) { return s_->poll_flush(cx); }
+    Poll<io::Result<void>> poll_shutdown(Context& cx) { return s_->poll_shutdown(cx); }
+    auto peer_addr() const { return s_->peer_addr(); }
+    auto local_addr() const { return s_->local_addr(); }
+
+private:
+    void shutdown_write() noexcept {
+        if (s_) (void)s_->shutdown(SHUT_WR);
+    }
+    std::shared_ptr<Stream> s_;
 };
 
 }  // namespace corio::net::detail_stream

@@ -74,8 +74,8 @@ public:
     Poll<io::Result<void>> poll_flush(Context&) { return Ready(io::Result<void>()); }
     Poll<io::Result<void>> poll_shutdown(Context&) { return Ready(shutdown(SHUT_WR)); }
 
-    class OwnedReadHalf;
-    class OwnedWriteHalf;
+    using OwnedReadHalf = detail_stream::OwnedReadHalf<UnixStream>;
+    using OwnedWriteHalf = detail_stream::OwnedWriteHalf<UnixStream>;
     /// Splits into halves that can be used from two tasks at once. Dropping
     /// the write half shuts the write direction down.
     std::pair<OwnedReadHalf, OwnedWriteHalf> into_split() &&;
@@ -93,53 +93,6 @@ private:
     friend class UnixListener;
 
     detail::PollEvented io_;
-};
-
-/// The reading half of a UnixStream; AsyncRead.
-class UnixStream::OwnedReadHalf {
-public:
-    explicit OwnedReadHalf(std::shared_ptr<UnixStream> s) noexcept : s_(std::move(s)) {}
-    auto read(std::span<std::byte> buf) { return s_->read(buf); }
-    auto read_exact(std::span<std::byte> buf) { return s_->read_exact(buf); }
-    auto peek(std::span<std::byte> buf) { return s_->peek(buf); }
-    Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf) { return s_->poll_read(cx, buf); }
-    io::Result<std::string> local_addr() const { return s_->local_addr(); }
-    io::Result<std::string> peer_addr() const { return s_->peer_addr(); }
-
-private:
-    std::shared_ptr<UnixStream> s_;
-};
-
-/// The writing half of a UnixStream; AsyncWrite. Shuts writing down when destroyed.
-class UnixStream::OwnedWriteHalf {
-public:
-    explicit OwnedWriteHalf(std::shared_ptr<UnixStream> s) noexcept : s_(std::move(s)) {}
-    OwnedWriteHalf(OwnedWriteHalf&&) noexcept = default;
-    OwnedWriteHalf& operator=(OwnedWriteHalf&& other) noexcept {
-        if (this != &other) {
-            shutdown_write();
-            s_ = std::move(other.s_);
-        }
-        return *this;
-    }
-    ~OwnedWriteHalf() { shutdown_write(); }
-    auto write(std::span<const std::byte> buf) { return s_->write(buf); }
-    auto write_all(std::span<const std::byte> buf) { return s_->write_all(buf); }
-    auto write_all(std::string_view text) { return s_->write_all(text); }
-    Poll<io::Result<std::size_t>> poll_write(Context& cx, std::span<const std::byte> buf) {
-        return s_->poll_write(cx, buf);
-    }
-    Poll<io::Result<void>> poll_flush(Context& cx) { return s_->poll_flush(cx); }
-    Poll<io::Result<void>> poll_shutdown(Context& cx) { return s_->poll_shutdown(cx); }
-    io::Result<std::string> local_addr() const { return s_->local_addr(); }
-    io::Result<std::string> peer_addr() const { return s_->peer_addr(); }
-
-private:
-    void shutdown_write() noexcept {
-        if (s_) (void)s_->shutdown(SHUT_WR);
-    }
-
-    std::shared_ptr<UnixStream> s_;
 };
 
 /// A Unix-domain socket listening for connections at a path.
