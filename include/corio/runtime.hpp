@@ -82,6 +82,10 @@ public:
     /// False for a default-constructed or moved-from handle, or after the output was taken.
     bool valid() const noexcept { return task_ != nullptr; }
 
+    /// Gives up the task without detaching it: the caller now owns the join
+    /// reference (JoinSet adopts tasks this way). Null for an empty handle.
+    detail::TaskHeader* into_raw() && noexcept { return std::exchange(task_, nullptr); }
+
 private:
     void reset() noexcept {
         if (task_ != nullptr) detail::task_drop_join_handle(std::exchange(task_, nullptr));
