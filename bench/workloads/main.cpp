@@ -5,8 +5,6 @@
 //
 // Contract: ../../../shared/peers/CONTRACT.md. One JSON line on stdout, exit
 // status 0; usage errors and unknown workloads exit 2 with nothing on stdout.
-// Not implemented yet (exit 2, reason on stderr, compare.py shows ERR):
-// ping_pong and mpsc (corio has no channels yet).
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -35,11 +33,6 @@ struct Args {
                  "usage: corio_workloads WORKLOAD [--threads T] [--n N]\n"
                  "       corio_workloads echo_server --port P [--threads T]\n",
                  why);
-    std::exit(2);
-}
-
-[[noreturn]] void unsupported(const std::string& why) {
-    std::fprintf(stderr, "corio_workloads: %s\n", why.c_str());
     std::exit(2);
 }
 
@@ -93,7 +86,9 @@ WorkloadFn find_workload(std::string_view w) {
     if (w == "spawn_many") return &corio_bench::spawn_many;
     if (w == "spawn_remote") return &corio_bench::spawn_remote;
     if (w == "yield_many") return &corio_bench::yield_many;
+    if (w == "ping_pong") return &corio_bench::ping_pong;
     if (w == "chained_spawn") return &corio_bench::chained_spawn;
+    if (w == "mpsc") return &corio_bench::mpsc;
     if (w == "timers") return &corio_bench::timers;
     if (w == "idle_tasks") return &corio_bench::idle_tasks;
     return nullptr;
@@ -123,9 +118,6 @@ int main(int argc, char** argv) {
         return corio_bench::echo_server(rt, static_cast<std::uint16_t>(*a.port));
     }
     if (a.port) usage("--port is only for echo_server");
-    if (a.workload == "ping_pong" || a.workload == "mpsc") {
-        unsupported(a.workload + " is not implemented yet: corio has no channels yet");
-    }
 
     const std::uint64_t n = a.n.value_or(default_n(a.workload));
     WorkloadFn run = find_workload(a.workload);

@@ -11,10 +11,15 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include <corio/sync/mpsc.hpp>
+#include <corio/sync/oneshot.hpp>
 #include <corio/task.hpp>
 #include <corio/time.hpp>
 
@@ -84,6 +89,43 @@ corio::Task<double> yield_many_body(std::uint64_t n) {
     co_return seconds_since(t0);
 }
 
+// ---- ping_pong ---------------------------------------------------------------------
+
+// One ping: the sender for the pong and the receiver the next ping comes on.
+struct Ping {
+    corio::sync::oneshot::Sender<std::monostate> pong;
+    corio::sync::oneshot::Receiver<Ping> next;
+};
+
+corio::Task<void> ponger(corio::sync::oneshot::Receiver<Ping> first) {
+    corio::sync::oneshot::Receiver<Ping> cur = std::move(first);
+    for (;;) {
+        auto ping = co_await cur;
+        if (!ping) co_return;  // the pinger dropped its sender: done
+        (void)ping->pong.send(std::monostate{});
+        cur = std::move(ping->next);
+    }
+}
+
+corio::Task<double> ping_pong_body(std::uint64_t n) {
+    auto [first_tx, first_rx] = corio::sync::oneshot::channel<Ping>();
+    corio::sync::oneshot::Sender<Ping> cur_tx = std::move(first_tx);
+    auto pong_task = corio::spawn(ponger(std::move(first_rx)));
+    auto t0 = Clock::now();
+    for (std::uint64_t i = 0; i < n; ++i) {
+        auto [next_tx, next_rx] = corio::sync::oneshot::channel<Ping>();
+        auto [pong_tx, pong_rx] = corio::sync::oneshot::channel<std::monostate>();
+        if (!cur_tx.send(Ping{std::move(pong_tx), std::move(next_rx)})) throw std::runtime_error("ponger gone");
+        auto pong = co_await pong_rx;
+        if (!pong) throw std::runtime_error("pong lost");
+        cur_tx = std::move(next_tx);
+    }
+    double secs = seconds_since(t0);
+    cur_tx = {};  // the ponger sees a closed channel and exits
+    co_await pong_task;
+    co_return secs;
+}
+
 // ---- chained_spawn -----------------------------------------------------------------
 
 constexpr std::uint64_t kChainRepeats = 10;
@@ -112,6 +154,38 @@ corio::Task<double> chained_spawn_body(std::uint64_t n) {
         co_await done->wait();
     }
     co_return seconds_since(t0);
+}
+
+// ---- mpsc --------------------------------------------------------------------------
+
+constexpr std::uint64_t kMpscProducers = 4;
+constexpr std::size_t kMpscCapacity = 1024;
+
+corio::Task<void> mpsc_producer(corio::sync::mpsc::Sender<std::uint64_t> tx, std::uint64_t per) {
+    for (std::uint64_t i = 0; i < per; ++i) {
+        auto sent = co_await tx.send(i);
+        if (!sent) throw std::runtime_error("receiver gone");
+    }
+}
+
+corio::Task<double> mpsc_body(std::uint64_t n) {
+    const std::uint64_t per = n / kMpscProducers;
+    auto [tx, rx] = corio::sync::mpsc::channel<std::uint64_t>(kMpscCapacity);
+    auto t0 = Clock::now();
+    for (std::uint64_t p = 0; p < kMpscProducers; ++p) (void)corio::spawn(mpsc_producer(tx, per));
+    { auto drop = std::move(tx); }  // only the producers' copies keep the channel open
+    std::uint64_t count = 0;
+    std::uint64_t sum = 0;
+    for (;;) {
+        std::optional<std::uint64_t> v = co_await rx.recv();
+        if (!v) break;
+        ++count;
+        sum += *v;
+    }
+    double secs = seconds_since(t0);
+    if (count != per * kMpscProducers || sum != kMpscProducers * (per * (per == 0 ? 0 : per - 1) / 2))
+        throw std::runtime_error("mpsc: wrong count or sum");
+    co_return secs;
 }
 
 // ---- timers ------------------------------------------------------------------------
@@ -223,6 +297,12 @@ Outcome spawn_remote(corio::Runtime& rt, std::uint64_t n) {
 
 Outcome yield_many(corio::Runtime& rt, std::uint64_t n) {
     return {in_task(rt, yield_many_body(n)), n / kYieldTasks * kYieldTasks, {}};
+}
+
+Outcome ping_pong(corio::Runtime& rt, std::uint64_t n) { return {in_task(rt, ping_pong_body(n)), n, {}}; }
+
+Outcome mpsc(corio::Runtime& rt, std::uint64_t n) {
+    return {in_task(rt, mpsc_body(n)), n / kMpscProducers * kMpscProducers, {}};
 }
 
 Outcome chained_spawn(corio::Runtime& rt, std::uint64_t n) {

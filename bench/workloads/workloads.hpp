@@ -1,4 +1,4 @@
-// The task workloads of ../../../shared/peers/CONTRACT.md, written against
+// The task and channel workloads of ../../../shared/peers/CONTRACT.md, written against
 // corio's public API. Each mirrors the Tokio peer's function of the same name
 // (shared/peers/tokio/src/main.rs) so the two measure the same work.
 #pragma once
@@ -21,7 +21,9 @@ struct Outcome {
 Outcome spawn_many(corio::Runtime& rt, std::uint64_t n);
 Outcome spawn_remote(corio::Runtime& rt, std::uint64_t n);
 Outcome yield_many(corio::Runtime& rt, std::uint64_t n);
+Outcome ping_pong(corio::Runtime& rt, std::uint64_t n);
 Outcome chained_spawn(corio::Runtime& rt, std::uint64_t n);
+Outcome mpsc(corio::Runtime& rt, std::uint64_t n);
 Outcome timers(corio::Runtime& rt, std::uint64_t n);
 Outcome idle_tasks(corio::Runtime& rt, std::uint64_t n);
 
