@@ -1258,5 +1258,34 @@ TEST(Task, EachYieldNowInATaskIsOnePendingPollAndOneWake) {
     EXPECT_EQ(counts.live.load(), 1);
 }
 
+// A future whose output can be move-constructed but not move-assigned.
+struct ReadyDropCounter {
+    using Output = test::DropCounter;
+    test::DropCounts* counts;
+    int value;
+    Poll<test::DropCounter> poll(Context&) { return Ready(test::DropCounter(*counts, value)); }
+};
+
+TEST(Task, AwaitsFuturesAndTasksWhoseOutputCannotBeAssigned) {
+    test::DropCounts counts;
+    {
+        auto child = [](test::DropCounts& c) -> Task<test::DropCounter> {
+            co_return test::DropCounter(c, 2);
+        };
+        auto parent = [](test::DropCounts& c, auto make_child) -> Task<int> {
+            test::DropCounter a = co_await ReadyDropCounter{&c, 1};
+            test::DropCounter b = co_await make_child(c);
+            co_return a.value() + b.value();
+        };
+        Task<int> task = parent(counts, child);
+        Waker w = Waker::noop();
+        Context cx(w);
+        Poll<int> p = task.poll(cx);
+        ASSERT_TRUE(p.is_ready());
+        EXPECT_EQ(*p, 3);
+    }
+    EXPECT_EQ(counts.alive(), 0);
+}
+
 }  // namespace
 }  // namespace corio

@@ -79,9 +79,7 @@ struct PromiseBase {
     }
 };
 
-struct NoResult {
-    NoResult(PendingT) noexcept {}
-};
+struct NoResult {};
 
 /// Awaits any Future inside a Task: polled at once in await_ready; on Pending
 /// it becomes the chain's leaf. The future is awaited in place, by reference:
@@ -90,7 +88,9 @@ struct NoResult {
 template <class F>
 class FutureAwaiter : public LeafAwaiter {
     using Out = output_of<F>;
-    using Result = std::conditional_t<std::is_void_v<Out>, NoResult, Poll<Out>>;
+    // An optional, not a Poll assigned on every poll: emplace needs only a
+    // move-constructible output (not a move-assignable one).
+    using Result = std::conditional_t<std::is_void_v<Out>, NoResult, std::optional<Out>>;
 
 public:
     explicit FutureAwaiter(F& fut) noexcept : fut_(fut) { poll_fn = &poll_thunk; }
@@ -107,7 +107,7 @@ public:
 
     Out await_resume() {
         if (owner != nullptr) owner->rethrow_if_failed();
-        if constexpr (!std::is_void_v<Out>) return std::move(result_).take();
+        if constexpr (!std::is_void_v<Out>) return std::move(*result_);
     }
 
 private:
@@ -115,14 +115,16 @@ private:
         if constexpr (std::is_void_v<Out>) {
             return fut_.poll(cx).is_ready();
         } else {
-            result_ = fut_.poll(cx);
-            return result_.is_ready();
+            Poll<Out> p = fut_.poll(cx);
+            if (p.is_pending()) return false;
+            result_.emplace(std::move(p).take());
+            return true;
         }
     }
     static bool poll_thunk(LeafAwaiter* self, Context& cx) { return static_cast<FutureAwaiter*>(self)->poll_once(cx); }
 
     F& fut_;
-    [[no_unique_address]] Result result_ = Result(Pending);
+    [[no_unique_address]] Result result_ = Result();
 };
 
 template <class T>
@@ -133,7 +135,7 @@ struct TaskPromise;
 /// has its own leaf) is polled as an ordinary future instead.
 template <class T>
 class TaskAwaiter : public LeafAwaiter {
-    using Result = std::conditional_t<std::is_void_v<T>, NoResult, Poll<T>>;
+    using Result = std::conditional_t<std::is_void_v<T>, NoResult, std::optional<T>>;
 
 public:
     explicit TaskAwaiter(Task<T>& task) noexcept : task_(task) { poll_fn = &poll_thunk; }
@@ -164,7 +166,7 @@ public:
             if constexpr (std::is_void_v<T>) {
                 return;
             } else {
-                return std::move(result_).take();
+                return std::move(*result_);
             }
         }
         // The child is at its final suspend point: take its result, free its frame.
@@ -185,15 +187,17 @@ private:
         if constexpr (std::is_void_v<T>) {
             return task_.poll(cx).is_ready();
         } else {
-            result_ = task_.poll(cx);
-            return result_.is_ready();
+            Poll<T> p = task_.poll(cx);
+            if (p.is_pending()) return false;
+            result_.emplace(std::move(p).take());
+            return true;
         }
     }
     static bool poll_thunk(LeafAwaiter* self, Context& cx) { return static_cast<TaskAwaiter*>(self)->poll_once(cx); }
 
     Task<T>& task_;
     std::coroutine_handle<TaskPromise<T>> child_;
-    [[no_unique_address]] Result result_ = Result(Pending);
+    [[no_unique_address]] Result result_ = Result();
 };
 
 template <class T>
