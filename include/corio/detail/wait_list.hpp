@@ -1,0 +1,191 @@
+// The waiter queue shared by the corio::sync primitives (Semaphore, and
+// through it Mutex, RwLock and OnceCell; Notify; Barrier).
+//
+// Each waiting future embeds one WaitNode; a primitive keeps its pending
+// futures in a WaitList, an intrusive FIFO guarded by a small spin lock, so
+// queueing a waiter never allocates. The invariant every primitive keeps:
+// - a node is linked exactly while its `outcome` is kQueued;
+// - whoever unlinks a node on the waiter's behalf (a release, a notify, a
+//   close) does it under the lock, moves the node's waker out, and only then
+//   publishes a non-zero `outcome` with a release store. After that store it
+//   never touches the node again: the owning future may see the outcome,
+//   complete and be destroyed at once;
+// - wakers are woken after the lock is released (WakeList), so a woken task
+//   that runs at once on another worker does not spin on our lock;
+// - a future destroyed while its node is linked unlinks it under the lock and
+//   hands on whatever it had been given (permits, a notification), so other
+//   waiters never lose a wake-up because of a cancellation.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <thread>
+#include <utility>
+
+#include "corio/future.hpp"
+
+namespace corio::detail {
+
+/// A test-and-test-and-set lock for the short critical sections of the wait
+/// lists (a few pointer updates and a waker clone). Spins briefly, then
+/// yields the CPU so an oversubscribed machine does not starve the holder.
+class SpinLock {
+public:
+    SpinLock() noexcept = default;
+    SpinLock(const SpinLock&) = delete;
+    SpinLock& operator=(const SpinLock&) = delete;
+
+    void lock() noexcept {
+        for (;;) {
+            // acquire: pairs with unlock's release, so the holder sees the
+            // previous holder's writes to the guarded state.
+            if (!locked_.exchange(true, std::memory_order_acquire)) return;
+            for (int spins = 0; locked_.load(std::memory_order_relaxed); ++spins) {  // relaxed: only a hint
+                if (spins < 64) {
+                    pause();
+                } else {
+                    std::this_thread::yield();
+                }
+            }
+        }
+    }
+
+    bool try_lock() noexcept {
+        // acquire / relaxed: as lock(); a failed attempt reads nothing guarded.
+        return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire);
+    }
+
+    // release: publishes the guarded state to the next holder.
+    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+private:
+    static void pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+
+    std::atomic<bool> locked_{false};
+};
+
+/// One waiting future's entry in a WaitList. Lives inside the future (which
+/// is never moved after its first poll), so its address is stable while it
+/// is linked.
+struct WaitNode {
+    static constexpr std::uint32_t kQueued = 0;  // `outcome` while linked
+
+    WaitNode* prev = nullptr;  // guarded by the list's lock
+    WaitNode* next = nullptr;  // guarded by the list's lock
+    Waker waker;               // the most recent waker; guarded by the list's lock
+    std::uint64_t wanted = 0;     // what the waiter asked for (permits)
+    std::uint64_t remaining = 0;  // of `wanted`, what it still lacks; guarded by the list's lock
+    std::uint64_t tag = 0;        // the generation it waits in (Notify, Barrier)
+    bool linked = false;          // guarded by the list's lock
+    /// kQueued while linked; the primitive's outcome code once unlinked on
+    /// the waiter's behalf (stored last, with release, see the file comment).
+    std::atomic<std::uint32_t> outcome{kQueued};
+
+    /// The outcome, read without the lock: acquire pairs with complete()'s
+    /// release store, so what the completer did (permits assigned, the value
+    /// set) is visible to the waiter.
+    std::uint32_t load_outcome() const noexcept { return outcome.load(std::memory_order_acquire); }
+};
+
+/// Wakers collected under a lock and woken after it is released. Holds up to
+/// kCapacity without allocating; a caller that fills it releases the lock,
+/// wakes them (wake_all) and takes the lock again before going on.
+class WakeList {
+public:
+    static constexpr std::size_t kCapacity = 32;
+
+    WakeList() noexcept = default;
+    WakeList(const WakeList&) = delete;
+    WakeList& operator=(const WakeList&) = delete;
+    ~WakeList() { wake_all(); }
+
+    bool full() const noexcept { return size_ == kCapacity; }
+
+    void push(Waker&& waker) noexcept { new (slot(size_++)) Waker(std::move(waker)); }
+
+    /// Wakes (and drops) every collected waker, in the order they were pushed.
+    void wake_all() noexcept {
+        for (std::size_t i = 0; i < size_; ++i) {
+            Waker* w = slot(i);
+            Waker taken = std::move(*w);
+            w->~Waker();
+            std::move(taken).wake();
+        }
+        size_ = 0;
+    }
+
+private:
+    Waker* slot(std::size_t i) noexcept { return std::launder(reinterpret_cast<Waker*>(storage_ + i * sizeof(Waker))); }
+
+    alignas(Waker) unsigned char storage_[kCapacity * sizeof(Waker)];
+    std::size_t size_ = 0;
+};
+
+/// An intrusive FIFO of WaitNodes with the lock that guards it. Every member
+/// but lock() requires the lock to be held.
+class WaitList {
+public:
+    WaitList() noexcept = default;
+    WaitList(const WaitList&) = delete;
+    WaitList& operator=(const WaitList&) = delete;
+
+    /// The lock guarding the list and the nodes' guarded fields.
+    SpinLock& lock() noexcept { return lock_; }
+
+    bool empty() const noexcept { return head_ == nullptr; }
+    WaitNode* front() const noexcept { return head_; }
+
+    /// Appends `node` (not linked) with outcome kQueued.
+    void push_back(WaitNode& node) noexcept {
+        node.outcome.store(WaitNode::kQueued, std::memory_order_relaxed);  // relaxed: only the owner reads it yet
+        node.prev = tail_;
+        node.next = nullptr;
+        if (tail_ != nullptr) {
+            tail_->next = &node;
+        } else {
+            head_ = &node;
+        }
+        tail_ = &node;
+        node.linked = true;
+    }
+
+    /// Unlinks `node`, which must be linked in this list.
+    void remove(WaitNode& node) noexcept {
+        if (node.prev != nullptr) {
+            node.prev->next = node.next;
+        } else {
+            head_ = node.next;
+        }
+        if (node.next != nullptr) {
+            node.next->prev = node.prev;
+        } else {
+            tail_ = node.prev;
+        }
+        node.prev = node.next = nullptr;
+        node.linked = false;
+    }
+
+    /// Unlinks `node` on its waiter's behalf: its waker goes to `wakes` and
+    /// `outcome` (non-zero) is published last. The node must not be touched
+    /// afterwards.
+    void complete(WaitNode& node, std::uint32_t outcome, WakeList& wakes) noexcept {
+        remove(node);
+        wakes.push(std::move(node.waker));
+        // release: the waiter's acquire load of the outcome sees everything
+        // done on its behalf before this store.
+        node.outcome.store(outcome, std::memory_order_release);
+    }
+
+private:
+    SpinLock lock_;
+    WaitNode* head_ = nullptr;  // guarded by lock_
+    WaitNode* tail_ = nullptr;  // guarded by lock_
+};
+
+}  // namespace corio::detail
