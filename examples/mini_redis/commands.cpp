@@ -1,0 +1,358 @@
+// The commands a session executes, with Redis's arity rules, option parsing
+// and error messages. Each appends exactly one reply (SUBSCRIBE and
+// UNSUBSCRIBE one per channel) to the session's write buffer.
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <chrono>
+#include <limits>
+#include <string>
+
+#include "session.hpp"
+
+namespace mini_redis {
+
+namespace {
+
+using corio::time::Instant;
+
+/// How a command is looked up and checked before it runs.
+struct CommandSpec {
+    std::string_view name;  // lower case
+    int arity;              // Redis's convention: N exactly N words, -N at least N
+    bool in_subscribe_mode;
+};
+
+constexpr std::array kCommands{
+    CommandSpec{"get", 2, false},          CommandSpec{"set", -3, false},      CommandSpec{"ping", -1, true},
+    CommandSpec{"echo", 2, false},         CommandSpec{"del", -2, false},      CommandSpec{"exists", -2, false},
+    CommandSpec{"incr", 2, false},         CommandSpec{"expire", -3, false},   CommandSpec{"ttl", 2, false},
+    CommandSpec{"publish", 3, false},      CommandSpec{"subscribe", -2, true}, CommandSpec{"unsubscribe", -1, true},
+    CommandSpec{"config", -2, false},      CommandSpec{"command", -1, false},  CommandSpec{"client", -2, false},
+    CommandSpec{"info", -1, false},        CommandSpec{"select", 2, false},    CommandSpec{"quit", -1, true},
+};
+
+constexpr std::string_view kNotAnInteger = "ERR value is not an integer or out of range";
+constexpr std::string_view kSyntaxError = "ERR syntax error";
+
+std::string lower(std::string_view s) {
+    std::string l(s);
+    for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return l;
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view lower_b) {
+    return a.size() == lower_b.size() &&
+           std::equal(a.begin(), a.end(), lower_b.begin(),
+                      [](char x, char y) { return std::tolower(static_cast<unsigned char>(x)) == y; });
+}
+
+const CommandSpec* find_command(std::string_view name) {
+    for (const CommandSpec& spec : kCommands) {
+        if (equals_ignore_case(name, spec.name)) return &spec;
+    }
+    return nullptr;
+}
+
+bool arity_ok(const CommandSpec& spec, std::size_t words) {
+    auto n = static_cast<int>(std::min<std::size_t>(words, std::numeric_limits<int>::max()));
+    return spec.arity >= 0 ? n == spec.arity : n >= -spec.arity;
+}
+
+/// Redis's "unknown command" error, quoting the first arguments.
+std::string unknown_command(std::span<const Frame> args) {
+    std::string message = "ERR unknown command '" + args[0].text.substr(0, 128) + "', with args beginning with: ";
+    std::size_t budget = 128;
+    for (std::size_t i = 1; i < args.size() && budget > 0; ++i) {
+        std::string quoted = "'" + args[i].text.substr(0, budget) + "' ";
+        budget -= std::min(budget, args[i].text.size());
+        message += quoted;
+    }
+    // An error reply is one line: keep line breaks out of it.
+    std::replace_if(message.begin(), message.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+    return message;
+}
+
+/// Milliseconds from an EX (seconds) or PX argument; false when not a
+/// positive integer that fits (`unit` is 1000 for seconds).
+enum class ExpiryParse { Ok, NotAnInteger, Invalid };
+ExpiryParse parse_expiry(std::string_view text, std::int64_t unit, std::int64_t& millis) {
+    std::int64_t v = 0;
+    if (!parse_int64(text, v)) return ExpiryParse::NotAnInteger;
+    if (v <= 0 || v > std::numeric_limits<std::int64_t>::max() / unit) return ExpiryParse::Invalid;
+    millis = v * unit;
+    return ExpiryParse::Ok;
+}
+
+}  // namespace
+
+void Session::execute(const std::vector<Frame>& command) {
+    Args args(command);
+    const CommandSpec* spec = find_command(args[0].text);
+    if (spec == nullptr) {
+        resp::error(out(), unknown_command(args));
+        return;
+    }
+    if (!subscriptions_.empty() && !spec->in_subscribe_mode) {
+        resp::error(out(), "ERR Can't execute '" + std::string(spec->name) +
+                               "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
+                               "context");
+        return;
+    }
+    if (!arity_ok(*spec, args.size())) {
+        resp::error(out(), "ERR wrong number of arguments for '" + std::string(spec->name) + "' command");
+        return;
+    }
+    using Handler = void (Session::*)(Args);
+    static constexpr std::array<Handler, kCommands.size()> kHandlers{
+        &Session::get,     &Session::set,    &Session::ping,        &Session::echo,    &Session::del,
+        &Session::exists,  &Session::incr,   &Session::expire,      &Session::ttl,     &Session::publish,
+        &Session::subscribe, &Session::unsubscribe, &Session::config, &Session::command, &Session::client,
+        &Session::info,    &Session::select, &Session::quit,
+    };
+    (this->*kHandlers[static_cast<std::size_t>(spec - kCommands.data())])(args);
+}
+
+void Session::ping(Args args) {
+    if (args.size() > 2) {
+        resp::error(out(), "ERR wrong number of arguments for 'ping' command");
+        return;
+    }
+    if (!subscriptions_.empty()) {  // in subscribe mode a PING is answered as a message
+        resp::array_header(out(), 2);
+        resp::bulk(out(), "pong");
+        resp::bulk(out(), args.size() == 2 ? std::string_view(args[1].text) : std::string_view());
+        return;
+    }
+    if (args.size() == 2) {
+        resp::bulk(out(), args[1].text);
+    } else {
+        resp::simple(out(), "PONG");
+    }
+}
+
+void Session::echo(Args args) { resp::bulk(out(), args[1].text); }
+
+void Session::get(Args args) {
+    std::optional<std::string> value = state_->db.get(args[1].text);
+    if (value) {
+        resp::bulk(out(), *value);
+    } else {
+        resp::null_bulk(out());
+    }
+}
+
+void Session::set(Args args) {
+    std::optional<std::int64_t> expire_ms;
+    SetCondition condition = SetCondition::Always;
+    for (std::size_t i = 3; i < args.size(); ++i) {
+        std::string option = lower(args[i].text);
+        if ((option == "ex" || option == "px") && !expire_ms && i + 1 < args.size()) {
+            std::int64_t ms = 0;
+            switch (parse_expiry(args[++i].text, option == "ex" ? 1000 : 1, ms)) {
+                case ExpiryParse::Ok: break;
+                case ExpiryParse::NotAnInteger: resp::error(out(), kNotAnInteger); return;
+                case ExpiryParse::Invalid: resp::error(out(), "ERR invalid expire time in 'set' command"); return;
+            }
+            expire_ms = ms;
+        } else if (option == "nx" && condition == SetCondition::Always) {
+            condition = SetCondition::IfAbsent;
+        } else if (option == "xx" && condition == SetCondition::Always) {
+            condition = SetCondition::IfPresent;
+        } else {
+            resp::error(out(), kSyntaxError);
+            return;
+        }
+    }
+    std::optional<Instant> deadline;
+    if (expire_ms) deadline = Instant::now() + std::chrono::milliseconds(*expire_ms);
+    if (state_->db.set(args[1].text, args[2].text, deadline, condition)) {
+        resp::simple(out(), "OK");
+    } else {
+        resp::null_bulk(out());
+    }
+}
+
+void Session::del(Args args) {
+    std::int64_t n = 0;
+    for (const Frame& key : args.subspan(1)) n += state_->db.del(key.text) ? 1 : 0;
+    resp::integer(out(), n);
+}
+
+void Session::exists(Args args) {
+    std::int64_t n = 0;
+    for (const Frame& key : args.subspan(1)) n += state_->db.exists(key.text) ? 1 : 0;
+    resp::integer(out(), n);
+}
+
+void Session::incr(Args args) {
+    std::expected<std::int64_t, IncrError> v = state_->db.incr(args[1].text);
+    if (v) {
+        resp::integer(out(), *v);
+    } else if (v.error() == IncrError::Overflow) {
+        resp::error(out(), "ERR increment or decrement would overflow");
+    } else {
+        resp::error(out(), kNotAnInteger);
+    }
+}
+
+void Session::expire(Args args) {
+    if (args.size() > 3) {
+        resp::error(out(), "ERR Unsupported option " + args[3].text);
+        return;
+    }
+    std::int64_t seconds = 0;
+    if (!parse_int64(args[2].text, seconds)) {
+        resp::error(out(), kNotAnInteger);
+        return;
+    }
+    constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int64_t>::max() / 1000;
+    if (seconds > kMaxSeconds || seconds < -kMaxSeconds) {
+        resp::error(out(), "ERR invalid expire time in 'expire' command");
+        return;
+    }
+    Instant now = Instant::now();
+    Instant at = seconds > 0 ? now + std::chrono::seconds(seconds) : now;  // not in the future: delete now
+    resp::integer(out(), state_->db.expire(args[1].text, at) ? 1 : 0);
+}
+
+void Session::ttl(Args args) {
+    std::int64_t ms = state_->db.ttl_millis(args[1].text);
+    resp::integer(out(), ms < 0 ? ms : (ms + 500) / 1000);
+}
+
+void Session::publish(Args args) {
+    auto message = std::make_shared<const std::string>(args[2].text);
+    resp::integer(out(), static_cast<std::int64_t>(state_->db.publish(args[1].text, std::move(message))));
+}
+
+void Session::subscribe(Args args) {
+    for (const Frame& channel : args.subspan(1)) {
+        add_subscription(channel.text);
+        resp::array_header(out(), 3);
+        resp::bulk(out(), "subscribe");
+        resp::bulk(out(), channel.text);
+        resp::integer(out(), static_cast<std::int64_t>(subscriptions_.size()));
+    }
+}
+
+void Session::unsubscribe(Args args) {
+    std::vector<std::string> channels;
+    if (args.size() > 1) {
+        for (const Frame& channel : args.subspan(1)) channels.push_back(channel.text);
+    } else {
+        for (const auto& sub : subscriptions_) channels.push_back(sub->channel);
+    }
+    if (channels.empty()) {  // UNSUBSCRIBE with no argument and no subscription
+        resp::array_header(out(), 3);
+        resp::bulk(out(), "unsubscribe");
+        resp::null_bulk(out());
+        resp::integer(out(), 0);
+        return;
+    }
+    for (const std::string& channel : channels) {
+        remove_subscription(channel);
+        resp::array_header(out(), 3);
+        resp::bulk(out(), "unsubscribe");
+        resp::bulk(out(), channel);
+        resp::integer(out(), static_cast<std::int64_t>(subscriptions_.size()));
+    }
+}
+
+void Session::config(Args args) {
+    std::string sub = lower(args[1].text);
+    if (sub == "get" && args.size() >= 3) {
+        // What redis-benchmark and redis-cli ask for, with fixed answers.
+        std::string maxclients = std::to_string(state_->options.max_connections);
+        const std::array<std::pair<std::string_view, std::string_view>, 4> known{{
+            {"save", ""}, {"appendonly", "no"}, {"databases", "1"}, {"maxclients", maxclients}}};
+        std::vector<std::pair<std::string_view, std::string_view>> found;
+        for (const Frame& pattern : args.subspan(2)) {
+            std::string p = lower(pattern.text);
+            for (const auto& entry : known) {
+                if (p == "*" || p == entry.first) found.push_back(entry);
+            }
+        }
+        resp::array_header(out(), found.size() * 2);
+        for (const auto& [name, value] : found) {
+            resp::bulk(out(), name);
+            resp::bulk(out(), value);
+        }
+    } else if (sub == "get") {
+        resp::error(out(), "ERR wrong number of arguments for 'config|get' command");
+    } else if (sub == "resetstat") {
+        resp::simple(out(), "OK");
+    } else {
+        resp::error(out(), "ERR unknown subcommand or wrong number of arguments for '" + args[1].text +
+                               "'. Try CONFIG HELP.");
+    }
+}
+
+void Session::command(Args args) {
+    std::string sub = args.size() > 1 ? lower(args[1].text) : std::string();
+    if (sub.empty() || sub == "docs") {
+        resp::array_header(out(), 0);  // no documentation to offer; clients do without
+    } else if (sub == "count") {
+        resp::integer(out(), static_cast<std::int64_t>(kCommands.size()));
+    } else if (sub == "info") {
+        resp::array_header(out(), args.size() - 2);
+        for (std::size_t i = 2; i < args.size(); ++i) resp::null_array(out());
+    } else {
+        resp::error(out(), "ERR unknown subcommand '" + args[1].text + "'. Try COMMAND HELP.");
+    }
+}
+
+void Session::client(Args args) {
+    std::string sub = lower(args[1].text);
+    if (sub == "setname" && args.size() == 3) {
+        client_name_ = args[2].text;
+        resp::simple(out(), "OK");
+    } else if (sub == "getname" && args.size() == 2) {
+        if (client_name_.empty()) {
+            resp::null_bulk(out());
+        } else {
+            resp::bulk(out(), client_name_);
+        }
+    } else if (sub == "id" && args.size() == 2) {
+        resp::integer(out(), client_id_);
+    } else if (sub == "setinfo" && args.size() == 4) {
+        resp::simple(out(), "OK");
+    } else if (sub == "info" && args.size() == 2) {
+        resp::bulk(out(), "id=" + std::to_string(client_id_) + " name=" + client_name_ + " db=0\n");
+    } else {
+        resp::error(out(), "ERR unknown subcommand or wrong number of arguments for '" + args[1].text +
+                               "'. Try CLIENT HELP.");
+    }
+}
+
+void Session::info(Args) {
+    std::string text =
+        "# Server\r\n"
+        "redis_version:7.0.0\r\n"
+        "redis_mode:standalone\r\n"
+        "server_name:mini-redis\r\n"
+        "process_id:" + std::to_string(::getpid()) + "\r\n"
+        "\r\n# Keyspace\r\n"
+        "db0:keys=" + std::to_string(state_->db.key_count()) + ",expires=0,avg_ttl=0\r\n";
+    resp::bulk(out(), text);
+}
+
+void Session::select(Args args) {
+    std::int64_t index = 0;
+    if (!parse_int64(args[1].text, index)) {
+        resp::error(out(), kNotAnInteger);
+    } else if (index != 0) {
+        resp::error(out(), "ERR DB index is out of range");
+    } else {
+        resp::simple(out(), "OK");
+    }
+}
+
+void Session::quit(Args) {
+    resp::simple(out(), "OK");
+    quit_ = true;
+}
+
+}  // namespace mini_redis

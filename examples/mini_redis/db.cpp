@@ -1,0 +1,274 @@
+// The key space, its expiry task and the pub/sub channels (see db.hpp).
+#include "db.hpp"
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include <corio/runtime.hpp>
+#include <corio/select.hpp>
+
+#include "frame.hpp"
+
+namespace mini_redis {
+
+namespace {
+
+using corio::time::Instant;
+
+/// std::hash over string_view, so maps keyed by std::string can be searched
+/// with a string_view without building a string.
+struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+struct Entry {
+    std::string value;
+    std::optional<Instant> expires_at;
+};
+
+/// One slice of the key space. Invariant: `expirations` holds exactly the
+/// (deadline, key) pairs of the entries that have a deadline.
+struct Shard {
+    mutable std::mutex mutex;
+    std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> entries;
+    std::set<std::pair<Instant, std::string>> expirations;
+
+    /// The live entry of `key` at `now`, or null when absent or expired.
+    Entry* live(std::string_view key, Instant now) {
+        auto it = entries.find(key);
+        if (it == entries.end()) return nullptr;
+        if (it->second.expires_at && *it->second.expires_at <= now) return nullptr;
+        return &it->second;
+    }
+    const Entry* live(std::string_view key, Instant now) const { return const_cast<Shard*>(this)->live(key, now); }
+
+    void set_deadline(const std::string& key, Entry& entry, std::optional<Instant> at) {
+        if (entry.expires_at) expirations.erase({*entry.expires_at, key});
+        entry.expires_at = at;
+        if (at) expirations.emplace(*at, key);
+    }
+
+    bool erase(std::string_view key) {
+        auto it = entries.find(key);
+        if (it == entries.end()) return false;
+        if (it->second.expires_at) expirations.erase({*it->second.expires_at, it->first});
+        entries.erase(it);
+        return true;
+    }
+
+    /// Removes the entries expired at `now`; the earliest deadline left.
+    std::optional<Instant> purge(Instant now) {
+        while (!expirations.empty() && expirations.begin()->first <= now) {
+            auto first = expirations.begin();
+            entries.erase(first->second);
+            expirations.erase(first);
+        }
+        if (expirations.empty()) return std::nullopt;
+        return expirations.begin()->first;
+    }
+};
+
+constexpr std::size_t kShardCount = 16;
+
+/// purge_deadline_ values besides a deadline's tick count.
+constexpr std::int64_t kPurging = std::numeric_limits<std::int64_t>::min();  // scanning: always wake
+constexpr std::int64_t kNoDeadline = std::numeric_limits<std::int64_t>::max();
+
+std::int64_t ticks(Instant t) noexcept { return t.into_std().time_since_epoch().count(); }
+
+}  // namespace
+
+struct Db::Shared {
+    explicit Shared(DbOptions opts) : options(opts) {}
+
+    Shard& shard(std::string_view key) { return shards[StringHash{}(key) % kShardCount]; }
+    const Shard& shard(std::string_view key) const { return shards[StringHash{}(key) % kShardCount]; }
+
+    /// Wakes the expiry task if `at` is earlier than the deadline it sleeps to.
+    void deadline_added(Instant at) {
+        // seq_cst pairs with the task's store of kPurging before it scans:
+        // either this load sees kPurging (or a later deadline) and wakes it,
+        // or the task's scan comes after this key was inserted and sees it.
+        if (ticks(at) < purge_deadline.load()) purge_wakeup.notify_one();
+    }
+
+    DbOptions options;
+    std::array<Shard, kShardCount> shards;
+
+    corio::sync::Notify purge_wakeup;
+    /// The deadline (in steady_clock ticks) the expiry task sleeps until,
+    /// kPurging while it scans, kNoDeadline when it waits for any deadline.
+    std::atomic<std::int64_t> purge_deadline{kPurging};
+    std::atomic<bool> shutdown{false};
+
+    mutable std::mutex channels_mutex;
+    std::unordered_map<std::string, corio::sync::broadcast::Sender<Payload>, StringHash, std::equal_to<>> channels;
+};
+
+/// The background expiry task: purge, then sleep until the earliest deadline
+/// left or until woken by a new, earlier one (or by shutdown).
+corio::Task<void> Db::purge_expired_keys(std::shared_ptr<Shared> shared) {
+    while (!shared->shutdown.load()) {
+        shared->purge_deadline.store(kPurging);
+        Instant now = Instant::now();
+        std::optional<Instant> next;
+        for (Shard& shard : shared->shards) {
+            std::lock_guard lock(shard.mutex);
+            std::optional<Instant> earliest = shard.purge(now);
+            if (earliest && (!next || *earliest < *next)) next = earliest;
+        }
+        shared->purge_deadline.store(next ? ticks(*next) : kNoDeadline);
+        if (!next) {
+            co_await shared->purge_wakeup.notified();
+            continue;
+        }
+        corio::time::Sleep until_deadline = corio::time::sleep_until(*next);
+        auto woken = shared->purge_wakeup.notified();
+        co_await corio::select(until_deadline, woken);
+    }
+}
+
+std::optional<std::string> Db::get(std::string_view key) const {
+    const Shard& shard = shared_->shard(key);
+    Instant now = Instant::now();
+    std::lock_guard lock(shard.mutex);
+    const Entry* entry = shard.live(key, now);
+    if (entry == nullptr) return std::nullopt;
+    return entry->value;
+}
+
+bool Db::set(std::string_view key, std::string value, std::optional<Instant> expires_at, SetCondition condition) {
+    Shard& shard = shared_->shard(key);
+    Instant now = Instant::now();
+    {
+        std::lock_guard lock(shard.mutex);
+        if (condition != SetCondition::Always) {
+            bool present = shard.live(key, now) != nullptr;
+            if (present != (condition == SetCondition::IfPresent)) return false;
+        }
+        auto it = shard.entries.find(key);
+        if (it == shard.entries.end()) it = shard.entries.try_emplace(std::string(key)).first;
+        it->second.value = std::move(value);
+        shard.set_deadline(it->first, it->second, expires_at);
+    }
+    if (expires_at) shared_->deadline_added(*expires_at);
+    return true;
+}
+
+bool Db::del(std::string_view key) {
+    Shard& shard = shared_->shard(key);
+    Instant now = Instant::now();
+    std::lock_guard lock(shard.mutex);
+    bool was_live = shard.live(key, now) != nullptr;
+    shard.erase(key);
+    return was_live;
+}
+
+bool Db::exists(std::string_view key) const {
+    const Shard& shard = shared_->shard(key);
+    Instant now = Instant::now();
+    std::lock_guard lock(shard.mutex);
+    return shard.live(key, now) != nullptr;
+}
+
+std::expected<std::int64_t, IncrError> Db::incr(std::string_view key) {
+    Shard& shard = shared_->shard(key);
+    Instant now = Instant::now();
+    std::lock_guard lock(shard.mutex);
+    Entry* entry = shard.live(key, now);
+    std::int64_t value = 0;
+    if (entry != nullptr && !parse_int64(entry->value, value)) return std::unexpected(IncrError::NotAnInteger);
+    if (value == std::numeric_limits<std::int64_t>::max()) return std::unexpected(IncrError::Overflow);
+    ++value;
+    if (entry == nullptr) {
+        shard.erase(key);  // an expired entry may still be there
+        entry = &shard.entries.try_emplace(std::string(key)).first->second;
+    }
+    entry->value = std::to_string(value);
+    return value;
+}
+
+bool Db::expire(std::string_view key, Instant at) {
+    Shard& shard = shared_->shard(key);
+    Instant now = Instant::now();
+    {
+        std::lock_guard lock(shard.mutex);
+        if (shard.live(key, now) == nullptr) return false;
+        if (at <= now) {
+            shard.erase(key);
+            return true;
+        }
+        auto it = shard.entries.find(key);
+        shard.set_deadline(it->first, it->second, at);
+    }
+    shared_->deadline_added(at);
+    return true;
+}
+
+std::int64_t Db::ttl_millis(std::string_view key) const {
+    const Shard& shard = shared_->shard(key);
+    Instant now = Instant::now();
+    std::lock_guard lock(shard.mutex);
+    const Entry* entry = shard.live(key, now);
+    if (entry == nullptr) return -2;
+    if (!entry->expires_at) return -1;
+    auto left = *entry->expires_at - now;
+    return std::chrono::ceil<std::chrono::milliseconds>(left).count();
+}
+
+std::size_t Db::publish(std::string_view channel, Payload message) {
+    std::lock_guard lock(shared_->channels_mutex);
+    auto it = shared_->channels.find(channel);
+    if (it == shared_->channels.end()) return 0;
+    auto sent = it->second.send(std::move(message));
+    return sent ? *sent : 0;
+}
+
+ChannelReceiver Db::subscribe(std::string_view channel) {
+    std::lock_guard lock(shared_->channels_mutex);
+    auto it = shared_->channels.find(channel);
+    if (it != shared_->channels.end()) return it->second.subscribe();
+    auto [sender, receiver] = corio::sync::broadcast::channel<Payload>(shared_->options.channel_capacity);
+    shared_->channels.emplace(std::string(channel), std::move(sender));
+    return std::move(receiver);
+}
+
+void Db::release_channel(std::string_view channel) {
+    std::lock_guard lock(shared_->channels_mutex);
+    // A receiver is only created under this mutex, so a count of zero seen
+    // here cannot grow before the erase.
+    auto it = shared_->channels.find(channel);
+    if (it != shared_->channels.end() && it->second.receiver_count() == 0) shared_->channels.erase(it);
+}
+
+std::size_t Db::channel_count() const {
+    std::lock_guard lock(shared_->channels_mutex);
+    return shared_->channels.size();
+}
+
+std::size_t Db::key_count() const {
+    std::size_t n = 0;
+    for (const Shard& shard : shared_->shards) {
+        std::lock_guard lock(shard.mutex);
+        n += shard.entries.size();
+    }
+    return n;
+}
+
+DbDropGuard::DbDropGuard(DbOptions options) : db_(std::make_shared<Db::Shared>(options)) {
+    (void)corio::spawn(Db::purge_expired_keys(db_.shared_));
+}
+
+DbDropGuard::~DbDropGuard() {
+    if (db_.shared_ == nullptr) return;
+    db_.shared_->shutdown.store(true);
+    db_.shared_->purge_wakeup.notify_one();
+}
+
+}  // namespace mini_redis

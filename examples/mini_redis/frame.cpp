@@ -1,0 +1,351 @@
+// The RESP2 parser and encoder (see frame.hpp). The parser is a recursive
+// descent over a string_view that allocates only for bytes already present,
+// so a declared length costs nothing until its bytes arrive.
+#include "frame.hpp"
+
+#include <charconv>
+#include <cstring>
+#include <utility>
+
+namespace mini_redis {
+
+bool parse_int64(std::string_view text, std::int64_t& out) noexcept {
+    if (text.empty() || text.size() > 20) return false;
+    std::size_t i = text[0] == '-' ? 1 : 0;
+    if (i == text.size()) return false;
+    // No leading zeros (and no "-0"): the one spelling of each number.
+    if (text[i] == '0' && (text.size() > 1)) return false;
+    std::int64_t value = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || ptr != text.data() + text.size()) return false;
+    out = value;
+    return true;
+}
+
+namespace {
+
+enum class Step { Done, NeedMore, Failed };
+
+/// One pass of parsing over `buf` from `pos`; on Failed, `error` says why.
+class Parser {
+public:
+    explicit Parser(std::string_view buf) noexcept : buf_(buf) {}
+
+    Step frame(Frame& out, int depth) {
+        if (pos_ >= buf_.size()) return Step::NeedMore;
+        char tag = buf_[pos_];
+        std::string_view line;
+        if (Step s = read_line(pos_ + 1, line); s != Step::Done) return s;
+        switch (tag) {
+            case '+':
+                out = Frame::simple(std::string(line));
+                return Step::Done;
+            case '-':
+                out = Frame::error(std::string(line));
+                return Step::Done;
+            case ':': {
+                std::int64_t v = 0;
+                if (!parse_int64(line, v)) return fail("Protocol error: invalid integer");
+                out = Frame::integer_of(v);
+                return Step::Done;
+            }
+            case '$':
+                return bulk_body(line, /*allow_null=*/true, out);
+            case '*':
+                return array_body(line, depth, out);
+            default:
+                return fail(std::string("Protocol error: unknown frame type '") + printable(tag) + "'");
+        }
+    }
+
+    /// A request: "*N" then N bulk strings.
+    Step command(Frame& out) {
+        std::string_view line;
+        if (Step s = read_line(pos_ + 1, line); s != Step::Done) return s;
+        std::int64_t n = 0;
+        if (!parse_int64(line, n) || n > kMaxArrayLength || n < -1) {
+            return fail("Protocol error: invalid multibulk length");
+        }
+        out = Frame::array({});
+        if (n <= 0) return Step::Done;
+        // Reserve no more than what the bytes present could hold (each
+        // element takes at least "$0\r\n\r\n", 6 bytes).
+        out.items.reserve(static_cast<std::size_t>(std::min<std::int64_t>(n, remaining() / 6 + 1)));
+        for (std::int64_t i = 0; i < n; ++i) {
+            if (pos_ >= buf_.size()) return Step::NeedMore;
+            if (buf_[pos_] != '$') {
+                return fail(std::string("Protocol error: expected '$', got '") + printable(buf_[pos_]) + "'");
+            }
+            std::string_view header;
+            if (Step s = read_line(pos_ + 1, header); s != Step::Done) return s;
+            Frame item;
+            if (Step s = bulk_body(header, /*allow_null=*/false, item); s != Step::Done) return s;
+            out.items.push_back(std::move(item));
+        }
+        return Step::Done;
+    }
+
+    /// An inline command: one line of words.
+    Step inline_command(Frame& out) {
+        std::size_t nl = buf_.find('\n', pos_);
+        if (nl == std::string_view::npos) {
+            if (buf_.size() - pos_ > kMaxLineLength) return fail("Protocol error: too big inline request");
+            return Step::NeedMore;
+        }
+        if (nl - pos_ > kMaxLineLength) return fail("Protocol error: too big inline request");
+        std::string_view line = buf_.substr(pos_, nl - pos_);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        pos_ = nl + 1;
+        out = Frame::array({});
+        return split_words(line, out.items);
+    }
+
+    std::size_t consumed() const noexcept { return pos_; }
+    std::string& error() noexcept { return error_; }
+
+private:
+    /// The line starting at `from` up to "\r\n"; moves pos_ past it.
+    Step read_line(std::size_t from, std::string_view& line) {
+        std::size_t end = from;
+        for (;;) {
+            const void* cr = std::memchr(buf_.data() + end, '\r', buf_.size() - end);
+            if (cr == nullptr) {
+                end = buf_.size();
+                break;
+            }
+            end = static_cast<std::size_t>(static_cast<const char*>(cr) - buf_.data());
+            if (end + 1 >= buf_.size()) break;        // "\r" last: its "\n" has not arrived
+            if (buf_[end + 1] == '\n') {
+                if (end - from > kMaxLineLength) return fail("Protocol error: too big line");
+                line = buf_.substr(from, end - from);
+                pos_ = end + 2;
+                return Step::Done;
+            }
+            ++end;  // a lone '\r' inside the line
+        }
+        if (buf_.size() - from > kMaxLineLength) return fail("Protocol error: too big line");
+        return Step::NeedMore;
+    }
+
+    Step bulk_body(std::string_view header, bool allow_null, Frame& out) {
+        std::int64_t len = 0;
+        if (!parse_int64(header, len) || len > kMaxBulkLength || len < -1 || (len == -1 && !allow_null)) {
+            return fail("Protocol error: invalid bulk length");
+        }
+        if (len == -1) {
+            out = Frame::null_bulk();
+            return Step::Done;
+        }
+        auto n = static_cast<std::size_t>(len);
+        if (remaining() < n + 2) return Step::NeedMore;
+        if (buf_[pos_ + n] != '\r' || buf_[pos_ + n + 1] != '\n') {
+            return fail("Protocol error: bulk string not terminated by CRLF");
+        }
+        out = Frame::bulk(std::string(buf_.substr(pos_, n)));
+        pos_ += n + 2;
+        return Step::Done;
+    }
+
+    Step array_body(std::string_view header, int depth, Frame& out) {
+        std::int64_t n = 0;
+        if (!parse_int64(header, n) || n > kMaxArrayLength || n < -1) {
+            return fail("Protocol error: invalid multibulk length");
+        }
+        if (n == -1) {
+            out = Frame::null_array();
+            return Step::Done;
+        }
+        if (depth >= kMaxNesting) return fail("Protocol error: arrays nested too deeply");
+        out = Frame::array({});
+        // Each element takes at least 3 bytes (":0\r\n" is 4, "+\r\n" 3).
+        out.items.reserve(static_cast<std::size_t>(std::min<std::int64_t>(n, remaining() / 3 + 1)));
+        for (std::int64_t i = 0; i < n; ++i) {
+            Frame item;
+            if (Step s = frame(item, depth + 1); s != Step::Done) return s;
+            out.items.push_back(std::move(item));
+        }
+        return Step::Done;
+    }
+
+    /// Splits an inline line into words like Redis's sdssplitargs.
+    Step split_words(std::string_view line, std::vector<Frame>& words) {
+        std::size_t i = 0;
+        auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; };
+        for (;;) {
+            while (i < line.size() && blank(line[i])) ++i;
+            if (i == line.size()) return Step::Done;
+            std::string word;
+            if (line[i] == '"' || line[i] == '\'') {
+                if (!quoted_word(line, i, word)) return fail("Protocol error: unbalanced quotes in request");
+                if (i < line.size() && !blank(line[i])) return fail("Protocol error: unbalanced quotes in request");
+            } else {
+                while (i < line.size() && !blank(line[i])) word.push_back(line[i++]);
+            }
+            words.push_back(Frame::bulk(std::move(word)));
+        }
+    }
+
+    /// Reads a quoted word starting at line[i] (the quote); i ends past the closing quote.
+    static bool quoted_word(std::string_view line, std::size_t& i, std::string& word) {
+        char quote = line[i++];
+        while (i < line.size()) {
+            char c = line[i++];
+            if (c == quote) return true;
+            if (c != '\\' || i == line.size()) {
+                word.push_back(c);
+                continue;
+            }
+            char e = line[i++];
+            if (quote == '\'') {
+                if (e != '\'') word.push_back('\\');
+                word.push_back(e);
+                continue;
+            }
+            switch (e) {
+                case 'n': word.push_back('\n'); break;
+                case 'r': word.push_back('\r'); break;
+                case 't': word.push_back('\t'); break;
+                case 'b': word.push_back('\b'); break;
+                case 'a': word.push_back('\a'); break;
+                case 'x':
+                    if (i + 1 < line.size() && std::isxdigit(static_cast<unsigned char>(line[i])) &&
+                        std::isxdigit(static_cast<unsigned char>(line[i + 1]))) {
+                        word.push_back(static_cast<char>(std::stoi(std::string(line.substr(i, 2)), nullptr, 16)));
+                        i += 2;
+                    } else {
+                        word.push_back('x');
+                    }
+                    break;
+                default: word.push_back(e); break;
+            }
+        }
+        return false;  // no closing quote
+    }
+
+    std::size_t remaining() const noexcept { return buf_.size() - pos_; }
+
+    static std::string printable(char c) {
+        if (c >= 0x20 && c < 0x7f) return std::string(1, c);
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
+        return hex;
+    }
+
+    Step fail(std::string message) {
+        error_ = std::move(message);
+        return Step::Failed;
+    }
+
+    std::string_view buf_;
+    std::size_t pos_ = 0;
+    std::string error_;
+};
+
+ParseResult finish(Parser& parser, Step step, Frame&& frame) {
+    switch (step) {
+        case Step::Done: return Parsed{std::move(frame), parser.consumed()};
+        case Step::NeedMore: return Incomplete{};
+        case Step::Failed: break;
+    }
+    return ProtocolError{std::move(parser.error())};
+}
+
+void append_number(std::string& out, std::int64_t v) {
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+    out.append(digits, end);
+}
+
+void line(std::string& out, char tag, std::int64_t v) {
+    out.push_back(tag);
+    append_number(out, v);
+    out.append("\r\n", 2);
+}
+
+void debug(const Frame& f, std::string& out) {
+    switch (f.type) {
+        case Frame::Type::Simple: out += "+" + f.text; break;
+        case Frame::Type::Error: out += "-" + f.text; break;
+        case Frame::Type::Integer: out += ":" + std::to_string(f.integer); break;
+        case Frame::Type::Bulk: out += "\"" + f.text + "\""; break;
+        case Frame::Type::NullBulk: out += "(nil)"; break;
+        case Frame::Type::NullArray: out += "(nil array)"; break;
+        case Frame::Type::Array:
+            out += "[";
+            for (std::size_t i = 0; i < f.items.size(); ++i) {
+                if (i > 0) out += ", ";
+                debug(f.items[i], out);
+            }
+            out += "]";
+            break;
+    }
+}
+
+}  // namespace
+
+Frame Frame::command(std::vector<std::string> args) {
+    Frame f = array({});
+    f.items.reserve(args.size());
+    for (std::string& a : args) f.items.push_back(bulk(std::move(a)));
+    return f;
+}
+
+std::string Frame::to_debug_string() const {
+    std::string out;
+    debug(*this, out);
+    return out;
+}
+
+ParseResult parse(std::string_view buf) {
+    Parser parser(buf);
+    Frame frame;
+    Step step = parser.frame(frame, 0);
+    return finish(parser, step, std::move(frame));
+}
+
+ParseResult parse_command(std::string_view buf) {
+    if (buf.empty()) return Incomplete{};
+    Parser parser(buf);
+    Frame frame;
+    Step step = buf[0] == '*' ? parser.command(frame) : parser.inline_command(frame);
+    return finish(parser, step, std::move(frame));
+}
+
+namespace resp {
+void simple(std::string& out, std::string_view s) {
+    out.push_back('+');
+    out.append(s);
+    out.append("\r\n", 2);
+}
+void error(std::string& out, std::string_view message) {
+    out.push_back('-');
+    out.append(message);
+    out.append("\r\n", 2);
+}
+void integer(std::string& out, std::int64_t v) { line(out, ':', v); }
+void bulk(std::string& out, std::string_view bytes) {
+    line(out, '$', static_cast<std::int64_t>(bytes.size()));
+    out.append(bytes);
+    out.append("\r\n", 2);
+}
+void null_bulk(std::string& out) { out.append("$-1\r\n", 5); }
+void array_header(std::string& out, std::size_t n) { line(out, '*', static_cast<std::int64_t>(n)); }
+void null_array(std::string& out) { out.append("*-1\r\n", 5); }
+}  // namespace resp
+
+void encode(const Frame& frame, std::string& out) {
+    switch (frame.type) {
+        case Frame::Type::Simple: resp::simple(out, frame.text); return;
+        case Frame::Type::Error: resp::error(out, frame.text); return;
+        case Frame::Type::Integer: resp::integer(out, frame.integer); return;
+        case Frame::Type::Bulk: resp::bulk(out, frame.text); return;
+        case Frame::Type::NullBulk: resp::null_bulk(out); return;
+        case Frame::Type::NullArray: resp::null_array(out); return;
+        case Frame::Type::Array:
+            resp::array_header(out, frame.items.size());
+            for (const Frame& item : frame.items) encode(item, out);
+            return;
+    }
+}
+
+}  // namespace mini_redis

@@ -1,0 +1,135 @@
+// The RESP2 frame codec of mini-redis: the Frame value, an incremental
+// parser that works on whatever bytes have arrived so far, and the encoder.
+//
+// The parser never trusts a length it was sent: it allocates only for bytes
+// that are already in the buffer, and rejects what the limits below forbid
+// with a ProtocolError whose message is what Redis itself would answer
+// ("Protocol error: invalid bulk length", ...). A server replies
+// "-ERR <message>" and closes the connection.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace mini_redis {
+
+/// The largest bulk string accepted (Redis's proto-max-bulk-len): 512 MB.
+inline constexpr std::int64_t kMaxBulkLength = 512LL * 1024 * 1024;
+/// The most elements an array may declare (Redis's limit for a request): 1M.
+inline constexpr std::int64_t kMaxArrayLength = 1024 * 1024;
+/// The longest line (an inline command, or the header line of a frame): 64 KB.
+inline constexpr std::size_t kMaxLineLength = 64 * 1024;
+/// How deeply arrays may nest inside each other.
+inline constexpr int kMaxNesting = 32;
+/// The most bytes one frame may occupy on the wire: a connection whose
+/// buffered incomplete frame is larger than this is in error, so a read buffer
+/// never holds more than this plus one read.
+inline constexpr std::size_t kMaxFrameBytes = static_cast<std::size_t>(kMaxBulkLength) + 1024 * 1024;
+
+/// One RESP2 value.
+struct Frame {
+    enum class Type : std::uint8_t {
+        Simple,     ///< +OK
+        Error,      ///< -ERR message
+        Integer,    ///< :42
+        Bulk,       ///< $3 foo
+        NullBulk,   ///< $-1
+        Array,      ///< *2 ...
+        NullArray,  ///< *-1
+    };
+
+    Type type = Type::NullBulk;
+    std::int64_t integer = 0;   ///< the value of an Integer
+    std::string text;           ///< the bytes of a Simple, Error or Bulk
+    std::vector<Frame> items;   ///< the elements of an Array
+
+    /// A simple string (must not contain "\r\n").
+    static Frame simple(std::string s) { return Frame{Type::Simple, 0, std::move(s), {}}; }
+    /// An error reply, conventionally "ERR ..." (must not contain "\r\n").
+    static Frame error(std::string message) { return Frame{Type::Error, 0, std::move(message), {}}; }
+    /// An integer.
+    static Frame integer_of(std::int64_t v) { return Frame{Type::Integer, v, {}, {}}; }
+    /// A bulk string: any bytes.
+    static Frame bulk(std::string bytes) { return Frame{Type::Bulk, 0, std::move(bytes), {}}; }
+    /// The null bulk string ("$-1"): GET of a missing key.
+    static Frame null_bulk() { return Frame{Type::NullBulk, 0, {}, {}}; }
+    /// An array of frames.
+    static Frame array(std::vector<Frame> items) { return Frame{Type::Array, 0, {}, std::move(items)}; }
+    /// The null array ("*-1").
+    static Frame null_array() { return Frame{Type::NullArray, 0, {}, {}}; }
+    /// An array of bulk strings: how a client sends a command.
+    static Frame command(std::vector<std::string> args);
+
+    /// True for a (non-null) Array.
+    bool is_array() const noexcept { return type == Type::Array; }
+    /// True for an Error.
+    bool is_error() const noexcept { return type == Type::Error; }
+
+    /// A readable rendering for tests and diagnostics (not RESP).
+    std::string to_debug_string() const;
+
+    friend bool operator==(const Frame&, const Frame&) = default;
+};
+
+/// parse() needs more bytes: nothing was consumed.
+struct Incomplete {
+    friend bool operator==(Incomplete, Incomplete) = default;
+};
+/// parse() found a whole frame occupying the first `consumed` bytes.
+struct Parsed {
+    Frame frame;
+    std::size_t consumed = 0;
+};
+/// The bytes break the protocol or its limits; the connection cannot go on.
+struct ProtocolError {
+    /// "Protocol error: ..." as Redis words it; a server replies "-ERR " + message.
+    std::string message;
+};
+/// What parse() and parse_command() return.
+using ParseResult = std::variant<Incomplete, Parsed, ProtocolError>;
+
+/// Parses the first RESP2 frame of `buf` (any type, as a client reads
+/// replies). Incomplete when `buf` holds only a prefix of a valid frame;
+/// ProtocolError for a malformed frame or one over the limits above (a
+/// negative length other than -1, a non-numeric length, a bulk over 512 MB,
+/// an array over 1M elements, a line over 64 KB, nesting over 32).
+ParseResult parse(std::string_view buf);
+
+/// Parses the first command of `buf`, as a server reads requests: an array
+/// of bulk strings ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"), or an inline command
+/// ("GET k\r\n", words separated by blanks, double or single quotes
+/// allowed). The result is always an Array of Bulk frames; an empty array
+/// for an empty line or "*0" / "*-1", which a server skips.
+ParseResult parse_command(std::string_view buf);
+
+/// Appends the RESP2 encoding of `frame` to `out`.
+void encode(const Frame& frame, std::string& out);
+
+/// The encoders the server writes replies with, without building Frames.
+/// Each appends one value to `out`.
+namespace resp {
+/// "+s\r\n".
+void simple(std::string& out, std::string_view s);
+/// "-message\r\n".
+void error(std::string& out, std::string_view message);
+/// ":v\r\n".
+void integer(std::string& out, std::int64_t v);
+/// "$len\r\nbytes\r\n".
+void bulk(std::string& out, std::string_view bytes);
+/// "$-1\r\n".
+void null_bulk(std::string& out);
+/// "*n\r\n": follow it with the n elements.
+void array_header(std::string& out, std::size_t n);
+/// "*-1\r\n".
+void null_array(std::string& out);
+}  // namespace resp
+
+/// Parses a whole decimal integer the way Redis does (optional '-', no '+',
+/// no blanks, no leading zeros, within int64): false otherwise.
+bool parse_int64(std::string_view text, std::int64_t& out) noexcept;
+
+}  // namespace mini_redis

@@ -1,0 +1,68 @@
+// The accept loop, the connection limit and shutdown (see server.hpp).
+#include "server.hpp"
+
+#include <cstdio>
+#include <memory>
+#include <utility>
+#include <variant>
+
+#include <corio/runtime.hpp>
+#include <corio/select.hpp>
+#include <corio/sync/semaphore.hpp>
+#include <corio/time.hpp>
+
+#include "session.hpp"
+
+namespace mini_redis {
+
+namespace {
+
+using namespace std::chrono_literals;
+using corio::net::TcpStream;
+
+/// Answers a client over the connection limit and closes its connection.
+corio::Task<void> refuse(TcpStream stream) {
+    Connection conn(std::move(stream));
+    resp::error(conn.output(), "ERR max number of clients reached");
+    co_await close_with_reply(conn, 1s);
+}
+
+}  // namespace
+
+corio::Task<void> run(corio::net::TcpListener listener, corio::CancellationToken shutdown, ServerOptions options) {
+    DbDropGuard db(options.db);
+    auto state = std::make_shared<ServerState>(db.db(), options, shutdown);
+    auto limit = std::make_shared<corio::sync::Semaphore>(options.max_connections);
+
+    corio::Cancelled stop = shutdown.cancelled();
+    for (;;) {
+        auto accept = listener.accept();
+        auto event = co_await corio::select_biased(stop, accept);
+        if (event.index() == 0) break;
+        auto& accepted = std::get<1>(event);
+        if (!accepted) {
+            // Typically EMFILE: back off instead of spinning on the same error.
+            std::fprintf(stderr, "mini-redis: accept failed: %s\n", accepted.error().message().c_str());
+            auto pause = corio::time::sleep(100ms);
+            co_await corio::select_biased(stop, pause);
+            continue;
+        }
+        TcpStream stream = std::move(accepted->first);
+        // Replies are small and awaited one by one: send them without delay.
+        (void)stream.set_nodelay(true);
+        auto permit = corio::sync::Semaphore::try_acquire_owned(limit);
+        if (!permit) {
+            (void)corio::spawn(refuse(std::move(stream)));
+            continue;
+        }
+        (void)corio::spawn(serve_connection(std::move(stream), state, std::move(*permit)));
+    }
+
+    // Every connection holds one permit: having them all back means every
+    // connection task has ended. Wait for that, but not for ever.
+    listener = corio::net::TcpListener();
+    auto all_closed = limit->acquire(options.max_connections);
+    (void)co_await corio::time::timeout(options.shutdown_grace, std::move(all_closed));
+}
+
+}  // namespace mini_redis

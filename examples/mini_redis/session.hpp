@@ -1,0 +1,148 @@
+// One client connection of the server: reads commands, executes them
+// against the Db, writes the replies, and in subscribe mode forwards the
+// messages of its channels.
+//
+// The loop of a connection: wait for input (or, when subscribed, a message;
+// or shutdown) -> execute every complete command in the read buffer, in
+// order, appending each reply to the write buffer -> send the write buffer in
+// one write. So a pipelined batch costs one read and one write, and shutdown
+// is only noticed between batches: a command that started always completes
+// and its reply is sent.
+//
+// A subscriber that does not read: its messages stay in the broadcast
+// channels (bounded by their capacity) while its socket is full, the oldest
+// being dropped for it as it falls further behind; publishers never wait. If
+// its socket accepts nothing for subscriber_write_timeout, it is
+// disconnected.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <corio/cancel.hpp>
+#include <corio/net.hpp>
+#include <corio/sync/broadcast.hpp>
+#include <corio/sync/semaphore.hpp>
+#include <corio/task.hpp>
+
+#include "connection.hpp"
+#include "db.hpp"
+#include "server.hpp"
+
+namespace mini_redis {
+
+/// What every connection of one server shares.
+struct ServerState {
+    /// The state of a server over `db` with `options`, stopped by `shutdown`.
+    ServerState(Db db_, const ServerOptions& options_, corio::CancellationToken shutdown_)
+        : db(std::move(db_)), options(options_), shutdown(std::move(shutdown_)) {}
+
+    /// The key space and channels.
+    Db db;
+    /// The server's settings.
+    ServerOptions options;
+    /// Cancelled when the server shuts down.
+    corio::CancellationToken shutdown;
+    /// The next connection id (CLIENT ID).
+    std::atomic<std::int64_t> next_client_id{1};
+};
+
+/// One channel a connection subscribed to.
+struct Subscription {
+    /// A subscription to `name` receiving through `rx`.
+    Subscription(std::string name, ChannelReceiver rx) : channel(std::move(name)), receiver(std::move(rx)) {}
+
+    /// The channel's name.
+    std::string channel;
+    /// Where its messages arrive.
+    ChannelReceiver receiver;
+    /// The receive in progress, kept across waits so a message it was about
+    /// to take is never lost. Declared after `receiver`, which it refers to.
+    std::optional<corio::sync::broadcast::Recv<Payload>> receiving;
+};
+
+/// The state of one client connection and the commands it can run.
+class Session {
+public:
+    /// A session for the client on `stream`.
+    Session(corio::net::TcpStream stream, std::shared_ptr<ServerState> state);
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    /// Leaves every channel (removing those left without subscribers).
+    ~Session();
+
+    /// Serves the client until it quits or disconnects, the server shuts
+    /// down, or it breaks the protocol. The session must outlive the future.
+    corio::Task<void> run();
+
+private:
+    enum class Batch {
+        Done,           ///< every complete command ran
+        More,           ///< the replies got large: send them, then go on
+        Quit,           ///< QUIT: send the replies and close
+        ProtocolError,  ///< the error reply is queued: send it and close
+    };
+    using Args = std::span<const Frame>;  // the command's name, then its arguments
+
+    corio::Task<bool> respond(bool got_input);
+    Batch execute_buffered();
+    corio::Task<bool> send_output();
+    void deliver(Subscription* sub, std::expected<Payload, corio::sync::broadcast::RecvError> message);
+    void add_subscription(std::string_view channel);
+    bool remove_subscription(std::string_view channel);
+
+    // commands.cpp
+    void execute(const std::vector<Frame>& command);
+    void ping(Args args);
+    void echo(Args args);
+    void get(Args args);
+    void set(Args args);
+    void del(Args args);
+    void exists(Args args);
+    void incr(Args args);
+    void expire(Args args);
+    void ttl(Args args);
+    void publish(Args args);
+    void subscribe(Args args);
+    void unsubscribe(Args args);
+    void config(Args args);
+    void command(Args args);
+    void client(Args args);
+    void info(Args args);
+    void select(Args args);
+    void quit(Args args);
+    std::string& out() noexcept { return conn_.output(); }
+
+    Connection conn_;
+    std::shared_ptr<ServerState> state_;
+    corio::Cancelled stop_;  // long-lived: raced against every read
+    std::int64_t client_id_;
+    std::string client_name_;
+    std::vector<std::unique_ptr<Subscription>> subscriptions_;  // boxed: their receives must not move
+    std::size_t rotation_ = 0;                                   // where NextMessage starts polling
+    bool quit_ = false;
+};
+
+/// Serves one client until it quits or disconnects, the server shuts down,
+/// or it breaks the protocol (answered "-ERR Protocol error: ..." and
+/// closed). Holds `permit` (its place under the connection limit) until it
+/// ends.
+corio::Task<void> serve_connection(corio::net::TcpStream stream, std::shared_ptr<ServerState> state,
+                                   corio::sync::OwnedSemaphorePermit permit);
+
+/// Sends what is in conn.output(), shuts the sending side down and reads
+/// (discarding) until the client closes or `limit` has passed, then closes.
+/// Reading first keeps the kernel from answering the client's unread bytes
+/// with a reset that could destroy the reply before the client reads it.
+corio::Task<void> close_with_reply(Connection& conn, std::chrono::milliseconds limit);
+
+}  // namespace mini_redis

@@ -1,0 +1,170 @@
+// Tests of the shared state (db.hpp): strings with NX/XX, INCR, expiry by
+// the background task on the paused clock (including the wake-up when an
+// earlier deadline arrives), and pub/sub channels: fan-out, lag without
+// blocking the publisher, and removal with the last subscriber.
+#include "db.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include <corio/runtime.hpp>
+#include <corio/task.hpp>
+#include <corio/time.hpp>
+
+#include "co_assert.hpp"
+
+namespace mini_redis {
+namespace {
+
+using namespace std::chrono_literals;
+using corio::time::Instant;
+
+corio::Runtime paused_runtime() { return corio::Builder::new_current_thread().start_paused(true).build(); }
+
+Payload payload(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
+
+/// Lets the expiry task run (it is woken by the timer or the Notify).
+corio::Task<void> let_tasks_run() {
+    for (int i = 0; i < 4; ++i) co_await corio::task::yield_now();
+}
+
+corio::Task<void> strings_body() {
+    DbDropGuard guard;
+    Db db = guard.db();
+    EXPECT_EQ(db.get("k"), std::nullopt);
+    EXPECT_FALSE(db.exists("k"));
+    EXPECT_TRUE(db.set("k", "v", std::nullopt));
+    EXPECT_EQ(db.get("k"), "v");
+    EXPECT_TRUE(db.exists("k"));
+    EXPECT_FALSE(db.set("k", "nx", std::nullopt, SetCondition::IfAbsent));
+    EXPECT_EQ(db.get("k"), "v");
+    EXPECT_TRUE(db.set("k", "xx", std::nullopt, SetCondition::IfPresent));
+    EXPECT_EQ(db.get("k"), "xx");
+    EXPECT_TRUE(db.del("k"));
+    EXPECT_FALSE(db.del("k"));
+    EXPECT_FALSE(db.set("k", "xx", std::nullopt, SetCondition::IfPresent));
+    EXPECT_TRUE(db.set("k", "nx", std::nullopt, SetCondition::IfAbsent));
+    EXPECT_EQ(db.get("k"), "nx");
+    co_return;
+}
+
+TEST(Db, SetGetDelAndExistsFollowNxAndXx) { paused_runtime().block_on(strings_body()); }
+
+corio::Task<void> incr_body() {
+    DbDropGuard guard;
+    Db db = guard.db();
+    EXPECT_EQ(db.incr("n"), 1);
+    EXPECT_EQ(db.incr("n"), 2);
+    db.set("text", "abc", std::nullopt);
+    EXPECT_EQ(db.incr("text"), std::unexpected(IncrError::NotAnInteger));
+    EXPECT_EQ(db.get("text"), "abc");
+    db.set("max", std::to_string(std::numeric_limits<std::int64_t>::max()), std::nullopt);
+    EXPECT_EQ(db.incr("max"), std::unexpected(IncrError::Overflow));
+    db.set("ttl", "5", Instant::now() + 10s);
+    EXPECT_EQ(db.incr("ttl"), 6);
+    EXPECT_GT(db.ttl_millis("ttl"), 0);  // INCR keeps the deadline
+    co_return;
+}
+
+TEST(Db, IncrCountsRejectsNonIntegersAndOverflowAndKeepsTheDeadline) { paused_runtime().block_on(incr_body()); }
+
+corio::Task<void> expiry_body() {
+    DbDropGuard guard;
+    Db db = guard.db();
+    EXPECT_EQ(db.ttl_millis("k"), -2);
+    db.set("forever", "v", std::nullopt);
+    EXPECT_EQ(db.ttl_millis("forever"), -1);
+    db.set("k", "v", Instant::now() + 100ms);
+    EXPECT_EQ(db.ttl_millis("k"), 100);
+    co_await corio::time::advance(99ms);
+    EXPECT_EQ(db.get("k"), "v");
+    EXPECT_EQ(db.ttl_millis("k"), 1);
+    co_await corio::time::advance(2ms);
+    co_await let_tasks_run();
+    EXPECT_EQ(db.get("k"), std::nullopt);
+    EXPECT_EQ(db.ttl_millis("k"), -2);
+    EXPECT_EQ(db.key_count(), 1u) << "the expiry task removed the key from memory";
+}
+
+TEST(Db, TheBackgroundTaskRemovesAKeyAtItsDeadline) { paused_runtime().block_on(expiry_body()); }
+
+corio::Task<void> earlier_deadline_body() {
+    DbDropGuard guard;
+    Db db = guard.db();
+    db.set("late", "v", Instant::now() + 1h);
+    co_await let_tasks_run();  // the task now sleeps until the 1 h deadline
+    db.set("soon", "v", Instant::now() + 10ms);
+    co_await corio::time::advance(20ms);
+    co_await let_tasks_run();
+    EXPECT_EQ(db.key_count(), 1u) << "a new earlier deadline must wake the sleeping expiry task";
+    EXPECT_EQ(db.get("late"), "v");
+}
+
+TEST(Db, AnEarlierDeadlineWakesTheExpiryTask) { paused_runtime().block_on(earlier_deadline_body()); }
+
+corio::Task<void> expire_body() {
+    DbDropGuard guard;
+    Db db = guard.db();
+    EXPECT_FALSE(db.expire("missing", Instant::now() + 1s));
+    db.set("k", "v", std::nullopt);
+    EXPECT_TRUE(db.expire("k", Instant::now() + 5s));
+    EXPECT_EQ(db.ttl_millis("k"), 5000);
+    db.set("k", "v2", std::nullopt);  // SET clears the deadline
+    EXPECT_EQ(db.ttl_millis("k"), -1);
+    EXPECT_TRUE(db.expire("k", Instant::now()));  // a deadline not in the future deletes
+    EXPECT_FALSE(db.exists("k"));
+    co_await corio::time::advance(6s);
+    co_await let_tasks_run();
+    EXPECT_EQ(db.key_count(), 0u);
+}
+
+TEST(Db, ExpireSetsReplacesAndDeletes) { paused_runtime().block_on(expire_body()); }
+
+corio::Task<void> fan_out_body() {
+    DbDropGuard guard;
+    Db db = guard.db();
+    EXPECT_EQ(db.publish("news", payload("nobody")), 0u);
+    EXPECT_EQ(db.channel_count(), 0u);
+    {
+        ChannelReceiver a = db.subscribe("news");
+        ChannelReceiver b = db.subscribe("news");
+        EXPECT_EQ(db.channel_count(), 1u);
+        EXPECT_EQ(db.publish("news", payload("hello")), 2u);
+        auto got_a = co_await a.recv();
+        auto got_b = co_await b.recv();
+        EXPECT_TRUE(got_a && **got_a == "hello");
+        EXPECT_TRUE(got_b && **got_b == "hello");
+        db.release_channel("news");  // still subscribed: stays
+        EXPECT_EQ(db.channel_count(), 1u);
+    }
+    db.release_channel("news");
+    EXPECT_EQ(db.channel_count(), 0u) << "the channel goes with its last subscriber";
+    EXPECT_EQ(db.publish("news", payload("late")), 0u);
+}
+
+TEST(Db, PublishReachesEverySubscriberAndTheChannelGoesWithTheLast) { paused_runtime().block_on(fan_out_body()); }
+
+corio::Task<void> lag_body() {
+    DbOptions options;
+    options.channel_capacity = 4;
+    DbDropGuard guard(options);
+    Db db = guard.db();
+    ChannelReceiver slow = db.subscribe("c");
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(db.publish("c", payload(std::to_string(i))), 1u);  // never waits
+    auto first = co_await slow.recv();
+    CO_ASSERT_FALSE(first.has_value());
+    EXPECT_TRUE(first.error().is_lagged());
+    EXPECT_EQ(first.error().missed(), 6u);
+    auto next = co_await slow.recv();
+    CO_ASSERT_TRUE(next.has_value());
+    EXPECT_EQ(**next, "6") << "a lagging subscriber goes on with the oldest message kept";
+}
+
+TEST(Db, ASlowSubscriberLosesTheOldestMessagesAndNeverBlocksThePublisher) { paused_runtime().block_on(lag_body()); }
+
+}  // namespace
+}  // namespace mini_redis

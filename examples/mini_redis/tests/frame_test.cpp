@@ -1,0 +1,248 @@
+// Tests of the RESP2 codec (frame.hpp): every frame type, requests in both
+// forms, frames split at every byte boundary, each limit, and seeded random
+// garbage that must never crash the parser nor yield a frame that does not
+// survive a round trip.
+#include "frame.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace mini_redis {
+namespace {
+
+Frame parsed_frame(const ParseResult& r) {
+    if (auto* p = std::get_if<Parsed>(&r)) return p->frame;
+    ADD_FAILURE() << "not a whole frame";
+    return Frame::error("not parsed");
+}
+
+std::string error_of(const ParseResult& r) {
+    if (auto* e = std::get_if<ProtocolError>(&r)) return e->message;
+    return "(no error)";
+}
+
+std::string encoded(const Frame& f) {
+    std::string out;
+    encode(f, out);
+    return out;
+}
+
+/// Frames of every type, nested and empty ones included.
+std::vector<Frame> sample_frames() {
+    return {
+        Frame::simple("OK"),
+        Frame::error("ERR something \"went\" wrong"),
+        Frame::integer_of(0),
+        Frame::integer_of(-9223372036854775807LL - 1),
+        Frame::integer_of(9223372036854775807LL),
+        Frame::bulk(""),
+        Frame::bulk(std::string("bin\r\nary\0", 10)),
+        Frame::null_bulk(),
+        Frame::null_array(),
+        Frame::array({}),
+        Frame::command({"SET", "key", "value"}),
+        Frame::array({Frame::integer_of(1), Frame::array({Frame::simple("x"), Frame::null_bulk()}), Frame::bulk("y")}),
+    };
+}
+
+TEST(Frame, EveryFrameTypeSurvivesARoundTrip) {
+    for (const Frame& f : sample_frames()) {
+        std::string wire = encoded(f);
+        ParseResult r = parse(wire);
+        ASSERT_TRUE(std::holds_alternative<Parsed>(r)) << f.to_debug_string() << ": " << error_of(r);
+        EXPECT_EQ(std::get<Parsed>(r).frame, f) << f.to_debug_string();
+        EXPECT_EQ(std::get<Parsed>(r).consumed, wire.size());
+    }
+}
+
+TEST(Frame, EncodingIsTheRespWireFormat) {
+    EXPECT_EQ(encoded(Frame::simple("OK")), "+OK\r\n");
+    EXPECT_EQ(encoded(Frame::error("ERR x")), "-ERR x\r\n");
+    EXPECT_EQ(encoded(Frame::integer_of(-12)), ":-12\r\n");
+    EXPECT_EQ(encoded(Frame::bulk("foo")), "$3\r\nfoo\r\n");
+    EXPECT_EQ(encoded(Frame::null_bulk()), "$-1\r\n");
+    EXPECT_EQ(encoded(Frame::null_array()), "*-1\r\n");
+    EXPECT_EQ(encoded(Frame::command({"GET", "k"})), "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+}
+
+TEST(Frame, EveryStrictPrefixOfAFrameIsIncomplete) {
+    for (const Frame& f : sample_frames()) {
+        std::string wire = encoded(f);
+        for (std::size_t k = 0; k < wire.size(); ++k) {
+            ParseResult r = parse(std::string_view(wire).substr(0, k));
+            EXPECT_TRUE(std::holds_alternative<Incomplete>(r))
+                << f.to_debug_string() << " cut at " << k << ": " << error_of(r);
+        }
+    }
+}
+
+TEST(Frame, AStreamSplitAtEveryByteBoundaryYieldsTheSameFrames) {
+    std::vector<Frame> frames = sample_frames();
+    std::string wire;
+    for (const Frame& f : frames) encode(f, wire);
+    for (std::size_t split = 0; split <= wire.size(); ++split) {
+        // Deliver the stream in two reads, parsing whatever is complete after each.
+        std::string buffer;
+        std::vector<Frame> got;
+        for (std::string_view chunk : {std::string_view(wire).substr(0, split), std::string_view(wire).substr(split)}) {
+            buffer.append(chunk);
+            for (;;) {
+                ParseResult r = parse(buffer);
+                if (std::holds_alternative<Incomplete>(r)) break;
+                ASSERT_TRUE(std::holds_alternative<Parsed>(r)) << "split " << split << ": " << error_of(r);
+                got.push_back(std::get<Parsed>(r).frame);
+                buffer.erase(0, std::get<Parsed>(r).consumed);
+            }
+        }
+        EXPECT_TRUE(buffer.empty()) << "split " << split;
+        EXPECT_EQ(got, frames) << "split " << split;
+    }
+}
+
+TEST(Frame, ABulkLengthOver512MegabytesIsAProtocolError) {
+    EXPECT_EQ(error_of(parse("$536870913\r\n")), "Protocol error: invalid bulk length");
+    EXPECT_EQ(error_of(parse_command("*1\r\n$536870913\r\n")), "Protocol error: invalid bulk length");
+    // 512 MB exactly is allowed: it waits for the bytes without allocating them.
+    EXPECT_TRUE(std::holds_alternative<Incomplete>(parse("$536870912\r\n")));
+}
+
+TEST(Frame, NegativeLengthsOtherThanMinusOneAreProtocolErrors) {
+    EXPECT_EQ(error_of(parse("$-2\r\n")), "Protocol error: invalid bulk length");
+    EXPECT_EQ(error_of(parse("*-2\r\n")), "Protocol error: invalid multibulk length");
+    EXPECT_EQ(parsed_frame(parse("$-1\r\n")), Frame::null_bulk());
+    EXPECT_EQ(parsed_frame(parse("*-1\r\n")), Frame::null_array());
+    // A request's arguments cannot be null.
+    EXPECT_EQ(error_of(parse_command("*1\r\n$-1\r\n")), "Protocol error: invalid bulk length");
+}
+
+TEST(Frame, NonNumericLengthsAreProtocolErrors) {
+    EXPECT_EQ(error_of(parse("$abc\r\n")), "Protocol error: invalid bulk length");
+    EXPECT_EQ(error_of(parse("$\r\n")), "Protocol error: invalid bulk length");
+    EXPECT_EQ(error_of(parse("$ 3\r\n")), "Protocol error: invalid bulk length");
+    EXPECT_EQ(error_of(parse("$+3\r\n")), "Protocol error: invalid bulk length");
+    EXPECT_EQ(error_of(parse("*1x\r\n")), "Protocol error: invalid multibulk length");
+    EXPECT_EQ(error_of(parse_command("*x\r\n")), "Protocol error: invalid multibulk length");
+    EXPECT_EQ(error_of(parse(":12a\r\n")), "Protocol error: invalid integer");
+    EXPECT_EQ(error_of(parse("$99999999999999999999\r\n")), "Protocol error: invalid bulk length");
+}
+
+TEST(Frame, AnArrayOverOneMillionElementsIsAProtocolError) {
+    EXPECT_EQ(error_of(parse("*1048577\r\n")), "Protocol error: invalid multibulk length");
+    EXPECT_EQ(error_of(parse_command("*1048577\r\n")), "Protocol error: invalid multibulk length");
+    EXPECT_TRUE(std::holds_alternative<Incomplete>(parse("*1048576\r\n")));
+}
+
+TEST(Frame, LinesOver64KilobytesAreProtocolErrors) {
+    std::string long_inline(64 * 1024 + 1, 'a');
+    EXPECT_EQ(error_of(parse_command(long_inline)), "Protocol error: too big inline request");
+    EXPECT_EQ(error_of(parse_command(long_inline + "\r\n")), "Protocol error: too big inline request");
+    std::string long_simple = "+" + std::string(64 * 1024 + 1, 'a');
+    EXPECT_EQ(error_of(parse(long_simple)), "Protocol error: too big line");
+    std::string fits(64 * 1024 - 2, 'a');
+    EXPECT_TRUE(std::holds_alternative<Incomplete>(parse_command(fits)));
+}
+
+TEST(Frame, ArraysNestedTooDeeplyAreProtocolErrors) {
+    std::string deep;
+    for (int i = 0; i < 40; ++i) deep += "*1\r\n";
+    EXPECT_EQ(error_of(parse(deep)), "Protocol error: arrays nested too deeply");
+}
+
+TEST(Frame, UnknownTypeBytesAndBadTerminatorsAreProtocolErrors) {
+    EXPECT_EQ(error_of(parse("?x\r\n")), "Protocol error: unknown frame type '?'");
+    EXPECT_EQ(error_of(parse("$3\r\nfooXY")), "Protocol error: bulk string not terminated by CRLF");
+    EXPECT_EQ(error_of(parse_command("*1\r\n:1\r\n")), "Protocol error: expected '$', got ':'");
+}
+
+TEST(Frame, InlineCommandsAreSplitIntoWords) {
+    EXPECT_EQ(parsed_frame(parse_command("PING\r\n")), Frame::command({"PING"}));
+    EXPECT_EQ(parsed_frame(parse_command("set  k\t v\n")), Frame::command({"set", "k", "v"}));
+    EXPECT_EQ(parsed_frame(parse_command("SET k \"a b\\n\\x41\"\r\n")), Frame::command({"SET", "k", "a b\nA"}));
+    EXPECT_EQ(parsed_frame(parse_command("SET k 'it\\'s'\r\n")), Frame::command({"SET", "k", "it's"}));
+    EXPECT_EQ(parsed_frame(parse_command("\r\n")), Frame::array({}));
+    EXPECT_EQ(error_of(parse_command("SET k \"open\r\n")), "Protocol error: unbalanced quotes in request");
+    EXPECT_EQ(error_of(parse_command("SET k \"a\"b\r\n")), "Protocol error: unbalanced quotes in request");
+    EXPECT_TRUE(std::holds_alternative<Incomplete>(parse_command("PING")));
+}
+
+TEST(Frame, ARequestReportsHowManyBytesItTook) {
+    std::string two = "*1\r\n$4\r\nPING\r\nPING\r\n";
+    ParseResult first = parse_command(two);
+    ASSERT_TRUE(std::holds_alternative<Parsed>(first));
+    EXPECT_EQ(std::get<Parsed>(first).consumed, 14u);
+    ParseResult second = parse_command(std::string_view(two).substr(14));
+    ASSERT_TRUE(std::holds_alternative<Parsed>(second));
+    EXPECT_EQ(std::get<Parsed>(second).frame, Frame::command({"PING"}));
+}
+
+TEST(Frame, IntegersParseOnlyInTheirOneRedisSpelling) {
+    std::int64_t v = 0;
+    EXPECT_TRUE(parse_int64("0", v));
+    EXPECT_TRUE(parse_int64("-42", v));
+    EXPECT_EQ(v, -42);
+    EXPECT_TRUE(parse_int64("9223372036854775807", v));
+    EXPECT_FALSE(parse_int64("9223372036854775808", v));
+    EXPECT_FALSE(parse_int64("", v));
+    EXPECT_FALSE(parse_int64("-", v));
+    EXPECT_FALSE(parse_int64("-0", v));
+    EXPECT_FALSE(parse_int64("007", v));
+    EXPECT_FALSE(parse_int64("+1", v));
+    EXPECT_FALSE(parse_int64(" 1", v));
+    EXPECT_FALSE(parse_int64("1.5", v));
+}
+
+/// Whatever parse returns for `buf` must be coherent: a frame takes no more
+/// than the buffer, re-encodes to something that parses back to it.
+void check_coherent(std::string_view buf) {
+    for (bool as_command : {false, true}) {
+        ParseResult r = as_command ? parse_command(buf) : parse(buf);
+        auto* p = std::get_if<Parsed>(&r);
+        if (p == nullptr) continue;
+        ASSERT_LE(p->consumed, buf.size());
+        ASSERT_GT(p->consumed, 0u);
+        std::string again = encoded(p->frame);
+        ParseResult r2 = as_command ? parse_command(again) : parse(again);
+        ASSERT_TRUE(std::holds_alternative<Parsed>(r2)) << error_of(r2);
+        EXPECT_EQ(std::get<Parsed>(r2).frame, p->frame);
+        // The same bytes alone give the same frame.
+        ParseResult r3 = as_command ? parse_command(buf.substr(0, p->consumed)) : parse(buf.substr(0, p->consumed));
+        ASSERT_TRUE(std::holds_alternative<Parsed>(r3));
+        EXPECT_EQ(std::get<Parsed>(r3).frame, p->frame);
+    }
+}
+
+TEST(Frame, RandomGarbageNeverCrashesAndWhatParsesRoundTrips) {
+    std::mt19937 rng(20240601);  // fixed seed: a failure replays
+    const std::string alphabet = "*$+-:\r\n0123456789-1 \"'\\xabcPINGSET";
+    std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
+    std::uniform_int_distribution<int> length(0, 64);
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (int round = 0; round < 20000; ++round) {
+        std::string buf;
+        int n = length(rng);
+        for (int i = 0; i < n; ++i) {
+            buf.push_back(round % 4 == 0 ? static_cast<char>(byte(rng)) : alphabet[pick(rng)]);
+        }
+        check_coherent(buf);
+    }
+}
+
+TEST(Frame, MutatedValidFramesNeverCrashAndWhatParsesRoundTrips) {
+    std::mt19937 rng(7);
+    std::vector<Frame> frames = sample_frames();
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (int round = 0; round < 5000; ++round) {
+        std::string wire = encoded(frames[static_cast<std::size_t>(round) % frames.size()]);
+        std::uniform_int_distribution<std::size_t> at(0, wire.size() - 1);
+        for (int k = 0; k < 1 + round % 3; ++k) wire[at(rng)] = static_cast<char>(byte(rng));
+        check_coherent(wire);
+    }
+}
+
+}  // namespace
+}  // namespace mini_redis
