@@ -659,6 +659,74 @@ void drop_receiver(Chan* chan) {
     if (chan->unref()) delete chan;
 }
 
+/// What the bounded and unbounded receivers share: sole ownership of the
+/// receiving side (move-only; dropping it closes the channel and destroys
+/// the values still buffered), recv, try_recv, close and len.
+template <class Chan, class T>
+class ReceiverBase {
+public:
+    ReceiverBase(ReceiverBase&& other) noexcept : chan_(std::exchange(other.chan_, nullptr)) {}
+    ReceiverBase& operator=(ReceiverBase&& other) noexcept {
+        if (this != &other) {
+            reset();
+            chan_ = std::exchange(other.chan_, nullptr);
+        }
+        return *this;
+    }
+    ReceiverBase(const ReceiverBase&) = delete;
+    ReceiverBase& operator=(const ReceiverBase&) = delete;
+    ~ReceiverBase() { reset(); }
+
+    /// The future of recv().
+    class Recv {
+    public:
+        using Output = std::optional<T>;
+        explicit Recv(Chan* chan) noexcept : chan_(chan) {}
+        Poll<Output> poll(Context& cx) { return detail::poll_recv(*chan_, cx); }
+
+    private:
+        Chan* chan_;
+    };
+
+    /// The next value, in send order per sender; std::nullopt once every
+    /// sender (and Permit) is gone, or close() was called, and the buffer is
+    /// drained. Cancellation-safe: a future dropped before it completed took
+    /// no value. The receiver must outlive the future.
+    Recv recv() noexcept { return Recv(chan_); }
+
+    /// recv() for hand-written futures: a value, nullopt at the end, or
+    /// Pending after storing cx's waker.
+    Poll<std::optional<T>> poll_recv(Context& cx) { return detail::poll_recv(*chan_, cx); }
+
+    /// A value if one is buffered; else Empty, or Disconnected when nothing
+    /// more can come (every sender gone, or closed and no permit out).
+    std::expected<T, TryRecvError> try_recv() {
+        if (auto v = chan_->try_pop(std::memory_order_acquire)) return std::move(*v);
+        if (chan_->drained_and_closed(std::memory_order_acquire)) return std::unexpected(TryRecvError::Disconnected);
+        return std::unexpected(TryRecvError::Empty);
+    }
+
+    /// Closes the channel: sends fail from now on (queued senders are woken
+    /// with the error) but what is buffered, and what outstanding Permits
+    /// send, can still be received; then recv() yields nullopt.
+    void close() { chan_->close(); }
+
+    /// Values buffered now (including ones being written; O(len) for an
+    /// unbounded channel, which walks its queue).
+    std::size_t len() const noexcept { return chan_->len(); }
+    bool is_empty() const noexcept { return len() == 0; }
+
+protected:
+    explicit ReceiverBase(Chan* chan) noexcept : chan_(chan) {}
+
+    Chan* chan_;
+
+private:
+    void reset() {
+        if (chan_ != nullptr) drop_receiver(std::exchange(chan_, nullptr));
+    }
+};
+
 /// The future of Sender::closed() / UnboundedSender::closed().
 class ClosedFuture {
 public:
@@ -977,71 +1045,14 @@ private:
 /// the channel (senders fail from then on) and destroys the values still
 /// buffered.
 template <class T>
-class Receiver {
-    using Chan = detail::BoundedChan<T>;
-
+class Receiver : public detail::ReceiverBase<detail::BoundedChan<T>, T> {
 public:
-    Receiver(Receiver&& other) noexcept : chan_(std::exchange(other.chan_, nullptr)) {}
-    Receiver& operator=(Receiver&& other) noexcept {
-        if (this != &other) {
-            reset();
-            chan_ = std::exchange(other.chan_, nullptr);
-        }
-        return *this;
-    }
-    Receiver(const Receiver&) = delete;
-    Receiver& operator=(const Receiver&) = delete;
-    ~Receiver() { reset(); }
-
-    /// The future of recv().
-    class Recv {
-    public:
-        using Output = std::optional<T>;
-        explicit Recv(Chan* chan) noexcept : chan_(chan) {}
-        Poll<Output> poll(Context& cx) { return detail::poll_recv(*chan_, cx); }
-
-    private:
-        Chan* chan_;
-    };
-
-    /// The next value, in send order per sender; std::nullopt once every
-    /// sender (and Permit) is gone, or close() was called, and the buffer is
-    /// drained. Cancellation-safe: a future dropped before it completed took
-    /// no value. The Receiver must outlive the future.
-    Recv recv() noexcept { return Recv(chan_); }
-
-    /// recv() for hand-written futures: a value, nullopt at the end, or
-    /// Pending after storing cx's waker.
-    Poll<std::optional<T>> poll_recv(Context& cx) { return detail::poll_recv(*chan_, cx); }
-
-    /// A value if one is buffered; else Empty, or Disconnected when nothing
-    /// more can come (every sender gone, or closed and no permit out).
-    std::expected<T, TryRecvError> try_recv() {
-        if (auto v = chan_->try_pop(std::memory_order_acquire)) return std::move(*v);
-        if (chan_->drained_and_closed(std::memory_order_acquire)) return std::unexpected(TryRecvError::Disconnected);
-        return std::unexpected(TryRecvError::Empty);
-    }
-
-    /// Closes the channel: sends fail from now on (queued senders are woken
-    /// with the error) but what is buffered, and what outstanding Permits
-    /// send, can still be received; then recv() yields nullopt.
-    void close() { chan_->close(); }
-
-    /// Values buffered now (including ones being written).
-    std::size_t len() const noexcept { return chan_->len(); }
-    bool is_empty() const noexcept { return len() == 0; }
-
     /// The capacity the channel was created with.
-    std::size_t max_capacity() const noexcept { return chan_->max_capacity(); }
+    std::size_t max_capacity() const noexcept { return this->chan_->max_capacity(); }
 
 private:
     friend std::pair<Sender<T>, Receiver<T>> channel<T>(std::size_t);
-    explicit Receiver(Chan* chan) noexcept : chan_(chan) {}
-    void reset() {
-        if (chan_ != nullptr) detail::drop_receiver(std::exchange(chan_, nullptr));
-    }
-
-    Chan* chan_;
+    explicit Receiver(detail::BoundedChan<T>* chan) noexcept : detail::ReceiverBase<detail::BoundedChan<T>, T>(chan) {}
 };
 
 /// Creates a bounded channel holding at most `capacity` values (one
@@ -1105,66 +1116,10 @@ private:
 
 /// The receiving half of an unbounded channel; as Receiver.
 template <class T>
-class UnboundedReceiver {
-    using Chan = detail::UnboundedChan<T>;
-
-public:
-    UnboundedReceiver(UnboundedReceiver&& other) noexcept : chan_(std::exchange(other.chan_, nullptr)) {}
-    UnboundedReceiver& operator=(UnboundedReceiver&& other) noexcept {
-        if (this != &other) {
-            reset();
-            chan_ = std::exchange(other.chan_, nullptr);
-        }
-        return *this;
-    }
-    UnboundedReceiver(const UnboundedReceiver&) = delete;
-    UnboundedReceiver& operator=(const UnboundedReceiver&) = delete;
-    ~UnboundedReceiver() { reset(); }
-
-    /// The future of recv().
-    class Recv {
-    public:
-        using Output = std::optional<T>;
-        explicit Recv(Chan* chan) noexcept : chan_(chan) {}
-        Poll<Output> poll(Context& cx) { return detail::poll_recv(*chan_, cx); }
-
-    private:
-        Chan* chan_;
-    };
-
-    /// The next value; std::nullopt once every sender is gone (or close()
-    /// was called) and the buffer is drained. Cancellation-safe: a future
-    /// dropped before it completed took no value. The receiver must outlive
-    /// the future.
-    Recv recv() noexcept { return Recv(chan_); }
-
-    /// recv() for hand-written futures.
-    Poll<std::optional<T>> poll_recv(Context& cx) { return detail::poll_recv(*chan_, cx); }
-
-    /// A value if one is buffered; else Empty, or Disconnected when nothing
-    /// more can come.
-    std::expected<T, TryRecvError> try_recv() {
-        if (auto v = chan_->try_pop(std::memory_order_acquire)) return std::move(*v);
-        if (chan_->drained_and_closed(std::memory_order_acquire)) return std::unexpected(TryRecvError::Disconnected);
-        return std::unexpected(TryRecvError::Empty);
-    }
-
-    /// Closes the channel: sends fail from now on; buffered values can still
-    /// be received, then recv() yields nullopt.
-    void close() { chan_->close(); }
-
-    /// Values buffered now (walks the queue: O(len)).
-    std::size_t len() const noexcept { return chan_->len(); }
-    bool is_empty() const noexcept { return chan_->len() == 0; }
-
-private:
+class UnboundedReceiver : public detail::ReceiverBase<detail::UnboundedChan<T>, T> {
     friend std::pair<UnboundedSender<T>, UnboundedReceiver<T>> unbounded_channel<T>();
-    explicit UnboundedReceiver(Chan* chan) noexcept : chan_(chan) {}
-    void reset() {
-        if (chan_ != nullptr) detail::drop_receiver(std::exchange(chan_, nullptr));
-    }
-
-    Chan* chan_;
+    explicit UnboundedReceiver(detail::UnboundedChan<T>* chan) noexcept
+        : detail::ReceiverBase<detail::UnboundedChan<T>, T>(chan) {}
 };
 
 /// Creates an unbounded channel: sends never wait, each buffered value
