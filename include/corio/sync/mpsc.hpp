@@ -584,9 +584,13 @@ public:
     }
 
     bool drained_and_closed(std::memory_order order) const noexcept {
+        // The flags first: the last sender closes after its pushes, so once
+        // the close is seen its pushes are too. Read the other way round, a
+        // list seen empty before those pushes and a close seen after them
+        // would end the stream with values still in it.
+        if ((flags_.load(order) & (kRxClosed | kTxClosed)) == 0) return false;
         if (head_->next.load(order) != nullptr) return false;
-        if (tail_.load(order) != head_) return false;  // a push is between its exchange and its link
-        return (flags_.load(order) & (kRxClosed | kTxClosed)) != 0;
+        return tail_.load(order) == head_;  // else a push is between its exchange and its link
     }
 
     std::size_t len() const noexcept {
