@@ -129,8 +129,10 @@ using expected_error_t = typename ExpectedTraits<output_of<F>>::Error;
 /// Every poll polls each unfinished branch with the caller's waker; a branch
 /// is destroyed as soon as it finished (its output kept). An exception from a
 /// branch propagates out of poll; the other branches are destroyed with the
-/// Join. Not cancellation-safe beyond its branches: dropping it mid-way drops
-/// the outputs already collected and the unfinished (owned) branches.
+/// Join. Not cancellation-safe once a branch has finished: dropping it
+/// mid-way drops the outputs already collected (a borrowed branch's too) and
+/// the unfinished owned branches (each losing what it loses when dropped);
+/// an unfinished borrowed branch keeps its state.
 template <class... As>
 class [[nodiscard]] Join {
 public:
@@ -182,8 +184,11 @@ private:
 /// The future of try_join(): like Join for `std::expected<T_i, E>` outputs;
 /// Output is `std::expected<std::tuple<T_i...>, E>` (std::monostate for void
 /// T_i). The first error to arrive wins: every other branch is destroyed
-/// before poll returns it. Dropping it mid-way drops the values already
-/// collected and the unfinished (owned) branches.
+/// before poll returns it. Not cancellation-safe once a branch has
+/// succeeded: dropping it mid-way drops the values already collected (a
+/// borrowed branch's too) and the unfinished owned branches (each losing
+/// what it loses when dropped); an unfinished borrowed branch keeps its
+/// state.
 template <class... As>
 class [[nodiscard]] TryJoin {
     using Error = detail::expected_error_t<std::remove_cvref_t<std::tuple_element_t<0, std::tuple<As...>>>>;
@@ -270,8 +275,9 @@ private:
 /// When `Biased` is false each poll starts at a random branch (fair); when
 /// true branches are polled in argument order. The losers are destroyed
 /// before poll returns Ready (borrowed ones are left as they are).
-/// Cancellation-safe exactly when every branch is: dropping a Select drops
-/// its owned branches and whatever progress they had made.
+/// Cancellation-safe exactly when every owned branch is: dropping a Select
+/// drops its owned branches and whatever progress they had made; a borrowed
+/// branch keeps its state.
 template <bool Biased, class... As>
 class [[nodiscard]] Select {
     static_assert(sizeof...(As) >= 1, "corio::select needs at least one future");
@@ -332,7 +338,12 @@ private:
 /// void outputs. Rvalue arguments are moved in and owned; lvalue arguments
 /// are borrowed and polled in place (they must outlive the join). An
 /// exception from any future propagates; the others are then destroyed with
-/// the join. No allocation.
+/// the join. No allocation. Not cancellation-safe once a future has
+/// finished: dropped mid-way, the join loses the outputs it already holds (a
+/// borrowed future's too) and destroys its unfinished owned futures (each
+/// losing what it loses when dropped); an unfinished borrowed future keeps
+/// its state. Before any has finished it is exactly as safe as its owned
+/// futures.
 template <detail::CombinatorArg... Fs>
 Join<Fs...> join(Fs&&... futs) {
     return Join<Fs...>(std::forward<Fs>(futs)...);
@@ -340,7 +351,12 @@ Join<Fs...> join(Fs&&... futs) {
 
 /// Like join() for futures whose outputs are `std::expected<T_i, E>` (one
 /// E): `std::expected<std::tuple<T_i...>, E>`. The first error wins; the
-/// other futures are destroyed at once, before it is returned. No allocation.
+/// other futures are destroyed at once, before it is returned. No
+/// allocation. Not cancellation-safe once a future has succeeded: dropped
+/// mid-way, it loses the values it already holds (a borrowed future's too)
+/// and destroys its unfinished owned futures (each losing what it loses when
+/// dropped); an unfinished borrowed future keeps its state. Before any has
+/// finished it is exactly as safe as its owned futures.
 template <detail::CombinatorArg... Fs>
     requires(sizeof...(Fs) >= 1)
 TryJoin<Fs...> try_join(Fs&&... futs) {
@@ -361,7 +377,10 @@ Select<false, Fs...> select(Fs&&... futs) {
 }
 
 /// select() polling the branches in argument order on every poll: the
-/// earliest ready branch wins (use it to give one branch priority).
+/// earliest ready branch wins (use it to give one branch priority); the
+/// losers are destroyed before it returns, as in select(). Cancellation-safe
+/// exactly when every owned branch is; a borrowed branch keeps its state.
+/// No allocation.
 template <detail::CombinatorArg... Fs>
     requires(sizeof...(Fs) >= 1)
 Select<true, Fs...> select_biased(Fs&&... futs) {

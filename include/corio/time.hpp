@@ -140,13 +140,19 @@ private:
     detail::TimerNode node_;
 };
 
-/// Completes after `d` (measured from now).
+/// Completes after `d` (measured from now), never before. It cannot fail;
+/// awaiting it before the deadline outside a runtime with timers throws
+/// std::logic_error. Cancellation-safe: dropping the Sleep unlinks its timer
+/// (O(1)) and loses nothing but the wait.
 template <class Rep, class Period>
 Sleep sleep(std::chrono::duration<Rep, Period> d) noexcept {
     return Sleep(Instant::now() + d);
 }
 
-/// Completes at `deadline`.
+/// Completes at `deadline`, never before; at once when it has passed. It
+/// cannot fail; awaiting it before the deadline outside a runtime with
+/// timers throws std::logic_error. Cancellation-safe: dropping the Sleep
+/// unlinks its timer (O(1)) and loses nothing but the wait.
 inline Sleep sleep_until(Instant deadline) noexcept { return Sleep(deadline); }
 
 /// The error of a timeout that expired.
@@ -190,13 +196,19 @@ private:
 /// Runs `fut` for at most `d`: its output, or `std::unexpected(Elapsed{})`
 /// once `d` has passed, dropping `fut` at that moment. The inner future is
 /// polled first, so a future that is ready at once wins even with `d == 0`.
-/// Cancellation-safe exactly when `fut` is.
+/// Cancellation-safe exactly when `fut` is: dropping the Timeout drops `fut`
+/// (losing what `fut` loses when dropped) and unlinks its timer.
 template <Future F, class Rep, class Period>
 Timeout<F> timeout(std::chrono::duration<Rep, Period> d, F fut) {
     return Timeout<F>(std::move(fut), Instant::now() + d);
 }
 
-/// Like timeout(), with an absolute deadline.
+/// Like timeout(), with an absolute deadline: `fut`'s output, or
+/// `std::unexpected(Elapsed{})` once `deadline` has passed, dropping `fut` at
+/// that moment (`fut` is polled first, so one ready at once wins even when
+/// the deadline has passed). Cancellation-safe exactly when `fut` is:
+/// dropping the Timeout drops `fut` (losing what `fut` loses when dropped)
+/// and unlinks its timer.
 template <Future F>
 Timeout<F> timeout_at(Instant deadline, F fut) {
     return Timeout<F>(std::move(fut), deadline);
@@ -229,7 +241,11 @@ public:
         Interval* interval_;
     };
 
-    /// Completes at the next tick.
+    /// Completes at the next tick with the instant it was scheduled for. It
+    /// cannot fail; awaiting it before the tick outside a runtime with timers
+    /// throws std::logic_error. The Interval must outlive the future (and not
+    /// move while it is pending). Cancellation-safe: a dropped tick() loses no
+    /// tick; the next tick() completes with the one it was waiting for.
     Tick tick() noexcept { return Tick(*this); }
     Poll<Instant> poll_tick(Context& cx);
 
@@ -270,8 +286,12 @@ void pause();
 void resume();
 
 /// Moves the paused clock forward by `d`, fires the timers now due, then
-/// yields once so the woken tasks run. Throws std::logic_error when the
-/// clock is not paused.
+/// yields once so the woken tasks run. All of that happens when the task is
+/// first polled: awaiting it throws std::logic_error outside a runtime or
+/// when the clock is not paused, std::invalid_argument when `d` is negative.
+/// Cancellation-safe: dropped before its first poll it has done nothing (the
+/// clock has not moved); dropped after, the clock has moved and the timers
+/// due have fired, and only the yield is lost (the woken tasks still run).
 Task<void> advance(Duration d);
 
 }  // namespace corio::time

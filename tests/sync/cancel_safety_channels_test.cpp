@@ -15,17 +15,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
 #include <expected>
-#include <mutex>
 #include <optional>
 #include <random>
-#include <set>
-#include <string>
-#include <thread>
-#include <type_traits>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "corio/runtime.hpp"
@@ -36,290 +29,16 @@
 #include "corio/sync/watch.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"
-#include "support/sanitized.hpp"
+#include "support/cancel_race.hpp"
 
 namespace corio {
 namespace {
 
-using namespace std::chrono_literals;
-
-constexpr auto kBound = 30s;  // only reached when a wake-up is lost
-
-/// `n` iterations, or a quarter of them under a sanitizer.
-int scaled(int n) { return test::kSanitized ? std::max(1, n / 4) : n; }
-
-// ---- the race --------------------------------------------------------------------------------
-// (The same few helpers open each cancel_safety test file; they would move to
-// tests/support/ once that is shared.)
-
-/// The branch that cancels: ready on its (polls + 1)-th poll. Each Pending
-/// poll wakes its task first, as yield_now does, so the race is polled again
-/// after the other tasks ran.
-class ReadyAfter {
-public:
-    using Output = void;
-    explicit ReadyAfter(int polls) noexcept : left_(polls) {}
-    Poll<void> poll(Context& cx) {
-        if (left_ == 0) return Ready();
-        --left_;
-        cx.waker().wake_by_ref();
-        return Pending;
-    }
-
-private:
-    int left_;
-};
-
-/// Which combinator a race uses.
-enum class Order : std::uint8_t {
-    Fair,         ///< select(op, ready): a random branch first on every poll
-    OpFirst,      ///< select_biased(op, ready): the operation wins whenever it is ready
-    CancelFirst,  ///< select_biased(ready, op): a grant that arrives with the cancel is dropped unpolled
-};
-
-/// How one race is run: the combinator, and after how many polls the
-/// cancelling branch is ready.
-struct RacePlan {
-    Order order;
-    int polls;
-};
-
-/// A random plan: often at once or after a poll or two, sometimes later.
-RacePlan next_plan(std::minstd_rand& rng) {
-    static constexpr int kPolls[] = {0, 0, 1, 1, 2, 3, 5, 8, 16};
-    const int polls = kPolls[rng() % std::size(kPolls)];
-    return RacePlan{static_cast<Order>(rng() % 3), polls};
-}
-
-/// The future of race(): the operation's output, or std::nullopt when the
-/// cancelling branch won and the operation was dropped (or, if borrowed,
-/// left as it was).
-template <class A>
-class Race {
-    using Op = std::remove_reference_t<A>;
-    using Fair = Select<false, A, ReadyAfter>;
-    using OpFirst = Select<true, A, ReadyAfter>;
-    using CancelFirst = Select<true, ReadyAfter, A>;
-    using Selects = std::variant<Fair, OpFirst, CancelFirst>;
-
-public:
-    using Output = std::optional<detail::value_or_monostate_t<output_of<Op>>>;
-
-    Race(A&& op, RacePlan plan) : select_(make(std::forward<A>(op), plan)) {}
-
-    Poll<Output> poll(Context& cx) {
-        switch (select_.index()) {
-            case 0:
-                return finish<0>(std::get<0>(select_), cx);
-            case 1:
-                return finish<0>(std::get<1>(select_), cx);
-            default:
-                return finish<1>(std::get<2>(select_), cx);
-        }
-    }
-
-private:
-    static Selects make(A&& op, RacePlan plan) {
-        switch (plan.order) {
-            case Order::Fair:
-                return Selects(std::in_place_index<0>, std::forward<A>(op), ReadyAfter(plan.polls));
-            case Order::OpFirst:
-                return Selects(std::in_place_index<1>, std::forward<A>(op), ReadyAfter(plan.polls));
-            case Order::CancelFirst:
-                break;
-        }
-        return Selects(std::in_place_index<2>, ReadyAfter(plan.polls), std::forward<A>(op));
-    }
-
-    template <std::size_t OpIndex, class S>
-    static Poll<Output> finish(S& select, Context& cx) {
-        auto polled = select.poll(cx);
-        if (polled.is_pending()) return Pending;
-        auto won = std::move(polled).take();
-        if (won.index() != OpIndex) return Ready(Output());
-        return Ready(Output(std::in_place, std::get<OpIndex>(std::move(won))));
-    }
-
-    Selects select_;
-};
-
-/// Races `op` (moved in, or borrowed when an lvalue) against ReadyAfter as `plan` says.
-template <class F>
-    requires Future<std::remove_cvref_t<F>>
-Race<F> race(F&& op, RacePlan plan) {
-    return Race<F>(std::forward<F>(op), plan);
-}
-
-Task<void> yield_times(int n) {
-    for (int i = 0; i < n; ++i) co_await task::yield_now();
-}
-
-/// True when `op` is ready on its first poll (made with a fresh budget).
-template <Future F>
-Task<bool> ready_at_once(F op) {
-    co_await task::yield_now();
-    auto attempt = race(std::move(op), RacePlan{Order::OpFirst, 0});
-    auto got = co_await attempt;
-    co_return got.has_value();
-}
-
-// ---- runtimes --------------------------------------------------------------------------------
-
-enum class Flavor { CurrentThread, TwoWorkers, FourWorkers };
-
-Runtime make_runtime(Flavor flavor) {
-    switch (flavor) {
-        case Flavor::CurrentThread:
-            return Builder::new_current_thread().build();
-        case Flavor::TwoWorkers:
-            return Builder::new_multi_thread().worker_threads(2).build();
-        case Flavor::FourWorkers:
-            break;
-    }
-    return Builder::new_multi_thread().worker_threads(4).build();
-}
-
-/// Spreads a test's concurrent tasks over the workers of a multi_thread
-/// runtime before they start racing: on this (possibly busy) machine the
-/// workers woken by a spawn may only get a CPU after the whole test ran on
-/// one of them. Each task calls spread_out() first; it yields until the
-/// test's tasks were seen on min(tasks, workers) different threads, or 20 ms
-/// passed (a bound on the wait, not a condition of the test).
-class Spread {
-public:
-    void reset(std::size_t workers) {
-        std::lock_guard lock(mutex_);
-        threads_.clear();
-        workers_ = workers;
-    }
-    bool arrived(std::size_t tasks) {
-        std::lock_guard lock(mutex_);
-        threads_.insert(std::this_thread::get_id());
-        return threads_.size() >= std::min(tasks, workers_);
-    }
-
-private:
-    std::mutex mutex_;
-    std::set<std::thread::id> threads_;
-    std::size_t workers_ = 1;
-};
-
-Spread& spread() {
-    static Spread instance;
-    return instance;
-}
-
-Task<void> spread_out(std::size_t tasks) {
-    const auto deadline = std::chrono::steady_clock::now() + 20ms;
-    for (;;) {
-        if (spread().arrived(tasks)) co_return;
-        if (std::chrono::steady_clock::now() >= deadline) co_return;
-        co_await task::yield_now();
-    }
-}
-
-/// Runs `root` as a task on a fresh runtime of `flavor`, under
-/// time::timeout(kBound); false when it timed out. Spawned, so that on
-/// multi_thread the root and the tasks it spawns all run on the workers.
-bool run_bounded(Flavor flavor, Task<void> root) {
-    Runtime rt = make_runtime(flavor);
-    spread().reset(flavor == Flavor::CurrentThread ? 1 : flavor == Flavor::TwoWorkers ? 2 : 4);
-    return rt.block_on(time::timeout(kBound, rt.spawn(std::move(root)))).has_value();
-}
+using namespace test;  // the races, runtimes and Ledger of support/cancel_race.hpp
 
 class CancelSafetyOfChannels : public ::testing::TestWithParam<Flavor> {};
 
-INSTANTIATE_TEST_SUITE_P(Runtimes, CancelSafetyOfChannels,
-                         ::testing::Values(Flavor::CurrentThread, Flavor::TwoWorkers, Flavor::FourWorkers),
-                         [](const ::testing::TestParamInfo<Flavor>& info) {
-                             switch (info.param) {
-                                 case Flavor::CurrentThread:
-                                     return std::string("CurrentThread");
-                                 case Flavor::TwoWorkers:
-                                     return std::string("TwoWorkers");
-                                 case Flavor::FourWorkers:
-                                     break;
-                             }
-                             return std::string("FourWorkers");
-                         });
-
-// ---- values whose fate is recorded -------------------------------------------------------------
-
-/// Where each numbered value ended: accepted by the channel (the send
-/// reported success), received by the test, destroyed.
-class Ledger {
-public:
-    explicit Ledger(std::size_t ids) : accepted_(ids), received_(ids), destroyed_(ids) {}
-    void accept(int id) { accepted_[static_cast<std::size_t>(id)].fetch_add(1); }
-    void receive(int id) { received_[static_cast<std::size_t>(id)].fetch_add(1); }
-    void destroy(int id) { destroyed_[static_cast<std::size_t>(id)].fetch_add(1); }
-    int accepted(int id) const { return accepted_[static_cast<std::size_t>(id)].load(); }
-    int received(int id) const { return received_[static_cast<std::size_t>(id)].load(); }
-    int destroyed(int id) const { return destroyed_[static_cast<std::size_t>(id)].load(); }
-    int size() const { return static_cast<int>(destroyed_.size()); }
-
-    /// Success when every id was destroyed exactly once and received exactly
-    /// `want_received(id)` times.
-    template <class WantReceived>
-    ::testing::AssertionResult settled(WantReceived want_received) const {
-        for (int id = 0; id < size(); ++id) {
-            if (destroyed(id) != 1 || received(id) != want_received(id)) {
-                return ::testing::AssertionFailure()
-                       << "value " << id << ": destroyed " << destroyed(id) << " times, received " << received(id)
-                       << " times (wanted " << want_received(id) << "), accepted " << accepted(id) << " times";
-            }
-        }
-        return ::testing::AssertionSuccess();
-    }
-
-    /// Every id received once (and destroyed once).
-    ::testing::AssertionResult all_received_once() const {
-        return settled([](int) { return 1; });
-    }
-
-    /// Every id received exactly when its send was accepted.
-    ::testing::AssertionResult received_iff_accepted() const {
-        return settled([this](int id) { return accepted(id); });
-    }
-
-private:
-    std::vector<std::atomic<int>> accepted_;
-    std::vector<std::atomic<int>> received_;
-    std::vector<std::atomic<int>> destroyed_;
-};
-
-/// A move-only numbered value that reports its destruction to a Ledger (a
-/// moved-from one reports nothing).
-class Ticket {
-public:
-    Ticket(Ledger& ledger, int id) noexcept : ledger_(&ledger), id_(id) {}
-    Ticket(Ticket&& other) noexcept : ledger_(std::exchange(other.ledger_, nullptr)), id_(other.id_) {}
-    Ticket& operator=(Ticket&& other) noexcept {
-        if (this != &other) {
-            release();
-            ledger_ = std::exchange(other.ledger_, nullptr);
-            id_ = other.id_;
-        }
-        return *this;
-    }
-    ~Ticket() { release(); }
-    int id() const noexcept { return id_; }
-
-private:
-    void release() noexcept {
-        if (ledger_ != nullptr) std::exchange(ledger_, nullptr)->destroy(id_);
-    }
-
-    Ledger* ledger_;
-    int id_;
-};
-
-/// Tallies of one test's races, to show that both outcomes happened.
-struct Tally {
-    std::atomic<int> completed{0};
-    std::atomic<int> cancelled{0};
-    void count(bool done) { (done ? completed : cancelled).fetch_add(1); }
-};
+INSTANTIATE_TEST_SUITE_P(Runtimes, CancelSafetyOfChannels, ::testing::ValuesIn(kFlavors), flavor_name);
 
 // ---- oneshot --------------------------------------------------------------------------------------
 
@@ -333,7 +52,8 @@ Task<void> oneshot_receiver_rounds(int rounds, Ledger* ledger, Tally* tally) {
     for (int id = 0; id < rounds; ++id) {
         auto pair = sync::oneshot::channel<Ticket>();
         sync::oneshot::Receiver<Ticket> rx = std::move(pair.second);
-        JoinHandle<void> sender = spawn(send_after(std::move(pair.first), Ticket(*ledger, id), static_cast<int>(rng() % 4)));
+        JoinHandle<void> sender =
+            spawn(send_after(std::move(pair.first), Ticket(*ledger, id), static_cast<int>(rng() % 4)));
         const bool give_up = rng() % 8 == 0;  // drop the Receiver after the first cancel
         for (;;) {
             auto attempt = race(rx, next_plan(rng));  // borrowed: a cancel leaves the Receiver as it was
@@ -384,23 +104,28 @@ Task<void> close_after(Rx rx, int yields, bool close_first) {
     co_await task::yield_now();
 }  // rx dropped here
 
+/// Awaits the sender's closed() with cancels while another task drops the
+/// receiver (closing it first when `close_first`) after `yields` yields;
+/// then a later closed() is ready at once.
+template <class Tx, class Rx>
+Task<void> closed_when_the_receiver_goes(std::pair<Tx, Rx> pair, int yields, bool close_first, std::minstd_rand* rng,
+                                         Tally* tally) {
+    Tx tx = std::move(pair.first);
+    JoinHandle<void> closer = spawn(close_after(std::move(pair.second), yields, close_first));
+    auto closed = [&tx] { return tx.closed(); };
+    co_await race_until_completed(closed, rng, tally);
+    EXPECT_TRUE(tx.is_closed());
+    co_await closer;
+    const bool closed_at_once = co_await ready_at_once(tx.closed());
+    EXPECT_TRUE(closed_at_once) << "a later closed() is not left waiting";
+}
+
 Task<void> oneshot_closed_rounds(int rounds, Tally* tally) {
     std::minstd_rand rng(12);
     for (int i = 0; i < rounds; ++i) {
         auto pair = sync::oneshot::channel<int>();
-        sync::oneshot::Sender<int> tx = std::move(pair.first);
-        JoinHandle<void> closer =
-            spawn(close_after(std::move(pair.second), static_cast<int>(rng() % 6), rng() % 2 == 0));
-        for (;;) {
-            auto attempt = race(tx.closed(), next_plan(rng));
-            auto got = co_await attempt;
-            tally->count(got.has_value());
-            if (got.has_value()) break;
-        }
-        EXPECT_TRUE(tx.is_closed());
-        co_await closer;
-        const bool closed_at_once = co_await ready_at_once(tx.closed());
-        EXPECT_TRUE(closed_at_once) << "a later closed() is not left waiting";
+        co_await closed_when_the_receiver_goes(std::move(pair), static_cast<int>(rng() % 6), rng() % 2 == 0, &rng,
+                                               tally);
     }
 }
 
@@ -450,44 +175,44 @@ Task<void> receive_all_with_cancels(Rx* rx, Ledger* ledger, Tally* tally, unsign
     }
 }
 
-Task<void> bounded_recv_test(Ledger* ledger, Tally* tally, int per_producer) {
-    auto pair = sync::mpsc::channel<Ticket>(2);
-    sync::mpsc::Receiver<Ticket> rx = std::move(pair.second);
+/// kProducers tasks send per_producer Tickets each with `produce` into the
+/// channel of `pair`, while this task receives them all with cancels.
+template <class Tx, class Rx, class Produce>
+Task<void> recv_test(std::pair<Tx, Rx> pair, Produce produce, unsigned producer_seed, unsigned receiver_seed,
+                     Ledger* ledger, Tally* tally, int per_producer) {
+    Rx rx = std::move(pair.second);
     std::vector<JoinHandle<void>> producers;
     for (int p = 0; p < kProducers; ++p)
-        producers.push_back(spawn(produce_bounded(pair.first, ledger, p * per_producer, per_producer, 100u + p)));
+        producers.push_back(spawn(produce(pair.first, ledger, p * per_producer, per_producer, producer_seed + p)));
     { auto drop = std::move(pair.first); }
-    co_await receive_all_with_cancels(&rx, ledger, tally, 13);
+    co_await receive_all_with_cancels(&rx, ledger, tally, receiver_seed);
     for (auto& p : producers) co_await p;
 }
 
-TEST_P(CancelSafetyOfChannels, MpscRecvCancelledAtRandomPointsLosesNoValue) {
-    const int per_producer = scaled(400);
-    Ledger ledger(static_cast<std::size_t>(kProducers * per_producer));
-    Tally tally;
-    ASSERT_TRUE(run_bounded(GetParam(), bounded_recv_test(&ledger, &tally, per_producer)));
-    EXPECT_TRUE(ledger.all_received_once());
-    EXPECT_GT(tally.cancelled.load(), 0);
+Task<void> bounded_recv_test(Ledger* ledger, Tally* tally, int per_producer) {
+    return recv_test(sync::mpsc::channel<Ticket>(2), produce_bounded, 100u, 13, ledger, tally, per_producer);
 }
 
 Task<void> unbounded_recv_test(Ledger* ledger, Tally* tally, int per_producer) {
-    auto pair = sync::mpsc::unbounded_channel<Ticket>();
-    sync::mpsc::UnboundedReceiver<Ticket> rx = std::move(pair.second);
-    std::vector<JoinHandle<void>> producers;
-    for (int p = 0; p < kProducers; ++p)
-        producers.push_back(spawn(produce_unbounded(pair.first, ledger, p * per_producer, per_producer, 200u + p)));
-    { auto drop = std::move(pair.first); }
-    co_await receive_all_with_cancels(&rx, ledger, tally, 14);
-    for (auto& p : producers) co_await p;
+    return recv_test(sync::mpsc::unbounded_channel<Ticket>(), produce_unbounded, 200u, 14, ledger, tally, per_producer);
 }
 
-TEST_P(CancelSafetyOfChannels, UnboundedRecvCancelledAtRandomPointsLosesNoValue) {
+/// Runs `recv_test` on `flavor`: every value received exactly once, some receives cancelled.
+void expect_recv_loses_no_value(Flavor flavor, Task<void> (*recv_test)(Ledger*, Tally*, int)) {
     const int per_producer = scaled(400);
     Ledger ledger(static_cast<std::size_t>(kProducers * per_producer));
     Tally tally;
-    ASSERT_TRUE(run_bounded(GetParam(), unbounded_recv_test(&ledger, &tally, per_producer)));
+    ASSERT_TRUE(run_bounded(flavor, recv_test(&ledger, &tally, per_producer)));
     EXPECT_TRUE(ledger.all_received_once());
     EXPECT_GT(tally.cancelled.load(), 0);
+}
+
+TEST_P(CancelSafetyOfChannels, MpscRecvCancelledAtRandomPointsLosesNoValue) {
+    expect_recv_loses_no_value(GetParam(), bounded_recv_test);
+}
+
+TEST_P(CancelSafetyOfChannels, UnboundedRecvCancelledAtRandomPointsLosesNoValue) {
+    expect_recv_loses_no_value(GetParam(), unbounded_recv_test);
 }
 
 // ---- mpsc: senders -----------------------------------------------------------------------------
@@ -535,7 +260,8 @@ Task<void> send_once(sync::mpsc::Sender<Ticket>* tx, SendOp op, Ledger* ledger, 
             break;
     }
     // Mostly a timeout that never expires; sometimes one that may.
-    const auto timeout = (*rng)() % 4 == 0 ? std::chrono::microseconds((*rng)() % 500) : std::chrono::microseconds(kBound);
+    const auto timeout =
+        (*rng)() % 4 == 0 ? std::chrono::microseconds((*rng)() % 500) : std::chrono::microseconds(kBound);
     auto attempt = race(tx->send_timeout(Ticket(*ledger, id), timeout), plan);
     auto got = co_await attempt;
     tally->count(got.has_value());
@@ -625,32 +351,10 @@ Task<void> mpsc_closed_rounds(int rounds, Tally* tally) {
         const bool close_first = rng() % 2 == 0;
         if (i % 2 == 0) {
             auto pair = sync::mpsc::channel<int>(1);
-            sync::mpsc::Sender<int> tx = std::move(pair.first);
-            JoinHandle<void> closer = spawn(close_after(std::move(pair.second), yields, close_first));
-            for (;;) {
-                auto attempt = race(tx.closed(), next_plan(rng));
-                auto got = co_await attempt;
-                tally->count(got.has_value());
-                if (got.has_value()) break;
-            }
-            EXPECT_TRUE(tx.is_closed());
-            co_await closer;
-            const bool closed_at_once = co_await ready_at_once(tx.closed());
-            EXPECT_TRUE(closed_at_once);
+            co_await closed_when_the_receiver_goes(std::move(pair), yields, close_first, &rng, tally);
         } else {
             auto pair = sync::mpsc::unbounded_channel<int>();
-            sync::mpsc::UnboundedSender<int> tx = std::move(pair.first);
-            JoinHandle<void> closer = spawn(close_after(std::move(pair.second), yields, close_first));
-            for (;;) {
-                auto attempt = race(tx.closed(), next_plan(rng));
-                auto got = co_await attempt;
-                tally->count(got.has_value());
-                if (got.has_value()) break;
-            }
-            EXPECT_TRUE(tx.is_closed());
-            co_await closer;
-            const bool closed_at_once = co_await ready_at_once(tx.closed());
-            EXPECT_TRUE(closed_at_once);
+            co_await closed_when_the_receiver_goes(std::move(pair), yields, close_first, &rng, tally);
         }
     }
 }
@@ -755,7 +459,8 @@ Task<void> watch_wait_for_targets(sync::watch::Receiver<int> rx, int last, unsig
     std::minstd_rand rng(seed);
     int target = 1;
     for (;;) {
-        auto attempt = race(rx.wait_for([target](const int& v) { return v >= target; }), next_plan(rng));
+        const auto reached = [target](const int& v) { return v >= target; };
+        auto attempt = race(rx.wait_for(reached), next_plan(rng));
         auto got = co_await attempt;
         tally->count(got.has_value());
         if (!got.has_value()) {
@@ -765,7 +470,8 @@ Task<void> watch_wait_for_targets(sync::watch::Receiver<int> rx, int last, unsig
                 matches_now = *now >= target;
             }
             if (matches_now) {
-                const bool at_once = co_await ready_at_once(rx.wait_for([target](const int& v) { return v >= target; }));
+                auto again = rx.wait_for(reached);
+                const bool at_once = co_await ready_at_once(std::move(again));
                 EXPECT_TRUE(at_once) << "a value matching the predicate was missed after a cancel";
             }
             continue;
@@ -808,12 +514,8 @@ Task<void> watch_closed_rounds(int rounds, Tally* tally) {
         sync::watch::Receiver<int> second = pair.second;
         JoinHandle<void> d1 = spawn(close_receiver_after(std::move(pair.second), static_cast<int>(rng() % 6)));
         JoinHandle<void> d2 = spawn(close_receiver_after(std::move(second), static_cast<int>(rng() % 6)));
-        for (;;) {
-            auto attempt = race(tx.closed(), next_plan(rng));
-            auto got = co_await attempt;
-            tally->count(got.has_value());
-            if (got.has_value()) break;
-        }
+        auto closed = [&tx] { return tx.closed(); };
+        co_await race_until_completed(closed, &rng, tally);
         EXPECT_TRUE(tx.is_closed());
         co_await d1;
         co_await d2;

@@ -15,19 +15,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
-#include <set>
-#include <string>
-#include <thread>
-#include <type_traits>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -42,221 +36,18 @@
 #include "corio/sync/semaphore.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"
+#include "support/cancel_race.hpp"
 #include "support/drop_counter.hpp"
-#include "support/sanitized.hpp"
 #include "support/thread_safe_manual_future.hpp"
 
 namespace corio {
 namespace {
 
-using namespace std::chrono_literals;
-
-constexpr auto kBound = 30s;  // only reached when a wake-up is lost
-
-/// `n` iterations, or a quarter of them under a sanitizer.
-int scaled(int n) { return test::kSanitized ? std::max(1, n / 4) : n; }
-
-// ---- the race --------------------------------------------------------------------------------
-// (The same few helpers open each cancel_safety test file; they would move to
-// tests/support/ once that is shared.)
-
-/// The branch that cancels: ready on its (polls + 1)-th poll. Each Pending
-/// poll wakes its task first, as yield_now does, so the race is polled again
-/// after the other tasks ran.
-class ReadyAfter {
-public:
-    using Output = void;
-    explicit ReadyAfter(int polls) noexcept : left_(polls) {}
-    Poll<void> poll(Context& cx) {
-        if (left_ == 0) return Ready();
-        --left_;
-        cx.waker().wake_by_ref();
-        return Pending;
-    }
-
-private:
-    int left_;
-};
-
-/// Which combinator a race uses.
-enum class Order : std::uint8_t {
-    Fair,         ///< select(op, ready): a random branch first on every poll
-    OpFirst,      ///< select_biased(op, ready): the operation wins whenever it is ready
-    CancelFirst,  ///< select_biased(ready, op): a grant that arrives with the cancel is dropped unpolled
-};
-
-/// How one race is run: the combinator, and after how many polls the
-/// cancelling branch is ready.
-struct RacePlan {
-    Order order;
-    int polls;
-};
-
-/// A random plan: often at once or after a poll or two, sometimes later.
-RacePlan next_plan(std::minstd_rand& rng) {
-    static constexpr int kPolls[] = {0, 0, 1, 1, 2, 3, 5, 8, 16};
-    const int polls = kPolls[rng() % std::size(kPolls)];
-    return RacePlan{static_cast<Order>(rng() % 3), polls};
-}
-
-/// The future of race(): the operation's output, or std::nullopt when the
-/// cancelling branch won and the operation was dropped (or, if borrowed,
-/// left as it was).
-template <class A>
-class Race {
-    using Op = std::remove_reference_t<A>;
-    using Fair = Select<false, A, ReadyAfter>;
-    using OpFirst = Select<true, A, ReadyAfter>;
-    using CancelFirst = Select<true, ReadyAfter, A>;
-    using Selects = std::variant<Fair, OpFirst, CancelFirst>;
-
-public:
-    using Output = std::optional<detail::value_or_monostate_t<output_of<Op>>>;
-
-    Race(A&& op, RacePlan plan) : select_(make(std::forward<A>(op), plan)) {}
-
-    Poll<Output> poll(Context& cx) {
-        switch (select_.index()) {
-            case 0:
-                return finish<0>(std::get<0>(select_), cx);
-            case 1:
-                return finish<0>(std::get<1>(select_), cx);
-            default:
-                return finish<1>(std::get<2>(select_), cx);
-        }
-    }
-
-private:
-    static Selects make(A&& op, RacePlan plan) {
-        switch (plan.order) {
-            case Order::Fair:
-                return Selects(std::in_place_index<0>, std::forward<A>(op), ReadyAfter(plan.polls));
-            case Order::OpFirst:
-                return Selects(std::in_place_index<1>, std::forward<A>(op), ReadyAfter(plan.polls));
-            case Order::CancelFirst:
-                break;
-        }
-        return Selects(std::in_place_index<2>, ReadyAfter(plan.polls), std::forward<A>(op));
-    }
-
-    template <std::size_t OpIndex, class S>
-    static Poll<Output> finish(S& select, Context& cx) {
-        auto polled = select.poll(cx);
-        if (polled.is_pending()) return Pending;
-        auto won = std::move(polled).take();
-        if (won.index() != OpIndex) return Ready(Output());
-        return Ready(Output(std::in_place, std::get<OpIndex>(std::move(won))));
-    }
-
-    Selects select_;
-};
-
-/// Races `op` (moved in, or borrowed when an lvalue) against ReadyAfter as `plan` says.
-template <class F>
-    requires Future<std::remove_cvref_t<F>>
-Race<F> race(F&& op, RacePlan plan) {
-    return Race<F>(std::forward<F>(op), plan);
-}
-
-Task<void> yield_times(int n) {
-    for (int i = 0; i < n; ++i) co_await task::yield_now();
-}
-
-/// True when `op` is ready on its first poll (made with a fresh budget).
-template <Future F>
-Task<bool> ready_at_once(F op) {
-    co_await task::yield_now();
-    auto attempt = race(std::move(op), RacePlan{Order::OpFirst, 0});
-    auto got = co_await attempt;
-    co_return got.has_value();
-}
-
-// ---- runtimes --------------------------------------------------------------------------------
-
-enum class Flavor { CurrentThread, TwoWorkers, FourWorkers };
-
-Runtime make_runtime(Flavor flavor) {
-    switch (flavor) {
-        case Flavor::CurrentThread:
-            return Builder::new_current_thread().build();
-        case Flavor::TwoWorkers:
-            return Builder::new_multi_thread().worker_threads(2).build();
-        case Flavor::FourWorkers:
-            break;
-    }
-    return Builder::new_multi_thread().worker_threads(4).build();
-}
-
-/// Spreads a test's concurrent tasks over the workers of a multi_thread
-/// runtime before they start racing: on this (possibly busy) machine the
-/// workers woken by a spawn may only get a CPU after the whole test ran on
-/// one of them. Each task calls spread_out() first; it yields until the
-/// test's tasks were seen on min(tasks, workers) different threads, or 20 ms
-/// passed (a bound on the wait, not a condition of the test).
-class Spread {
-public:
-    void reset(std::size_t workers) {
-        std::lock_guard lock(mutex_);
-        threads_.clear();
-        workers_ = workers;
-    }
-    bool arrived(std::size_t tasks) {
-        std::lock_guard lock(mutex_);
-        threads_.insert(std::this_thread::get_id());
-        return threads_.size() >= std::min(tasks, workers_);
-    }
-
-private:
-    std::mutex mutex_;
-    std::set<std::thread::id> threads_;
-    std::size_t workers_ = 1;
-};
-
-Spread& spread() {
-    static Spread instance;
-    return instance;
-}
-
-Task<void> spread_out(std::size_t tasks) {
-    const auto deadline = std::chrono::steady_clock::now() + 20ms;
-    for (;;) {
-        if (spread().arrived(tasks)) co_return;
-        if (std::chrono::steady_clock::now() >= deadline) co_return;
-        co_await task::yield_now();
-    }
-}
-
-/// Runs `root` as a task on a fresh runtime of `flavor`, under
-/// time::timeout(kBound); false when it timed out. Spawned, so that on
-/// multi_thread the root and the tasks it spawns all run on the workers.
-bool run_bounded(Flavor flavor, Task<void> root) {
-    Runtime rt = make_runtime(flavor);
-    spread().reset(flavor == Flavor::CurrentThread ? 1 : flavor == Flavor::TwoWorkers ? 2 : 4);
-    return rt.block_on(time::timeout(kBound, rt.spawn(std::move(root)))).has_value();
-}
+using namespace test;  // the races, runtimes and Ledger of support/cancel_race.hpp
 
 class CancelSafetyOfLocks : public ::testing::TestWithParam<Flavor> {};
 
-INSTANTIATE_TEST_SUITE_P(Runtimes, CancelSafetyOfLocks,
-                         ::testing::Values(Flavor::CurrentThread, Flavor::TwoWorkers, Flavor::FourWorkers),
-                         [](const ::testing::TestParamInfo<Flavor>& info) {
-                             switch (info.param) {
-                                 case Flavor::CurrentThread:
-                                     return std::string("CurrentThread");
-                                 case Flavor::TwoWorkers:
-                                     return std::string("TwoWorkers");
-                                 case Flavor::FourWorkers:
-                                     break;
-                             }
-                             return std::string("FourWorkers");
-                         });
-
-/// Tallies of one test's races, to show that both outcomes happened.
-struct Tally {
-    std::atomic<int> completed{0};
-    std::atomic<int> cancelled{0};
-    void count(bool done) { (done ? completed : cancelled).fetch_add(1); }
-};
+INSTANTIATE_TEST_SUITE_P(Runtimes, CancelSafetyOfLocks, ::testing::ValuesIn(kFlavors), flavor_name);
 
 // ---- Semaphore --------------------------------------------------------------------------------
 
@@ -606,8 +397,8 @@ TEST_P(CancelSafetyOfLocks, BarrierWaitCancelledAtRandomPointsWithdrawsItsArriva
 // ---- OnceCell -----------------------------------------------------------------------------------------
 
 struct InitCounts {
-    test::DropCounts frames;          // one DropCounter per initialiser frame
-    std::atomic<int> finished{0};     // initialisers that produced their value
+    test::DropCounts frames;       // one DropCounter per initialiser frame
+    std::atomic<int> finished{0};  // initialisers that produced their value
     std::atomic<int> started{0};
 };
 
@@ -646,8 +437,8 @@ Task<void> once_cell_rounds(int rounds, InitCounts* counts, Tally* tally) {
         std::vector<JoinHandle<void>> callers;
         for (int c = 0; c < kCallers; ++c) {
             seen.push_back(std::make_unique<std::atomic<int>>(-1));
-            callers.push_back(spawn(once_cell_caller(&cell, c, counts, seen.back().get(), static_cast<unsigned>(rng()),
-                                                     tally)));
+            callers.push_back(
+                spawn(once_cell_caller(&cell, c, counts, seen.back().get(), static_cast<unsigned>(rng()), tally)));
         }
         for (auto& c : callers) co_await c;
         EXPECT_EQ(counts->finished.load() - finished_before, 1) << "not exactly one initialiser set the cell";

@@ -51,10 +51,19 @@ private:
 /// "10.0.0.1:53") to socket addresses. The port is a decimal number; IPv6
 /// literals need brackets. Error invalid_argument (from the future) when the
 /// string has no port, a bad port or an empty host; names under the reserved
-/// ".invalid" domain (RFC 6761) fail with host_not_found without a query.
+/// ".invalid" domain (RFC 6761) fail with host_not_found without a query;
+/// the resolver's errors are those of LookupHost::poll. Nothing starts
+/// before the first poll. Cancellation-safe: dropping the future abandons
+/// the lookup (the pool thread finishes getaddrinfo and discards the
+/// answer); nothing but the answer is lost.
 LookupHost lookup_host(std::string_view host_port);
 
 /// Resolves `host` (a name or a literal IP, without brackets) with `port`.
+/// Error invalid_argument (from the future) when `host` is empty or holds a
+/// NUL; ".invalid" names and the resolver's errors as lookup_host(host_port).
+/// Nothing starts before the first poll. Cancellation-safe: dropping the
+/// future abandons the lookup (the pool thread finishes getaddrinfo and
+/// discards the answer); nothing but the answer is lost.
 LookupHost lookup_host(std::string_view host, std::uint16_t port);
 
 /// Resolves `host_port` like lookup_host, then connects to each address in

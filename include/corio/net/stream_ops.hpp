@@ -75,12 +75,17 @@ public:
     auto write(std::span<const std::byte> buf) {
         return op_future<io::Result<std::size_t>>([s = self(), buf](Context& cx) { return s->poll_write(cx, buf); });
     }
-    /// Writes all of `buf`. Not cancellation-safe: dropped midway, an unknown prefix was written.
+    /// Writes all of `buf`. Errors: those of write(), or io::errc::write_zero
+    /// when a write accepts nothing. Not cancellation-safe: dropped midway, an
+    /// unknown prefix was written.
     auto write_all(std::span<const std::byte> buf) {
         return op_future<io::Result<void>>([s = self(), buf, done = std::size_t{0}](Context& cx) mutable {
             return poll_write_all(*s, cx, buf, done);
         });
     }
+    /// write_all() of the characters of `text`, which are not copied: they
+    /// must outlive the future. Errors as write_all(buf). Not
+    /// cancellation-safe: dropped midway, an unknown prefix was written.
     auto write_all(std::string_view text) { return write_all(std::as_bytes(std::span(text.data(), text.size()))); }
     /// Fills all of `buf`; error io::errc::unexpected_eof if the stream ends first.
     /// Not cancellation-safe: dropped midway, the bytes read so far are lost.
@@ -103,12 +108,25 @@ private:
 template <class Stream>
 class OwnedReadHalf {
 public:
+    /// The read half of the stream `s` shares with its write half.
     explicit OwnedReadHalf(std::shared_ptr<Stream> s) noexcept : s_(std::move(s)) {}
+    /// Reads into `buf`; how many bytes, 0 at end of stream. Errors: the
+    /// socket's (connection_reset, ...). The half must outlive the future.
+    /// Cancellation-safe: a dropped read took no bytes from the stream.
     auto read(std::span<std::byte> buf) { return s_->read(buf); }
+    /// Fills all of `buf`. Errors: io::errc::unexpected_eof if the stream
+    /// ends first, else those of read(). The half must outlive the future.
+    /// Not cancellation-safe: dropped midway, the bytes read so far are lost.
     auto read_exact(std::span<std::byte> buf) { return s_->read_exact(buf); }
+    /// Reads into `buf` without removing the bytes from the stream; how many,
+    /// 0 at end of stream. Errors as read(). The half must outlive the
+    /// future. Cancellation-safe: peeking takes nothing, so nothing is lost.
     auto peek(std::span<std::byte> buf) { return s_->peek(buf); }
+    /// AsyncRead: the stream's poll_read.
     Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf) { return s_->poll_read(cx, buf); }
+    /// The stream's peer_addr().
     auto peer_addr() const { return s_->peer_addr(); }
+    /// The stream's local_addr().
     auto local_addr() const { return s_->local_addr(); }
 
 private:
@@ -121,6 +139,7 @@ private:
 template <class Stream>
 class OwnedWriteHalf {
 public:
+    /// The write half of the stream `s` shares with its read half.
     explicit OwnedWriteHalf(std::shared_ptr<Stream> s) noexcept : s_(std::move(s)) {}
     OwnedWriteHalf(OwnedWriteHalf&&) noexcept = default;
     OwnedWriteHalf& operator=(OwnedWriteHalf&& other) noexcept {
@@ -131,15 +150,29 @@ public:
         return *this;
     }
     ~OwnedWriteHalf() { shutdown_write(); }
+    /// Writes some of `buf`; how many bytes. Error broken_pipe (or
+    /// connection_reset) once the peer has gone. The half must outlive the
+    /// future. Cancellation-safe: a dropped write wrote nothing.
     auto write(std::span<const std::byte> buf) { return s_->write(buf); }
+    /// Writes all of `buf`. Errors: those of write(), or io::errc::write_zero
+    /// when a write accepts nothing. The half must outlive the future. Not
+    /// cancellation-safe: dropped midway, an unknown prefix was written.
     auto write_all(std::span<const std::byte> buf) { return s_->write_all(buf); }
+    /// write_all() of the characters of `text`, which are not copied: they
+    /// (and the half) must outlive the future. Errors as write_all(buf). Not
+    /// cancellation-safe: dropped midway, an unknown prefix was written.
     auto write_all(std::string_view text) { return s_->write_all(text); }
+    /// AsyncWrite: the stream's poll_write.
     Poll<io::Result<std::size_t>> poll_write(Context& cx, std::span<const std::byte> buf) {
         return s_->poll_write(cx, buf);
     }
+    /// AsyncWrite: the stream's poll_flush.
     Poll<io::Result<void>> poll_flush(Context& cx) { return s_->poll_flush(cx); }
+    /// AsyncWrite: the stream's poll_shutdown (shuts the write direction down).
     Poll<io::Result<void>> poll_shutdown(Context& cx) { return s_->poll_shutdown(cx); }
+    /// The stream's peer_addr().
     auto peer_addr() const { return s_->peer_addr(); }
+    /// The stream's local_addr().
     auto local_addr() const { return s_->local_addr(); }
 
 private:

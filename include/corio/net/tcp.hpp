@@ -34,7 +34,11 @@ public:
         return detail_stream::op_future<io::Result<TcpStream>>(
             [addr, state = std::make_shared<ConnectState>()](Context& cx) { return poll_connect(cx, addr, *state); });
     }
-    /// Connects to "ip:port" ("127.0.0.1:80", "[::1]:80"); invalid_argument if unparsable.
+    /// Connects to "ip:port" ("127.0.0.1:80", "[::1]:80"; a literal IP, no
+    /// name lookup: see net::connect for host names). Errors: invalid_argument
+    /// if `addr` does not parse (on the first poll, nothing opened), else those
+    /// of connect(SocketAddr). Cancellation-safe: dropping the future closes
+    /// the half-open socket.
     static auto connect(std::string_view addr) {
         auto parsed = SocketAddr::parse(addr);
         return detail_stream::op_future<io::Result<TcpStream>>(

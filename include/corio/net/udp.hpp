@@ -73,12 +73,20 @@ public:
     auto recv(std::span<std::byte> buf) {
         return detail_stream::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_recv(cx, buf); });
     }
-    /// Sends `buf` as one datagram to `target`. Cancellation-safe.
+    /// Sends `buf` as one datagram to `target`; the byte count. Errors:
+    /// message_size when `buf` exceeds the datagram limit, permission_denied
+    /// for a broadcast address without set_broadcast(true),
+    /// network_unreachable, ... Cancellation-safe (a datagram is sent whole
+    /// or not at all).
     auto send_to(std::span<const std::byte> buf, SocketAddr target) {
         return detail_stream::op_future<io::Result<std::size_t>>(
             [this, buf, target](Context& cx) { return poll_send_to(cx, buf, target); });
     }
-    /// send_to() an "ip:port" target; invalid_argument if unparsable.
+    /// send_to() an "ip:port" target (a literal IP, no name lookup: see
+    /// lookup_host). Errors: invalid_argument if `target` does not parse (on
+    /// the first poll, nothing sent), else those of send_to(buf, SocketAddr).
+    /// Cancellation-safe (a datagram is sent whole or not at all): a future
+    /// dropped before it completed has sent nothing.
     auto send_to(std::span<const std::byte> buf, std::string_view target) {
         auto parsed = SocketAddr::parse(target);
         return detail_stream::op_future<io::Result<std::size_t>>(

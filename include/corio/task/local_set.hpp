@@ -226,16 +226,27 @@ public:
         return detail::spawn_local_on(core(), std::move(fut));
     }
 
-    /// A future that drives the set until `fut` completes; see RunUntil.
+    /// A future that drives the set until `fut` completes, with `fut`'s
+    /// output (see RunUntil). Throws std::logic_error on a moved-from set;
+    /// awaiting it rethrows `fut`'s exception, and throws std::logic_error
+    /// when the set is already being driven elsewhere. Cancellation-safe
+    /// exactly when `fut` is: dropping it drops `fut` (losing what `fut`
+    /// loses when dropped), never the set's tasks, which stay in the set and
+    /// run when it is next driven.
     template <Future F>
     RunUntil<F> run_until(F fut) {
         return RunUntil<F>(shared_core(), std::move(fut));
     }
 
     /// A future that drives the set until all its tasks have finished.
+    /// Throws std::logic_error on a moved-from set; awaiting it throws
+    /// std::logic_error when the set is already being driven elsewhere.
+    /// Cancellation-safe: dropping it loses nothing; the tasks stay in the
+    /// set and run when it is next driven.
     LocalSetWait wait() { return LocalSetWait(shared_core()); }
 
-    /// The set is itself a future: `co_await set` is `co_await set.wait()`.
+    /// The set is itself a future: `co_await set` is `co_await set.wait()`,
+    /// with the same errors and the same cancellation safety.
     Poll<void> poll(Context& cx);
 
     /// Tasks spawned onto the set and not yet finished (a snapshot).
