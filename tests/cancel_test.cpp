@@ -14,7 +14,6 @@
 #include <memory>
 #include <optional>
 #include <random>
-#include <string>
 #include <thread>
 #include <utility>
 #include <variant>
@@ -28,6 +27,8 @@
 #include "support/drop_counter.hpp"
 #include "support/manual_future.hpp"
 #include "support/parking_waker.hpp"
+#include "support/poll.hpp"
+#include "support/runtime_flavors.hpp"
 #include "support/spin_until.hpp"
 
 namespace corio {
@@ -40,15 +41,10 @@ using test::make_counting_waker;
 using test::ManualFuture;
 using test::ManualState;
 using test::ParkingWaker;
+using test::poll_with;
 using test::WakeCounts;
 
 constexpr auto kBound = 10s;  // only reached when a wake-up is lost
-
-template <Future F>
-Poll<output_of<F>> poll_with(F& fut, const Waker& waker) {
-    Context cx(waker);
-    return fut.poll(cx);
-}
 
 static_assert(Future<Cancelled>);
 static_assert(std::is_same_v<output_of<RunUntilCancelled<ManualFuture<int>>>, std::optional<int>>);
@@ -316,15 +312,7 @@ TEST(RunUntilCancelled, ReturnsNulloptAndDropsTheFutureOnceCancelled) {
 
 // ---- on both schedulers ---------------------------------------------------------------------
 
-enum class Flavor { CurrentThread, MultiThread };
-
-class CancellationOnRuntime : public ::testing::TestWithParam<Flavor> {
-protected:
-    Runtime make_runtime() const {
-        if (GetParam() == Flavor::CurrentThread) return Builder::new_current_thread().build();
-        return Builder::new_multi_thread().worker_threads(4).build();
-    }
-};
+class CancellationOnRuntime : public test::RuntimeFlavorTest {};
 
 /// Polls `inner`; the first time it returns Pending, counts one in `pending`.
 template <Future F>
@@ -368,7 +356,7 @@ Task<int> count_true(std::vector<JoinHandle<bool>>* handles) {
 
 TEST_P(CancellationOnRuntime, CancelFromAForeignThreadWakesEveryWaiterOfEveryDescendant) {
     constexpr int kTasks = 64;
-    Runtime rt = make_runtime();
+    Runtime rt = build();
     CancellationToken root;
     std::vector<CancellationToken> children;
     for (int i = 0; i < 4; ++i) children.push_back(root.child_token());
@@ -426,7 +414,7 @@ Task<int> count_until_cancelled(CancellationToken token, std::shared_ptr<std::at
 }
 
 TEST_P(CancellationOnRuntime, ABorrowedCancelledFutureStopsASelectLoop) {
-    Runtime rt = make_runtime();
+    Runtime rt = build();
     CancellationToken token;
     auto ticks = std::make_shared<std::atomic<int>>(0);
     JoinHandle<int> h = rt.spawn(count_until_cancelled(token, ticks));
@@ -447,7 +435,7 @@ Task<std::optional<int>> guarded_work(CancellationToken token) {
 }
 
 TEST_P(CancellationOnRuntime, ADropGuardDestroyedOnAnotherThreadStopsTheGuardedWork) {
-    Runtime rt = make_runtime();
+    Runtime rt = build();
     CancellationToken token;
     auto guard = std::make_unique<DropGuard>(token.drop_guard());
     JoinHandle<std::optional<int>> h = rt.spawn(guarded_work(token.child_token()));
@@ -460,7 +448,7 @@ TEST_P(CancellationOnRuntime, ADropGuardDestroyedOnAnotherThreadStopsTheGuardedW
 
 TEST_P(CancellationOnRuntime, RacingCancelsAndDropsOfWaitersNeverLoseAWakeup) {
     constexpr int kRounds = 50;
-    Runtime rt = make_runtime();
+    Runtime rt = build();
     for (int round = 0; round < kRounds; ++round) {
         CancellationToken token;
         std::atomic<int> waiting{0};
@@ -475,12 +463,7 @@ TEST_P(CancellationOnRuntime, RacingCancelsAndDropsOfWaitersNeverLoseAWakeup) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Schedulers, CancellationOnRuntime,
-                         ::testing::Values(Flavor::CurrentThread, Flavor::MultiThread),
-                         [](const auto& info) {
-                             return info.param == Flavor::CurrentThread ? std::string("CurrentThread")
-                                                                        : std::string("MultiThread");
-                         });
+INSTANTIATE_TEST_SUITE_P(Schedulers, CancellationOnRuntime, test::all_flavors(), test::flavor_name);
 
 }  // namespace
 }  // namespace corio

@@ -28,6 +28,9 @@
 #include "support/counting_waker.hpp"
 #include "support/drop_counter.hpp"
 #include "support/manual_future.hpp"
+#include "support/poll.hpp"
+#include "support/runtime_flavors.hpp"
+#include "support/simple_tasks.hpp"
 #include "support/thread_safe_manual_future.hpp"
 
 // ---- allocation counting --------------------------------------------------------
@@ -57,8 +60,11 @@ using test::DropCounts;
 using test::make_counting_waker;
 using test::ManualFuture;
 using test::ManualState;
+using test::poll_with;
 using test::ThreadSafeManualFuture;
 using test::ThreadSafeManualState;
+using test::value_after_yield;
+using test::value_task;
 using test::WakeCounts;
 
 constexpr auto kBound = 10s;  // only reached when a wake-up is lost
@@ -73,13 +79,6 @@ public:
     ~AllocationScope() { counting_allocations = false; }
     long count() const noexcept { return counted_allocations; }
 };
-
-/// Polls `fut` once with `waker`.
-template <Future F>
-Poll<output_of<F>> poll_with(F& fut, const Waker& waker) {
-    Context cx(waker);
-    return fut.poll(cx);
-}
 
 /// Ready with its value on every poll.
 template <class T>
@@ -143,13 +142,6 @@ struct Permits {
     };
     Notified notified() { return Notified{this}; }
 };
-
-Task<int> value_task(int v) { co_return v; }
-
-Task<int> value_after_yield(int v) {
-    co_await task::yield_now();
-    co_return v;
-}
 
 Task<void> void_after_yield() { co_await task::yield_now(); }
 
@@ -516,15 +508,7 @@ TEST(Combinators, DoNotAllocate) {
 
 // ---- on both schedulers, across threads -------------------------------------------------------
 
-enum class Flavor { CurrentThread, MultiThread };
-
-class CombinatorsOnRuntime : public ::testing::TestWithParam<Flavor> {
-protected:
-    Runtime make_runtime() const {
-        if (GetParam() == Flavor::CurrentThread) return Builder::new_current_thread().build();
-        return Builder::new_multi_thread().worker_threads(4).build();
-    }
-};
+class CombinatorsOnRuntime : public test::RuntimeFlavorTest {};
 
 Task<int> await_thread_safe(std::shared_ptr<ThreadSafeManualState<int>> state) {
     int v = co_await ThreadSafeManualFuture<int>(state);
@@ -548,7 +532,7 @@ Task<int> race_foreign_completions(int rounds) {
 }
 
 TEST_P(CombinatorsOnRuntime, SelectWokenFromAnotherThreadPicksTheCompletedBranch) {
-    Runtime rt = make_runtime();
+    Runtime rt = build();
     auto r = rt.block_on(time::timeout(kBound, rt.spawn(race_foreign_completions(20))));
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(*r, 20);
@@ -566,18 +550,13 @@ Task<int> sum_of_joined_spawns(int n) {
 }
 
 TEST_P(CombinatorsOnRuntime, JoinOfSpawnedTasksCollectsEveryOutput) {
-    Runtime rt = make_runtime();
+    Runtime rt = build();
     auto r = rt.block_on(time::timeout(kBound, rt.spawn(sum_of_joined_spawns(200))));
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(*r, 199 * 200 / 2 + 200);
 }
 
-INSTANTIATE_TEST_SUITE_P(Schedulers, CombinatorsOnRuntime,
-                         ::testing::Values(Flavor::CurrentThread, Flavor::MultiThread),
-                         [](const auto& info) {
-                             return info.param == Flavor::CurrentThread ? std::string("CurrentThread")
-                                                                        : std::string("MultiThread");
-                         });
+INSTANTIATE_TEST_SUITE_P(Schedulers, CombinatorsOnRuntime, test::all_flavors(), test::flavor_name);
 
 }  // namespace
 }  // namespace corio

@@ -35,7 +35,9 @@
 #include "corio/time.hpp"
 #include "support/sanitized.hpp"
 
-namespace corio::test {
+// In a namespace of its own: Flavor and flavor_name differ from those of
+// runtime_flavors.hpp, and both end up in one test binary.
+namespace corio::test::race {
 
 /// How long a test may run: only reached when a wake-up is lost.
 inline constexpr std::chrono::seconds kBound{30};
@@ -333,4 +335,4 @@ private:
     int id_;
 };
 
-}  // namespace corio::test
+}  // namespace corio::test::race

@@ -43,7 +43,7 @@
 namespace corio {
 namespace {
 
-using namespace test;  // the races, runtimes and Ledger of support/cancel_race.hpp
+using namespace test::race;  // the races, runtimes and Ledger of support/cancel_race.hpp
 
 class CancelSafetyOfLocks : public ::testing::TestWithParam<Flavor> {};
 

@@ -26,6 +26,8 @@
 #include "corio/time.hpp"
 #include "support/counting_waker.hpp"
 #include "support/drop_counter.hpp"
+#include "support/poll.hpp"
+#include "support/runtime_flavors.hpp"
 #include "support/sanitized.hpp"
 
 namespace corio::sync {
@@ -34,19 +36,10 @@ namespace {
 using namespace std::chrono_literals;
 using test::DropCounter;
 using test::DropCounts;
+using test::poll_once;
+using test::poll_with;
 
 constexpr auto kBound = 20s;
-
-template <Future F>
-Poll<output_of<F>> poll_with(F& fut, const Waker& waker) {
-    Context cx(waker);
-    return fut.poll(cx);
-}
-
-template <Future F>
-Poll<output_of<F>> poll_once(F& fut) {
-    return poll_with(fut, Waker::noop());
-}
 
 // ---- bounded: by hand ------------------------------------------------------------------
 
@@ -504,15 +497,7 @@ TEST(MpscUnbounded, ValuesLeftInsideAreDestroyedExactlyOnce) {
 
 // ---- on both runtimes --------------------------------------------------------------------
 
-enum class Flavor { CurrentThread, MultiThread };
-
-class MpscRuntime : public ::testing::TestWithParam<Flavor> {
-protected:
-    Runtime make() const {
-        if (GetParam() == Flavor::CurrentThread) return Builder::new_current_thread().build();
-        return Builder::new_multi_thread().worker_threads(4).build();
-    }
-};
+class MpscRuntime : public test::RuntimeFlavorTest {};
 
 constexpr int kProducers = 8;
 int per_producer() { return test::kSanitized ? 3'000 : 100'000; }
@@ -547,7 +532,7 @@ Task<bool> consume_in_order(Rx rx, int producers, int n) {
 }
 
 TEST_P(MpscRuntime, EightProducersArriveCompleteAndInPerProducerOrder) {
-    Runtime rt = make();
+    Runtime rt = build();
     const int n = per_producer();
     auto [tx, rx] = mpsc::channel<std::uint64_t>(64);
     for (int p = 0; p < kProducers; ++p) (void)rt.spawn(produce(tx, p, n));
@@ -558,7 +543,7 @@ TEST_P(MpscRuntime, EightProducersArriveCompleteAndInPerProducerOrder) {
 }
 
 TEST_P(MpscRuntime, EightUnboundedProducersArriveCompleteAndInPerProducerOrder) {
-    Runtime rt = make();
+    Runtime rt = build();
     const int n = per_producer();
     auto [tx, rx] = mpsc::unbounded_channel<std::uint64_t>();
     for (int p = 0; p < kProducers; ++p) (void)rt.spawn(produce(tx, p, n));
@@ -569,7 +554,7 @@ TEST_P(MpscRuntime, EightUnboundedProducersArriveCompleteAndInPerProducerOrder) 
 }
 
 TEST_P(MpscRuntime, ProducersOnPlainThreadsWakeTheReceivingTask) {
-    Runtime rt = make();
+    Runtime rt = build();
     const int n = test::kSanitized ? 2'000 : 50'000;
     auto [tx, rx] = mpsc::unbounded_channel<std::uint64_t>();
     std::vector<std::thread> threads;
@@ -623,7 +608,7 @@ Task<std::uint64_t> receive_with_cancellations(mpsc::Receiver<std::uint64_t> rx,
 }
 
 TEST_P(MpscRuntime, ARecvDroppedMidWaitLosesNoValue) {
-    Runtime rt = make();
+    Runtime rt = build();
     const int n = test::kSanitized ? 2'000 : 20'000;
     auto [tx, rx] = mpsc::channel<std::uint64_t>(4);
     for (int p = 0; p < 4; ++p) {
@@ -642,7 +627,7 @@ TEST_P(MpscRuntime, ARecvDroppedMidWaitLosesNoValue) {
 }
 
 TEST_P(MpscRuntime, SendsCancelledAtRandomPointsNeitherLoseNorLeakSlots) {
-    Runtime rt = make();
+    Runtime rt = build();
     const int n = test::kSanitized ? 1'000 : 10'000;
     DropCounts drops;
     // unique_ptr: a co_await output must be move-assignable (DropCounter is not).
@@ -674,7 +659,7 @@ TEST_P(MpscRuntime, SendsCancelledAtRandomPointsNeitherLoseNorLeakSlots) {
 }
 
 TEST_P(MpscRuntime, BackPressureHoldsASenderUntilTheReceiverTakesAValue) {
-    Runtime rt = make();
+    Runtime rt = build();
     auto [tx, rx] = mpsc::channel<int>(2);
     std::atomic<int> sent{0};
     auto producer = rt.spawn([](mpsc::Sender<int> t, std::atomic<int>* s) -> Task<void> {
@@ -699,11 +684,7 @@ TEST_P(MpscRuntime, BackPressureHoldsASenderUntilTheReceiverTakesAValue) {
     rt.block_on(std::move(producer));
 }
 
-INSTANTIATE_TEST_SUITE_P(Runtimes, MpscRuntime, ::testing::Values(Flavor::CurrentThread, Flavor::MultiThread),
-                         [](const auto& info) {
-                             return info.param == Flavor::CurrentThread ? std::string("CurrentThread")
-                                                                        : std::string("MultiThread");
-                         });
+INSTANTIATE_TEST_SUITE_P(Runtimes, MpscRuntime, test::all_flavors(), test::flavor_name);
 
 }  // namespace
 }  // namespace corio::sync

@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <expected>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +21,8 @@
 #include "corio/time.hpp"
 #include "support/counting_waker.hpp"
 #include "support/drop_counter.hpp"
+#include "support/poll.hpp"
+#include "support/runtime_flavors.hpp"
 #include "support/sanitized.hpp"
 
 namespace corio {
@@ -30,41 +31,18 @@ namespace {
 using namespace std::chrono_literals;
 using sync::Mutex;
 using sync::MutexGuard;
+using test::bounded;
 using test::DropCounter;
 using test::DropCounts;
 using test::make_counting_waker;
+using test::poll_with;
 using test::WakeCounts;
-
-constexpr auto kBound = 20s;  // only reached when a wake-up is lost
 
 static_assert(Future<Mutex<int>::Lock>);
 
-template <Future F>
-Poll<output_of<F>> poll_with(F& fut, const Waker& waker) {
-    Context cx(waker);
-    return fut.poll(cx);
-}
+class MutexOnRuntime : public test::RuntimeFlavorTest {};
 
-template <class T>
-Task<std::expected<T, time::Elapsed>> bounded(Task<T> root) {
-    auto result = co_await time::timeout(kBound, std::move(root));
-    co_return std::move(result);
-}
-
-enum class Flavor { CurrentThread, MultiThread };
-
-class MutexOnRuntime : public ::testing::TestWithParam<Flavor> {
-protected:
-    Runtime build() const {
-        if (GetParam() == Flavor::CurrentThread) return Builder::new_current_thread().build();
-        return Builder::new_multi_thread().worker_threads(4).build();
-    }
-};
-
-INSTANTIATE_TEST_SUITE_P(Runtimes, MutexOnRuntime, ::testing::Values(Flavor::CurrentThread, Flavor::MultiThread),
-                         [](const ::testing::TestParamInfo<Flavor>& info) {
-                             return std::string(info.param == Flavor::CurrentThread ? "CurrentThread" : "MultiThread");
-                         });
+INSTANTIATE_TEST_SUITE_P(Runtimes, MutexOnRuntime, test::all_flavors(), test::flavor_name);
 
 TEST(Mutex, TryLockSucceedsOnlyWhileUnlocked) {
     Mutex<int> m(5);

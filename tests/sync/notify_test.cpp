@@ -12,10 +12,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <expected>
 #include <optional>
 #include <stdexcept>
-#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -26,6 +24,8 @@
 #include "support/async_latch.hpp"
 #include "support/counting_waker.hpp"
 #include "support/parking_waker.hpp"
+#include "support/poll.hpp"
+#include "support/runtime_flavors.hpp"
 #include "support/sanitized.hpp"
 #include "support/spin_until.hpp"
 
@@ -34,7 +34,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using sync::Notify;
+using test::bounded;
 using test::make_counting_waker;
+using test::poll_with;
 using test::WakeCounts;
 
 constexpr auto kBound = 60s;  // only reached when a wake-up is lost
@@ -46,32 +48,9 @@ constexpr long kRaces = test::kSanitized ? 200'000 : 1'000'000;
 constexpr long kThreadRaces = test::kSanitized ? 10'000 : 20'000;
 constexpr long kTaskRaces = kRaces - kThreadRaces;
 
-template <Future F>
-Poll<output_of<F>> poll_with(F& fut, const Waker& waker) {
-    Context cx(waker);
-    return fut.poll(cx);
-}
+class NotifyOnRuntime : public test::RuntimeFlavorTest {};
 
-template <class T>
-Task<std::expected<T, time::Elapsed>> bounded(Task<T> root) {
-    auto result = co_await time::timeout(kBound, std::move(root));
-    co_return std::move(result);
-}
-
-enum class Flavor { CurrentThread, MultiThread };
-
-class NotifyOnRuntime : public ::testing::TestWithParam<Flavor> {
-protected:
-    Runtime build() const {
-        if (GetParam() == Flavor::CurrentThread) return Builder::new_current_thread().build();
-        return Builder::new_multi_thread().worker_threads(4).build();
-    }
-};
-
-INSTANTIATE_TEST_SUITE_P(Runtimes, NotifyOnRuntime, ::testing::Values(Flavor::CurrentThread, Flavor::MultiThread),
-                         [](const ::testing::TestParamInfo<Flavor>& info) {
-                             return std::string(info.param == Flavor::CurrentThread ? "CurrentThread" : "MultiThread");
-                         });
+INSTANTIATE_TEST_SUITE_P(Runtimes, NotifyOnRuntime, test::all_flavors(), test::flavor_name);
 
 // ---- by hand ----------------------------------------------------------------------------------
 
@@ -244,7 +223,7 @@ TEST_P(NotifyOnRuntime, NotifyWaitersFromAnotherThreadWakesEveryWaitingTask) {
         for (auto& h : handles) co_await h;
         notifier.join();
     };
-    ASSERT_TRUE(rt.block_on(bounded(body())).has_value());
+    ASSERT_TRUE(rt.block_on(bounded(body(), kBound)).has_value());
     EXPECT_EQ(woken.load(), kTasks);
 }
 
@@ -276,7 +255,7 @@ TEST_P(NotifyOnRuntime, PingPongsBetweenTasksLoseNoWakeUp) {
         }
         for (auto& h : handles) co_await h;
     };
-    EXPECT_TRUE(rt.block_on(bounded(body())).has_value()) << "a notification was lost";
+    EXPECT_TRUE(rt.block_on(bounded(body(), kBound)).has_value()) << "a notification was lost";
 }
 
 /// Waits on `notify` by hand from a plain thread: polls a Notified and parks
@@ -321,7 +300,7 @@ TEST(NotifyRaces, PingPongsBetweenThreadsAndTasksLoseNoWakeUp) {
     auto body = [&]() -> Task<void> {
         for (auto& h : handles) co_await h;
     };
-    EXPECT_TRUE(rt.block_on(bounded(body())).has_value());
+    EXPECT_TRUE(rt.block_on(bounded(body(), kBound)).has_value());
 }
 
 TEST_P(NotifyOnRuntime, ProducerThreadsNotifyingACheckingConsumerLoseNoWakeUp) {
@@ -351,7 +330,7 @@ TEST_P(NotifyOnRuntime, ProducerThreadsNotifyingACheckingConsumerLoseNoWakeUp) {
             }
         });
     }
-    auto r = rt.block_on(bounded(consumer()));
+    auto r = rt.block_on(bounded(consumer(), kBound));
     for (auto& th : producers) th.join();
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(*r, kProducers * per_producer);

@@ -24,45 +24,24 @@
 #include "support/counting_waker.hpp"
 #include "support/drop_counter.hpp"
 #include "support/manual_future.hpp"
+#include "support/poll.hpp"
+#include "support/runtime_flavors.hpp"
 
 namespace corio {
 namespace {
 
 using namespace std::chrono_literals;
 using sync::OnceCell;
+using test::bounded;
 using test::DropCounter;
 using test::DropCounts;
 using test::make_counting_waker;
+using test::poll_with;
 using test::WakeCounts;
 
-constexpr auto kBound = 20s;  // only reached when a wake-up is lost
+class OnceCellOnRuntime : public test::RuntimeFlavorTest {};
 
-template <Future F>
-Poll<output_of<F>> poll_with(F& fut, const Waker& waker) {
-    Context cx(waker);
-    return fut.poll(cx);
-}
-
-template <class T>
-Task<std::expected<T, time::Elapsed>> bounded(Task<T> root) {
-    auto result = co_await time::timeout(kBound, std::move(root));
-    co_return std::move(result);
-}
-
-enum class Flavor { CurrentThread, MultiThread };
-
-class OnceCellOnRuntime : public ::testing::TestWithParam<Flavor> {
-protected:
-    Runtime build() const {
-        if (GetParam() == Flavor::CurrentThread) return Builder::new_current_thread().build();
-        return Builder::new_multi_thread().worker_threads(4).build();
-    }
-};
-
-INSTANTIATE_TEST_SUITE_P(Runtimes, OnceCellOnRuntime, ::testing::Values(Flavor::CurrentThread, Flavor::MultiThread),
-                         [](const ::testing::TestParamInfo<Flavor>& info) {
-                             return std::string(info.param == Flavor::CurrentThread ? "CurrentThread" : "MultiThread");
-                         });
+INSTANTIATE_TEST_SUITE_P(Runtimes, OnceCellOnRuntime, test::all_flavors(), test::flavor_name);
 
 Task<int> ready_value(int v) { co_return v; }
 

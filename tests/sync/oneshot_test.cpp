@@ -19,6 +19,8 @@
 #include "corio/time.hpp"
 #include "support/counting_waker.hpp"
 #include "support/drop_counter.hpp"
+#include "support/poll.hpp"
+#include "support/runtime_flavors.hpp"
 #include "support/sanitized.hpp"
 
 namespace corio::sync {
@@ -27,19 +29,10 @@ namespace {
 using namespace std::chrono_literals;
 using test::DropCounter;
 using test::DropCounts;
+using test::poll_once;
+using test::poll_with;
 
 constexpr auto kBound = 10s;
-
-template <Future F>
-Poll<output_of<F>> poll_with(F& fut, const Waker& waker) {
-    Context cx(waker);
-    return fut.poll(cx);
-}
-
-template <Future F>
-Poll<output_of<F>> poll_once(F& fut) {
-    return poll_with(fut, Waker::noop());
-}
 
 // ---- single-threaded, polled by hand ------------------------------------------------
 
@@ -207,15 +200,7 @@ TEST(Oneshot, EveryValueIsDestroyedExactlyOnce) {
 
 // ---- on both runtimes ----------------------------------------------------------------
 
-enum class Flavor { CurrentThread, MultiThread };
-
-class OneshotRuntime : public ::testing::TestWithParam<Flavor> {
-protected:
-    Runtime make() const {
-        if (GetParam() == Flavor::CurrentThread) return Builder::new_current_thread().build();
-        return Builder::new_multi_thread().worker_threads(4).build();
-    }
-};
+class OneshotRuntime : public test::RuntimeFlavorTest {};
 
 Task<int> receive(oneshot::Receiver<int> rx) {
     auto v = co_await rx;
@@ -233,7 +218,7 @@ Task<bool> await_closed(oneshot::Sender<int> tx) {
 }
 
 TEST_P(OneshotRuntime, AwaitingTheReceiverYieldsAValueSentByAnotherTask) {
-    Runtime rt = make();
+    Runtime rt = build();
     auto [tx, rx] = oneshot::channel<int>();
     auto sender = rt.spawn(send_later(std::move(tx), 42));
     auto fut = time::timeout(kBound, receive(std::move(rx)));
@@ -244,7 +229,7 @@ TEST_P(OneshotRuntime, AwaitingTheReceiverYieldsAValueSentByAnotherTask) {
 }
 
 TEST_P(OneshotRuntime, ClosedCompletesWhenAnotherTaskDropsTheReceiver) {
-    Runtime rt = make();
+    Runtime rt = build();
     auto [tx, rx] = oneshot::channel<int>();
     auto waiter = rt.spawn(await_closed(std::move(tx)));
     auto dropper = rt.spawn([](oneshot::Receiver<int> r) -> Task<void> {
@@ -277,7 +262,7 @@ Task<int> ping_many(int n) {
 
 TEST_P(OneshotRuntime, ValuesCrossBetweenTasksManyTimes) {
     const int n = test::kSanitized ? 5'000 : 100'000;
-    Runtime rt = make();
+    Runtime rt = build();
     auto r = rt.block_on(time::timeout(kBound * 3, rt.spawn(ping_many(n))));
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(*r, n);
@@ -285,7 +270,7 @@ TEST_P(OneshotRuntime, ValuesCrossBetweenTasksManyTimes) {
 
 TEST_P(OneshotRuntime, SendsFromAPlainThreadWakeTheReceivingTask) {
     const int n = test::kSanitized ? 300 : 2'000;
-    Runtime rt = make();
+    Runtime rt = build();
     int received = 0;
     for (int i = 0; i < n; ++i) {
         auto [tx, rx] = oneshot::channel<int>();
@@ -300,7 +285,7 @@ TEST_P(OneshotRuntime, SendsFromAPlainThreadWakeTheReceivingTask) {
 }
 
 TEST_P(OneshotRuntime, ADroppedSenderOnAnotherThreadEndsTheAwait) {
-    Runtime rt = make();
+    Runtime rt = build();
     auto [tx, rx] = oneshot::channel<int>();
     std::thread dropper([t = std::move(tx)]() mutable { auto drop = std::move(t); });
     auto r = rt.block_on(time::timeout(kBound, std::move(rx)));
@@ -309,11 +294,7 @@ TEST_P(OneshotRuntime, ADroppedSenderOnAnotherThreadEndsTheAwait) {
     EXPECT_FALSE(r->has_value());
 }
 
-INSTANTIATE_TEST_SUITE_P(Runtimes, OneshotRuntime, ::testing::Values(Flavor::CurrentThread, Flavor::MultiThread),
-                         [](const auto& info) {
-                             return info.param == Flavor::CurrentThread ? std::string("CurrentThread")
-                                                                        : std::string("MultiThread");
-                         });
+INSTANTIATE_TEST_SUITE_P(Runtimes, OneshotRuntime, test::all_flavors(), test::flavor_name);
 
 }  // namespace
 }  // namespace corio::sync

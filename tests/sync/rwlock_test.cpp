@@ -9,7 +9,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <expected>
 #include <optional>
 #include <string>
 #include <utility>
@@ -20,6 +19,8 @@
 #include "corio/time.hpp"
 #include "support/counting_waker.hpp"
 #include "support/drop_counter.hpp"
+#include "support/poll.hpp"
+#include "support/runtime_flavors.hpp"
 #include "support/sanitized.hpp"
 
 namespace corio {
@@ -29,40 +30,17 @@ using namespace std::chrono_literals;
 using sync::RwLock;
 using sync::RwLockReadGuard;
 using sync::RwLockWriteGuard;
+using test::bounded;
 using test::make_counting_waker;
+using test::poll_with;
 using test::WakeCounts;
-
-constexpr auto kBound = 20s;  // only reached when a wake-up is lost
 
 static_assert(Future<RwLock<int>::Read>);
 static_assert(Future<RwLock<int>::Write>);
 
-template <Future F>
-Poll<output_of<F>> poll_with(F& fut, const Waker& waker) {
-    Context cx(waker);
-    return fut.poll(cx);
-}
+class RwLockOnRuntime : public test::RuntimeFlavorTest {};
 
-template <class T>
-Task<std::expected<T, time::Elapsed>> bounded(Task<T> root) {
-    auto result = co_await time::timeout(kBound, std::move(root));
-    co_return std::move(result);
-}
-
-enum class Flavor { CurrentThread, MultiThread };
-
-class RwLockOnRuntime : public ::testing::TestWithParam<Flavor> {
-protected:
-    Runtime build() const {
-        if (GetParam() == Flavor::CurrentThread) return Builder::new_current_thread().build();
-        return Builder::new_multi_thread().worker_threads(4).build();
-    }
-};
-
-INSTANTIATE_TEST_SUITE_P(Runtimes, RwLockOnRuntime, ::testing::Values(Flavor::CurrentThread, Flavor::MultiThread),
-                         [](const ::testing::TestParamInfo<Flavor>& info) {
-                             return std::string(info.param == Flavor::CurrentThread ? "CurrentThread" : "MultiThread");
-                         });
+INSTANTIATE_TEST_SUITE_P(Runtimes, RwLockOnRuntime, test::all_flavors(), test::flavor_name);
 
 TEST(RwLock, ReadersShareTheLock) {
     RwLock<int> lock(3);

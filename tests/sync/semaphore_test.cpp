@@ -19,7 +19,6 @@
 #include <optional>
 #include <random>
 #include <stdexcept>
-#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -28,6 +27,8 @@
 #include "corio/task.hpp"
 #include "corio/time.hpp"
 #include "support/counting_waker.hpp"
+#include "support/poll.hpp"
+#include "support/runtime_flavors.hpp"
 #include "support/sanitized.hpp"
 
 namespace corio {
@@ -39,37 +40,14 @@ using sync::OwnedSemaphorePermit;
 using sync::Semaphore;
 using sync::SemaphorePermit;
 using sync::TryAcquireError;
+using test::bounded;
 using test::make_counting_waker;
+using test::poll_with;
 using test::WakeCounts;
 
-constexpr auto kBound = 20s;  // only reached when a wake-up is lost
+class SemaphoreOnRuntime : public test::RuntimeFlavorTest {};
 
-template <Future F>
-Poll<output_of<F>> poll_with(F& fut, const Waker& waker) {
-    Context cx(waker);
-    return fut.poll(cx);
-}
-
-template <class T>
-Task<std::expected<T, time::Elapsed>> bounded(Task<T> root) {
-    auto result = co_await time::timeout(kBound, std::move(root));
-    co_return std::move(result);
-}
-
-enum class Flavor { CurrentThread, MultiThread };
-
-class SemaphoreOnRuntime : public ::testing::TestWithParam<Flavor> {
-protected:
-    Runtime build() const {
-        if (GetParam() == Flavor::CurrentThread) return Builder::new_current_thread().build();
-        return Builder::new_multi_thread().worker_threads(4).build();
-    }
-};
-
-INSTANTIATE_TEST_SUITE_P(Runtimes, SemaphoreOnRuntime, ::testing::Values(Flavor::CurrentThread, Flavor::MultiThread),
-                         [](const ::testing::TestParamInfo<Flavor>& info) {
-                             return std::string(info.param == Flavor::CurrentThread ? "CurrentThread" : "MultiThread");
-                         });
+INSTANTIATE_TEST_SUITE_P(Runtimes, SemaphoreOnRuntime, test::all_flavors(), test::flavor_name);
 
 // ---- try_acquire and permits ------------------------------------------------------------------
 

@@ -14,7 +14,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <expected>
 #include <optional>
 #include <random>
 #include <string>
@@ -25,7 +24,10 @@
 #include "corio/task.hpp"
 #include "corio/time.hpp"
 #include "support/counting_waker.hpp"
+#include "support/drop_after_polls.hpp"
 #include "support/drop_counter.hpp"
+#include "support/poll.hpp"
+#include "support/runtime_flavors.hpp"
 #include "support/sanitized.hpp"
 
 namespace corio {
@@ -33,50 +35,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using sync::watch::RecvError;
+using test::bounded;
+using test::DropAfterPolls;
 using test::make_counting_waker;
+using test::poll_with;
 using test::WakeCounts;
-
-// Only reached when a wake-up is lost.
-constexpr auto kBound = 20s;
-
-template <Future F>
-Poll<output_of<F>> poll_with(F& fut, const Waker& waker) {
-    Context cx(waker);
-    return fut.poll(cx);
-}
-
-template <class T>
-Task<std::expected<T, time::Elapsed>> bounded(Task<T> root) {
-    auto result = co_await time::timeout(kBound, std::move(root));
-    co_return std::move(result);
-}
-
-/// Polls `inner` until it is ready, or drops it (mid-wait, registered) once
-/// it has returned Pending `limit` times; with `self_wake`, asks to be polled
-/// again at once after a Pending, so the drop races with other threads' sends.
-template <Future F>
-class DropAfterPolls {
-public:
-    using Output = std::optional<output_of<F>>;
-    DropAfterPolls(F inner, int limit, bool self_wake) : inner_(std::move(inner)), limit_(limit), self_wake_(self_wake) {}
-
-    Poll<Output> poll(Context& cx) {
-        Poll<output_of<F>> p = inner_->poll(cx);
-        if (p.is_ready()) return Ready(Output(std::move(p).take()));
-        if (++pendings_ >= limit_) {
-            inner_.reset();
-            return Ready(Output());
-        }
-        if (self_wake_) cx.waker().wake_by_ref();
-        return Pending;
-    }
-
-private:
-    std::optional<F> inner_;
-    int limit_;
-    bool self_wake_;
-    int pendings_ = 0;
-};
 
 // ---- borrowing and versions -----------------------------------------------------
 
@@ -426,19 +389,7 @@ TEST(WatchChannel, TheValueIsDestroyedOnceWhenTheChannelGoes) {
 
 // ---- on the runtimes ------------------------------------------------------------
 
-enum class Flavor { CurrentThread, MultiThread };
-
-std::string flavor_name(const ::testing::TestParamInfo<Flavor>& info) {
-    return info.param == Flavor::CurrentThread ? "CurrentThread" : "MultiThread";
-}
-
-class WatchOnRuntime : public ::testing::TestWithParam<Flavor> {
-protected:
-    Runtime build() const {
-        if (GetParam() == Flavor::CurrentThread) return Builder::new_current_thread().build();
-        return Builder::new_multi_thread().worker_threads(4).build();
-    }
-};
+class WatchOnRuntime : public test::RuntimeFlavorTest {};
 
 /// Follows the value until the sender goes: every value seen is larger than
 /// the one before; returns the last one (0 if it saw none) or -1 on disorder.
@@ -565,8 +516,7 @@ TEST_P(WatchOnRuntime, WaitForCompletesOnAMatchingValueFromAnotherTask) {
     EXPECT_GE(*result, kCount / 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Flavors, WatchOnRuntime, ::testing::Values(Flavor::CurrentThread, Flavor::MultiThread),
-                         flavor_name);
+INSTANTIATE_TEST_SUITE_P(Flavors, WatchOnRuntime, test::all_flavors(), test::flavor_name);
 
 }  // namespace
 }  // namespace corio

@@ -33,7 +33,7 @@ namespace corio {
 namespace {
 
 using namespace std::chrono_literals;
-using namespace test;  // the races, runtimes and Ledger of support/cancel_race.hpp
+using namespace test::race;  // the races, runtimes and Ledger of support/cancel_race.hpp
 
 class CancelSafetyOfTasks : public ::testing::TestWithParam<Flavor> {};
 

@@ -15,7 +15,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <expected>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -29,6 +28,9 @@
 #include "support/async_latch.hpp"
 #include "support/drop_counter.hpp"
 #include "support/manual_future.hpp"
+#include "support/poll.hpp"
+#include "support/runtime_flavors.hpp"
+#include "support/simple_tasks.hpp"
 #include "support/spin_until.hpp"
 #include "support/thread_safe_manual_future.hpp"
 
@@ -39,24 +41,21 @@ using namespace std::chrono_literals;
 using task::JoinResult;
 using task::JoinSet;
 using test::AsyncLatch;
+using test::bounded;
 using test::DropCounter;
 using test::DropCounts;
 using test::ManualFuture;
 using test::ManualState;
+using test::PendingForever;
 using test::spin_until;
 using test::ThreadSafeManualFuture;
 using test::ThreadSafeManualState;
+using test::value_after_yield;
+using test::value_task;
 using State = ThreadSafeManualState<int>;
 
 // Generous: only reached when a wake-up is lost.
 constexpr auto kBound = 10s;
-
-/// `fut` under time::timeout(kBound).
-template <Future F>
-Task<std::expected<output_of<F>, time::Elapsed>> bounded(F fut) {
-    auto result = co_await time::timeout(kBound, std::move(fut));
-    co_return std::move(result);
-}
 
 /// The message of the exception in `error`, or "" for a non-std exception.
 std::string message_of(const std::exception_ptr& error) {
@@ -70,19 +69,6 @@ std::string message_of(const std::exception_ptr& error) {
 }
 
 // ---- small tasks --------------------------------------------------------------
-
-/// Never ready and never wakes: a task parked here waits for its destruction.
-struct PendingForever {
-    using Output = void;
-    Poll<void> poll(Context&) { return Pending; }
-};
-
-Task<int> value_task(int v) { co_return v; }
-
-Task<int> value_after_yield(int v) {
-    co_await task::yield_now();
-    co_return v;
-}
 
 Task<int> value_after_sleep(int v, std::chrono::milliseconds d) {
     co_await time::sleep(d);
@@ -128,21 +114,9 @@ Task<bool> yield_until(Pred done) {
 
 // ---- both runtime flavours --------------------------------------------------------
 
-enum class Flavor { CurrentThread, MultiThread };
+class JoinSetOnRuntime : public test::RuntimeFlavorTest {};
 
-class JoinSetOnRuntime : public ::testing::TestWithParam<Flavor> {
-protected:
-    Runtime build() const {
-        if (GetParam() == Flavor::CurrentThread) return Builder::new_current_thread().build();
-        return Builder::new_multi_thread().worker_threads(4).build();
-    }
-};
-
-INSTANTIATE_TEST_SUITE_P(Flavors, JoinSetOnRuntime, ::testing::Values(Flavor::CurrentThread, Flavor::MultiThread),
-                         [](const ::testing::TestParamInfo<Flavor>& info) {
-                             return info.param == Flavor::CurrentThread ? std::string("CurrentThread")
-                                                                        : std::string("MultiThread4Workers");
-                         });
+INSTANTIATE_TEST_SUITE_P(Flavors, JoinSetOnRuntime, test::all_flavors(), test::flavor_name_with_workers);
 
 Task<std::vector<int>> complete_one_at_a_time_and_join() {
     JoinSet<int> set;
@@ -164,7 +138,7 @@ Task<std::vector<int>> complete_one_at_a_time_and_join() {
 
 TEST_P(JoinSetOnRuntime, JoinNextYieldsEachTaskAsItFinishes) {
     Runtime rt = build();
-    auto order = rt.block_on(bounded(complete_one_at_a_time_and_join()));
+    auto order = rt.block_on(bounded(complete_one_at_a_time_and_join(), kBound));
     ASSERT_TRUE(order.has_value());
     EXPECT_EQ(*order, (std::vector<int>{20, 0, 30, 10}));
 }
@@ -181,7 +155,7 @@ Task<bool> join_next_on_empty_sets() {
 
 TEST_P(JoinSetOnRuntime, JoinNextYieldsNulloptOnceTheSetIsEmpty) {
     Runtime rt = build();
-    auto ok = rt.block_on(bounded(join_next_on_empty_sets()));
+    auto ok = rt.block_on(bounded(join_next_on_empty_sets(), kBound));
     ASSERT_TRUE(ok.has_value());
     EXPECT_TRUE(*ok);
 }
@@ -230,7 +204,7 @@ Task<Tally> values_failures_and_an_abort(DropCounts* counts) {
 TEST_P(JoinSetOnRuntime, FailuresAndAbortsAreReportedPerTaskAndTheSetGoesOn) {
     DropCounts counts;
     Runtime rt = build();
-    auto tally = rt.block_on(bounded(values_failures_and_an_abort(&counts)));
+    auto tally = rt.block_on(bounded(values_failures_and_an_abort(&counts), kBound));
     ASSERT_TRUE(tally.has_value());
     EXPECT_EQ(tally->values, 2);
     EXPECT_EQ(tally->value_sum, 43);
@@ -252,7 +226,7 @@ Task<Tally> abort_all_then_join(DropCounts* counts, int n) {
 TEST_P(JoinSetOnRuntime, AbortAllThenJoinNextReportsEveryTaskAsCancelled) {
     DropCounts counts;
     Runtime rt = build();
-    auto tally = rt.block_on(bounded(abort_all_then_join(&counts, 64)));
+    auto tally = rt.block_on(bounded(abort_all_then_join(&counts, 64), kBound));
     ASSERT_TRUE(tally.has_value());
     EXPECT_EQ(tally->cancelled, 64);
     EXPECT_EQ(tally->values, 0);
@@ -281,7 +255,7 @@ Task<ShutdownOutcome> shutdown_and_check(DropCounts* counts, int n) {
 TEST_P(JoinSetOnRuntime, ShutdownAbortsEveryTaskAndWaitsUntilAllHaveFinished) {
     DropCounts counts;
     Runtime rt = build();
-    auto outcome = rt.block_on(bounded(shutdown_and_check(&counts, 32)));
+    auto outcome = rt.block_on(bounded(shutdown_and_check(&counts, 32), kBound));
     ASSERT_TRUE(outcome.has_value());
     EXPECT_EQ(outcome->alive_after, 0);
     EXPECT_TRUE(outcome->empty_after);
@@ -302,7 +276,7 @@ Task<bool> destroy_set_then_wait_for_drops(DropCounts* counts, int n) {
 TEST_P(JoinSetOnRuntime, DestroyingTheSetAbortsItsTasksAndRunsTheirDestructors) {
     DropCounts counts;
     Runtime rt = build();
-    auto done = rt.block_on(bounded(destroy_set_then_wait_for_drops(&counts, 100)));
+    auto done = rt.block_on(bounded(destroy_set_then_wait_for_drops(&counts, 100), kBound));
     ASSERT_TRUE(done.has_value());
     EXPECT_TRUE(*done);
     EXPECT_EQ(counts.constructed.load(), 100);
@@ -332,7 +306,7 @@ Task<std::size_t> join_ten_thousand(std::vector<int>* seen) {
 TEST_P(JoinSetOnRuntime, TenThousandTasksAreEachJoinedExactlyOnce) {
     std::vector<int> seen(10'000, 0);
     Runtime rt = build();
-    auto joined = rt.block_on(bounded(join_ten_thousand(&seen)));
+    auto joined = rt.block_on(bounded(join_ten_thousand(&seen), kBound));
     ASSERT_TRUE(joined.has_value());
     EXPECT_EQ(*joined, 10'000u);
     int wrong = 0;
@@ -369,7 +343,7 @@ Task<TryOutcome> try_join_without_waiting() {
 
 TEST_P(JoinSetOnRuntime, TryJoinNextTakesOnlyFinishedTasksAndNeverWaits) {
     Runtime rt = build();
-    auto outcome = rt.block_on(bounded(try_join_without_waiting()));
+    auto outcome = rt.block_on(bounded(try_join_without_waiting(), kBound));
     ASSERT_TRUE(outcome.has_value());
     EXPECT_FALSE(outcome->ready_before);
     EXPECT_EQ(outcome->len_before, 1u);
@@ -400,7 +374,7 @@ Task<DroppedJoinOutcome> drop_join_next_mid_wait() {
 
 TEST_P(JoinSetOnRuntime, AJoinNextDroppedMidWaitLosesNoResult) {
     Runtime rt = build();
-    auto outcome = rt.block_on(bounded(drop_join_next_mid_wait()));
+    auto outcome = rt.block_on(bounded(drop_join_next_mid_wait(), kBound));
     ASSERT_TRUE(outcome.has_value());
     EXPECT_TRUE(outcome->first_timed_out);
     EXPECT_EQ(outcome->value, 5);
@@ -439,7 +413,7 @@ Task<DetachOutcome> detach_all_and_let_them_finish(AsyncLatch* latch) {
 TEST_P(JoinSetOnRuntime, DetachAllEmptiesTheSetAndTheTasksRunOn) {
     AsyncLatch latch(8);
     Runtime rt = build();
-    auto outcome = rt.block_on(bounded(detach_all_and_let_them_finish(&latch)));
+    auto outcome = rt.block_on(bounded(detach_all_and_let_them_finish(&latch), kBound));
     ASSERT_TRUE(outcome.has_value());
     EXPECT_EQ(outcome->len_after_detach, 0u);
     EXPECT_TRUE(outcome->nothing_to_join);
@@ -466,10 +440,10 @@ Task<std::vector<int>> move_sets_around(DropCounts* counts) {
 TEST_P(JoinSetOnRuntime, MovingASetCarriesItsTasksAndMoveAssignmentAbortsTheOldOnes) {
     DropCounts counts;
     Runtime rt = build();
-    auto out = rt.block_on(bounded(move_sets_around(&counts)));
+    auto out = rt.block_on(bounded(move_sets_around(&counts), kBound));
     ASSERT_TRUE(out.has_value());
     EXPECT_EQ(*out, (std::vector<int>{0, 1, 1, 0}));
-    rt.block_on(bounded(yield_until([&counts] { return counts.alive() == 0; })));
+    rt.block_on(bounded(yield_until([&counts] { return counts.alive() == 0; }), kBound));
     EXPECT_EQ(counts.alive(), 0);
 }
 
@@ -488,7 +462,7 @@ Task<int> join_void_tasks(int* runs) {
 TEST(JoinSet, ASetOfVoidTasksReportsEachAsAMonostateValue) {
     int runs = 0;
     Runtime rt = Builder::new_current_thread().build();
-    auto ok = rt.block_on(bounded(join_void_tasks(&runs)));
+    auto ok = rt.block_on(bounded(join_void_tasks(&runs), kBound));
     ASSERT_TRUE(ok.has_value());
     EXPECT_EQ(*ok, 5);
     EXPECT_EQ(runs, 5);
@@ -514,7 +488,7 @@ Task<std::vector<int>> sleepers_joined_in_finish_order() {
 
 TEST(JoinSet, ResultsThatPiledUpAreJoinedInTheOrderTheTasksFinished) {
     Runtime rt = Builder::new_current_thread().start_paused(true).build();
-    auto order = rt.block_on(bounded(sleepers_joined_in_finish_order()));
+    auto order = rt.block_on(bounded(sleepers_joined_in_finish_order(), kBound));
     ASSERT_TRUE(order.has_value());
     EXPECT_EQ(*order, (std::vector<int>{10, 20, 30, 40}));
 }
@@ -540,7 +514,7 @@ TEST(JoinSet, AFinishedTaskIsFoundWithoutPollingTheOthers) {
     std::vector<std::shared_ptr<ManualState<int>>> states;
     for (int i = 0; i < 5; ++i) states.push_back(std::make_shared<ManualState<int>>());
     Runtime rt = Builder::new_current_thread().build();
-    auto counts = rt.block_on(bounded(finish_one_of_five(&states)));
+    auto counts = rt.block_on(bounded(finish_one_of_five(&states), kBound));
     ASSERT_TRUE(counts.has_value());
     EXPECT_EQ(counts->value, 33);
     EXPECT_EQ(counts->polls, (std::vector<int>{1, 1, 1, 2, 1}));
@@ -577,7 +551,7 @@ TEST(JoinSet, LenCountsRunningAndUnjoinedTasks) {
     std::vector<std::shared_ptr<ManualState<int>>> states;
     for (int i = 0; i < 3; ++i) states.push_back(std::make_shared<ManualState<int>>());
     Runtime rt = Builder::new_current_thread().build();
-    auto trace = rt.block_on(bounded(trace_len(&states)));
+    auto trace = rt.block_on(bounded(trace_len(&states), kBound));
     ASSERT_TRUE(trace.has_value());
     EXPECT_EQ(trace->lens, (std::vector<std::size_t>{0, 3, 3, 2, 2, 0, 1}));
 }
@@ -591,7 +565,7 @@ Task<int> spawn_local_into_set() {
 
 TEST(JoinSet, SpawnLocalPutsAThreadBoundTaskInTheSet) {
     Runtime rt = Builder::new_current_thread().build();
-    auto v = rt.block_on(bounded(spawn_local_into_set()));
+    auto v = rt.block_on(bounded(spawn_local_into_set(), kBound));
     ASSERT_TRUE(v.has_value());
     EXPECT_EQ(*v, 9);
 }
@@ -616,7 +590,7 @@ TEST(JoinSet, SpawnOnAHandleWorksFromOutsideTheRuntime) {
     JoinSet<int> set;
     static_cast<void>(set.spawn_on(value_after_yield(11), rt.handle()));
     EXPECT_EQ(set.len(), 1u);
-    auto v = rt.block_on(bounded(join_one(&set)));
+    auto v = rt.block_on(bounded(join_one(&set), kBound));
     ASSERT_TRUE(v.has_value());
     EXPECT_EQ(*v, 11);
 }
@@ -673,7 +647,7 @@ TEST(JoinSetMultiThread, TasksFinishingAfterTheSetWasDestroyedLeaveNothingBehind
     std::atomic<int> running{0};
     std::atomic<bool> release{false};
     Runtime rt = Builder::new_multi_thread().worker_threads(4).build();
-    auto ok = rt.block_on(bounded(destroy_set_while_tasks_run(&counts, &running, &release)));
+    auto ok = rt.block_on(bounded(destroy_set_while_tasks_run(&counts, &running, &release), kBound));
     release.store(true);
     ASSERT_TRUE(ok.has_value());
     EXPECT_TRUE(*ok);
@@ -703,7 +677,7 @@ Task<bool> destroy_sets_while_tasks_finish(DropCounts* counts) {
 TEST(JoinSetMultiThread, SetsDestroyedWhileTheirTasksFinishOnOtherWorkersFreeEverything) {
     DropCounts counts;
     Runtime rt = Builder::new_multi_thread().worker_threads(4).build();
-    auto ok = rt.block_on(bounded(destroy_sets_while_tasks_finish(&counts)));
+    auto ok = rt.block_on(bounded(destroy_sets_while_tasks_finish(&counts), kBound));
     ASSERT_TRUE(ok.has_value());
     EXPECT_TRUE(*ok);
     EXPECT_EQ(counts.constructed.load(), 2000);

@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <expected>
 #include <memory>
 #include <optional>
 #include <set>
@@ -25,32 +24,21 @@
 #include "corio/time.hpp"
 #include "support/drop_counter.hpp"
 #include "support/manual_future.hpp"
+#include "support/poll.hpp"
 
 namespace corio {
 namespace {
 
 using namespace std::chrono_literals;
 using task::task_local;
+using test::bounded;
 using test::DropCounter;
 using test::DropCounts;
 using test::ManualFuture;
 using test::ManualState;
+using test::poll_once;
 
 constexpr auto kBound = 10s;
-
-template <Future F>
-Task<std::expected<output_of<F>, time::Elapsed>> bounded(F fut) {
-    auto result = co_await time::timeout(kBound, std::move(fut));
-    co_return std::move(result);
-}
-
-/// Polls `fut` once with a no-op waker, outside any task.
-template <Future F>
-Poll<output_of<F>> poll_once(F& fut) {
-    Waker waker = Waker::noop();
-    Context cx(waker);
-    return fut.poll(cx);
-}
 
 static task_local<int> REQUEST_ID;
 static task_local<int> OTHER_ID;
@@ -77,7 +65,7 @@ Task<std::vector<int>> read_across_nested_scopes() {
 
 TEST(TaskLocal, GetInsideAScopeReturnsItsValueAcrossAwaits) {
     Runtime rt = Builder::new_current_thread().build();
-    auto v = rt.block_on(bounded(REQUEST_ID.scope(7, read_after_yields(3))));
+    auto v = rt.block_on(bounded(REQUEST_ID.scope(7, read_after_yields(3)), kBound));
     ASSERT_TRUE(v.has_value());
     EXPECT_EQ(*v, 7);
 }
@@ -100,7 +88,7 @@ TEST(TaskLocal, ATaskWithoutAScopeThrowsFromGet) {
 
 TEST(TaskLocal, NestedScopesShadowTheOuterValueAndRestoreIt) {
     Runtime rt = Builder::new_current_thread().build();
-    auto seen = rt.block_on(bounded(REQUEST_ID.scope(1, read_across_nested_scopes())));
+    auto seen = rt.block_on(bounded(REQUEST_ID.scope(1, read_across_nested_scopes()), kBound));
     ASSERT_TRUE(seen.has_value());
     EXPECT_EQ(*seen, (std::vector<int>{1, 2, 1, -1}));
     EXPECT_FALSE(REQUEST_ID.is_set());
@@ -118,7 +106,7 @@ Task<std::vector<std::string>> two_keys_at_once() {
 
 TEST(TaskLocal, DifferentKeysAreIndependent) {
     Runtime rt = Builder::new_current_thread().build();
-    auto seen = rt.block_on(bounded(NAME.scope("alice", REQUEST_ID.scope(5, two_keys_at_once()))));
+    auto seen = rt.block_on(bounded(NAME.scope("alice", REQUEST_ID.scope(5, two_keys_at_once())), kBound));
     ASSERT_TRUE(seen.has_value());
     EXPECT_EQ(*seen, (std::vector<std::string>{"alice", "5", "alice#5"}));
 }
@@ -149,7 +137,7 @@ Task<int> interleave_two_tasks() {
 
 TEST(TaskLocal, TasksInterleavingOnOneThreadEachSeeTheirOwnValue) {
     Runtime rt = Builder::new_current_thread().build();
-    auto wrong = rt.block_on(bounded(interleave_two_tasks()));
+    auto wrong = rt.block_on(bounded(interleave_two_tasks(), kBound));
     ASSERT_TRUE(wrong.has_value());
     EXPECT_EQ(*wrong, 0);
 }
@@ -183,7 +171,7 @@ Task<int> many_travellers() {
 
 TEST(TaskLocal, TheValueFollowsItsTaskAcrossWorkerThreads) {
     Runtime rt = Builder::new_multi_thread().worker_threads(4).build();
-    auto wrong = rt.block_on(bounded(many_travellers()));
+    auto wrong = rt.block_on(bounded(many_travellers(), kBound));
     ASSERT_TRUE(wrong.has_value());
     EXPECT_EQ(*wrong, 0);
 }
@@ -257,7 +245,7 @@ Task<std::string> catch_from_scope() {
 
 TEST(TaskLocal, AnExceptionFromTheInnerFutureLeavesTheScopeRestored) {
     Runtime rt = Builder::new_current_thread().build();
-    auto message = rt.block_on(bounded(catch_from_scope()));
+    auto message = rt.block_on(bounded(catch_from_scope(), kBound));
     ASSERT_TRUE(message.has_value());
     EXPECT_EQ(*message, "id 4 unset");
 }
