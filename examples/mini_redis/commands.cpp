@@ -62,12 +62,12 @@ bool arity_ok(const CommandSpec& spec, std::size_t words) {
 }
 
 /// Redis's "unknown command" error, quoting the first arguments.
-std::string unknown_command(std::span<const Frame> args) {
-    std::string message = "ERR unknown command '" + args[0].text.substr(0, 128) + "', with args beginning with: ";
+std::string unknown_command(std::span<const std::string_view> args) {
+    std::string message = "ERR unknown command '" + std::string(args[0].substr(0, 128)) + "', with args beginning with: ";
     std::size_t budget = 128;
     for (std::size_t i = 1; i < args.size() && budget > 0; ++i) {
-        std::string quoted = "'" + args[i].text.substr(0, budget) + "' ";
-        budget -= std::min(budget, args[i].text.size());
+        std::string quoted = "'" + std::string(args[i].substr(0, budget)) + "' ";
+        budget -= std::min(budget, args[i].size());
         message += quoted;
     }
     // An error reply is one line: keep line breaks out of it.
@@ -88,9 +88,8 @@ ExpiryParse parse_expiry(std::string_view text, std::int64_t unit, std::int64_t&
 
 }  // namespace
 
-void Session::execute(const std::vector<Frame>& command) {
-    Args args(command);
-    const CommandSpec* spec = find_command(args[0].text);
+void Session::execute(Args args) {
+    const CommandSpec* spec = find_command(args[0]);
     if (spec == nullptr) {
         resp::error(out(), unknown_command(args));
         return;
@@ -123,20 +122,20 @@ void Session::ping(Args args) {
     if (!subscriptions_.empty()) {  // in subscribe mode a PING is answered as a message
         resp::array_header(out(), 2);
         resp::bulk(out(), "pong");
-        resp::bulk(out(), args.size() == 2 ? std::string_view(args[1].text) : std::string_view());
+        resp::bulk(out(), args.size() == 2 ? args[1] : std::string_view());
         return;
     }
     if (args.size() == 2) {
-        resp::bulk(out(), args[1].text);
+        resp::bulk(out(), args[1]);
     } else {
         resp::simple(out(), "PONG");
     }
 }
 
-void Session::echo(Args args) { resp::bulk(out(), args[1].text); }
+void Session::echo(Args args) { resp::bulk(out(), args[1]); }
 
 void Session::get(Args args) {
-    std::optional<std::string> value = state_->db.get(args[1].text);
+    std::optional<std::string> value = state_->db.get(args[1]);
     if (value) {
         resp::bulk(out(), *value);
     } else {
@@ -148,18 +147,19 @@ void Session::set(Args args) {
     std::optional<std::int64_t> expire_ms;
     SetCondition condition = SetCondition::Always;
     for (std::size_t i = 3; i < args.size(); ++i) {
-        std::string option = lower(args[i].text);
-        if ((option == "ex" || option == "px") && !expire_ms && i + 1 < args.size()) {
+        std::string_view option = args[i];
+        bool ex = equals_ignore_case(option, "ex");
+        if ((ex || equals_ignore_case(option, "px")) && !expire_ms && i + 1 < args.size()) {
             std::int64_t ms = 0;
-            switch (parse_expiry(args[++i].text, option == "ex" ? 1000 : 1, ms)) {
+            switch (parse_expiry(args[++i], ex ? 1000 : 1, ms)) {
                 case ExpiryParse::Ok: break;
                 case ExpiryParse::NotAnInteger: resp::error(out(), kNotAnInteger); return;
                 case ExpiryParse::Invalid: resp::error(out(), "ERR invalid expire time in 'set' command"); return;
             }
             expire_ms = ms;
-        } else if (option == "nx" && condition == SetCondition::Always) {
+        } else if (equals_ignore_case(option, "nx") && condition == SetCondition::Always) {
             condition = SetCondition::IfAbsent;
-        } else if (option == "xx" && condition == SetCondition::Always) {
+        } else if (equals_ignore_case(option, "xx") && condition == SetCondition::Always) {
             condition = SetCondition::IfPresent;
         } else {
             resp::error(out(), kSyntaxError);
@@ -168,7 +168,7 @@ void Session::set(Args args) {
     }
     std::optional<Instant> deadline;
     if (expire_ms) deadline = Instant::now() + std::chrono::milliseconds(*expire_ms);
-    if (state_->db.set(args[1].text, args[2].text, deadline, condition)) {
+    if (state_->db.set(args[1], std::string(args[2]), deadline, condition)) {
         resp::simple(out(), "OK");
     } else {
         resp::null_bulk(out());
@@ -177,18 +177,18 @@ void Session::set(Args args) {
 
 void Session::del(Args args) {
     std::int64_t n = 0;
-    for (const Frame& key : args.subspan(1)) n += state_->db.del(key.text) ? 1 : 0;
+    for (std::string_view key : args.subspan(1)) n += state_->db.del(key) ? 1 : 0;
     resp::integer(out(), n);
 }
 
 void Session::exists(Args args) {
     std::int64_t n = 0;
-    for (const Frame& key : args.subspan(1)) n += state_->db.exists(key.text) ? 1 : 0;
+    for (std::string_view key : args.subspan(1)) n += state_->db.exists(key) ? 1 : 0;
     resp::integer(out(), n);
 }
 
 void Session::incr(Args args) {
-    std::expected<std::int64_t, IncrError> v = state_->db.incr(args[1].text);
+    std::expected<std::int64_t, IncrError> v = state_->db.incr(args[1]);
     if (v) {
         resp::integer(out(), *v);
     } else if (v.error() == IncrError::Overflow) {
@@ -200,11 +200,11 @@ void Session::incr(Args args) {
 
 void Session::expire(Args args) {
     if (args.size() > 3) {
-        resp::error(out(), "ERR Unsupported option " + args[3].text);
+        resp::error(out(), "ERR Unsupported option " + std::string(args[3]));
         return;
     }
     std::int64_t seconds = 0;
-    if (!parse_int64(args[2].text, seconds)) {
+    if (!parse_int64(args[2], seconds)) {
         resp::error(out(), kNotAnInteger);
         return;
     }
@@ -215,25 +215,25 @@ void Session::expire(Args args) {
     }
     Instant now = Instant::now();
     Instant at = seconds > 0 ? now + std::chrono::seconds(seconds) : now;  // not in the future: delete now
-    resp::integer(out(), state_->db.expire(args[1].text, at) ? 1 : 0);
+    resp::integer(out(), state_->db.expire(args[1], at) ? 1 : 0);
 }
 
 void Session::ttl(Args args) {
-    std::int64_t ms = state_->db.ttl_millis(args[1].text);
+    std::int64_t ms = state_->db.ttl_millis(args[1]);
     resp::integer(out(), ms < 0 ? ms : (ms + 500) / 1000);
 }
 
 void Session::publish(Args args) {
-    auto message = std::make_shared<const std::string>(args[2].text);
-    resp::integer(out(), static_cast<std::int64_t>(state_->db.publish(args[1].text, std::move(message))));
+    auto message = std::make_shared<const std::string>(args[2]);
+    resp::integer(out(), static_cast<std::int64_t>(state_->db.publish(args[1], std::move(message))));
 }
 
 void Session::subscribe(Args args) {
-    for (const Frame& channel : args.subspan(1)) {
-        add_subscription(channel.text);
+    for (std::string_view channel : args.subspan(1)) {
+        add_subscription(channel);
         resp::array_header(out(), 3);
         resp::bulk(out(), "subscribe");
-        resp::bulk(out(), channel.text);
+        resp::bulk(out(), channel);
         resp::integer(out(), static_cast<std::int64_t>(subscriptions_.size()));
     }
 }
@@ -241,7 +241,7 @@ void Session::subscribe(Args args) {
 void Session::unsubscribe(Args args) {
     std::vector<std::string> channels;
     if (args.size() > 1) {
-        for (const Frame& channel : args.subspan(1)) channels.push_back(channel.text);
+        for (std::string_view channel : args.subspan(1)) channels.emplace_back(channel);
     } else {
         for (const auto& sub : subscriptions_) channels.push_back(sub->channel);
     }
@@ -262,15 +262,15 @@ void Session::unsubscribe(Args args) {
 }
 
 void Session::config(Args args) {
-    std::string sub = lower(args[1].text);
+    std::string sub = lower(args[1]);
     if (sub == "get" && args.size() >= 3) {
         // What redis-benchmark and redis-cli ask for, with fixed answers.
         std::string maxclients = std::to_string(state_->options.max_connections);
         const std::array<std::pair<std::string_view, std::string_view>, 4> known{{
             {"save", ""}, {"appendonly", "no"}, {"databases", "1"}, {"maxclients", maxclients}}};
         std::vector<std::pair<std::string_view, std::string_view>> found;
-        for (const Frame& pattern : args.subspan(2)) {
-            std::string p = lower(pattern.text);
+        for (std::string_view pattern : args.subspan(2)) {
+            std::string p = lower(pattern);
             for (const auto& entry : known) {
                 if (p == "*" || p == entry.first) found.push_back(entry);
             }
@@ -285,13 +285,13 @@ void Session::config(Args args) {
     } else if (sub == "resetstat") {
         resp::simple(out(), "OK");
     } else {
-        resp::error(out(), "ERR unknown subcommand or wrong number of arguments for '" + args[1].text +
+        resp::error(out(), "ERR unknown subcommand or wrong number of arguments for '" + std::string(args[1]) +
                                "'. Try CONFIG HELP.");
     }
 }
 
 void Session::command(Args args) {
-    std::string sub = args.size() > 1 ? lower(args[1].text) : std::string();
+    std::string sub = args.size() > 1 ? lower(args[1]) : std::string();
     if (sub.empty() || sub == "docs") {
         resp::array_header(out(), 0);  // no documentation to offer; clients do without
     } else if (sub == "count") {
@@ -300,14 +300,14 @@ void Session::command(Args args) {
         resp::array_header(out(), args.size() - 2);
         for (std::size_t i = 2; i < args.size(); ++i) resp::null_array(out());
     } else {
-        resp::error(out(), "ERR unknown subcommand '" + args[1].text + "'. Try COMMAND HELP.");
+        resp::error(out(), "ERR unknown subcommand '" + std::string(args[1]) + "'. Try COMMAND HELP.");
     }
 }
 
 void Session::client(Args args) {
-    std::string sub = lower(args[1].text);
+    std::string sub = lower(args[1]);
     if (sub == "setname" && args.size() == 3) {
-        client_name_ = args[2].text;
+        client_name_ = args[2];
         resp::simple(out(), "OK");
     } else if (sub == "getname" && args.size() == 2) {
         if (client_name_.empty()) {
@@ -322,7 +322,7 @@ void Session::client(Args args) {
     } else if (sub == "info" && args.size() == 2) {
         resp::bulk(out(), "id=" + std::to_string(client_id_) + " name=" + client_name_ + " db=0\n");
     } else {
-        resp::error(out(), "ERR unknown subcommand or wrong number of arguments for '" + args[1].text +
+        resp::error(out(), "ERR unknown subcommand or wrong number of arguments for '" + std::string(args[1]) +
                                "'. Try CLIENT HELP.");
     }
 }
@@ -341,7 +341,7 @@ void Session::info(Args) {
 
 void Session::select(Args args) {
     std::int64_t index = 0;
-    if (!parse_int64(args[1].text, index)) {
+    if (!parse_int64(args[1], index)) {
         resp::error(out(), kNotAnInteger);
     } else if (index != 0) {
         resp::error(out(), "ERR DB index is out of range");

@@ -58,19 +58,18 @@ public:
         }
     }
 
-    /// A request: "*N" then N bulk strings.
-    Step command(Frame& out) {
+    /// A request: "*N" then N bulk strings, as views into the buffer.
+    Step command(std::vector<std::string_view>& words) {
         std::string_view line;
         if (Step s = read_line(pos_ + 1, line); s != Step::Done) return s;
         std::int64_t n = 0;
         if (!parse_int64(line, n) || n > kMaxArrayLength || n < -1) {
             return fail("Protocol error: invalid multibulk length");
         }
-        out = Frame::array({});
         if (n <= 0) return Step::Done;
         // Reserve no more than what the bytes present could hold (each
         // element takes at least "$0\r\n\r\n", 6 bytes).
-        out.items.reserve(static_cast<std::size_t>(std::min<std::int64_t>(n, remaining() / 6 + 1)));
+        words.reserve(static_cast<std::size_t>(std::min<std::int64_t>(n, remaining() / 6 + 1)));
         for (std::int64_t i = 0; i < n; ++i) {
             if (pos_ >= buf_.size()) return Step::NeedMore;
             if (buf_[pos_] != '$') {
@@ -78,15 +77,16 @@ public:
             }
             std::string_view header;
             if (Step s = read_line(pos_ + 1, header); s != Step::Done) return s;
-            Frame item;
-            if (Step s = bulk_body(header, /*allow_null=*/false, item); s != Step::Done) return s;
-            out.items.push_back(std::move(item));
+            std::string_view bytes;
+            if (Step s = bulk_bytes(header, /*allow_null=*/false, bytes); s != Step::Done) return s;
+            words.push_back(bytes);
         }
         return Step::Done;
     }
 
-    /// An inline command: one line of words.
-    Step inline_command(Frame& out) {
+    /// An inline command: one line of words, as views into the buffer or,
+    /// for quoted words, into `scratch` (reserved here so it never moves).
+    Step inline_command(std::vector<std::string_view>& words, std::string& scratch) {
         std::size_t nl = buf_.find('\n', pos_);
         if (nl == std::string_view::npos) {
             if (buf_.size() - pos_ > kMaxLineLength) return fail("Protocol error: too big inline request");
@@ -96,8 +96,7 @@ public:
         std::string_view line = buf_.substr(pos_, nl - pos_);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         pos_ = nl + 1;
-        out = Frame::array({});
-        return split_words(line, out.items);
+        return split_words(line, words, scratch);
     }
 
     std::size_t consumed() const noexcept { return pos_; }
@@ -127,13 +126,15 @@ private:
         return Step::NeedMore;
     }
 
-    Step bulk_body(std::string_view header, bool allow_null, Frame& out) {
+    /// The bytes of a bulk string whose header line was `header`; an empty
+    /// view with a null data pointer for "$-1" (when allowed).
+    Step bulk_bytes(std::string_view header, bool allow_null, std::string_view& bytes) {
         std::int64_t len = 0;
         if (!parse_int64(header, len) || len > kMaxBulkLength || len < -1 || (len == -1 && !allow_null)) {
             return fail("Protocol error: invalid bulk length");
         }
         if (len == -1) {
-            out = Frame::null_bulk();
+            bytes = std::string_view();
             return Step::Done;
         }
         auto n = static_cast<std::size_t>(len);
@@ -141,8 +142,15 @@ private:
         if (buf_[pos_ + n] != '\r' || buf_[pos_ + n + 1] != '\n') {
             return fail("Protocol error: bulk string not terminated by CRLF");
         }
-        out = Frame::bulk(std::string(buf_.substr(pos_, n)));
+        bytes = buf_.substr(pos_, n);
         pos_ += n + 2;
+        return Step::Done;
+    }
+
+    Step bulk_body(std::string_view header, bool allow_null, Frame& out) {
+        std::string_view bytes;
+        if (Step s = bulk_bytes(header, allow_null, bytes); s != Step::Done) return s;
+        out = bytes.data() == nullptr ? Frame::null_bulk() : Frame::bulk(std::string(bytes));
         return Step::Done;
     }
 
@@ -168,20 +176,30 @@ private:
     }
 
     /// Splits an inline line into words like Redis's sdssplitargs.
-    Step split_words(std::string_view line, std::vector<Frame>& words) {
+    Step split_words(std::string_view line, std::vector<std::string_view>& words, std::string& scratch) {
         std::size_t i = 0;
         auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; };
+        bool reserved = false;
         for (;;) {
             while (i < line.size() && blank(line[i])) ++i;
             if (i == line.size()) return Step::Done;
-            std::string word;
             if (line[i] == '"' || line[i] == '\'') {
-                if (!quoted_word(line, i, word)) return fail("Protocol error: unbalanced quotes in request");
+                // Unescaped text is never longer than the line, so once this
+                // much is reserved, appending never moves what views point at.
+                if (!reserved) {
+                    scratch.clear();
+                    scratch.reserve(line.size());
+                    reserved = true;
+                }
+                std::size_t from = scratch.size();
+                if (!quoted_word(line, i, scratch)) return fail("Protocol error: unbalanced quotes in request");
                 if (i < line.size() && !blank(line[i])) return fail("Protocol error: unbalanced quotes in request");
+                words.push_back(std::string_view(scratch).substr(from));
             } else {
-                while (i < line.size() && !blank(line[i])) word.push_back(line[i++]);
+                std::size_t from = i;
+                while (i < line.size() && !blank(line[i])) ++i;
+                words.push_back(line.substr(from, i - from));
             }
-            words.push_back(Frame::bulk(std::move(word)));
         }
     }
 
@@ -303,12 +321,17 @@ ParseResult parse(std::string_view buf) {
     return finish(parser, step, std::move(frame));
 }
 
-ParseResult parse_command(std::string_view buf) {
+CommandResult parse_command(std::string_view buf, CommandArgs& out) {
+    out.words_.clear();
     if (buf.empty()) return Incomplete{};
     Parser parser(buf);
-    Frame frame;
-    Step step = buf[0] == '*' ? parser.command(frame) : parser.inline_command(frame);
-    return finish(parser, step, std::move(frame));
+    Step step = buf[0] == '*' ? parser.command(out.words_) : parser.inline_command(out.words_, out.scratch_);
+    switch (step) {
+        case Step::Done: return ParsedCommand{parser.consumed()};
+        case Step::NeedMore: return Incomplete{};
+        case Step::Failed: break;
+    }
+    return ProtocolError{std::move(parser.error())};
 }
 
 namespace resp {

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -89,8 +90,38 @@ struct ProtocolError {
     /// "Protocol error: ..." as Redis words it; a server replies "-ERR " + message.
     std::string message;
 };
-/// What parse() and parse_command() return.
+/// What parse() returns.
 using ParseResult = std::variant<Incomplete, Parsed, ProtocolError>;
+
+/// parse_command() found a whole request occupying the first `consumed` bytes.
+struct ParsedCommand {
+    std::size_t consumed = 0;
+};
+/// What parse_command() returns.
+using CommandResult = std::variant<Incomplete, ParsedCommand, ProtocolError>;
+
+/// The words of one request (the command's name, then its arguments), as a
+/// server parses them: views into the bytes that were parsed, or into the
+/// object's own scratch buffer for an inline word that had to be unescaped.
+/// Reused from one request to the next, it keeps its capacity, so parsing a
+/// request allocates nothing once the largest request seen so far fits.
+class CommandArgs {
+public:
+    /// The words; valid until the next parse into this object, and only as
+    /// long as the parsed bytes stay where they are.
+    std::span<const std::string_view> words() const noexcept { return words_; }
+    /// How many words.
+    std::size_t size() const noexcept { return words_.size(); }
+    /// True for no word (an empty line, "*0" or "*-1", which a server skips).
+    bool empty() const noexcept { return words_.empty(); }
+    /// The i-th word (i < size()).
+    std::string_view operator[](std::size_t i) const noexcept { return words_[i]; }
+
+private:
+    friend CommandResult parse_command(std::string_view buf, CommandArgs& out);
+    std::vector<std::string_view> words_;
+    std::string scratch_;  // unescaped inline words (reserved before use: never reallocates under a view)
+};
 
 /// Parses the first RESP2 frame of `buf` (any type, as a client reads
 /// replies). Incomplete when `buf` holds only a prefix of a valid frame;
@@ -102,9 +133,14 @@ ParseResult parse(std::string_view buf);
 /// Parses the first command of `buf`, as a server reads requests: an array
 /// of bulk strings ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"), or an inline command
 /// ("GET k\r\n", words separated by blanks, double or single quotes
-/// allowed). The result is always an Array of Bulk frames; an empty array
-/// for an empty line or "*0" / "*-1", which a server skips.
-ParseResult parse_command(std::string_view buf);
+/// allowed), into `out` (cleared first). On ParsedCommand, `out` holds the
+/// words, which point into `buf` (or into `out` itself), so `buf` must not be
+/// modified or freed while they are used; no words for an empty line or
+/// "*0" / "*-1", which a server skips. Incomplete when `buf` holds only a
+/// prefix of a request; ProtocolError (with Redis's message) for a malformed
+/// request or one over the limits; `out` is unspecified after either.
+/// Allocates only to grow `out`'s capacity (or for an error's message).
+CommandResult parse_command(std::string_view buf, CommandArgs& out);
 
 /// Appends the RESP2 encoding of `frame` to `out`.
 void encode(const Frame& frame, std::string& out);

@@ -1,6 +1,7 @@
 // libFuzzer target for the RESP codec (frame.hpp). For any input, parse()
-// and parse_command() must not crash, must consume no more than they were
-// given, and any frame they return must survive encode -> parse unchanged and
+// and parse_command() (its words read as a Frame) must not crash, must
+// consume no more than they were given, and any frame they return must
+// survive encode -> parse unchanged and
 // parse the same from exactly the bytes it consumed. A frame split at any
 // point must read as Incomplete up to its last byte.
 //
@@ -11,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "frame.hpp"
 
@@ -23,9 +25,28 @@ void check(bool ok) {
     if (!ok) std::abort();
 }
 
+/// parse_command(b, args) with its words as a Frame (an Array of Bulk
+/// strings), so requests are checked like frames. The same CommandArgs is
+/// reused for every call, as a server does.
+ParseResult command_of(std::string_view b) {
+    static mini_redis::CommandArgs args;
+    mini_redis::CommandResult r = mini_redis::parse_command(b, args);
+    if (auto* e = std::get_if<mini_redis::ProtocolError>(&r)) return *e;
+    if (std::holds_alternative<mini_redis::Incomplete>(r)) return mini_redis::Incomplete{};
+    std::size_t consumed = std::get<mini_redis::ParsedCommand>(r).consumed;
+    // A RESP request's words lie within the bytes consumed (inline quoted
+    // words live in the CommandArgs' scratch buffer instead).
+    std::vector<std::string> words;
+    for (std::string_view w : args.words()) {
+        if (b[0] == '*') check(w.data() >= b.data() && w.data() + w.size() <= b.data() + consumed);
+        words.emplace_back(w);
+    }
+    return Parsed{mini_redis::Frame::command(std::move(words)), consumed};
+}
+
 void check_frame_of(std::string_view input, bool as_command) {
     auto parse = [as_command](std::string_view b) {
-        return as_command ? mini_redis::parse_command(b) : mini_redis::parse(b);
+        return as_command ? command_of(b) : mini_redis::parse(b);
     };
     ParseResult r = parse(input);
     const auto* p = std::get_if<Parsed>(&r);

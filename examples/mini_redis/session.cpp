@@ -135,7 +135,10 @@ corio::Task<bool> Session::respond(bool got_input) {
 Session::Batch Session::execute_buffered() {
     ReadBuffer& in = conn_.input();
     while (!in.empty()) {
-        ParseResult parsed = parse_command(in.data());
+        // The words point into the read buffer: the command runs before the
+        // bytes are consumed (consume() may free an emptied large buffer),
+        // and nothing reads into the buffer during a batch.
+        CommandResult parsed = parse_command(in.data(), args_);
         if (std::holds_alternative<Incomplete>(parsed)) {
             if (in.size() <= kMaxFrameBytes) return Batch::Done;
             resp::error(conn_.output(), "ERR Protocol error: request too large");
@@ -148,10 +151,9 @@ Session::Batch Session::execute_buffered() {
             out.append("\r\n");
             return Batch::ProtocolError;
         }
-        auto& command = std::get<Parsed>(parsed);
-        in.consume(command.consumed);
-        if (command.frame.items.empty()) continue;  // an empty line, "*0" or "*-1"
-        execute(command.frame.items);
+        std::size_t consumed = std::get<ParsedCommand>(parsed).consumed;
+        if (!args_.empty()) execute(args_.words());  // else an empty line, "*0" or "*-1"
+        in.consume(consumed);
         if (quit_) return Batch::Quit;
         if (conn_.output().size() >= kFlushAbove) return Batch::More;
     }

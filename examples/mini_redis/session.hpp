@@ -91,7 +91,7 @@ private:
         Quit,           ///< QUIT: send the replies and close
         ProtocolError,  ///< the error reply is queued: send it and close
     };
-    using Args = std::span<const Frame>;  // the command's name, then its arguments
+    using Args = std::span<const std::string_view>;  // the command's name, then its arguments
 
     corio::Task<bool> respond(bool got_input);
     Batch execute_buffered();
@@ -101,7 +101,7 @@ private:
     bool remove_subscription(std::string_view channel);
 
     // commands.cpp
-    void execute(const std::vector<Frame>& command);
+    void execute(Args args);
     void ping(Args args);
     void echo(Args args);
     void get(Args args);
@@ -123,6 +123,7 @@ private:
     std::string& out() noexcept { return conn_.output(); }
 
     Connection conn_;
+    CommandArgs args_;  // the command being executed: views into conn_'s read buffer, reused
     std::shared_ptr<ServerState> state_;
     corio::Cancelled stop_;  // long-lived: raced against every read
     std::int64_t client_id_;

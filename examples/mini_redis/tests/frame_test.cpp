@@ -26,6 +26,17 @@ std::string error_of(const ParseResult& r) {
     return "(no error)";
 }
 
+/// parse_command(buf, args) with its words as a Frame (an Array of Bulk
+/// strings, as a client would send them), so requests compare like frames.
+ParseResult command_of(std::string_view buf) {
+    CommandArgs args;
+    CommandResult r = parse_command(buf, args);
+    if (std::holds_alternative<Incomplete>(r)) return Incomplete{};
+    if (auto* e = std::get_if<ProtocolError>(&r)) return *e;
+    std::vector<std::string> words(args.words().begin(), args.words().end());
+    return Parsed{Frame::command(std::move(words)), std::get<ParsedCommand>(r).consumed};
+}
+
 std::string encoded(const Frame& f) {
     std::string out;
     encode(f, out);
@@ -106,7 +117,7 @@ TEST(Frame, AStreamSplitAtEveryByteBoundaryYieldsTheSameFrames) {
 
 TEST(Frame, ABulkLengthOver512MegabytesIsAProtocolError) {
     EXPECT_EQ(error_of(parse("$536870913\r\n")), "Protocol error: invalid bulk length");
-    EXPECT_EQ(error_of(parse_command("*1\r\n$536870913\r\n")), "Protocol error: invalid bulk length");
+    EXPECT_EQ(error_of(command_of("*1\r\n$536870913\r\n")), "Protocol error: invalid bulk length");
     // 512 MB exactly is allowed: it waits for the bytes without allocating them.
     EXPECT_TRUE(std::holds_alternative<Incomplete>(parse("$536870912\r\n")));
 }
@@ -117,7 +128,7 @@ TEST(Frame, NegativeLengthsOtherThanMinusOneAreProtocolErrors) {
     EXPECT_EQ(parsed_frame(parse("$-1\r\n")), Frame::null_bulk());
     EXPECT_EQ(parsed_frame(parse("*-1\r\n")), Frame::null_array());
     // A request's arguments cannot be null.
-    EXPECT_EQ(error_of(parse_command("*1\r\n$-1\r\n")), "Protocol error: invalid bulk length");
+    EXPECT_EQ(error_of(command_of("*1\r\n$-1\r\n")), "Protocol error: invalid bulk length");
 }
 
 TEST(Frame, NonNumericLengthsAreProtocolErrors) {
@@ -126,25 +137,25 @@ TEST(Frame, NonNumericLengthsAreProtocolErrors) {
     EXPECT_EQ(error_of(parse("$ 3\r\n")), "Protocol error: invalid bulk length");
     EXPECT_EQ(error_of(parse("$+3\r\n")), "Protocol error: invalid bulk length");
     EXPECT_EQ(error_of(parse("*1x\r\n")), "Protocol error: invalid multibulk length");
-    EXPECT_EQ(error_of(parse_command("*x\r\n")), "Protocol error: invalid multibulk length");
+    EXPECT_EQ(error_of(command_of("*x\r\n")), "Protocol error: invalid multibulk length");
     EXPECT_EQ(error_of(parse(":12a\r\n")), "Protocol error: invalid integer");
     EXPECT_EQ(error_of(parse("$99999999999999999999\r\n")), "Protocol error: invalid bulk length");
 }
 
 TEST(Frame, AnArrayOverOneMillionElementsIsAProtocolError) {
     EXPECT_EQ(error_of(parse("*1048577\r\n")), "Protocol error: invalid multibulk length");
-    EXPECT_EQ(error_of(parse_command("*1048577\r\n")), "Protocol error: invalid multibulk length");
+    EXPECT_EQ(error_of(command_of("*1048577\r\n")), "Protocol error: invalid multibulk length");
     EXPECT_TRUE(std::holds_alternative<Incomplete>(parse("*1048576\r\n")));
 }
 
 TEST(Frame, LinesOver64KilobytesAreProtocolErrors) {
     std::string long_inline(64 * 1024 + 1, 'a');
-    EXPECT_EQ(error_of(parse_command(long_inline)), "Protocol error: too big inline request");
-    EXPECT_EQ(error_of(parse_command(long_inline + "\r\n")), "Protocol error: too big inline request");
+    EXPECT_EQ(error_of(command_of(long_inline)), "Protocol error: too big inline request");
+    EXPECT_EQ(error_of(command_of(long_inline + "\r\n")), "Protocol error: too big inline request");
     std::string long_simple = "+" + std::string(64 * 1024 + 1, 'a');
     EXPECT_EQ(error_of(parse(long_simple)), "Protocol error: too big line");
     std::string fits(64 * 1024 - 2, 'a');
-    EXPECT_TRUE(std::holds_alternative<Incomplete>(parse_command(fits)));
+    EXPECT_TRUE(std::holds_alternative<Incomplete>(command_of(fits)));
 }
 
 TEST(Frame, ArraysNestedTooDeeplyAreProtocolErrors) {
@@ -156,28 +167,86 @@ TEST(Frame, ArraysNestedTooDeeplyAreProtocolErrors) {
 TEST(Frame, UnknownTypeBytesAndBadTerminatorsAreProtocolErrors) {
     EXPECT_EQ(error_of(parse("?x\r\n")), "Protocol error: unknown frame type '?'");
     EXPECT_EQ(error_of(parse("$3\r\nfooXY")), "Protocol error: bulk string not terminated by CRLF");
-    EXPECT_EQ(error_of(parse_command("*1\r\n:1\r\n")), "Protocol error: expected '$', got ':'");
+    EXPECT_EQ(error_of(command_of("*1\r\n:1\r\n")), "Protocol error: expected '$', got ':'");
 }
 
 TEST(Frame, InlineCommandsAreSplitIntoWords) {
-    EXPECT_EQ(parsed_frame(parse_command("PING\r\n")), Frame::command({"PING"}));
-    EXPECT_EQ(parsed_frame(parse_command("set  k\t v\n")), Frame::command({"set", "k", "v"}));
-    EXPECT_EQ(parsed_frame(parse_command("SET k \"a b\\n\\x41\"\r\n")), Frame::command({"SET", "k", "a b\nA"}));
-    EXPECT_EQ(parsed_frame(parse_command("SET k 'it\\'s'\r\n")), Frame::command({"SET", "k", "it's"}));
-    EXPECT_EQ(parsed_frame(parse_command("\r\n")), Frame::array({}));
-    EXPECT_EQ(error_of(parse_command("SET k \"open\r\n")), "Protocol error: unbalanced quotes in request");
-    EXPECT_EQ(error_of(parse_command("SET k \"a\"b\r\n")), "Protocol error: unbalanced quotes in request");
-    EXPECT_TRUE(std::holds_alternative<Incomplete>(parse_command("PING")));
+    EXPECT_EQ(parsed_frame(command_of("PING\r\n")), Frame::command({"PING"}));
+    EXPECT_EQ(parsed_frame(command_of("set  k\t v\n")), Frame::command({"set", "k", "v"}));
+    EXPECT_EQ(parsed_frame(command_of("SET k \"a b\\n\\x41\"\r\n")), Frame::command({"SET", "k", "a b\nA"}));
+    EXPECT_EQ(parsed_frame(command_of("SET k 'it\\'s'\r\n")), Frame::command({"SET", "k", "it's"}));
+    EXPECT_EQ(parsed_frame(command_of("\r\n")), Frame::array({}));
+    EXPECT_EQ(error_of(command_of("SET k \"open\r\n")), "Protocol error: unbalanced quotes in request");
+    EXPECT_EQ(error_of(command_of("SET k \"a\"b\r\n")), "Protocol error: unbalanced quotes in request");
+    EXPECT_TRUE(std::holds_alternative<Incomplete>(command_of("PING")));
 }
 
 TEST(Frame, ARequestReportsHowManyBytesItTook) {
     std::string two = "*1\r\n$4\r\nPING\r\nPING\r\n";
-    ParseResult first = parse_command(two);
+    ParseResult first = command_of(two);
     ASSERT_TRUE(std::holds_alternative<Parsed>(first));
     EXPECT_EQ(std::get<Parsed>(first).consumed, 14u);
-    ParseResult second = parse_command(std::string_view(two).substr(14));
+    ParseResult second = command_of(std::string_view(two).substr(14));
     ASSERT_TRUE(std::holds_alternative<Parsed>(second));
     EXPECT_EQ(std::get<Parsed>(second).frame, Frame::command({"PING"}));
+}
+
+TEST(Frame, ARequestsWordsPointIntoTheParsedBytesAndQuotedOnesIntoTheScratchBuffer) {
+    CommandArgs args;
+    std::string line = "SET \"a b\" 'c\\'d' \"\\x41\" plain\r\n";
+    CommandResult r = parse_command(line, args);
+    ASSERT_TRUE(std::holds_alternative<ParsedCommand>(r));
+    ASSERT_EQ(args.size(), 5u);
+    EXPECT_EQ(args[0], "SET");
+    EXPECT_EQ(args[1], "a b");  // several quoted words share the scratch buffer unharmed
+    EXPECT_EQ(args[2], "c'd");
+    EXPECT_EQ(args[3], "A");
+    EXPECT_EQ(args[4], "plain");
+    EXPECT_EQ(args[4].data(), line.data() + line.find("plain"));  // no copy
+    const std::string_view* words = args.words().data();
+
+    // The same object parses the next (smaller) request into the same storage.
+    std::string wire = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n";
+    r = parse_command(wire, args);
+    ASSERT_TRUE(std::holds_alternative<ParsedCommand>(r));
+    EXPECT_EQ(args.words().data(), words);
+    ASSERT_EQ(args.size(), 3u);
+    EXPECT_EQ(args[2], "value");
+    EXPECT_EQ(args[2].data(), wire.data() + wire.find("value"));  // no copy
+
+    // An empty request leaves no words.
+    r = parse_command("*0\r\n", args);
+    ASSERT_TRUE(std::holds_alternative<ParsedCommand>(r));
+    EXPECT_TRUE(args.empty());
+}
+
+TEST(Frame, ARequestStreamSplitAtEveryByteBoundaryYieldsTheSameCommands) {
+    std::vector<Frame> commands{Frame::command({"SET", "key", std::string("bin\r\nary\0", 10)}),
+                                Frame::command({"PING"}), Frame::command({"GET", "k"}),
+                                Frame::command({"SET", "k", "a b"}), Frame::command({"ECHO", ""})};
+    std::string wire;
+    encode(commands[0], wire);
+    wire += "PING\r\n";
+    encode(commands[2], wire);
+    wire += "SET k \"a b\"\n";
+    encode(commands[4], wire);
+    CommandArgs args;  // one object for every request, as a server uses it
+    for (std::size_t split = 0; split <= wire.size(); ++split) {
+        std::string buffer;
+        std::vector<Frame> got;
+        for (std::string_view chunk : {std::string_view(wire).substr(0, split), std::string_view(wire).substr(split)}) {
+            buffer.append(chunk);
+            for (;;) {
+                CommandResult r = parse_command(buffer, args);
+                if (std::holds_alternative<Incomplete>(r)) break;
+                ASSERT_TRUE(std::holds_alternative<ParsedCommand>(r)) << "split " << split;
+                got.push_back(Frame::command(std::vector<std::string>(args.words().begin(), args.words().end())));
+                buffer.erase(0, std::get<ParsedCommand>(r).consumed);
+            }
+        }
+        EXPECT_TRUE(buffer.empty()) << "split " << split;
+        EXPECT_EQ(got, commands) << "split " << split;
+    }
 }
 
 TEST(Frame, IntegersParseOnlyInTheirOneRedisSpelling) {
@@ -200,17 +269,17 @@ TEST(Frame, IntegersParseOnlyInTheirOneRedisSpelling) {
 /// than the buffer, re-encodes to something that parses back to it.
 void check_coherent(std::string_view buf) {
     for (bool as_command : {false, true}) {
-        ParseResult r = as_command ? parse_command(buf) : parse(buf);
+        ParseResult r = as_command ? command_of(buf) : parse(buf);
         auto* p = std::get_if<Parsed>(&r);
         if (p == nullptr) continue;
         ASSERT_LE(p->consumed, buf.size());
         ASSERT_GT(p->consumed, 0u);
         std::string again = encoded(p->frame);
-        ParseResult r2 = as_command ? parse_command(again) : parse(again);
+        ParseResult r2 = as_command ? command_of(again) : parse(again);
         ASSERT_TRUE(std::holds_alternative<Parsed>(r2)) << error_of(r2);
         EXPECT_EQ(std::get<Parsed>(r2).frame, p->frame);
         // The same bytes alone give the same frame.
-        ParseResult r3 = as_command ? parse_command(buf.substr(0, p->consumed)) : parse(buf.substr(0, p->consumed));
+        ParseResult r3 = as_command ? command_of(buf.substr(0, p->consumed)) : parse(buf.substr(0, p->consumed));
         ASSERT_TRUE(std::holds_alternative<Parsed>(r3));
         EXPECT_EQ(std::get<Parsed>(r3).frame, p->frame);
     }
