@@ -6,6 +6,11 @@
 // from WAITING to WAKING; the two never hold it at once. A wake that comes
 // while a registration is in progress sets WAKING and leaves the wake to the
 // registering thread, so no wake-up is lost and no lock is ever held.
+//
+// Every state change is an acq_rel read-modify-write (the same instruction as
+// a weaker one on x86): whichever thread ends up waking has then seen what
+// every thread that raced with it published before its own wake() (JoinSet
+// relies on this for its ready stack).
 #pragma once
 
 #include <atomic>
@@ -27,8 +32,9 @@ public:
     /// time; a wake() racing with the registration wakes `waker` at once.
     void register_waker(const Waker& waker) {
         std::uint8_t cur = kWaiting;
-        // acquire: see the slot as the last waker-taker left it.
-        if (!state_.compare_exchange_strong(cur, kRegistering, std::memory_order_acquire,
+        // acq_rel: acquire sees the slot as the last waker-taker left it (and
+        // what it published); release orders the caller's earlier reads before.
+        if (!state_.compare_exchange_strong(cur, kRegistering, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
             // WAKING: a wake is taking the slot right now; whatever it takes,
             // the caller must be polled again, so wake it directly.
@@ -37,7 +43,8 @@ public:
         }
         waker_.clone_from(waker);
         std::uint8_t expected = kRegistering;
-        // acq_rel: release the slot write to the next waker-taker.
+        // acq_rel: release the slot write to the next waker-taker; acquire
+        // what a wake that raced with us published.
         if (state_.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
             return;
@@ -56,8 +63,10 @@ public:
         // acq_rel: acquire the registrant's slot write; release our claim.
         if (state_.fetch_or(kWaking, std::memory_order_acq_rel) != kWaiting) return;
         waker_.wake_by_ref();
-        // release: our read of the slot happens before the next registration writes it.
-        state_.fetch_and(static_cast<std::uint8_t>(~kWaking), std::memory_order_release);
+        // acq_rel: release: our read of the slot happens before the next
+        // registration writes it; acquire: take in what wakes that found the
+        // slot busy meanwhile published, so this wake covers them too.
+        state_.fetch_and(static_cast<std::uint8_t>(~kWaking), std::memory_order_acq_rel);
     }
 
     /// Takes the registered waker out (a no-op waker when none, or when a
@@ -66,8 +75,8 @@ public:
         // acq_rel: acquire the registrant's slot write; release our claim.
         if (state_.fetch_or(kWaking, std::memory_order_acq_rel) != kWaiting) return Waker();
         Waker taken = std::move(waker_);
-        // release: our read of the slot happens before the next registration writes it.
-        state_.fetch_and(static_cast<std::uint8_t>(~kWaking), std::memory_order_release);
+        // acq_rel: as in wake().
+        state_.fetch_and(static_cast<std::uint8_t>(~kWaking), std::memory_order_acq_rel);
         return taken;
     }
 

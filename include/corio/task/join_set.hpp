@@ -36,6 +36,7 @@
 #include "corio/detail/coop.hpp"
 #include "corio/detail/frame_alloc.hpp"
 #include "corio/detail/task_cell.hpp"
+#include "corio/detail/atomic_waker.hpp"
 #include "corio/future.hpp"
 #include "corio/runtime.hpp"
 #include "corio/task/local_set.hpp"
@@ -73,66 +74,6 @@ bool is_cancelled(const std::expected<V, std::exception_ptr>& result) noexcept {
 
 namespace detail {
 
-/// The task awaiting join_next, woken from whichever thread completes a task.
-///
-/// An atomic waker slot (Tokio's AtomicWaker protocol): the owner registers,
-/// any thread wakes; a wake takes the waker out of the slot, so the owner
-/// registers again each time it returns Pending. A wake that races with a
-/// registration is handed to the registering thread, which wakes on its
-/// behalf. Every state change is an acq_rel RMW so that the thread that ends
-/// up waking has seen every ready entry pushed by the threads that raced
-/// with it.
-class JoinSetWaiter {
-public:
-    /// Stores (a clone of) `waker` as the one to wake. Owner only.
-    void register_waker(const Waker& waker) {
-        std::uint8_t cur = kIdle;
-        // acq_rel: acquire sees the entries pushed before the last wake;
-        // release orders our earlier look at the ready stack before it.
-        if (!state_.compare_exchange_strong(cur, kRegistering, std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
-            // A wake is taking the slot right now: it may have taken an
-            // older waker, so wake this one ourselves.
-            waker.wake_by_ref();
-            return;
-        }
-        waker_.clone_from(waker);
-        cur = kRegistering;
-        // acq_rel: release publishes the stored waker to the next wake;
-        // acquire sees what a wake that raced with us pushed.
-        if (state_.compare_exchange_strong(cur, kIdle, std::memory_order_acq_rel, std::memory_order_acquire)) return;
-        // A wake arrived while we registered and left the waking to us.
-        Waker taken = std::move(waker_);
-        state_.store(kIdle, std::memory_order_release);  // release: hands the slot back with our writes
-        std::move(taken).wake();
-    }
-
-    /// Takes the registered waker out (a no-op waker when there is none, or
-    /// when another thread is registering or waking: that one wakes).
-    Waker take() noexcept {
-        // acq_rel: acquire sees the waker the owner stored; release hands
-        // our pushes on to whoever holds the slot now (it wakes for us).
-        std::uint8_t prev = state_.fetch_or(kWaking, std::memory_order_acq_rel);
-        if (prev != kIdle) return Waker::noop();
-        Waker taken = std::move(waker_);
-        // acq_rel: acquire takes in the pushes of wakes that found the slot
-        // busy meanwhile, so the wake below covers them too.
-        state_.fetch_and(static_cast<std::uint8_t>(~kWaking), std::memory_order_acq_rel);
-        return taken;
-    }
-
-    /// Wakes the registered waker, if any.
-    void wake() { take().wake(); }
-
-private:
-    static constexpr std::uint8_t kIdle = 0;
-    static constexpr std::uint8_t kRegistering = 1;
-    static constexpr std::uint8_t kWaking = 2;
-
-    std::atomic<std::uint8_t> state_{kIdle};
-    Waker waker_;  // owned by whoever moved state_ away from kIdle
-};
-
 struct JoinSetCore;
 
 /// One task of a JoinSet. Refcounted: one reference for the set (while the
@@ -159,7 +100,7 @@ struct JoinSetCore {
     // Shared with the threads that complete tasks.
     std::atomic<std::uint32_t> refs{1};           // the set + one per entry
     std::atomic<std::uintptr_t> ready_stack{0};   // JoinSetEntry* (LIFO), or kClosed
-    JoinSetWaiter waiter;
+    AtomicWaker waiter;  // the task awaiting join_next, woken from whichever thread completes a task
 
     // Owner only.
     JoinSetEntry* entries = nullptr;  // every entry still holding its task
