@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
 
 namespace corio::detail {
@@ -43,25 +44,6 @@ struct QueuedWaiter {
     QueuedWaiter* next = nullptr;  // guarded by the queue's mutex
     std::uint64_t ticket = 0;      // guarded by the queue's mutex
     std::atomic<bool> queued{false};
-};
-
-/// Wakers taken out of a queue under its mutex, woken after it is released.
-class WakeBatch {
-public:
-    static constexpr std::size_t kCapacity = 32;
-
-    bool full() const noexcept { return len_ == kCapacity; }
-    void push(Waker&& waker) noexcept { wakers_[len_++] = std::move(waker); }
-
-    /// Wakes (and releases) every waker held; the batch is empty afterwards.
-    void wake_all() {
-        for (std::size_t i = 0; i < len_; ++i) std::move(wakers_[i]).wake();
-        len_ = 0;
-    }
-
-private:
-    std::array<Waker, kCapacity> wakers_;
-    std::size_t len_ = 0;
 };
 
 /// An intrusive FIFO of QueuedWaiter; every member must be called with the
@@ -105,7 +87,7 @@ public:
 
     /// Moves out the wakers of waiters with a ticket up to `limit`, oldest
     /// first, until `batch` is full; true when such waiters remain.
-    bool pop_into(WakeBatch& batch, std::uint64_t limit) noexcept {
+    bool pop_into(WakeList& batch, std::uint64_t limit) noexcept {
         while (head_ != nullptr && head_->ticket <= limit) {
             if (batch.full()) return true;
             QueuedWaiter& w = *head_;
@@ -146,11 +128,11 @@ private:
 
 /// Wakes every waiter queued in `queue` when called. `lock` holds the
 /// queue's mutex on entry and is released on return; wakers are called with
-/// it released, at most WakeBatch::kCapacity per pass.
+/// it released, at most WakeList::kCapacity per pass.
 template <class Lock>
 void wake_all_queued(Lock& lock, WaiterQueue& queue) {
     const std::uint64_t limit = queue.last_ticket();
-    WakeBatch batch;
+    WakeList batch;
     for (;;) {
         const bool more = queue.pop_into(batch, limit);
         lock.unlock();

@@ -51,6 +51,7 @@
 
 #include "corio/detail/atomic_waker.hpp"
 #include "corio/detail/coop.hpp"
+#include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
 #include "corio/time.hpp"
 
@@ -153,22 +154,6 @@ private:
     Waiter* tail_ = nullptr;
 };
 
-/// Wakers collected under a lock and woken after it is released.
-class WakeBatch {
-public:
-    static constexpr std::size_t kMax = 16;
-    bool full() const noexcept { return n_ == kMax; }
-    void push(const Waker& w) { wakers_[n_++] = w; }
-    void wake_all() {
-        for (std::size_t i = 0; i < n_; ++i) std::move(wakers_[i]).wake();
-        n_ = 0;
-    }
-
-private:
-    Waker wakers_[kMax];
-    std::size_t n_ = 0;
-};
-
 /// What both channel kinds share: the receiver's parking protocol, the
 /// sender count, the lifetime count and the Sender::closed() waiters.
 class ChanBase {
@@ -240,7 +225,7 @@ protected:
 
     /// Under lock_: marks the receiver closed and wakes every closed() waiter
     /// (collecting into `batch`; the caller wakes after unlocking).
-    void close_waiters_locked(WakeBatch& batch, std::unique_lock<std::mutex>& lock) {
+    void close_waiters_locked(corio::detail::WakeList& batch, std::unique_lock<std::mutex>& lock) {
         rx_closed_ = true;
         while (Waiter* w = closed_waiters_.pop_front()) {
             if (batch.full()) {
@@ -248,7 +233,7 @@ protected:
                 batch.wake_all();
                 lock.lock();
             }
-            batch.push(w->waker);
+            batch.push(Waker(w->waker));
             w->state.store(Waiter::Closed, std::memory_order_release);  // release: last touch of the node
         }
     }
@@ -460,7 +445,7 @@ public:
     void close() {
         // acq_rel: senders that see RX_CLOSED see everything before it.
         word_.fetch_or(word::kRxClosed, std::memory_order_acq_rel);
-        WakeBatch batch;
+        corio::detail::WakeList batch;
         {
             std::unique_lock lock(lock_);
             while (Waiter* w = send_waiters_.pop_front()) {
@@ -469,7 +454,7 @@ public:
                     batch.wake_all();
                     lock.lock();
                 }
-                batch.push(w->waker);
+                batch.push(Waker(w->waker));
                 w->state.store(Waiter::Closed, std::memory_order_release);  // release: last touch of the node
             }
             // release: nothing to publish; the queue is empty.
@@ -488,7 +473,7 @@ public:
 private:
     // Hands free permits to queued senders, in order, under the lock.
     void serve_waiters() {
-        WakeBatch batch;
+        corio::detail::WakeList batch;
         {
             std::unique_lock lock(lock_);
             std::uint64_t cur = word_.load(std::memory_order_relaxed);
@@ -504,7 +489,7 @@ private:
                     batch.wake_all();
                     lock.lock();
                 }
-                batch.push(w->waker);
+                batch.push(Waker(w->waker));
                 w->state.store(Waiter::Granted, std::memory_order_release);  // release: last touch of the node
                 cur = word_.load(std::memory_order_relaxed);
             }
@@ -604,7 +589,7 @@ public:
 
     void close() {
         flags_.fetch_or(kRxClosed, std::memory_order_acq_rel);  // acq_rel: senders that see it see what came before
-        WakeBatch batch;
+        corio::detail::WakeList batch;
         {
             std::unique_lock lock(lock_);
             close_waiters_locked(batch, lock);
