@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "corio/detail/coop.hpp"
+#include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
 #include "corio/select.hpp"
 
@@ -175,8 +176,6 @@ public:
 private:
     explicit CancelNode(CancelNode* parent) noexcept : root_(this), parent_(parent) {}
 
-    static constexpr std::size_t kWakeBatch = 32;
-
     void unlink_child(CancelNode* child) noexcept {
         if (child->prev_sibling_ != nullptr) {
             child->prev_sibling_->next_sibling_ = child->next_sibling_;
@@ -211,25 +210,25 @@ private:
         return nullptr;
     }
 
-    // Takes up to kWakeBatch wakers off the subtree's waiter lists under the
-    // lock and wakes them after it, until no waiter is left. The walk starts
-    // afresh for each batch: nodes may have been freed while unlocked.
+    // Takes up to a WakeList's worth of wakers off the subtree's waiter lists
+    // under the lock and wakes them after it, until no waiter is left. The
+    // walk starts afresh for each batch: nodes may have been freed while unlocked.
     void wake_subtree() {
-        Waker batch[kWakeBatch];
+        WakeList batch;
         for (;;) {
-            std::size_t count = 0;
             {
                 std::lock_guard lock(root_->mutex_);
-                for (CancelNode* n = this; n != nullptr && count < kWakeBatch; n = next_preorder(n)) {
-                    while (n->waiters_ != nullptr && count < kWakeBatch) {
+                for (CancelNode* n = this; n != nullptr && !batch.full(); n = next_preorder(n)) {
+                    while (n->waiters_ != nullptr && !batch.full()) {
                         CancelWaiter& waiter = *n->waiters_;
-                        batch[count++] = std::move(waiter.waker);
+                        batch.push(std::move(waiter.waker));
                         n->unlink_waiter(waiter);
                     }
                 }
             }
-            for (std::size_t i = 0; i < count; ++i) std::move(batch[i]).wake();
-            if (count < kWakeBatch) return;
+            bool more = batch.full();
+            batch.wake_all();
+            if (!more) return;
         }
     }
 
