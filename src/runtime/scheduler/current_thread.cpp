@@ -76,13 +76,7 @@ void CurrentThread::spawn(TaskHeader* task) {
 
 bool CurrentThread::push_remote(TaskHeader* task) {
     remote_schedules_.fetch_add(1, std::memory_order_relaxed);
-    {
-        std::lock_guard lock(inject_mutex_);
-        if (closed_) return false;
-        inject_.push_back(task);
-    }
-    // release: pairs with the acquire in pull_remote so the driver sees the push.
-    inject_pending_.store(true, std::memory_order_release);
+    if (!inject_.push(task)) return false;
     driver_.unpark();
     return true;
 }
@@ -97,10 +91,7 @@ RuntimeMetrics CurrentThread::metrics() const {
     m.alive_tasks = owned_.size();
     m.remote_schedules = remote_schedules_.load(std::memory_order_relaxed);
     m.budget_forced_yields = forced_yields_.load(std::memory_order_relaxed);
-    {
-        std::lock_guard lock(const_cast<std::mutex&>(inject_mutex_));
-        m.inject_queue_depth = inject_.size();
-    }
+    m.inject_queue_depth = inject_.size();
     WorkerMetrics w;
     w.polls = polls_.load(std::memory_order_relaxed);
     w.parks = parks_.load(std::memory_order_relaxed);
@@ -110,36 +101,15 @@ RuntimeMetrics CurrentThread::metrics() const {
 }
 
 
-// Moves everything from the inject queue to the local queue, linking newly
-// spawned tasks into the owned list. True when anything moved.
-bool CurrentThread::pull_remote() {
-    // acquire: pairs with push_remote's release.
-    if (!inject_pending_.load(std::memory_order_acquire)) return false;
-    {
-        std::lock_guard lock(inject_mutex_);
-        inject_batch_.swap(inject_);
-        inject_pending_.store(false, std::memory_order_relaxed);  // under the mutex: a later push sets it again
-    }
-    for (TaskHeader* task : inject_batch_) {
-        if (!OwnedTasks::is_linked(task) && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
-            owned_.push_back(task);
-        }
-        local_.push_back(QueueEntry::woken(task));
-    }
-    bool any = !inject_batch_.empty();
-    inject_batch_.clear();
-    return any;
-}
-
 QueueEntry CurrentThread::next_task() {
     // Every event_interval polls, let remote work in ahead of local work
     // (a countdown: a division per poll showed in profiles).
     if (--until_remote_first_ == 0) {
         until_remote_first_ = config_.event_interval;
-        pull_remote();
+        inject_.take_into(owned_, local_);
     }
     if (QueueEntry entry = local_.pop_front()) return entry;
-    if (pull_remote()) return local_.pop_front();
+    if (inject_.take_into(owned_, local_)) return local_.pop_front();
     return QueueEntry();
 }
 
@@ -219,32 +189,17 @@ void CurrentThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
     }
     shut_down_ = true;
     Enter enter(*this);  // destructors of cancelled tasks may spawn, wake or drop timers
-    {
-        std::lock_guard lock(inject_mutex_);
-        closed_ = true;
-    }
+    inject_.close();
     // Yielded tasks in the local queue are RUNNING, so they are cancelled
-    // while draining, before cancel_all. Cancelling can wake or spawn further
+    // while draining, before cancel_owned. Cancelling can wake or spawn further
     // tasks; repeat until nothing is left.
     do {
         drain_queues();
-        cancel_all();
+        cancel_owned(owned_);
     } while (drain_queues() || !owned_.empty());
     // Queued blocking tasks are cancelled, running ones get up to `timeout`.
     blocking_->shutdown(timeout);
     driver_.shutdown();
-}
-
-void CurrentThread::cancel_all() noexcept {
-    while (TaskHeader* task = owned_.front()) {
-        if (task_transition_to_shutdown(task)) {
-            task->vtable->cancel(task);
-            task_complete(task, 0);  // unlinks it and drops the owned list's reference
-        } else {
-            owned_.remove(task);
-            task_unref(task);
-        }
-    }
 }
 
 // Drops the queues' references; cancels remote spawns never linked. True when any.
@@ -254,16 +209,7 @@ bool CurrentThread::drain_queues() noexcept {
         discard(entry);
         any = true;
     }
-    {
-        std::lock_guard lock(inject_mutex_);
-        inject_batch_.swap(inject_);
-    }
-    for (TaskHeader* task : inject_batch_) {
-        discard_remote(task, OwnedTasks::is_linked(task));
-        any = true;
-    }
-    inject_batch_.clear();
-    return any;
+    return inject_.discard_all() || any;
 }
 
 }  // namespace corio::detail

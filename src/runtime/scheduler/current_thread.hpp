@@ -16,6 +16,7 @@
 #include "runtime/blocking/pool.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/scheduler/local_queue.hpp"
+#include "runtime/scheduler/remote_queue.hpp"
 #include "runtime/task/owned_tasks.hpp"
 
 namespace corio::detail {
@@ -49,9 +50,7 @@ private:
     bool on_driver_thread() const noexcept { return current_runtime == this; }
     bool run_batch();
     QueueEntry next_task();
-    bool pull_remote();
     bool push_remote(TaskHeader* task);
-    void cancel_all() noexcept;
     bool drain_queues() noexcept;
 
     static RawWaker root_waker_clone(const void* self);
@@ -78,11 +77,7 @@ private:
     std::atomic<bool> root_woken_{false};
     std::atomic<bool> driving_{false};
 
-    std::mutex inject_mutex_;
-    std::vector<TaskHeader*> inject_;       // guarded by inject_mutex_
-    bool closed_ = false;                   // guarded by inject_mutex_
-    std::atomic<bool> inject_pending_{false};  // hint: inject_ may be non-empty
-    std::vector<TaskHeader*> inject_batch_;    // driver thread's swap buffer
+    RemoteQueue inject_;  // wakes and spawns from other threads
 };
 
 }  // namespace corio::detail

@@ -23,6 +23,7 @@
 #include "corio/detail/runtime_core.hpp"
 #include "runtime/scheduler/current_thread.hpp"
 #include "runtime/scheduler/local_queue.hpp"
+#include "runtime/scheduler/remote_queue.hpp"
 #include "runtime/task/owned_tasks.hpp"
 
 namespace corio::detail {
@@ -67,11 +68,9 @@ private:
     bool on_driver_thread() const noexcept { return current_local_set == this; }
     bool tick();
     QueueEntry next_task();
-    bool pull_remote();
     bool push_remote(TaskHeader* task);
     Waker register_waker(const Waker& waker);
     Waker take_waker() noexcept;
-    void cancel_all() noexcept;
     bool drain_queues() noexcept;
 
     std::atomic<std::size_t> refs_{1};
@@ -87,12 +86,8 @@ private:
     std::uint32_t tick_ = 0;
     bool shut_down_ = false;
 
-    std::mutex remote_mutex_;
-    std::vector<TaskHeader*> remote_;          // guarded by remote_mutex_
-    Waker waker_;                              // guarded by remote_mutex_: the last driver's waker
-    bool closed_ = false;                      // guarded by remote_mutex_
-    std::atomic<bool> remote_pending_{false};  // hint: remote_ may be non-empty
-    std::vector<TaskHeader*> remote_batch_;    // the driver's swap buffer
+    RemoteQueue remote_;  // wakes and spawns from other threads
+    Waker waker_;         // guarded by remote_'s lock: the last driver's waker
 };
 
 /// Claims the set for one driving poll on this thread and makes it the
@@ -189,37 +184,9 @@ void LocalSetScheduler::release(TaskHeader* task) noexcept {
 
 bool LocalSetScheduler::push_remote(TaskHeader* task) {
     Waker waker;
-    {
-        std::lock_guard lock(remote_mutex_);
-        if (closed_) return false;
-        remote_.push_back(task);
-        waker = waker_;
-    }
-    // release: pairs with the acquire in pull_remote so the driver sees the push.
-    remote_pending_.store(true, std::memory_order_release);
-    std::move(waker).wake();  // after the flag: the woken driver must find the task
+    if (!remote_.push(task, [&] { waker = waker_; })) return false;
+    std::move(waker).wake();  // after the push: the woken driver must find the task
     return true;
-}
-
-// Moves everything from the remote queue to the local one, linking newly
-// spawned tasks into the owned list. True when anything moved.
-bool LocalSetScheduler::pull_remote() {
-    // acquire: pairs with push_remote's release.
-    if (!remote_pending_.load(std::memory_order_acquire)) return false;
-    {
-        std::lock_guard lock(remote_mutex_);
-        remote_batch_.swap(remote_);
-        remote_pending_.store(false, std::memory_order_relaxed);  // under the mutex: a later push sets it again
-    }
-    for (TaskHeader* task : remote_batch_) {
-        if (!OwnedTasks::is_linked(task) && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
-            owned_.push_back(task);
-        }
-        local_.push_back(QueueEntry::woken(task));
-    }
-    bool any = !remote_batch_.empty();
-    remote_batch_.clear();
-    return any;
 }
 
 
@@ -227,14 +194,14 @@ bool LocalSetScheduler::pull_remote() {
 
 // Stores `waker` as the one a remote push wakes; returns the one it replaced.
 Waker LocalSetScheduler::register_waker(const Waker& waker) {
-    std::lock_guard lock(remote_mutex_);
-    if (closed_ || waker_.will_wake(waker)) return Waker();
-    return std::exchange(waker_, waker);
+    return remote_.with_lock([&](bool closed) {
+        if (closed || waker_.will_wake(waker)) return Waker();
+        return std::exchange(waker_, waker);
+    });
 }
 
 Waker LocalSetScheduler::take_waker() noexcept {
-    std::lock_guard lock(remote_mutex_);
-    return std::move(waker_);
+    return remote_.with_lock([this](bool) { return std::move(waker_); });
 }
 
 bool LocalSetScheduler::drive(Context& cx, PollRootFn poll_root, void* ctx) {
@@ -262,9 +229,9 @@ bool LocalSetScheduler::drive(Context& cx, PollRootFn poll_root, void* ctx) {
 }
 
 QueueEntry LocalSetScheduler::next_task() {
-    if (++tick_ % kRemoteFirstInterval == 0) pull_remote();
+    if (++tick_ % kRemoteFirstInterval == 0) remote_.take_into(owned_, local_);
     if (QueueEntry entry = local_.pop_front()) return entry;
-    if (pull_remote()) return local_.pop_front();
+    if (remote_.take_into(owned_, local_)) return local_.pop_front();
     return QueueEntry();
 }
 
@@ -277,7 +244,7 @@ bool LocalSetScheduler::tick() {
         entry.run();
     }
     // relaxed: a hint; a push we miss here wakes the driver's waker itself.
-    return !local_.empty() || remote_pending_.load(std::memory_order_relaxed);
+    return !local_.empty() || remote_.pending();
 }
 
 // ---- shutdown ----------------------------------------------------------------------
@@ -296,32 +263,19 @@ void LocalSetScheduler::shutdown() noexcept {
     LocalSetScheduler* saved = std::exchange(current_local_set, this);
     shut_down_ = true;
     Waker waker;  // dropped last, outside the lock
-    {
-        std::lock_guard lock(remote_mutex_);
-        closed_ = true;
+    remote_.with_lock([&](bool& closed) {
+        closed = true;
         waker = std::move(waker_);
-    }
+    });
     // Yielded tasks in the local queue are RUNNING, so they are cancelled
-    // while draining, before cancel_all. Cancelling can wake or spawn further
+    // while draining, before cancel_owned. Cancelling can wake or spawn further
     // tasks; repeat until nothing is left.
     do {
         drain_queues();
-        cancel_all();
+        cancel_owned(owned_);
     } while (drain_queues() || !owned_.empty());
     current_local_set = saved;
     driving_.store(false, std::memory_order_release);
-}
-
-void LocalSetScheduler::cancel_all() noexcept {
-    while (TaskHeader* task = owned_.front()) {
-        if (task_transition_to_shutdown(task)) {
-            task->vtable->cancel(task);
-            task_complete(task, 0);  // unlinks it and drops the owned list's reference
-        } else {
-            owned_.remove(task);
-            task_unref(task);
-        }
-    }
 }
 
 // Drops the queues' references; cancels remote spawns never linked. True when any.
@@ -331,17 +285,7 @@ bool LocalSetScheduler::drain_queues() noexcept {
         discard(entry);
         any = true;
     }
-    {
-        std::lock_guard lock(remote_mutex_);
-        remote_batch_.swap(remote_);
-        remote_pending_.store(false, std::memory_order_relaxed);  // under the mutex, as in pull_remote
-    }
-    for (TaskHeader* task : remote_batch_) {
-        discard_remote(task, OwnedTasks::is_linked(task));
-        any = true;
-    }
-    remote_batch_.clear();
-    return any;
+    return remote_.discard_all() || any;
 }
 
 }  // namespace

@@ -1,0 +1,119 @@
+// RemoteQueue: the tasks other threads schedule or spawn onto a scheduler
+// that one thread drives (current_thread, LocalSet), handed to that thread in
+// batches. Also the owned-task teardown both of them share.
+//
+// Invariant: `pending_` is set (release) after every push and cleared only
+// under the mutex, by the taker of the batch; a push after the take sets it
+// again, so the driver never misses a task. After close() nothing is pushed.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+#include <vector>
+
+#include "corio/detail/task_cell.hpp"
+#include "runtime/scheduler/local_queue.hpp"
+#include "runtime/task/owned_tasks.hpp"
+
+namespace corio::detail {
+
+class RemoteQueue {
+public:
+    /// Appends `task` unless the queue is closed; `under_lock()` runs with
+    /// the queue's lock held. False (nothing queued) once closed.
+    template <class F>
+    bool push(TaskHeader* task, F&& under_lock) {
+        {
+            std::lock_guard lock(mutex_);
+            if (closed_) return false;
+            tasks_.push_back(task);
+            under_lock();
+        }
+        // release: pairs with the acquire in take_into, so the driver sees the push.
+        pending_.store(true, std::memory_order_release);
+        return true;
+    }
+    bool push(TaskHeader* task) {
+        return push(task, [] {});
+    }
+
+    /// Driver only: moves every queued task to the back of `local`, linking
+    /// newly spawned ones into `owned`. True when anything moved.
+    bool take_into(OwnedTasks& owned, LocalQueue& local) {
+        // acquire: pairs with push's release.
+        if (!pending_.load(std::memory_order_acquire)) return false;
+        take_batch();
+        for (TaskHeader* task : batch_) {
+            if (!OwnedTasks::is_linked(task) && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
+                owned.push_back(task);
+            }
+            local.push_back(QueueEntry::woken(task));
+        }
+        return finish_batch();
+    }
+
+    /// Driver only, at shutdown: drops the queue's references and cancels
+    /// remote spawns never linked. True when there were any.
+    bool discard_all() noexcept {
+        take_batch();
+        for (TaskHeader* task : batch_) discard_remote(task, OwnedTasks::is_linked(task));
+        return finish_batch();
+    }
+
+    /// Runs `f(closed)` with the queue's lock held (for state guarded by the
+    /// same lock, such as LocalSet's driver waker) and returns its result.
+    template <class F>
+    auto with_lock(F&& f) {
+        std::lock_guard lock(mutex_);
+        return f(closed_);
+    }
+
+    /// Refuses every later push.
+    void close() {
+        with_lock([](bool& closed) { closed = true; });
+    }
+
+    /// A hint that something may be queued (no ordering).
+    bool pending() const noexcept { return pending_.load(std::memory_order_relaxed); }
+
+    /// How many tasks wait now.
+    std::size_t size() const {
+        std::lock_guard lock(mutex_);
+        return tasks_.size();
+    }
+
+private:
+    void take_batch() {
+        std::lock_guard lock(mutex_);
+        batch_.swap(tasks_);
+        pending_.store(false, std::memory_order_relaxed);  // under the mutex: a later push sets it again
+    }
+    bool finish_batch() noexcept {
+        bool any = !batch_.empty();
+        batch_.clear();
+        return any;
+    }
+
+    mutable std::mutex mutex_;
+    std::vector<TaskHeader*> tasks_;      // guarded by mutex_
+    bool closed_ = false;                 // guarded by mutex_
+    std::atomic<bool> pending_{false};    // hint: tasks_ may be non-empty
+    std::vector<TaskHeader*> batch_;      // the driver's swap buffer
+};
+
+/// Shutdown of a single-driver scheduler: cancels every task still in
+/// `owned` (or drops the list's reference to one already finishing).
+inline void cancel_owned(OwnedTasks& owned) noexcept {
+    while (TaskHeader* task = owned.front()) {
+        if (task_transition_to_shutdown(task)) {
+            task->vtable->cancel(task);
+            task_complete(task, 0);  // unlinks it and drops the owned list's reference
+        } else {
+            owned.remove(task);
+            task_unref(task);
+        }
+    }
+}
+
+}  // namespace corio::detail
