@@ -43,7 +43,9 @@ struct CancelWaiter {
     CancelWaiter* prev = nullptr;
     CancelWaiter* next = nullptr;
     Waker waker;
-    bool linked = false;
+    // Written under the tree lock; also read without it by the owning
+    // Cancelled's re-poll fast path (see Cancelled::poll).
+    std::atomic<bool> linked{false};
 };
 
 /// One token's shared state: a node of the cancellation tree.
@@ -140,8 +142,8 @@ public:
         if (!waiter.waker.will_wake(waker)) {
             replaced = std::exchange(waiter.waker, waker);
         }
-        if (!waiter.linked) {
-            waiter.linked = true;
+        if (!waiter.linked.load(std::memory_order_relaxed)) {  // relaxed: under the tree lock
+            waiter.linked.store(true, std::memory_order_relaxed);  // relaxed: only the owner reads it unlocked
             waiter.prev = nullptr;
             waiter.next = waiters_;
             if (waiters_ != nullptr) waiters_->prev = &waiter;
@@ -153,15 +155,15 @@ public:
     /// Unlinks `waiter` if a canceller has not taken it already.
     void deregister_waiter(CancelWaiter& waiter) noexcept {
         std::lock_guard lock(root_->mutex_);
-        if (waiter.linked) unlink_waiter(waiter);
+        if (waiter.linked.load(std::memory_order_relaxed)) unlink_waiter(waiter);  // relaxed: under the tree lock
     }
 
     /// Puts `to` in the list where `from` was (a future moved while registered).
     void move_waiter(CancelWaiter& from, CancelWaiter& to) noexcept {
         std::lock_guard lock(root_->mutex_);
         to.waker = std::move(from.waker);
-        if (!from.linked) return;
-        to.linked = true;
+        if (!from.linked.load(std::memory_order_relaxed)) return;  // relaxed: under the tree lock
+        to.linked.store(true, std::memory_order_relaxed);
         to.prev = from.prev;
         to.next = from.next;
         if (to.prev != nullptr) {
@@ -170,7 +172,7 @@ public:
             waiters_ = &to;
         }
         if (to.next != nullptr) to.next->prev = &to;
-        from.linked = false;
+        from.linked.store(false, std::memory_order_relaxed);
     }
 
 private:
@@ -194,7 +196,9 @@ private:
         }
         if (waiter.next != nullptr) waiter.next->prev = waiter.prev;
         waiter.prev = waiter.next = nullptr;
-        waiter.linked = false;
+        // release: the owner's unlocked fast path that sees false takes the
+        // lock, and so sees the cancellation and the waker taken.
+        waiter.linked.store(false, std::memory_order_release);
     }
 
     // Pre-order walk of the subtree rooted at `this`, without a stack.
@@ -261,7 +265,10 @@ public:
     using Output = void;
 
     explicit Cancelled(detail::CancelNode* node) noexcept : node_(node) { detail::CancelNode::ref(node_); }
-    Cancelled(Cancelled&& other) noexcept : node_(std::exchange(other.node_, nullptr)), registered_(other.registered_) {
+    Cancelled(Cancelled&& other) noexcept
+        : node_(std::exchange(other.node_, nullptr)),
+          registered_(other.registered_),
+          registered_waker_(other.registered_waker_) {
         if (registered_) node_->move_waiter(other.waiter_, waiter_);
         other.registered_ = false;
     }
@@ -278,15 +285,26 @@ public:
         if (node_ == nullptr) throw std::logic_error("corio: polled a moved-from Cancelled");
         if (!detail::poll_proceed(cx)) return Pending;
         if (node_->is_cancelled()) return Ready();
+        // Re-polled with the waker already registered and still linked: no
+        // lock. A cancel that comes after the check above has not unlinked
+        // the waiter yet, so it will wake that same waker.
+        if (registered_ && same_waker(cx.waker()) && waiter_.linked.load(std::memory_order_acquire)) return Pending;
         if (!node_->register_waiter(waiter_, cx.waker())) return Ready();
         registered_ = true;
+        registered_waker_ = cx.waker().as_raw();
         return Pending;
     }
 
 private:
+    bool same_waker(const Waker& waker) const noexcept {
+        const RawWaker& raw = waker.as_raw();
+        return raw.data == registered_waker_.data && raw.vtable == registered_waker_.vtable;
+    }
+
     detail::CancelNode* node_;
     detail::CancelWaiter waiter_;
-    bool registered_ = false;  // waiter_ was linked once: the destructor must check under the lock
+    bool registered_ = false;            // waiter_ was linked once: the destructor must check under the lock
+    RawWaker registered_waker_{nullptr, nullptr};  // which waker waiter_ holds; compared, never called
 };
 
 /// A signal that work should stop, shared by every copy.
