@@ -524,7 +524,7 @@ class UnboundedChan final : public ChanBase {
 public:
     UnboundedChan() : head_(new Node<T>()) { tail_.store(head_, std::memory_order_relaxed); }
     ~UnboundedChan() {
-        // Every handle is gone: the list is complete. head_ is the consumed stub.
+        // Every handle is gone: the list is complete. head_ is the consumed sentinel node.
         Node<T>* n = head_;
         Node<T>* next = n->next.load(std::memory_order_relaxed);
         delete n;
@@ -605,7 +605,7 @@ public:
 private:
     alignas(64) std::atomic<Node<T>*> tail_;
     std::atomic<std::uint32_t> flags_{0};
-    alignas(64) Node<T>* head_;  // the receiver's stub: its value was consumed (or never existed)
+    alignas(64) Node<T>* head_;  // the receiver's sentinel node: its value was consumed (or never existed)
 };
 
 // ---- what both receivers share -----------------------------------------------------------
@@ -740,6 +740,37 @@ private:
     Waiter waiter_;
 };
 
+/// What the bounded and unbounded senders share: a counted handle on the
+/// channel (copyable: each copy is a sender; the receiver sees the channel
+/// end once every copy is gone), closed() and is_closed().
+template <class Chan>
+class SenderBase {
+public:
+    SenderBase(const SenderBase& other) noexcept : chan_(other.chan_) {
+        if (chan_ != nullptr) chan_->add_sender();
+    }
+    SenderBase(SenderBase&& other) noexcept : chan_(std::exchange(other.chan_, nullptr)) {}
+    SenderBase& operator=(SenderBase other) noexcept {
+        std::swap(chan_, other.chan_);
+        return *this;
+    }
+    ~SenderBase() {
+        if (chan_ != nullptr) drop_sender(chan_);
+    }
+
+    /// Completes once the receiver is closed or dropped. Cancellation-safe:
+    /// dropping it loses nothing. The sender must outlive the future.
+    ClosedFuture closed() noexcept { return ClosedFuture(chan_); }
+
+    /// True once the receiver is closed or dropped (sends fail).
+    bool is_closed() const noexcept { return chan_->rx_closed(); }
+
+protected:
+    explicit SenderBase(Chan* chan) noexcept : chan_(chan) {}
+
+    Chan* chan_;
+};
+
 }  // namespace detail
 
 template <class T>
@@ -812,21 +843,11 @@ private:
 /// the receiver sees the channel end once every copy (and every Permit) is
 /// gone. A Sender is used from one task at a time; its copies from any.
 template <class T>
-class Sender {
+class Sender : public detail::SenderBase<detail::BoundedChan<T>> {
     using Chan = detail::BoundedChan<T>;
+    using detail::SenderBase<Chan>::chan_;
 
 public:
-    Sender(const Sender& other) noexcept : chan_(other.chan_) {
-        if (chan_ != nullptr) chan_->add_sender();
-    }
-    Sender(Sender&& other) noexcept : chan_(std::exchange(other.chan_, nullptr)) {}
-    Sender& operator=(Sender other) noexcept {
-        std::swap(chan_, other.chan_);
-        return *this;
-    }
-    ~Sender() {
-        if (chan_ != nullptr) detail::drop_sender(chan_);
-    }
 
     /// The future of send().
     class Send {
@@ -1005,13 +1026,6 @@ public:
         return SendTimeout(chan_, std::move(value), time::Instant::now() + timeout);
     }
 
-    /// Completes once the receiver is closed or dropped. Cancellation-safe:
-    /// dropping it loses nothing. The Sender must outlive the future.
-    detail::ClosedFuture closed() noexcept { return detail::ClosedFuture(chan_); }
-
-    /// True once the receiver is closed or dropped (sends fail).
-    bool is_closed() const noexcept { return chan_->rx_closed(); }
-
     /// Free slots now (max_capacity() minus buffered values and outstanding permits).
     std::size_t capacity() const noexcept { return chan_->free_permits(); }
 
@@ -1023,9 +1037,7 @@ public:
 
 private:
     friend std::pair<Sender<T>, Receiver<T>> channel<T>(std::size_t);
-    explicit Sender(Chan* chan) noexcept : chan_(chan) {}
-
-    Chan* chan_;
+    explicit Sender(Chan* chan) noexcept : detail::SenderBase<Chan>(chan) {}
 };
 
 // ---- Receiver ---------------------------------------------------------------------------
@@ -1061,21 +1073,11 @@ std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
 /// The sending half of an unbounded channel. Copyable: each copy is a
 /// sender; the receiver sees the channel end once every copy is gone.
 template <class T>
-class UnboundedSender {
+class UnboundedSender : public detail::SenderBase<detail::UnboundedChan<T>> {
     using Chan = detail::UnboundedChan<T>;
+    using detail::SenderBase<Chan>::chan_;
 
 public:
-    UnboundedSender(const UnboundedSender& other) noexcept : chan_(other.chan_) {
-        if (chan_ != nullptr) chan_->add_sender();
-    }
-    UnboundedSender(UnboundedSender&& other) noexcept : chan_(std::exchange(other.chan_, nullptr)) {}
-    UnboundedSender& operator=(UnboundedSender other) noexcept {
-        std::swap(chan_, other.chan_);
-        return *this;
-    }
-    ~UnboundedSender() {
-        if (chan_ != nullptr) detail::drop_sender(chan_);
-    }
 
     /// Sends `value`; never waits (one allocation). Fails, giving the value
     /// back, when the receiver is closed or dropped. A send that races with
@@ -1086,21 +1088,12 @@ public:
         return std::unexpected(SendError<T>{std::move(value)});
     }
 
-    /// Completes once the receiver is closed or dropped. Cancellation-safe.
-    /// The sender must outlive the future.
-    detail::ClosedFuture closed() noexcept { return detail::ClosedFuture(chan_); }
-
-    /// True once the receiver is closed or dropped.
-    bool is_closed() const noexcept { return chan_->rx_closed(); }
-
     /// True when both send on the same channel.
     bool same_channel(const UnboundedSender& other) const noexcept { return chan_ == other.chan_; }
 
 private:
     friend std::pair<UnboundedSender<T>, UnboundedReceiver<T>> unbounded_channel<T>();
-    explicit UnboundedSender(Chan* chan) noexcept : chan_(chan) {}
-
-    Chan* chan_;
+    explicit UnboundedSender(Chan* chan) noexcept : detail::SenderBase<Chan>(chan) {}
 };
 
 /// The receiving half of an unbounded channel; as Receiver.
