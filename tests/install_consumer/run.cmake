@@ -52,4 +52,8 @@ find_program(consumer_exe install_consumer
     PATHS "${consumer_build}" "${consumer_build}/${CONFIG}"
     NO_DEFAULT_PATH REQUIRED)
 run_step("run" "${consumer_exe}")
+# The installed lint: through the package's CTest helper, and as a command.
+get_filename_component(cmake_bin_dir "${CMAKE_COMMAND}" DIRECTORY)
+run_step("lint test" "${cmake_bin_dir}/ctest" --test-dir "${consumer_build}" --output-on-failure)
+run_step("lint command" "${prefix}/bin/corio-lint" "${CONSUMER_SOURCE_DIR}")
 message(STATUS "install_consumer: OK")

@@ -332,7 +332,8 @@ Task<void> echo(TcpStream s) {
     for (;;) {
         auto n = co_await s.read(buf);
         if (!n || *n == 0) co_return;
-        if (!(co_await s.write_all(std::span(buf).first(*n)))) co_return;
+        auto written = co_await s.write_all(std::span(buf).first(*n));
+        if (!written) co_return;
     }
 }
 
@@ -493,7 +494,8 @@ Task<std::size_t> write_pattern(TcpStream::OwnedWriteHalf w) {
     std::size_t sent = 0;
     while (sent < kSplitBytes) {
         for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = pattern(sent + i);
-        if (!(co_await w.write_all(chunk))) co_return sent;
+        auto written = co_await w.write_all(chunk);
+        if (!written) co_return sent;
         sent += chunk.size();
     }
     co_return sent;  // dropping `w` shuts the write direction down

@@ -483,7 +483,8 @@ Task<int> echo_datagrams(UdpSocket* s, int count) {
     for (int i = 0; i < count; ++i) {
         auto got = co_await s->recv_from(buf);
         if (!got) co_return echoed;
-        if (!(co_await s->send_to(std::span(buf).first(got->first), got->second))) co_return echoed;
+        auto sent = co_await s->send_to(std::span(buf).first(got->first), got->second);
+        if (!sent) co_return echoed;
         ++echoed;
     }
     co_return echoed;

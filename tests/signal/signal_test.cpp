@@ -119,7 +119,8 @@ TEST(Signal, EachArrivalAfterCreationCompletesOneRecv) {
         int received = 0;
         for (int i = 0; i < 3; ++i) {
             auto raiser = spawn(raise_later(SIGUSR1));
-            if (co_await sig.recv()) ++received;
+            auto got = co_await sig.recv();
+            if (got.has_value()) ++received;
             co_await std::move(raiser);
         }
         co_return received;
@@ -135,10 +136,9 @@ TEST(Signal, TwoListenersInOneRuntimeAreBothWoken) {
         auto second = spawn(receive_once(signal::signal(SIGUSR2)));
         co_await task::yield_now();  // both tasks run and wait on their listeners
         ::raise(SIGUSR2);
-        int woken = 0;
-        if (co_await std::move(first)) ++woken;
-        if (co_await std::move(second)) ++woken;
-        co_return woken;
+        bool first_woken = co_await std::move(first);
+        bool second_woken = co_await std::move(second);
+        co_return int(first_woken) + int(second_woken);
     }()));
     ASSERT_TRUE(result.has_value()) << "a listener was never woken";
     EXPECT_EQ(*result, 2);
