@@ -19,7 +19,13 @@
 #    `while (auto r = co_await x)`.
 # 2. co_await in the same statement as &&, || or ?: (GCC evaluates an await
 #    that short-circuiting should have skipped).
-# The fix for both: await in a statement of its own, then branch on the value.
+# 3. a lambda with captures, or a braced temporary that builds an object,
+#    written inside the co_await operand (`co_await run([p] {...})`,
+#    `co_await Op{1, std::string("x")}`): GCC destroys the captures or
+#    members twice. (`co_await Op{&state}` with trivial members is harmless
+#    and not reported.)
+# The fix for all: name the value or await in a statement of its own, then
+# branch on the result.
 cmake_minimum_required(VERSION 3.20)
 
 set(paths "")
@@ -149,6 +155,12 @@ foreach(file IN LISTS files)
         set(message "")
         if(code MATCHES "co_await[^;]*(\\?|&&|\\|\\|)" OR code MATCHES "(\\?|&&|\\|\\|)[^;]*co_await")
             set(message "co_await in an expression with &&, || or ?: (GCC 12 may evaluate an await that should be skipped)")
+        elseif(code MATCHES "co_await[^;]*<lb>[^]=&]+<rb>${ws}(\\(|\\{|mutable)" OR
+               code MATCHES "co_await[^;]*<lb>[=&]${ws},[^;]*<rb>${ws}(\\(|\\{|mutable)" OR
+               code MATCHES "co_await[^;]*<lb>[=&]<rb>${ws}(\\(|\\{|mutable)")
+            set(message "a capturing lambda inside the co_await operand (GCC 12 destroys its captures twice): name it first")
+        elseif(code MATCHES "co_await${ws}${ident}(::${ident})*(<[^;{]*>)?${ws}\\{[^};]*[(\"]")
+            set(message "a braced temporary as the co_await operand (GCC 12 destroys its members twice): name it first")
         else()
             check_conditions("${code}" message)
         endif()

@@ -24,10 +24,14 @@
 //   variable declared at the body's outermost block avoid it.
 // - A co_await on the right of && or ||: GCC evaluates it even when the left
 //   operand already decided the result (no short-circuit).
+// - A temporary with a destructor built inside the co_await operand, as a
+//   lambda's captures (`co_await run([p] {...})`) or a member of a braced
+//   aggregate (`co_await Op{1, Counted(2)}`): GCC destroys it twice.
 #include <coroutine>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <utility>
 
 namespace {
 
@@ -62,6 +66,34 @@ Opt more() {
     if (n < 3) return Opt(n);
     return Opt();
 }
+
+int objects_alive = 0;  // Counted objects constructed minus destroyed
+
+struct Counted {
+    int value;
+    explicit Counted(int v) : value(v) { ++objects_alive; }
+    Counted(const Counted& other) : value(other.value) { ++objects_alive; }
+    ~Counted() { --objects_alive; }
+};
+
+// An awaiter that really suspends and resumes at once, then calls `fn`.
+template <class Fn>
+struct CallOnResume {
+    Fn fn;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) const { h.resume(); }
+    int await_resume() { return fn(); }
+};
+template <class Fn>
+CallOnResume<Fn> call_on_resume(Fn fn) { return CallOnResume<Fn>{std::move(fn)}; }
+
+struct Op {
+    int n;
+    Counted extra;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) const { h.resume(); }
+    int await_resume() const noexcept { return n + extra.value; }
+};
 
 // ---- Family 1: co_await in a condition, no variable at the outermost block.
 Task while_optional() { for (n = 0; false;) {} while (co_await Ready<Opt>(more())) ++n; }
@@ -109,6 +141,27 @@ Task and_short_circuit() {
     (void)guard;
 }
 
+// ---- Family 3: a temporary with a destructor inside the co_await operand.
+Task lambda_captures() {
+    Counted p(2);
+    out = co_await call_on_resume([p] { return p.value + 1; });
+    n = (out == 3) ? 3 : 0;
+}
+Task braced_aggregate() {
+    int guard = 0;
+    out = co_await Op{1, Counted(2)};
+    n = (out == 3) ? 3 : 0;
+    (void)guard;
+}
+Task named_first() {
+    Counted p(2);
+    auto job = [p] { return p.value + 1; };
+    auto op = Op{0, Counted(3)};
+    int a = co_await call_on_resume(std::move(job));
+    int b = co_await std::move(op);
+    n = (a == 3 && b == 3) ? 3 : 0;
+}
+
 struct Shape {
     const char* code;
     Task (*run)();
@@ -130,6 +183,9 @@ constexpr Shape shapes[] = {
     {"bool go = co_await ...; if (!go) break;", await_then_branch, false},
     {"x = flag || co_await ...", or_short_circuit, true},
     {"x = !flag && co_await ...", and_short_circuit, true},
+    {"co_await f([p] { ... })", lambda_captures, true},
+    {"co_await Op{1, Counted(2)}", braced_aggregate, true},
+    {"auto job = [p] {...}; co_await f(job)", named_first, false},
 };
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
@@ -145,11 +201,13 @@ int main() {
     std::printf("%-46s %s\n", "shape (in a coroutine)", "result");
     for (const Shape& shape : shapes) {
         awaiters_made = 0;
+        objects_alive = 0;
         n = -1;
         Task task = shape.run();
         task.handle.resume();
-        const bool ok = task.handle.done() && n == 3;
+        const bool finished = task.handle.done() && n == 3;
         task.handle.destroy();
+        const bool ok = finished && objects_alive == 0;  // each object destroyed exactly once
         const bool expected_ok = !(known_broken_compiler && shape.gcc12_breaks);
         if (ok != expected_ok) ++surprises;
         std::printf("%-46s %s%s\n", shape.code, ok ? "ok" : "MISCOMPILED",
