@@ -1,4 +1,5 @@
-// Tests of <corio/select.hpp>: join, try_join, select and select_biased.
+// Tests of <corio/select.hpp>: join, try_join, select and select_biased
+// (when() branches and select_with are tested in select_when_test.cpp).
 //
 // Most properties are checked by polling a combinator by hand with a
 // counting waker (what is polled, when branches are destroyed); the rest run
@@ -27,6 +28,7 @@
 #include "corio/time.hpp"
 #include "support/counting_waker.hpp"
 #include "support/drop_counter.hpp"
+#include "support/fixed_futures.hpp"
 #include "support/manual_future.hpp"
 #include "support/poll.hpp"
 #include "support/runtime_flavors.hpp"
@@ -55,14 +57,17 @@ namespace corio {
 namespace {
 
 using namespace std::chrono_literals;
-using test::DropCounter;
+using test::AlwaysReady;
 using test::DropCounts;
 using test::make_counting_waker;
 using test::ManualFuture;
 using test::ManualState;
+using test::NeverReady;
 using test::poll_with;
 using test::ThreadSafeManualFuture;
 using test::ThreadSafeManualState;
+using test::Throwing;
+using test::Tracked;
 using test::value_after_yield;
 using test::value_task;
 using test::WakeCounts;
@@ -78,44 +83,6 @@ public:
     }
     ~AllocationScope() { counting_allocations = false; }
     long count() const noexcept { return counted_allocations; }
-};
-
-/// Ready with its value on every poll.
-template <class T>
-struct AlwaysReady {
-    using Output = T;
-    T value;
-    Poll<T> poll(Context&) { return Ready(value); }
-};
-
-/// Never ready; counts its polls.
-template <class T>
-struct NeverReady {
-    using Output = T;
-    int polls = 0;
-    Poll<T> poll(Context&) {
-        ++polls;
-        return Pending;
-    }
-};
-
-/// Wraps a future with a DropCounter, to see exactly when the wrapper is destroyed.
-template <Future F>
-class Tracked {
-public:
-    using Output = output_of<F>;
-    Tracked(F inner, DropCounts& counts) : inner_(std::move(inner)), guard_(counts) {}
-    Poll<Output> poll(Context& cx) { return inner_.poll(cx); }
-
-private:
-    F inner_;
-    DropCounter guard_;
-};
-
-/// Throws from its first poll.
-struct Throwing {
-    using Output = int;
-    Poll<int> poll(Context&) { throw std::runtime_error("branch failed"); }
 };
 
 /// A Notify-like permit counter for one thread: `notify()` adds a permit and
@@ -502,6 +469,15 @@ TEST(Combinators, DoNotAllocate) {
         auto t = try_join(AlwaysReady<Res>{Res(i)}, AlwaysReady<Res>{Res(i + 1)});
         auto q = poll_with(t, waker);
         ASSERT_TRUE(q.is_ready());
+        auto w = select_biased(when(i % 2 == 0, ManualFuture<int>(a)), when(true, AlwaysReady<int>{i}));
+        auto r = poll_with(w, waker);
+        ASSERT_TRUE(r.is_ready());
+        int total = 0;
+        auto h = select_with(on(when(false, AlwaysReady<int>{i}), [&](int v) { return total += v; }),
+                             on(AlwaysReady<int>{i}, [](int v) { return v; }),
+                             on(NeverReady<void>{}, [&total] { return total; }));
+        auto u = poll_with(h, waker);
+        ASSERT_TRUE(u.is_ready());
     }
     EXPECT_EQ(scope.count(), 0);
 }
