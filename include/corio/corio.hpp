@@ -14,4 +14,5 @@
 #include "corio/task/join_set.hpp"
 #include "corio/task/local_set.hpp"
 #include "corio/task/task_local.hpp"
+#include "corio/task/task_tracker.hpp"
 #include "corio/time.hpp"
