@@ -6,7 +6,9 @@
 //
 // Every client first gets "welcome <its address>"; from then on each line it
 // sends is relayed as "<its address>: <line>" to every other client. Stops
-// on Ctrl-C. Try it with two or more `nc 127.0.0.1 <port>`.
+// on Ctrl-C, gracefully: no new clients, each client is sent what is queued
+// for it and disconnected, and the server waits for that at most 5 s. Try it
+// with two or more `nc 127.0.0.1 <port>`.
 //
 // How it is built, on the multi-thread runtime (corio::run):
 // - one task per client reads its lines (io::BufReader(...).lines());
@@ -15,7 +17,10 @@
 // - the writer task drains an Outbox, a queue of lines protected by a mutex
 //   plus the waker of the writer: a minimal hand-written channel;
 // - the Room, a map of outboxes behind a mutex, lets a reader hand a line to
-//   every other client without waiting for any of them.
+//   every other client without waiting for any of them;
+// - a CancellationToken asks the accept loop and every client to stop, and a
+//   task::TaskTracker counts the client tasks so that shutdown can wait for
+//   them to end.
 // No lock is held across a co_await: a task may resume on another thread,
 // and a std::mutex must be unlocked by the thread that locked it.
 #include <charconv>
@@ -32,6 +37,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <corio/corio.hpp>
@@ -171,6 +177,15 @@ private:
     std::uint64_t id_;
 };
 
+/// What the server's tasks share: the room, the tracker that counts every
+/// client task (so a shutdown can wait for them) and the token that asks
+/// them all to finish. Cheap to copy.
+struct Server {
+    std::shared_ptr<Room> room = std::make_shared<Room>();
+    corio::task::TaskTracker tasks;
+    corio::CancellationToken stop;
+};
+
 /// Writes the outbox's lines to the client until the outbox is closed or the
 /// client is gone. Destroying the write half at the end shuts the socket's
 /// writing side down: the client reads end of stream.
@@ -189,27 +204,33 @@ corio::Task<void> write_lines(TcpStream::OwnedWriteHalf writer, std::shared_ptr<
     }
 }
 
-/// One client: reads its lines and relays them to the room.
-corio::Task<void> serve_client(std::shared_ptr<Room> room, TcpStream stream, SocketAddr peer) {
+/// One client: reads its lines and relays them to the room, until the client
+/// leaves or the server stops.
+corio::Task<void> serve_client(Server server, TcpStream stream, SocketAddr peer) {
     (void)stream.set_nodelay(true);
     const std::string name = peer.to_string();
 
     // The halves may be used by two tasks at once, on different threads.
     auto halves = std::move(stream).into_split();
     auto outbox = std::make_shared<Outbox>();
-    std::optional<Membership> member(std::in_place, room, outbox);
+    std::optional<Membership> member(std::in_place, server.room, outbox);
     // Queued after joining: once the client has read its welcome, it is sure
     // to receive every line sent afterwards.
     outbox->push("welcome " + name + "\n");
-    corio::JoinHandle<void> writer = corio::spawn(write_lines(std::move(halves.second), outbox));
+    corio::JoinHandle<void> writer = server.tasks.spawn(write_lines(std::move(halves.second), outbox));
 
     auto lines = io::BufReader(std::move(halves.first)).lines();
+    corio::Cancelled stopping = server.stop.cancelled();  // borrowed by every select
     for (;;) {
         // next() is cancellation-safe: a partly received line stays in
-        // `lines` if this task is cancelled here.
-        io::Result<std::optional<std::string>> line = co_await lines.next();
+        // `lines` when the stop signal wins the race (or this task is
+        // cancelled here).
+        auto next = lines.next();
+        auto event = co_await corio::select_biased(stopping, next);
+        if (event.index() == 0) break;  // the server is shutting down
+        io::Result<std::optional<std::string>>& line = std::get<1>(event);
         if (!line || !*line) break;  // error, or the client closed its side
-        room->broadcast(member->id(), name + ": " + **line + "\n");
+        server.room->broadcast(member->id(), name + ": " + **line + "\n");
     }
     // Leave the room and close the outbox; the writer sends what is queued
     // and ends, dropping the write half, which closes the connection.
@@ -217,18 +238,39 @@ corio::Task<void> serve_client(std::shared_ptr<Room> room, TcpStream stream, Soc
     co_await writer;
 }
 
-/// Accepts clients forever, one task each.
-corio::Task<void> accept_loop(TcpListener listener, std::shared_ptr<Room> room) {
+/// Accepts clients until the server stops, one tracked task each. Returning
+/// drops the listener, which closes it.
+corio::Task<void> accept_loop(TcpListener listener, Server server) {
+    corio::Cancelled stopping = server.stop.cancelled();
     for (;;) {
-        auto accepted = co_await listener.accept();
+        auto accept = listener.accept();  // cancellation-safe: losing the race loses no client
+        auto event = co_await corio::select_biased(stopping, accept);
+        if (event.index() == 0) co_return;
+        auto& accepted = std::get<1>(event);
         if (!accepted) {
             std::fprintf(stderr, "accept failed: %s\n", accepted.error().message().c_str());
-            co_await corio::time::sleep(100ms);
+            auto pause = corio::time::sleep(100ms);
+            co_await corio::select_biased(stopping, pause);
             continue;
         }
-        // Dropping the JoinHandle detaches the task: it runs on by itself.
-        (void)corio::spawn(serve_client(room, std::move(accepted->first), accepted->second));
+        // The JoinHandle is dropped at once, which detaches the task: it runs
+        // on by itself, and the tracker counts it until it ends.
+        corio::JoinHandle<void> client =
+            server.tasks.spawn(serve_client(server, std::move(accepted->first), accepted->second));
     }
+}
+
+/// Graceful shutdown: stops the accept loop (closing the listener) and asks
+/// every client task to finish (each sends its client what is queued, then
+/// closes the connection), then waits for them, at most `grace`. True when
+/// all have ended; those still running are cancelled when the runtime shuts
+/// down.
+corio::Task<bool> shut_down(Server server, corio::JoinHandle<void> acceptor, std::chrono::milliseconds grace) {
+    server.stop.cancel();
+    co_await acceptor;
+    server.tasks.close();  // from now on wait() completes once no client task is left
+    std::expected<void, corio::time::Elapsed> drained = co_await corio::time::timeout(grace, server.tasks.wait());
+    co_return drained.has_value();
 }
 
 corio::Task<int> serve(std::uint16_t port) {
@@ -243,10 +285,13 @@ corio::Task<int> serve(std::uint16_t port) {
     std::printf("listening on %s\n", listener->local_addr()->to_string().c_str());
     std::fflush(stdout);
 
-    corio::JoinHandle<void> server = corio::spawn(accept_loop(std::move(*listener), std::make_shared<Room>()));
+    Server server;
+    corio::JoinHandle<void> acceptor = corio::spawn(accept_loop(std::move(*listener), server));
     io::Result<void> interrupted = co_await ctrl_c;
     std::puts("shutting down");
-    server.abort();  // the clients' tasks are cancelled when the runtime shuts down
+    std::fflush(stdout);
+    bool drained = co_await shut_down(server, std::move(acceptor), 5s);
+    if (!drained) std::printf("%zu client task(s) still running after 5 s\n", server.tasks.len());
     co_return interrupted ? 0 : 1;
 }
 
@@ -291,7 +336,8 @@ corio::Task<int> selftest() {
         co_return 1;
     }
     SocketAddr addr = *listener->local_addr();
-    corio::JoinHandle<void> server = corio::spawn(accept_loop(std::move(*listener), std::make_shared<Room>()));
+    Server server;
+    corio::JoinHandle<void> acceptor = corio::spawn(accept_loop(std::move(*listener), server));
 
     std::vector<ChatClient> clients;
     for (int i = 0; i < 3; ++i) {
@@ -320,7 +366,20 @@ corio::Task<int> selftest() {
     ok = co_await receives(clients[2], clients[1].name + ": hi from client 2");
     if (!ok) co_return 1;
 
-    server.abort();
+    // Shut down: every client is disconnected (it reads end of stream) and
+    // the tracker sees every client task end.
+    bool drained = co_await shut_down(server, std::move(acceptor), 5s);
+    if (!drained) {
+        std::printf("error: %zu client task(s) still running after shutdown\n", server.tasks.len());
+        co_return 1;
+    }
+    for (ChatClient& client : clients) {
+        io::Result<std::optional<std::string>> line = co_await client.lines.next();
+        if (!line || line->has_value()) {
+            std::printf("error: %s was not disconnected at shutdown\n", client.name.c_str());
+            co_return 1;
+        }
+    }
     std::puts("chat selftest ok");
     co_return 0;
 }

@@ -4,9 +4,11 @@
 //
 // Listens on 127.0.0.1:P (default 0: the system picks a free port; the line
 // "listening on 127.0.0.1:<port>" tells which). Each connection gets a task of
-// its own. Stops on Ctrl-C (SIGINT) or SIGTERM: prints "shutting down" and
-// exits with status 0. --threads 1 (the default) runs everything on one
-// thread; more selects the multi-thread, work-stealing runtime.
+// its own. Stops on Ctrl-C (SIGINT) or SIGTERM: prints "shutting down", stops
+// accepting, lets every connection finish the echo it is writing (one
+// waiting for input closes at once), waits for them at most 5 s, and exits
+// with status 0. --threads 1 (the default) runs everything on one thread;
+// more selects the multi-thread, work-stealing runtime.
 //
 // Try it: ./echo_server --port 7000, then ./echo_client 127.0.0.1:7000 5
 // (or nc 127.0.0.1 7000) in another terminal.
@@ -18,30 +20,42 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <expected>
 #include <span>
 #include <string_view>
+#include <variant>
 
 #include <corio/corio.hpp>
 #include <corio/net.hpp>
 
 namespace {
 
+using namespace std::chrono_literals;
 using corio::net::SocketAddr;
 using corio::net::TcpListener;
 using corio::net::TcpStream;
 namespace io = corio::io;
 
-/// Echoes until the peer closes its side. I/O errors come back as values
-/// (io::Result), never as exceptions: a reset by the peer just ends the task.
-corio::Task<void> echo(TcpStream stream, SocketAddr peer) {
+/// How long a shutdown waits for the open connections before giving up on them.
+constexpr auto kShutdownGrace = 5s;
+
+/// Echoes until the peer closes its side or `stop` is cancelled. I/O errors
+/// come back as values (io::Result), never as exceptions: a reset by the peer
+/// just ends the task.
+corio::Task<void> echo(TcpStream stream, SocketAddr peer, corio::CancellationToken stop) {
     // Send small writes at once instead of waiting to coalesce them (Nagle):
     // an echo server answers small messages and the client waits for each.
     (void)stream.set_nodelay(true);
     std::array<std::byte, 4096> buf;
+    corio::Cancelled stopping = stop.cancelled();  // borrowed by every select below
     for (;;) {
-        // read is cancellation-safe: if this task is aborted while waiting
-        // here, no byte has been taken from the socket.
-        io::Result<std::size_t> n = co_await stream.read(buf);
+        // read is cancellation-safe: when the stop signal wins the race, no
+        // byte has been taken from the socket. A write in progress is never
+        // raced, so an echo that has started is always finished.
+        auto read = stream.read(buf);
+        auto event = co_await corio::select_biased(stopping, read);
+        if (event.index() == 0) co_return;  // shutting down
+        io::Result<std::size_t>& n = std::get<1>(event);
         if (!n) {
             std::fprintf(stderr, "%s: read failed: %s\n", peer.to_string().c_str(), n.error().message().c_str());
             co_return;
@@ -57,19 +71,30 @@ corio::Task<void> echo(TcpStream stream, SocketAddr peer) {
     // The stream's destructor closes the socket.
 }
 
-/// Accepts connections forever, one task per connection.
-corio::Task<void> accept_loop(TcpListener listener) {
+/// Accepts connections until `stop` is cancelled, one task per connection,
+/// each spawned on `connections` so that the shutdown can wait for them.
+/// Returning drops the listener, which closes it.
+corio::Task<void> accept_loop(TcpListener listener, corio::task::TaskTracker connections,
+                              corio::CancellationToken stop) {
+    corio::Cancelled stopping = stop.cancelled();
     for (;;) {
-        auto accepted = co_await listener.accept();
+        // accept is cancellation-safe: losing the race loses no connection.
+        auto accept = listener.accept();
+        auto event = co_await corio::select_biased(stopping, accept);
+        if (event.index() == 0) co_return;
+        auto& accepted = std::get<1>(event);
         if (!accepted) {
             // Typically EMFILE (out of file descriptors): back off a little
             // instead of spinning on the same error.
             std::fprintf(stderr, "accept failed: %s\n", accepted.error().message().c_str());
-            co_await corio::time::sleep(std::chrono::milliseconds(100));
+            auto pause = corio::time::sleep(100ms);
+            co_await corio::select_biased(stopping, pause);
             continue;
         }
-        // Dropping the JoinHandle detaches the task: it runs on by itself.
-        (void)corio::spawn(echo(std::move(accepted->first), accepted->second));
+        // The JoinHandle is dropped at once, which detaches the task: it runs
+        // on by itself, and the tracker counts it until it ends.
+        corio::JoinHandle<void> connection =
+            connections.spawn(echo(std::move(accepted->first), accepted->second, stop));
     }
 }
 
@@ -113,9 +138,11 @@ corio::Task<int> serve(std::uint16_t port) {
     std::fflush(stdout);  // whoever waits for this line may be reading a pipe
 
     // The accept loop runs as a task of its own, so this task is free to wait
-    // for the signal. (With a select combinator this would be one co_await
-    // racing accept() against the signal.)
-    corio::JoinHandle<void> acceptor = corio::spawn(accept_loop(std::move(*listener)));
+    // for the signal. `stop` tells it and every connection to finish; the
+    // tracker counts the connection tasks.
+    corio::CancellationToken stop;
+    corio::task::TaskTracker connections;
+    corio::JoinHandle<void> acceptor = corio::spawn(accept_loop(std::move(*listener), connections, stop));
 
     io::Result<int> signum = co_await shutdown;
     if (!signum) {
@@ -123,18 +150,21 @@ corio::Task<int> serve(std::uint16_t port) {
         co_return 1;
     }
     std::printf("shutting down (%s)\n", *signum == SIGINT ? "SIGINT" : "SIGTERM");
+    std::fflush(stdout);
 
-    // Abort the accept loop: its task is destroyed at its suspension point
-    // (accept is cancellation-safe, no connection is lost in the kernel's
-    // queue by dropping it), which closes the listener. Awaiting an aborted
-    // task throws JoinError.
-    acceptor.abort();
-    try {
-        co_await acceptor;
-    } catch (const corio::JoinError&) {
+    // Graceful shutdown: stop accepting (the accept loop returns, closing the
+    // listener), then close the tracker, so that wait() completes once the
+    // last connection task has ended; give them kShutdownGrace at most.
+    stop.cancel();
+    co_await acceptor;
+    connections.close();
+    std::expected<void, corio::time::Elapsed> drained =
+        co_await corio::time::timeout(kShutdownGrace, connections.wait());
+    if (!drained) {
+        // Whatever is still open is cancelled when the runtime shuts down,
+        // as soon as block_on returns.
+        std::printf("%zu connection(s) still open after the grace period\n", connections.len());
     }
-    // Connections still open are cancelled when the runtime shuts down, as
-    // soon as block_on returns.
     co_return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <corio/runtime.hpp>
 #include <corio/select.hpp>
 #include <corio/sync/semaphore.hpp>
+#include <corio/task/task_tracker.hpp>
 #include <corio/time.hpp>
 
 #include "session.hpp"
@@ -33,6 +34,7 @@ corio::Task<void> run(corio::net::TcpListener listener, corio::CancellationToken
     DbDropGuard db(options.db);
     auto state = std::make_shared<ServerState>(db.db(), options, shutdown);
     auto limit = std::make_shared<corio::sync::Semaphore>(options.max_connections);
+    corio::task::TaskTracker connections;  // every connection task, refused ones too
 
     corio::Cancelled stop = shutdown.cancelled();
     for (;;) {
@@ -51,18 +53,21 @@ corio::Task<void> run(corio::net::TcpListener listener, corio::CancellationToken
         // Replies are small and awaited one by one: send them without delay.
         (void)stream.set_nodelay(true);
         auto permit = corio::sync::Semaphore::try_acquire_owned(limit);
+        // Each JoinHandle is dropped at once, which detaches its task; the
+        // tracker counts the task until it ends.
         if (!permit) {
-            (void)corio::spawn(refuse(std::move(stream)));
+            corio::JoinHandle<void> refusal = connections.spawn(refuse(std::move(stream)));
             continue;
         }
-        (void)corio::spawn(serve_connection(std::move(stream), state, std::move(*permit)));
+        corio::JoinHandle<void> session =
+            connections.spawn(serve_connection(std::move(stream), state, std::move(*permit)));
     }
 
-    // Every connection holds one permit: having them all back means every
-    // connection task has ended. Wait for that, but not for ever.
+    // Stop accepting, then wait until every connection task has ended (the
+    // tracker, once closed, is done when it is empty), but not for ever.
     listener = corio::net::TcpListener();
-    auto all_closed = limit->acquire(options.max_connections);
-    (void)co_await corio::time::timeout(options.shutdown_grace, std::move(all_closed));
+    connections.close();
+    (void)co_await corio::time::timeout(options.shutdown_grace, connections.wait());
 }
 
 }  // namespace mini_redis

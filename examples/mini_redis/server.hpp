@@ -13,8 +13,9 @@
 // Shutdown: cancelling the token stops the accept loop and tells every
 // connection. A connection that is waiting for a command closes at once; one
 // that is executing commands finishes them and sends their replies first.
-// run() then waits for the connections, at most `shutdown_grace`; whatever is
-// still open after that is dropped when the runtime is destroyed.
+// run() then waits for the connections (a corio::task::TaskTracker counts
+// their tasks), at most `shutdown_grace`; whatever is still open after that
+// is dropped when the runtime is destroyed.
 #pragma once
 
 #include <chrono>
