@@ -159,7 +159,7 @@ corio::Task<int> async_main() {
     for (int i = 0; i < kWorkers; ++i) {
         // A child token per worker: cancelling `stop` stops them all, and any
         // one of them could be stopped alone with its own token.
-        (void)workers.spawn(worker(queue, config_rx, stop.child_token()));
+        workers.spawn(worker(queue, config_rx, stop.child_token()));
     }
     std::printf("%d workers started, job queue capacity %zu\n", kWorkers, job_tx.max_capacity());
 

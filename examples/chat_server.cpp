@@ -217,7 +217,7 @@ corio::Task<void> serve_client(Server server, TcpStream stream, SocketAddr peer)
     // Queued after joining: once the client has read its welcome, it is sure
     // to receive every line sent afterwards.
     outbox->push("welcome " + name + "\n");
-    corio::JoinHandle<void> writer = server.tasks.spawn(write_lines(std::move(halves.second), outbox));
+    server.tasks.spawn(write_lines(std::move(halves.second), outbox));
 
     auto lines = io::BufReader(std::move(halves.first)).lines();
     corio::Cancelled stopping = server.stop.cancelled();  // borrowed by every select
@@ -255,8 +255,7 @@ corio::Task<void> accept_loop(TcpListener listener, Server server) {
         }
         // The JoinHandle is dropped at once, which detaches the task: it runs
         // on by itself, and the tracker counts it until it ends.
-        corio::JoinHandle<void> client =
-            server.tasks.spawn(serve_client(server, std::move(accepted->first), accepted->second));
+        server.tasks.spawn(serve_client(server, std::move(accepted->first), accepted->second));
     }
 }
 

@@ -93,8 +93,7 @@ corio::Task<void> accept_loop(TcpListener listener, corio::task::TaskTracker con
         }
         // The JoinHandle is dropped at once, which detaches the task: it runs
         // on by itself, and the tracker counts it until it ends.
-        corio::JoinHandle<void> connection =
-            connections.spawn(echo(std::move(accepted->first), accepted->second, stop));
+        connections.spawn(echo(std::move(accepted->first), accepted->second, stop));
     }
 }
 

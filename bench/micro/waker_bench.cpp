@@ -45,7 +45,7 @@ corio::Task<void> parked(corio::Waker* slot) {
 
 corio::Task<void> wake_idle_body(benchmark::State& state) {
     std::vector<corio::Waker> wakers(kParked);
-    for (auto& w : wakers) (void)corio::spawn(parked(&w));
+    for (auto& w : wakers) corio::spawn(parked(&w));
     co_await corio::task::yield_now();  // they run (ahead of us) and park
     double total = 0;
     for (auto _ : state) {

@@ -31,7 +31,7 @@ corio::Task<int> serve(std::uint16_t port) {
         auto accepted = co_await listener->accept();
         if (!accepted) continue;  // e.g. EMFILE: keep serving the others
         (void)accepted->first.set_nodelay(true);
-        (void)corio::spawn(echo_connection(std::move(accepted->first)));
+        corio::spawn(echo_connection(std::move(accepted->first)));
     }
 }
 

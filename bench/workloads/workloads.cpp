@@ -51,7 +51,7 @@ corio::Task<double> spawn_many_body(std::uint64_t n) {
     Latch latch(n);
     auto t0 = Clock::now();
     for (std::uint64_t i = 0; i < n; ++i) {
-        (void)corio::spawn(hit(&latch));  // JoinHandle dropped: detached, as the peer
+        corio::spawn(hit(&latch));  // JoinHandle dropped: detached, as the peer
     }
     co_await latch.wait();
     co_return seconds_since(t0);
@@ -65,7 +65,7 @@ corio::Task<double> spawn_remote_body(std::uint64_t n, corio::Handle handle, std
     Latch latch(n);
     auto t0 = Clock::now();
     *spawner = std::thread([n, &latch, handle]() mutable {
-        for (std::uint64_t i = 0; i < n; ++i) (void)handle.spawn(hit(&latch));
+        for (std::uint64_t i = 0; i < n; ++i) handle.spawn(hit(&latch));
     });
     co_await latch.wait();
     co_return seconds_since(t0);
@@ -137,7 +137,7 @@ void chain(std::uint64_t n, Event* done) {
     if (n == 0) {
         done->notify();
     } else {
-        (void)corio::spawn(chain_link(n - 1, done));
+        corio::spawn(chain_link(n - 1, done));
     }
 }
 
@@ -172,7 +172,7 @@ corio::Task<double> mpsc_body(std::uint64_t n) {
     const std::uint64_t per = n / kMpscProducers;
     auto [tx, rx] = corio::sync::mpsc::channel<std::uint64_t>(kMpscCapacity);
     auto t0 = Clock::now();
-    for (std::uint64_t p = 0; p < kMpscProducers; ++p) (void)corio::spawn(mpsc_producer(tx, per));
+    for (std::uint64_t p = 0; p < kMpscProducers; ++p) corio::spawn(mpsc_producer(tx, per));
     { auto drop = std::move(tx); }  // only the producers' copies keep the channel open
     std::uint64_t count = 0;
     std::uint64_t sum = 0;
@@ -209,7 +209,7 @@ corio::Task<TimersResult> timers_body(std::uint64_t n) {
     Latch latch(n);
     std::atomic<std::uint64_t> late_ns{0};
     auto t0 = Clock::now();
-    for (std::uint64_t i = 0; i < n; ++i) (void)corio::spawn(sleeper(i, &latch, &late_ns));
+    for (std::uint64_t i = 0; i < n; ++i) corio::spawn(sleeper(i, &latch, &late_ns));
     co_await latch.wait();
     double secs = seconds_since(t0);
     co_return TimersResult{secs, static_cast<double>(late_ns.load(std::memory_order_relaxed)) / n / 1e6};
@@ -242,7 +242,7 @@ corio::Task<IdleResult> idle_tasks_body(std::uint64_t n) {
     auto t0 = Clock::now();
     for (auto& g : gates) {
         g = std::make_unique<Event>();
-        (void)corio::spawn(idler(g.get(), &started, &finished));
+        corio::spawn(idler(g.get(), &started, &finished));
     }
     co_await started.wait();
     co_await corio::task::yield_now();  // let the last starters reach their await

@@ -267,7 +267,7 @@ std::size_t Db::key_count() const {
 }
 
 DbDropGuard::DbDropGuard(DbOptions options) : db_(std::make_shared<Db::Shared>(options)) {
-    (void)corio::spawn(Db::purge_expired_keys(db_.shared_));
+    corio::spawn(Db::purge_expired_keys(db_.shared_));
 }
 
 DbDropGuard::~DbDropGuard() {

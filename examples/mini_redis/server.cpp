@@ -53,14 +53,13 @@ corio::Task<void> run(corio::net::TcpListener listener, corio::CancellationToken
         // Replies are small and awaited one by one: send them without delay.
         (void)stream.set_nodelay(true);
         auto permit = corio::sync::Semaphore::try_acquire_owned(limit);
-        // Each JoinHandle is dropped at once, which detaches its task; the
-        // tracker counts the task until it ends.
+        // Dropping the JoinHandle detaches the task; the tracker counts it
+        // until it ends.
         if (!permit) {
-            corio::JoinHandle<void> refusal = connections.spawn(refuse(std::move(stream)));
+            connections.spawn(refuse(std::move(stream)));
             continue;
         }
-        corio::JoinHandle<void> session =
-            connections.spawn(serve_connection(std::move(stream), state, std::move(*permit)));
+        connections.spawn(serve_connection(std::move(stream), state, std::move(*permit)));
     }
 
     // Stop accepting, then wait until every connection task has ended (the

@@ -260,7 +260,7 @@ class RunUntilCancelled;
 /// Cancellation-safe: dropping it mid-wait unlinks it and loses nothing. It
 /// may be polled again after Ready (it stays ready), so a long-lived one can
 /// be raced repeatedly in a select loop. It keeps the token's state alive.
-class [[nodiscard]] Cancelled {
+class CORIO_NODISCARD_FUTURE Cancelled {
 public:
     using Output = void;
 
@@ -399,7 +399,7 @@ inline DropGuard CancellationToken::drop_guard() const { return DropGuard(*this)
 /// was cancelled, the inner future then destroyed at once. Cancellation-safe
 /// exactly when the inner future is.
 template <class A>
-class [[nodiscard]] RunUntilCancelled {
+class CORIO_NODISCARD_FUTURE RunUntilCancelled {
     using Value = typename detail::Branch<A>::Output;
 
 public:

@@ -14,6 +14,14 @@
 #include <type_traits>
 #include <utility>
 
+/// Marks a future type: a corio future does nothing until it is awaited
+/// (or spawned), so discarding one is almost always a forgotten co_await.
+/// Every future type of the library carries it (tests/nodiscard/ checks that
+/// dropping each one fails to compile under -Werror=unused-result);
+/// JoinHandle does not, since dropping it detaches the task, as in Tokio.
+#define CORIO_NODISCARD_FUTURE \
+    [[nodiscard("a corio future does nothing unless it is awaited with co_await (or spawned)")]]
+
 namespace corio {
 
 /// Tag type of `Pending`.

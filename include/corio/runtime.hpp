@@ -30,8 +30,11 @@ class AbortHandle;
 /// runs on. Awaiting is cancellation-safe: dropping the await loses nothing,
 /// a later await still gets the output. Awaiting after the output was taken
 /// throws std::logic_error.
+///
+/// Not [[nodiscard]]: `corio::spawn(work());` on its own line is the way to
+/// start a task that nobody joins, exactly as dropping Tokio's JoinHandle.
 template <class T>
-class [[nodiscard]] JoinHandle {
+class JoinHandle {
 public:
     using Output = T;
 
@@ -152,7 +155,7 @@ concept BlockingFn = std::invocable<std::decay_t<F>> && std::move_constructible<
 /// The future of a blocking task: its one poll, on a blocking-pool thread,
 /// runs the closure to the end and returns its result.
 template <class Fn>
-class BlockingTask {
+class CORIO_NODISCARD_FUTURE BlockingTask {
 public:
     using Output = std::remove_cv_t<std::invoke_result_t<Fn>>;
     explicit BlockingTask(Fn fn) noexcept(std::is_nothrow_move_constructible_v<Fn>) : fn_(std::move(fn)) {}
@@ -382,7 +385,7 @@ JoinHandle<detail::blocking_output_t<F>> spawn_blocking(F&& fn) {
 }
 
 /// The future of consume_budget().
-class ConsumeBudget {
+class CORIO_NODISCARD_FUTURE ConsumeBudget {
 public:
     using Output = void;
     Poll<void> poll(Context& cx) {

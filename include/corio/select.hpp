@@ -208,7 +208,7 @@ using expected_error_t = typename ExpectedTraits<output_of<F>>::Error;
 /// the unfinished owned branches (each losing what it loses when dropped);
 /// an unfinished borrowed branch keeps its state.
 template <class... As>
-class [[nodiscard("a corio future does nothing unless it is awaited with co_await (or spawned)")]] Join {
+class CORIO_NODISCARD_FUTURE Join {
 public:
     using Output = std::tuple<typename detail::Branch<As>::Output...>;
 
@@ -264,7 +264,7 @@ private:
 /// what it loses when dropped); an unfinished borrowed branch keeps its
 /// state.
 template <class... As>
-class [[nodiscard("a corio future does nothing unless it is awaited with co_await (or spawned)")]] TryJoin {
+class CORIO_NODISCARD_FUTURE TryJoin {
     using Error = detail::expected_error_t<std::remove_cvref_t<std::tuple_element_t<0, std::tuple<As...>>>>;
     static_assert((detail::ExpectedTraits<output_of<std::remove_cvref_t<As>>>::value && ...),
                   "corio::try_join: every future's Output must be a std::expected");
@@ -355,7 +355,7 @@ private:
 /// Select drops its owned branches and whatever progress they had made; a
 /// borrowed branch keeps its state.
 template <bool Biased, class... As>
-class [[nodiscard("a corio future does nothing unless it is awaited with co_await (or spawned)")]] Select {
+class CORIO_NODISCARD_FUTURE Select {
     static_assert(sizeof...(As) >= 1, "corio::select needs at least one future");
 
 public:
@@ -553,7 +553,7 @@ constexpr auto common_handler_result() {
 /// propagates out of poll. Cancellation-safe exactly as the Select is: a
 /// handler has not run until the poll that returns Ready.
 template <bool Biased, class... Os>
-class [[nodiscard("a corio future does nothing unless it is awaited with co_await (or spawned)")]] SelectWith {
+class CORIO_NODISCARD_FUTURE SelectWith {
     static_assert((detail::is_on_v<Os> && ...), "corio::select_with: every branch must be made with corio::on()");
     using Inner = Select<Biased, typename Os::Arg...>;
     using Common = decltype(detail::common_handler_result<typename Os::Result...>());

@@ -29,7 +29,7 @@ namespace corio::signal {
 class Signal {
 public:
     /// The future of recv().
-    class Recv {
+    class CORIO_NODISCARD_FUTURE Recv {
     public:
         using Output = io::Result<void>;
         explicit Recv(Signal& signal) noexcept : signal_(&signal) {}
@@ -73,7 +73,7 @@ private:
 Signal signal(int signum);
 
 /// The future of ctrl_c(): completes at the next SIGINT.
-class CtrlC {
+class CORIO_NODISCARD_FUTURE CtrlC {
 public:
     using Output = io::Result<void>;
     Poll<Output> poll(Context& cx) { return signal_.poll_recv(cx); }

@@ -254,7 +254,7 @@ struct TaskPromise<void> : TaskTransform<void> {
 /// Destroying a Task destroys its frame and every frame and future it is
 /// awaiting, running their destructors: that is cancellation.
 template <class T>
-class [[nodiscard]] Task {
+class CORIO_NODISCARD_FUTURE Task {
 public:
     using Output = T;
     using promise_type = detail::TaskPromise<T>;
@@ -364,7 +364,7 @@ inline Task<void> TaskPromise<void>::get_return_object() noexcept {
 namespace task {
 
 /// The future of `yield_now()`: pending once (after waking its task), then ready.
-class YieldNow {
+class CORIO_NODISCARD_FUTURE YieldNow {
 public:
     using Output = void;
     Poll<void> poll(Context& cx) {

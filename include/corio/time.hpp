@@ -117,7 +117,7 @@ namespace corio::time {
 /// Needs a runtime with timers when polled before its deadline (throws
 /// std::logic_error otherwise). Cancellation-safe: dropping it unlinks the
 /// timer, O(1). May be moved, even while registered.
-class Sleep {
+class CORIO_NODISCARD_FUTURE Sleep {
 public:
     using Output = void;
 
@@ -162,7 +162,7 @@ struct Elapsed {
 
 /// The future of timeout(): the inner future's output, or Elapsed.
 template <Future F>
-class Timeout {
+class CORIO_NODISCARD_FUTURE Timeout {
     using Inner = output_of<F>;
 
 public:
@@ -231,7 +231,7 @@ public:
 
     /// The future of tick(): yields the instant the tick was scheduled for.
     /// Cancellation-safe: a dropped tick() loses no tick.
-    class Tick {
+    class CORIO_NODISCARD_FUTURE Tick {
     public:
         using Output = Instant;
         explicit Tick(Interval& interval) noexcept : interval_(&interval) {}

@@ -344,7 +344,7 @@ Task<void> echo_server(TcpListener* listener, int connections) {
             ADD_FAILURE() << "accept: " << accepted.error().message();
             co_return;
         }
-        (void)spawn(echo(std::move(accepted->first)));  // detached: ends at the client's EOF
+        spawn(echo(std::move(accepted->first)));  // detached: ends at the client's EOF
     }
 }
 

@@ -112,7 +112,7 @@ TEST(Blocking, AnExceptionFromTheClosureIsRethrownByTheJoinHandle) {
 }
 
 TEST(Blocking, SpawnBlockingOutsideARuntimeThrowsLogicError) {
-    EXPECT_THROW((void)task::spawn_blocking([] {}), std::logic_error);
+    EXPECT_THROW(task::spawn_blocking([] {}), std::logic_error);
 }
 
 TEST(Blocking, RuntimeAndHandleSpawnBlockingRunOnThePool) {
@@ -283,7 +283,7 @@ TEST(Blocking, ShutdownTimeoutBoundsTheWaitForABlockingTaskThatRunsOn) {
     Runtime rt = real_runtime();
     rt.block_on([&]() -> Task<void> {
         // Detached: the closure would sleep 5 s unless the gate opens.
-        (void)task::spawn_blocking([gate, started, finished] {
+        task::spawn_blocking([gate, started, finished] {
             started->open();
             gate->wait_for(5s);
             finished->store(true);
@@ -306,7 +306,7 @@ TEST(Blocking, ShutdownWaitsForARunningBlockingTaskThatEndsWithinTheTimeout) {
     auto finished = std::make_shared<std::atomic<bool>>(false);
     Runtime rt = real_runtime();
     rt.block_on([&]() -> Task<void> {
-        (void)task::spawn_blocking([started, finished] {
+        task::spawn_blocking([started, finished] {
             started->open();
             std::this_thread::sleep_for(50ms);
             finished->store(true);
@@ -325,7 +325,7 @@ TEST(Blocking, AQueuedBlockingTaskThatNeverStartedGetsJoinErrorAtShutdown) {
     JoinHandle<int> queued;
     Runtime rt = Builder::new_current_thread().max_blocking_threads(1).build();
     rt.block_on([&]() -> Task<void> {
-        (void)task::spawn_blocking([gate, started] {
+        task::spawn_blocking([gate, started] {
             started->open();
             gate->wait_for(kBound);
         });
@@ -380,7 +380,7 @@ TEST(Blocking, APausedClockAutoAdvancesAgainOnceBlockingWorkEnds) {
     Runtime rt = Builder::new_current_thread().start_paused(true).build();
     auto done = std::make_shared<std::atomic<bool>>(false);
     bool done_when_clock_jumped = rt.block_on([&]() -> Task<bool> {
-        (void)task::spawn_blocking([done] {  // detached: nobody joins it, its end must still unpark
+        task::spawn_blocking([done] {  // detached: nobody joins it, its end must still unpark
             std::this_thread::sleep_for(10ms);
             done->store(true);
         });

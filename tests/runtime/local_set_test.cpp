@@ -291,7 +291,7 @@ TEST(LocalSet, SpawnLocalOutsideALocalSetOnAMultiThreadRuntimeThrowsLogicError) 
 }
 
 TEST(LocalSet, SpawnLocalOutsideAnyRuntimeThrowsLogicError) {
-    EXPECT_THROW((void)task::spawn_local(value_task(1)), std::logic_error);
+    EXPECT_THROW(task::spawn_local(value_task(1)), std::logic_error);
 }
 
 Task<bool> spawn_local_on_the_runtime() {

@@ -535,7 +535,7 @@ TEST_P(MpscRuntime, EightProducersArriveCompleteAndInPerProducerOrder) {
     Runtime rt = build();
     const int n = per_producer();
     auto [tx, rx] = mpsc::channel<std::uint64_t>(64);
-    for (int p = 0; p < kProducers; ++p) (void)rt.spawn(produce(tx, p, n));
+    for (int p = 0; p < kProducers; ++p) rt.spawn(produce(tx, p, n));
     { auto drop = std::move(tx); }
     auto r = rt.block_on(time::timeout(kBound, rt.spawn(consume_in_order(std::move(rx), kProducers, n))));
     ASSERT_TRUE(r.has_value());
@@ -546,7 +546,7 @@ TEST_P(MpscRuntime, EightUnboundedProducersArriveCompleteAndInPerProducerOrder) 
     Runtime rt = build();
     const int n = per_producer();
     auto [tx, rx] = mpsc::unbounded_channel<std::uint64_t>();
-    for (int p = 0; p < kProducers; ++p) (void)rt.spawn(produce(tx, p, n));
+    for (int p = 0; p < kProducers; ++p) rt.spawn(produce(tx, p, n));
     { auto drop = std::move(tx); }
     auto r = rt.block_on(time::timeout(kBound, rt.spawn(consume_in_order(std::move(rx), kProducers, n))));
     ASSERT_TRUE(r.has_value());
@@ -612,7 +612,7 @@ TEST_P(MpscRuntime, ARecvDroppedMidWaitLosesNoValue) {
     const int n = test::kSanitized ? 2'000 : 20'000;
     auto [tx, rx] = mpsc::channel<std::uint64_t>(4);
     for (int p = 0; p < 4; ++p) {
-        (void)rt.spawn([](mpsc::Sender<std::uint64_t> t, int count) -> Task<void> {
+        rt.spawn([](mpsc::Sender<std::uint64_t> t, int count) -> Task<void> {
             for (int i = 0; i < count; ++i) {
                 auto r = co_await t.send(static_cast<std::uint64_t>(i));
                 if (!r) co_return;
@@ -635,7 +635,7 @@ TEST_P(MpscRuntime, SendsCancelledAtRandomPointsNeitherLoseNorLeakSlots) {
     auto [tx, rx] = mpsc::channel<Value>(2);
     std::atomic<int> sent{0};
     for (int p = 0; p < 4; ++p) {
-        (void)rt.spawn([](mpsc::Sender<Value> t, int count, DropCounts* d, std::atomic<int>* ok,
+        rt.spawn([](mpsc::Sender<Value> t, int count, DropCounts* d, std::atomic<int>* ok,
                           unsigned seed) -> Task<void> {
             std::mt19937 rng(seed);
             for (int i = 0; i < count; ++i) {

@@ -52,7 +52,7 @@ Task<void> join_set_rounds(int rounds, int tasks, Ledger* ledger, Tally* tally) 
         task::JoinSet<Ticket> set;
         for (int t = 0; t < tasks; ++t) {
             const int id = round * tasks + t;
-            (void)set.spawn(ticket_after(ledger, id, static_cast<int>(rng() % 6)));
+            set.spawn(ticket_after(ledger, id, static_cast<int>(rng() % 6)));
         }
         int joined = 0;
         for (;;) {

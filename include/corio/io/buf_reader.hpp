@@ -33,7 +33,7 @@ class Lines;
 
 /// The future of BufReader::read_line() and BufReader::read_until().
 template <class Reader, class Buf>
-class [[nodiscard]] ReadUntilFuture {
+class CORIO_NODISCARD_FUTURE ReadUntilFuture {
 public:
     using Output = Result<std::size_t>;
     ReadUntilFuture(Reader& reader, std::byte delim, Buf& out) noexcept : reader_(&reader), out_(&out), delim_(delim) {}
@@ -194,7 +194,7 @@ private:
 
 /// The future of Lines::next().
 template <class Reader>
-class [[nodiscard]] NextLineFuture {
+class CORIO_NODISCARD_FUTURE NextLineFuture {
 public:
     using Output = Result<std::optional<std::string>>;
     explicit NextLineFuture(Lines<Reader>& lines) noexcept : lines_(&lines) {}

@@ -23,7 +23,7 @@ namespace corio::io {
 
 /// The future of BufWriter::flush() and BufWriter::shutdown().
 template <class Writer, Poll<Result<void>> (Writer::*Op)(Context&)>
-class [[nodiscard]] BufWriterOpFuture {
+class CORIO_NODISCARD_FUTURE BufWriterOpFuture {
 public:
     using Output = Result<void>;
     explicit BufWriterOpFuture(Writer& writer) noexcept : writer_(&writer) {}

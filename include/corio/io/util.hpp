@@ -33,7 +33,7 @@ inline constexpr std::size_t kCopyBufferSize = 8 * 1024;
 
 /// The future of io::read(): one `poll_read` into the buffer.
 template <AsyncRead R>
-class [[nodiscard]] ReadFuture {
+class CORIO_NODISCARD_FUTURE ReadFuture {
 public:
     using Output = Result<std::size_t>;
     ReadFuture(R& reader, std::span<std::byte> buf) noexcept : reader_(&reader), buf_(buf) {}
@@ -55,7 +55,7 @@ ReadFuture<R> read(R& reader, std::span<std::byte> buf) noexcept {
 
 /// The future of io::write(): one `poll_write` of the buffer.
 template <AsyncWrite W>
-class [[nodiscard]] WriteFuture {
+class CORIO_NODISCARD_FUTURE WriteFuture {
 public:
     using Output = Result<std::size_t>;
     WriteFuture(W& writer, std::span<const std::byte> buf) noexcept : writer_(&writer), buf_(buf) {}
@@ -76,7 +76,7 @@ WriteFuture<W> write(W& writer, std::span<const std::byte> buf) noexcept {
 
 /// The future of io::flush(): `poll_flush` until ready.
 template <AsyncWrite W>
-class [[nodiscard]] FlushFuture {
+class CORIO_NODISCARD_FUTURE FlushFuture {
 public:
     using Output = Result<void>;
     explicit FlushFuture(W& writer) noexcept : writer_(&writer) {}
@@ -96,7 +96,7 @@ FlushFuture<W> flush(W& writer) noexcept {
 
 /// The future of io::shutdown(): `poll_shutdown` until ready.
 template <AsyncWrite W>
-class [[nodiscard]] ShutdownFuture {
+class CORIO_NODISCARD_FUTURE ShutdownFuture {
 public:
     using Output = Result<void>;
     explicit ShutdownFuture(W& writer) noexcept : writer_(&writer) {}
@@ -117,7 +117,7 @@ ShutdownFuture<W> shutdown(W& writer) noexcept {
 
 /// The future of io::read_exact().
 template <AsyncRead R>
-class [[nodiscard]] ReadExactFuture {
+class CORIO_NODISCARD_FUTURE ReadExactFuture {
 public:
     using Output = Result<void>;
     ReadExactFuture(R& reader, std::span<std::byte> buf) noexcept : reader_(&reader), buf_(buf) {}
@@ -151,7 +151,7 @@ ReadExactFuture<R> read_exact(R& reader, std::span<std::byte> buf) noexcept {
 
 /// The future of io::read_to_end(); `Buf` is std::vector<std::byte> or std::string.
 template <AsyncRead R, class Buf>
-class [[nodiscard]] ReadToEndFuture {
+class CORIO_NODISCARD_FUTURE ReadToEndFuture {
 public:
     using Output = Result<std::size_t>;
     ReadToEndFuture(R& reader, Buf& buf) noexcept : reader_(&reader), buf_(&buf), start_(buf.size()) {}
@@ -210,7 +210,7 @@ ReadToEndFuture<R, std::string> read_to_end(R& reader, std::string& buf) noexcep
 
 /// The future of io::write_all().
 template <AsyncWrite W>
-class [[nodiscard]] WriteAllFuture {
+class CORIO_NODISCARD_FUTURE WriteAllFuture {
 public:
     using Output = Result<void>;
     WriteAllFuture(W& writer, std::span<const std::byte> buf) noexcept : writer_(&writer), rest_(buf) {}
@@ -350,7 +350,7 @@ private:
 
 /// The future of io::copy().
 template <AsyncRead R, AsyncWrite W>
-class [[nodiscard]] CopyFuture {
+class CORIO_NODISCARD_FUTURE CopyFuture {
 public:
     using Output = Result<std::uint64_t>;
     CopyFuture(R& reader, W& writer) : reader_(&reader), writer_(&writer) {}
@@ -377,7 +377,7 @@ CopyFuture<R, W> copy(R& reader, W& writer) {
 /// The future of io::copy_bidirectional().
 template <class A, class B>
     requires AsyncRead<A> && AsyncWrite<A> && AsyncRead<B> && AsyncWrite<B>
-class [[nodiscard]] CopyBidirectionalFuture {
+class CORIO_NODISCARD_FUTURE CopyBidirectionalFuture {
 public:
     using Output = Result<std::pair<std::uint64_t, std::uint64_t>>;
     CopyBidirectionalFuture(A& a, B& b) : a_(&a), b_(&b) {}

@@ -25,7 +25,7 @@ namespace corio::net {
 /// getaddrinfo on the current runtime's blocking pool (std::logic_error
 /// outside a runtime). Cancellation-safe: dropping it abandons the lookup
 /// (the pool thread finishes it and discards the answer).
-class LookupHost {
+class CORIO_NODISCARD_FUTURE LookupHost {
 public:
     using Output = io::Result<std::vector<SocketAddr>>;
 

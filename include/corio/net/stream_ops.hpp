@@ -18,7 +18,7 @@ namespace corio::net::detail_stream {
 
 /// A future running one poll function of a socket until it is ready.
 template <class Output_, class Fn>
-class OpFuture {
+class CORIO_NODISCARD_FUTURE OpFuture {
 public:
     using Output = Output_;
     explicit OpFuture(Fn fn) : fn_(std::move(fn)) {}

@@ -42,7 +42,7 @@ public:
     Barrier& operator=(const Barrier&) = delete;
 
     /// The future of wait().
-    class Wait {
+    class CORIO_NODISCARD_FUTURE Wait {
     public:
         using Output = BarrierWaitResult;
 

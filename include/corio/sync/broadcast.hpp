@@ -536,7 +536,7 @@ private:
 
 /// The future of Receiver::recv(); see there. May be moved until first polled.
 template <Broadcastable T>
-class [[nodiscard]] Recv {
+class CORIO_NODISCARD_FUTURE Recv {
 public:
     using Output = std::expected<T, RecvError>;
 

@@ -667,7 +667,7 @@ public:
     ~ReceiverBase() { reset(); }
 
     /// The future of recv().
-    class Recv {
+    class CORIO_NODISCARD_FUTURE Recv {
     public:
         using Output = std::optional<T>;
         explicit Recv(Chan* chan) noexcept : chan_(chan) {}
@@ -717,7 +717,7 @@ private:
 };
 
 /// The future of Sender::closed() / UnboundedSender::closed().
-class ClosedFuture {
+class CORIO_NODISCARD_FUTURE ClosedFuture {
 public:
     using Output = void;
     explicit ClosedFuture(ChanBase* chan) noexcept : chan_(chan) {}
@@ -850,7 +850,7 @@ class Sender : public detail::SenderBase<detail::BoundedChan<T>> {
 public:
 
     /// The future of send().
-    class Send {
+    class CORIO_NODISCARD_FUTURE Send {
     public:
         using Output = std::expected<void, SendError<T>>;
         Send(Chan* chan, T value) : chan_(chan), value_(std::move(value)) {}
@@ -935,7 +935,7 @@ public:
     }
 
     /// The future of reserve().
-    class Reserve {
+    class CORIO_NODISCARD_FUTURE Reserve {
     public:
         using Output = std::expected<Permit<T>, Closed>;
         explicit Reserve(Chan* chan) noexcept : chan_(chan) {}
@@ -993,7 +993,7 @@ public:
     }
 
     /// The future of send_timeout().
-    class SendTimeout {
+    class CORIO_NODISCARD_FUTURE SendTimeout {
     public:
         using Output = std::expected<void, SendTimeoutError<T>>;
         SendTimeout(Chan* chan, T value, time::Instant deadline) : send_(chan, std::move(value)), delay_(deadline) {}

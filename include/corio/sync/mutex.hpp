@@ -70,7 +70,7 @@ public:
     Mutex& operator=(const Mutex&) = delete;
 
     /// The future of lock(): a MutexGuard once the lock is acquired.
-    class Lock {
+    class CORIO_NODISCARD_FUTURE Lock {
     public:
         using Output = MutexGuard<T>;
         explicit Lock(Mutex& mutex) noexcept : mutex_(&mutex), acquire_(mutex.sem_, 1) {}

@@ -39,7 +39,7 @@ public:
     Notify& operator=(const Notify&) = delete;
 
     /// The future of notified(): ready once notified.
-    class Notified {
+    class CORIO_NODISCARD_FUTURE Notified {
     public:
         using Output = void;
 

@@ -209,7 +209,7 @@ private:
 
 template <class T>
 template <class F>
-class OnceCell<T>::GetOrInit {
+class CORIO_NODISCARD_FUTURE OnceCell<T>::GetOrInit {
     using Driver = InitDriver<F>;
     static_assert(std::convertible_to<typename Driver::InitOutput, T>,
                   "get_or_init: the initialiser's future must yield a value convertible to T");
@@ -233,7 +233,7 @@ private:
 
 template <class T>
 template <class F>
-class OnceCell<T>::GetOrTryInit {
+class CORIO_NODISCARD_FUTURE OnceCell<T>::GetOrTryInit {
     using Driver = InitDriver<F>;
     using InitOutput = typename Driver::InitOutput;
     static_assert(once_cell_detail::IsExpected<InitOutput>::value,

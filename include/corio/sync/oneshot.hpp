@@ -259,7 +259,7 @@ public:
     }
 
     /// The future of closed().
-    class Closed {
+    class CORIO_NODISCARD_FUTURE Closed {
     public:
         using Output = void;
         explicit Closed(Sender& sender) noexcept : sender_(&sender) {}
@@ -306,7 +306,7 @@ private:
 /// and destroys a value that was sent but not received. Awaiting it again
 /// after it completed throws std::logic_error.
 template <class T>
-class Receiver {
+class CORIO_NODISCARD_FUTURE Receiver {
 public:
     using Output = std::expected<T, RecvError>;
 

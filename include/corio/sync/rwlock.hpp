@@ -113,7 +113,7 @@ public:
     RwLock& operator=(const RwLock&) = delete;
 
     /// The future of read().
-    class Read {
+    class CORIO_NODISCARD_FUTURE Read {
     public:
         using Output = RwLockReadGuard<T>;
         explicit Read(RwLock& lock) noexcept : lock_(&lock), acquire_(lock.sem_, 1) {}
@@ -130,7 +130,7 @@ public:
     };
 
     /// The future of write().
-    class Write {
+    class CORIO_NODISCARD_FUTURE Write {
     public:
         using Output = RwLockWriteGuard<T>;
         explicit Write(RwLock& lock) noexcept : lock_(&lock), acquire_(lock.sem_, kMaxReaders) {}

@@ -56,7 +56,7 @@ namespace corio::detail {
 /// The future under every acquire: on Ready(success) its owner holds `n`
 /// permits and must return them (the typed futures wrap them in a permit or a
 /// guard). Destroyed before that, it returns what it held or was assigned.
-class SemaphoreAcquire {
+class CORIO_NODISCARD_FUTURE SemaphoreAcquire {
 public:
     using Output = std::expected<void, sync::AcquireError>;
 
@@ -109,7 +109,7 @@ public:
     Semaphore& operator=(const Semaphore&) = delete;
 
     /// The future of acquire(): a SemaphorePermit, or AcquireError once closed.
-    class Acquire {
+    class CORIO_NODISCARD_FUTURE Acquire {
     public:
         using Output = std::expected<SemaphorePermit, AcquireError>;
         Acquire(Semaphore& sem, std::uint32_t n) noexcept : raw_(sem, n) {}
@@ -120,7 +120,7 @@ public:
     };
 
     /// The future of acquire_owned(): an OwnedSemaphorePermit, or AcquireError once closed.
-    class AcquireOwned {
+    class CORIO_NODISCARD_FUTURE AcquireOwned {
     public:
         using Output = std::expected<OwnedSemaphorePermit, AcquireError>;
         AcquireOwned(std::shared_ptr<Semaphore> sem, std::uint32_t n) noexcept

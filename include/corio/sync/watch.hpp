@@ -256,7 +256,7 @@ private:
 /// The future of Sender::closed(): ready once every receiver is gone.
 /// Cancellation-safe. May be moved until first polled.
 template <class T>
-class [[nodiscard]] Closed {
+class CORIO_NODISCARD_FUTURE Closed {
 public:
     using Output = void;
 
@@ -388,7 +388,7 @@ private:
 
 /// The future of Receiver::changed(); see there. May be moved until first polled.
 template <class T>
-class [[nodiscard]] Changed {
+class CORIO_NODISCARD_FUTURE Changed {
 public:
     using Output = std::expected<void, RecvError>;
 
@@ -422,7 +422,7 @@ private:
 
 /// The future of Receiver::wait_for(); see there. May be moved until first polled.
 template <class T, class Pred>
-class [[nodiscard]] WaitFor {
+class CORIO_NODISCARD_FUTURE WaitFor {
 public:
     using Output = std::expected<Ref<T>, RecvError>;
 

@@ -323,7 +323,7 @@ class JoinSet;
 /// returns it, so dropping this future loses nothing. It borrows the set:
 /// the set must outlive it and must not be moved while it is pending.
 template <class T>
-class [[nodiscard]] JoinNext {
+class CORIO_NODISCARD_FUTURE JoinNext {
 public:
     using Output = std::optional<JoinResult<T>>;
 
@@ -344,7 +344,7 @@ private:
 /// and in the set; only the results it had already discarded are gone. It
 /// borrows the set, like JoinNext.
 template <class T>
-class [[nodiscard]] JoinSetShutdown {
+class CORIO_NODISCARD_FUTURE JoinSetShutdown {
 public:
     using Output = void;
 

@@ -113,7 +113,7 @@ namespace task {
 /// Cancellation-safe exactly when `fut` is: dropping it drops `fut`, never
 /// the set's tasks.
 template <Future F>
-class [[nodiscard]] RunUntil {
+class CORIO_NODISCARD_FUTURE RunUntil {
 public:
     using Output = output_of<F>;
 
@@ -160,7 +160,7 @@ private:
 
 /// The future of LocalSet::wait(): drives the set until all its tasks have
 /// finished. Cancellation-safe: dropping it leaves the tasks in the set.
-class [[nodiscard]] LocalSetWait {
+class CORIO_NODISCARD_FUTURE LocalSetWait {
 public:
     using Output = void;
     explicit LocalSetWait(detail::LocalSetRef core) noexcept : core_(std::move(core)) {}

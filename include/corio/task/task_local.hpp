@@ -81,7 +81,7 @@ struct AccessError {
 /// poll, like any future; polling it after it completed throws
 /// std::logic_error.
 template <class T, Future F>
-class [[nodiscard]] TaskLocalFuture {
+class CORIO_NODISCARD_FUTURE TaskLocalFuture {
 public:
     using Output = output_of<F>;
 

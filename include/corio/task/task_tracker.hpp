@@ -129,7 +129,7 @@ private:
 /// as it exists (not just until it completes). Its output is F's.
 /// Cancellation-safe exactly when F is: dropping it drops F, then the token.
 template <Future F>
-class [[nodiscard("a TrackedFuture does nothing unless awaited or spawned")]] TrackedFuture {
+class CORIO_NODISCARD_FUTURE TrackedFuture {
 public:
     using Output = output_of<F>;
 
@@ -156,7 +156,7 @@ private:
 /// tracker's wait list, and a new wait() starts afresh. It holds a reference
 /// to the tracker's state, so it may outlive the TaskTracker it came from.
 /// Movable only before its first poll.
-class [[nodiscard("a TaskTrackerWait does nothing unless awaited")]] TaskTrackerWait {
+class CORIO_NODISCARD_FUTURE TaskTrackerWait {
 public:
     using Output = void;
 
