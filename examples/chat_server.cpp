@@ -217,7 +217,7 @@ corio::Task<void> serve_client(Server server, TcpStream stream, SocketAddr peer)
     // Queued after joining: once the client has read its welcome, it is sure
     // to receive every line sent afterwards.
     outbox->push("welcome " + name + "\n");
-    server.tasks.spawn(write_lines(std::move(halves.second), outbox));
+    corio::JoinHandle<void> writer = server.tasks.spawn(write_lines(std::move(halves.second), outbox));
 
     auto lines = io::BufReader(std::move(halves.first)).lines();
     corio::Cancelled stopping = server.stop.cancelled();  // borrowed by every select

@@ -4,8 +4,11 @@
 
 #include <charconv>
 #include <cstring>
+#include <ostream>
 
 namespace corio::net {
+
+std::ostream& operator<<(std::ostream& os, const SocketAddr& a) { return os << a.to_string(); }
 
 SocketAddr::SocketAddr() noexcept { storage_.ss_family = AF_INET; }
 

@@ -17,11 +17,12 @@
 //   waiters never lose a wake-up because of a cancellation.
 #pragma once
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <new>
-#include <thread>
 #include <utility>
 
 #include "corio/detail/wake_list.hpp"
@@ -47,7 +48,7 @@ public:
                 if (spins < 64) {
                     pause();
                 } else {
-                    std::this_thread::yield();
+                    ::sched_yield();
                 }
             }
         }

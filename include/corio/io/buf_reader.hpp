@@ -9,7 +9,6 @@
 // it at its end), so it must not include another io/ facility header.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -59,7 +58,7 @@ public:
     /// Wraps `inner` with a buffer of `capacity` bytes (0 is taken as 1).
     explicit BufReader(R inner, std::size_t capacity = kDefaultCapacity)
         : inner_(std::move(inner)),
-          capacity_(std::max<std::size_t>(capacity, 1)),
+          capacity_(capacity > 0 ? capacity : 1),
           buf_(std::make_unique_for_overwrite<std::byte[]>(capacity_)) {}
 
     /// The buffered bytes, refilled from the inner reader when none are
@@ -79,7 +78,7 @@ public:
 
     /// Marks the first `n` bytes of the buffer as read (clamped to what is
     /// buffered).
-    void consume(std::size_t n) noexcept { pos_ += std::min(n, filled_ - pos_); }
+    void consume(std::size_t n) noexcept { pos_ += n < filled_ - pos_ ? n : filled_ - pos_; }
 
     /// The bytes buffered and not yet consumed (no I/O).
     std::span<const std::byte> buffer() const noexcept { return {buf_.get() + pos_, filled_ - pos_}; }
@@ -99,7 +98,7 @@ public:
         auto r = poll_fill_buf(cx);
         if (r.is_pending()) return Pending;
         if (!*r) return Ready(Out(std::unexpect, r->error()));
-        std::size_t n = std::min((*r)->size(), out.size());
+        std::size_t n = (*r)->size() < out.size() ? (*r)->size() : out.size();
         if (n != 0) std::memcpy(out.data(), (*r)->data(), n);
         consume(n);
         return Ready(Out(n));
@@ -118,9 +117,10 @@ public:
             if (!*r) return Ready(Out(std::unexpect, r->error()));
             std::span<const std::byte> avail = **r;
             if (avail.empty()) return Ready(Out(std::exchange(read, 0)));  // end of stream
-            auto hit = std::find(avail.begin(), avail.end(), delim);
-            bool found = hit != avail.end();
-            std::size_t take = found ? static_cast<std::size_t>(hit - avail.begin()) + 1 : avail.size();
+            const void* hit = std::memchr(avail.data(), static_cast<unsigned char>(delim), avail.size());
+            const bool found = hit != nullptr;
+            std::size_t take = found ? static_cast<std::size_t>(static_cast<const std::byte*>(hit) - avail.data()) + 1
+                                     : avail.size();
             append(out, avail.first(take));
             consume(take);
             read += take;

@@ -10,7 +10,6 @@
 // it at its end), so it must not include another io/ facility header.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <span>
 #include <utility>
@@ -48,7 +47,7 @@ public:
 
     /// Wraps `inner` with a buffer of `capacity` bytes (0 is taken as 1).
     explicit BufWriter(W inner, std::size_t capacity = kDefaultCapacity)
-        : inner_(std::move(inner)), capacity_(std::max<std::size_t>(capacity, 1)) {
+        : inner_(std::move(inner)), capacity_(capacity > 0 ? capacity : 1) {
         buf_.reserve(capacity_);
     }
 

@@ -12,7 +12,6 @@
 // it at its end), so it must not include another io/ facility header.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -162,7 +161,8 @@ public:
             // so that zero-filling it (resize) stays cheap next to the read,
             // and at least kMinChunk so a full container grows geometrically.
             std::size_t len = buf_->size();
-            std::size_t chunk = std::clamp<std::size_t>(buf_->capacity() - len, kMinChunk, kMaxChunk);
+            std::size_t spare = buf_->capacity() - len;
+            std::size_t chunk = spare < kMinChunk ? kMinChunk : spare > kMaxChunk ? kMaxChunk : spare;
             buf_->resize(len + chunk);
             Truncate truncate{buf_, len};  // however this ends, even by an exception
             auto r = reader_->poll_read(cx, std::as_writable_bytes(std::span(buf_->data() + len, chunk)));

@@ -5,7 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
-#include <ostream>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 
@@ -40,7 +40,7 @@ public:
     int family() const noexcept { return storage_.ss_family; }
 
     friend bool operator==(const SocketAddr& a, const SocketAddr& b) noexcept;
-    friend std::ostream& operator<<(std::ostream& os, const SocketAddr& a) { return os << a.to_string(); }
+    friend std::ostream& operator<<(std::ostream& os, const SocketAddr& a);
 
 private:
     sockaddr_storage storage_{};

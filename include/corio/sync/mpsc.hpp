@@ -34,7 +34,6 @@
 // destroys those already in it).
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <chrono>
@@ -283,7 +282,7 @@ class BoundedChan final : public ChanBase {
 
 public:
     explicit BoundedChan(std::size_t cap)
-        : cap_(cap), mask_(static_cast<std::uint32_t>(std::bit_ceil(std::max<std::size_t>(cap, 2)) - 1)) {
+        : cap_(cap), mask_(static_cast<std::uint32_t>(std::bit_ceil(cap > 2 ? cap : std::size_t{2}) - 1)) {
         slots_ = std::unique_ptr<Slot<T>[]>(new Slot<T>[mask_ + 1]);
         for (std::uint32_t i = 0; i <= mask_; ++i) slots_[i].seq.store(i, std::memory_order_relaxed);
         word_.store(cap * word::kPermitOne, std::memory_order_relaxed);

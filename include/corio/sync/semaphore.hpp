@@ -15,7 +15,6 @@
 //   compare-exchange and no lock; one that sees it set takes the lock.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -171,7 +170,7 @@ public:
     std::size_t forget_permits(std::size_t n) noexcept {
         std::uint64_t cur = state_.load(std::memory_order_relaxed);  // relaxed: the CAS validates it
         for (;;) {
-            std::uint64_t take = std::min<std::uint64_t>(n, cur >> kShift);
+            std::uint64_t take = n < (cur >> kShift) ? n : (cur >> kShift);
             // relaxed: removing permits publishes nothing and reads nothing they guard.
             if (state_.compare_exchange_weak(cur, cur - (take << kShift), std::memory_order_relaxed)) return take;
         }
@@ -254,7 +253,7 @@ private:
                 }
                 continue;
             }
-            taken = std::min(avail, n);
+            taken = avail < n ? avail : n;
             std::uint64_t next = encode(avail - taken) | (cur & kClosed) | kWaiters;
             // acquire: the permits assigned now may guard data, as in try_take.
             if (state_.compare_exchange_weak(cur, next, std::memory_order_acquire, std::memory_order_relaxed)) break;
@@ -303,7 +302,7 @@ private:
             }
             if (n == 0) return;
             corio::detail::WaitNode& head = *waiters_.front();
-            std::uint64_t given = std::min(n, head.remaining);
+            std::uint64_t given = n < head.remaining ? n : head.remaining;
             head.remaining -= given;
             n -= given;
             if (head.remaining > 0) return;  // all of n went to the head, which still waits
