@@ -2,14 +2,14 @@
 # Build and run a few test files against the library, without the whole suite:
 #   tools/quick_test.sh tests/sync/mutex_test.cpp [more tests...] [-- gtest args]
 # SAN=tsan|asan builds with Clang 19 and that sanitizer; default is GCC -O1 -g
-# -Werror like the dev preset. The library is built once per flavour under
+# -Werror like the gcc preset. The library is built once per flavour under
 # /tmp/corio-quick/<flavour>; extra src/*.cpp files given on the command line
 # are compiled into the test binary (for code not yet in a library build).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 san="${SAN:-none}"
 case "$san" in
-  none) cxx=g++; flags="-O1 -g -Wall -Wextra -Wpedantic -Werror -Wno-maybe-uninitialized"; preset=dev ;;
+  none) cxx=g++; flags="-O1 -g -Wall -Wextra -Wpedantic -Werror -Wno-maybe-uninitialized"; preset=gcc ;;
   tsan) cxx=clang++-19; flags="-O1 -g -fsanitize=thread"; preset=tsan ;;
   asan) cxx=clang++-19; flags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"; preset=asan ;;
   *) echo "SAN must be tsan, asan or unset" >&2; exit 2 ;;

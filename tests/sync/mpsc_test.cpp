@@ -559,7 +559,7 @@ TEST_P(MpscRuntime, ProducersOnPlainThreadsWakeTheReceivingTask) {
     auto [tx, rx] = mpsc::unbounded_channel<std::uint64_t>();
     std::vector<std::thread> threads;
     for (int p = 0; p < 2; ++p) {
-        threads.emplace_back([t = tx, p, n]() mutable {
+        threads.emplace_back([t = tx, p]() mutable {
             for (int i = 0; i < n; ++i)
                 (void)t.send((static_cast<std::uint64_t>(p) << 32) | static_cast<std::uint32_t>(i));
         });
