@@ -1,7 +1,7 @@
 // LocalSet and spawn_local: tasks that never leave the thread that drives them.
 //
 // A LocalSet is a scheduler of its own (detail::LocalSetCore, implemented in
-// src/runtime/task/local_set.cpp) whose tasks are polled only inside the
+// src/runtime/scheduler/local_set.cpp) whose tasks are polled only inside the
 // futures that drive the set: run_until(fut), wait(), or the set itself
 // awaited. Those futures run inside some runtime; each of their polls runs a
 // bounded batch of the set's ready tasks on the calling thread, so a future

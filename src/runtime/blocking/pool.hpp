@@ -30,7 +30,7 @@
 
 #include "corio/detail/task_cell.hpp"
 #include "corio/runtime.hpp"
-#include "runtime/scheduler/local_queue.hpp"
+#include "runtime/task/lifecycle.hpp"
 
 namespace corio::detail {
 

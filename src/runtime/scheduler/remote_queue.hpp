@@ -102,18 +102,4 @@ private:
     std::vector<TaskHeader*> batch_;      // the driver's swap buffer
 };
 
-/// Shutdown of a single-driver scheduler: cancels every task still in
-/// `owned` (or drops the list's reference to one already finishing).
-inline void cancel_owned(OwnedTasks& owned) noexcept {
-    while (TaskHeader* task = owned.front()) {
-        if (task_transition_to_shutdown(task)) {
-            task->vtable->cancel(task);
-            task_complete(task, 0);  // unlinks it and drops the owned list's reference
-        } else {
-            owned.remove(task);
-            task_unref(task);
-        }
-    }
-}
-
 }  // namespace corio::detail

@@ -41,6 +41,10 @@ public:
         size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     }
 
+    void unlink_if_linked(TaskHeader* t) noexcept {
+        if (is_linked(t)) remove(t);
+    }
+
     TaskHeader* front() noexcept { return empty() ? nullptr : sentinel_.owned_next; }
     /// Any thread may read the size (a snapshot, for metrics).
     std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }

@@ -386,6 +386,22 @@ RuntimeMetrics MultiThread::metrics() const {
 
 // ---- shutdown -----------------------------------------------------------------------------------
 
+// The order, and why each step comes where it does:
+// 1. `stopping_` is set and the inject queue closed, so no task can be queued
+//    from outside any more (a remote wake or spawn finds it closed and drops
+//    or cancels its task); what was queued there is kept for step 4.
+// 2. Every worker is unparked and joined. From here on only this thread
+//    touches the workers' queues, LIFO slots and the owned list.
+// 3. The owned list is closed: a spawn from a destructor run in step 5 is
+//    refused and cancels itself, so the list can only shrink.
+// 4. Entries left in the inject queue, the LIFO slots and the run queues are
+//    discarded (runtime/task/lifecycle.hpp: a yielded entry cancels its task,
+//    a woken one drops the queue's reference).
+// 5. Every task still owned is cancelled: its future is destroyed here,
+//    inside `Enter`, so destructors that wake or spawn see this runtime.
+// 6. The blocking pool cancels its queued closures and gives running ones up
+//    to `timeout`; then the driver (I/O, timers) shuts down, last, because
+//    the destructors of steps 4-6 may still deregister I/O and timers.
 void MultiThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
     if (shut_down_) return;
     if (current_worker_context.runtime == this) {
@@ -393,13 +409,12 @@ void MultiThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
         std::abort();
     }
     shut_down_ = true;
-    stopping_.store(true, std::memory_order_release);
+    stopping_.store(true, std::memory_order_release);  // release: workers that acquire it see the closed queues
     std::vector<QueueEntry> queued = inject_.close();
     for (auto& w : workers_) w->parker.unpark(driver_);
     for (auto& w : workers_) {
         if (w->thread.joinable()) w->thread.join();
     }
-    // Every worker has stopped: their queues are ours now.
     owned_.close();
     Enter enter(*this, nullptr);
     for (QueueEntry e : queued) discard(e);
@@ -407,18 +422,7 @@ void MultiThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
         if (QueueEntry e = std::exchange(w->lifo, QueueEntry())) discard(e);
         while (QueueEntry e = w->queue.pop()) discard(e);
     }
-    // Cancelling runs destructors that may wake tasks (their wakes find the
-    // inject queue closed) or spawn (cancelled at once).
-    while (TaskHeader* task = owned_.front()) {
-        if (task_transition_to_shutdown(task)) {
-            task->vtable->cancel(task);
-            task_complete(task, 0);  // unlinks it and drops the owned list's reference
-        } else {
-            owned_.unlink_if_linked(task);
-            task_unref(task);
-        }
-    }
-    // Queued blocking tasks are cancelled, running ones get up to `timeout`.
+    cancel_owned(owned_);
     blocking_->shutdown(timeout);
     driver_.driver.shutdown();
 }

@@ -24,7 +24,7 @@
 #include "runtime/scheduler/multi_thread/inject.hpp"
 #include "runtime/scheduler/multi_thread/park.hpp"
 #include "runtime/scheduler/multi_thread/queue.hpp"
-#include "runtime/task/owned_tasks.hpp"
+#include "runtime/task/owned_shards.hpp"
 
 namespace corio::detail::mt {
 
@@ -50,59 +50,6 @@ struct Worker {
     std::vector<QueueEntry> overflow;  // spill of a full run queue, for the inject queue
     std::vector<QueueEntry> batch;     // entries taken from the inject queue
     std::thread thread;
-};
-
-/// The owned-task list, sharded so spawns and completions on different
-/// workers rarely contend for one mutex.
-class OwnedShards {
-public:
-    static constexpr std::size_t kShards = 64;
-    /// Links `t`; false once closed (shutdown), then the caller cancels it.
-    bool link(TaskHeader* t) {
-        Shard& s = shard(t);
-        std::lock_guard lock(s.mutex);
-        if (s.closed) return false;
-        s.list.push_back(t);
-        return true;
-    }
-    /// Refuses further links: a spawn racing with shutdown either got linked
-    /// before (and is cancelled by shutdown) or is refused (and cancels itself).
-    void close() {
-        for (Shard& s : shards_) {
-            std::lock_guard lock(s.mutex);
-            s.closed = true;
-        }
-    }
-    void unlink_if_linked(TaskHeader* t) noexcept {
-        Shard& s = shard(t);
-        std::lock_guard lock(s.mutex);
-        if (OwnedTasks::is_linked(t)) s.list.remove(t);
-    }
-    /// Removes and returns any linked task, or null.
-    TaskHeader* front() {
-        for (Shard& s : shards_) {
-            std::lock_guard lock(s.mutex);
-            if (TaskHeader* t = s.list.front()) return t;
-        }
-        return nullptr;
-    }
-    std::size_t size() {
-        std::size_t n = 0;
-        for (Shard& s : shards_) {
-            std::lock_guard lock(s.mutex);
-            n += s.list.size();
-        }
-        return n;
-    }
-
-private:
-    struct Shard {
-        std::mutex mutex;
-        OwnedTasks list;
-        bool closed = false;
-    };
-    Shard& shard(TaskHeader* t) noexcept { return shards_[(reinterpret_cast<std::uintptr_t>(t) >> 7) % kShards]; }
-    std::array<Shard, kShards> shards_;
 };
 
 class MultiThread final : public RuntimeCore {
