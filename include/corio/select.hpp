@@ -30,6 +30,15 @@
 
 #include "corio/future.hpp"
 
+// GCC 12 at -O2 warns that the Poll<std::variant<...>> a select returns
+// "may be used uninitialized" when a branch's output holds a std::expected:
+// a false positive (the value is engaged on every path that reads it) that
+// would break users' -Werror builds, so it is silenced for this header only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace corio {
 
 template <class A>
@@ -758,3 +767,7 @@ template <class... Fs>
 overloaded(Fs...) -> overloaded<Fs...>;
 
 }  // namespace corio
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
