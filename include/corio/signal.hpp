@@ -72,7 +72,10 @@ private:
 /// are reported by recv(); this never throws for them.
 Signal signal(int signum);
 
-/// The future of ctrl_c(): completes at the next SIGINT.
+/// The future of ctrl_c(): completes at the next SIGINT. It listens from its
+/// creation on, and once Ready it may be polled again (for instance kept in
+/// a select loop): it then waits for the SIGINT after that one, so a second
+/// Ctrl-C can be told apart from the first.
 class CORIO_NODISCARD_FUTURE CtrlC {
 public:
     using Output = io::Result<void>;
