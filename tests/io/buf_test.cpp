@@ -28,95 +28,30 @@
 #include "corio/runtime.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"
+#include "support/byte_streams.hpp"
+#include "support/poll.hpp"
+#include "support/run_bounded.hpp"
+#include "support/scripted_streams.hpp"
 
 namespace corio {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Generous: only reached when a wake-up is lost.
-constexpr std::chrono::milliseconds kBound = 30s;
+using test::bytes_of;
+using test::error_of;
+using test::one_byte_chunks;
+using test::poll_once;
+using test::ScriptedReader;
+using test::string_of;
+using test::ZeroWriter;
 
-template <class T>
-Task<std::expected<T, time::Elapsed>> within(std::chrono::milliseconds limit, Task<T> body) {
-    auto result = co_await time::timeout(limit, std::move(body));
-    co_return result;
-}
-
-/// Runs `body` on a fresh current_thread runtime; fails the test when it
-/// takes longer than kBound.
-void run_bounded(Task<void> body) {
-    auto rt = Builder::new_current_thread().build();
-    auto result = rt.block_on(within(kBound, std::move(body)));
-    EXPECT_TRUE(result.has_value()) << "timed out";
-}
-
-/// Polls `fut` once with a no-op waker, outside any task.
-template <Future F>
-Poll<output_of<F>> poll_once(F& fut) {
-    Waker waker = Waker::noop();
-    Context cx(waker);
-    return fut.poll(cx);
-}
-
-template <class T>
-std::error_code error_of(const io::Result<T>& r) {
-    return r ? std::error_code() : r.error();
-}
-
-std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
-
-std::string string_of(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
-
-/// Hands out `chunks` one per poll, returning Pending (after waking its
-/// task) before each one; then end of stream, or `end_error` when set.
-/// Counts the reads that reached it with a non-empty buffer.
-class ScriptedReader {
-public:
-    explicit ScriptedReader(std::vector<std::string> chunks, std::error_code end_error = {})
-        : chunks_(std::move(chunks)), end_error_(end_error) {}
-
-    Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf) {
-        if (!pending_given_) {
-            pending_given_ = true;
-            cx.waker().wake_by_ref();
-            return Pending;
-        }
-        ++reads;
-        largest_read = std::max(largest_read, buf.size());
-        if (next_ == chunks_.size()) {
-            if (end_error_) return Ready(io::Result<std::size_t>(std::unexpect, end_error_));
-            return Ready(io::Result<std::size_t>(0));
-        }
-        const std::string& chunk = chunks_[next_];
-        std::size_t n = std::min(buf.size(), chunk.size() - offset_);
-        std::memcpy(buf.data(), chunk.data() + offset_, n);
-        offset_ += n;
-        if (offset_ == chunk.size()) {
-            ++next_;
-            offset_ = 0;
-            pending_given_ = false;
-        }
-        return Ready(io::Result<std::size_t>(n));
-    }
-
-    int reads = 0;
-    std::size_t largest_read = 0;
-
-private:
-    std::vector<std::string> chunks_;
-    std::error_code end_error_;
-    std::size_t next_ = 0;
-    std::size_t offset_ = 0;
-    bool pending_given_ = false;
-};
+/// Each test's root runs on a fresh current_thread runtime, bounded by 30 s:
+/// generous, only reached when a wake-up is lost.
+constexpr test::RunBounded run_bounded{30s};
 
 /// One byte per poll, with Pending (and a self-wake) every other poll.
-ScriptedReader trickle(std::string_view text) {
-    std::vector<std::string> chunks;
-    for (char c : text) chunks.emplace_back(1, c);
-    return ScriptedReader(std::move(chunks));
-}
+ScriptedReader trickle(std::string_view text) { return ScriptedReader(one_byte_chunks(text)); }
 
 /// Records every write it gets (accepting at most `max_per_write` bytes of
 /// each), every flush and the shutdown. Always ready.
@@ -152,15 +87,6 @@ public:
 
 private:
     std::size_t max_;
-};
-
-/// A writer whose every write accepts no bytes.
-struct ZeroWriter {
-    Poll<io::Result<std::size_t>> poll_write(Context&, std::span<const std::byte>) {
-        return Ready(io::Result<std::size_t>(0));
-    }
-    Poll<io::Result<void>> poll_flush(Context&) { return Ready(io::Result<void>()); }
-    Poll<io::Result<void>> poll_shutdown(Context&) { return Ready(io::Result<void>()); }
 };
 
 static_assert(io::AsyncRead<io::BufReader<ScriptedReader>> && !io::AsyncWrite<io::BufReader<ScriptedReader>>);

@@ -28,40 +28,27 @@
 #include "corio/runtime.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"
+#include "support/byte_streams.hpp"
 #include "support/counting_waker.hpp"
+#include "support/poll.hpp"
+#include "support/run_bounded.hpp"
 
 namespace corio {
 namespace {
 
 using namespace std::chrono_literals;
+using test::bounded;
+using test::bytes_of;
+using test::error_of;
 using test::make_counting_waker;
+using test::string_of;
 using test::WakeCounts;
 
 // Generous: only reached when a wake-up is lost.
 constexpr std::chrono::milliseconds kBound = 30s;
 
-template <class T>
-Task<std::expected<T, time::Elapsed>> within(std::chrono::milliseconds limit, Task<T> body) {
-    auto result = co_await time::timeout(limit, std::move(body));
-    co_return result;
-}
-
-/// Runs `body` on a fresh current_thread runtime; fails the test when it
-/// takes longer than kBound.
-void run_bounded(Task<void> body) {
-    auto rt = Builder::new_current_thread().build();
-    auto result = rt.block_on(within(kBound, std::move(body)));
-    EXPECT_TRUE(result.has_value()) << "timed out";
-}
-
-template <class T>
-std::error_code error_of(const io::Result<T>& r) {
-    return r ? std::error_code() : r.error();
-}
-
-std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
-
-std::string string_of(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+/// Each test's root runs on a fresh current_thread runtime, bounded by kBound.
+constexpr test::RunBounded run_bounded{kBound};
 
 /// Polls one read of up to `max` bytes with `waker`: the text read, or
 /// std::nullopt-like "<pending>" / "<error: ...>".
@@ -297,13 +284,13 @@ TEST(Duplex, EndsOnTwoThreadsWithTheirOwnRuntimesExchangeBytes) {
     std::string got;
     std::thread reader([&got, in = std::move(pipe.second)]() mutable {
         auto rt = Builder::new_current_thread().build();
-        auto r = rt.block_on(within(kBound, read_everything(std::move(in))));
+        auto r = rt.block_on(bounded(read_everything(std::move(in)), kBound));
         EXPECT_TRUE(r.has_value());
         if (r) got = std::move(*r);
     });
     {
         auto rt = Builder::new_current_thread().build();
-        auto r = rt.block_on(within(kBound, write_numbers(std::move(pipe.first), 20000)));
+        auto r = rt.block_on(bounded(write_numbers(std::move(pipe.first), 20000), kBound));
         EXPECT_TRUE(r.has_value());
     }
     reader.join();

@@ -29,92 +29,35 @@
 #include "corio/runtime.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"
+#include "support/byte_streams.hpp"
+#include "support/poll.hpp"
+#include "support/run_bounded.hpp"
+#include "support/scripted_streams.hpp"
 
 namespace corio {
 namespace {
 
 using namespace std::chrono_literals;
 
+using test::bounded;
+using test::bytes_of;
+using test::error_of;
+using test::one_byte_chunks;
+using test::ScriptedReader;
+using test::string_of;
+using test::ZeroWriter;
+
 // Generous: only reached when a wake-up is lost.
 constexpr std::chrono::milliseconds kBound = 30s;
 
-template <class T>
-Task<std::expected<T, time::Elapsed>> within(std::chrono::milliseconds limit, Task<T> body) {
-    auto result = co_await time::timeout(limit, std::move(body));
-    co_return result;
-}
+/// Each test's root runs on a fresh current_thread runtime, bounded by kBound.
+constexpr test::RunBounded run_bounded{kBound};
 
-/// Runs `body` on a fresh current_thread runtime; fails the test when it
-/// takes longer than `limit`.
-void run_bounded(Task<void> body, std::chrono::milliseconds limit = kBound) {
-    auto rt = Builder::new_current_thread().build();
-    auto result = rt.block_on(within(limit, std::move(body)));
-    EXPECT_TRUE(result.has_value()) << "timed out after " << limit.count() << " ms";
-}
-
-/// The error of `r`, or an empty error_code when it holds a value.
-template <class T>
-std::error_code error_of(const io::Result<T>& r) {
-    return r ? std::error_code() : r.error();
-}
-
-/// Like run_bounded(), on a multi-thread runtime with two workers, so the
-/// tasks that `body` spawns run on different threads.
-void run_bounded_multi_thread(Task<void> body) {
-    auto rt = Builder::new_multi_thread().worker_threads(2).build();
-    auto result = rt.block_on(within(kBound, std::move(body)));
-    EXPECT_TRUE(result.has_value()) << "timed out";
-}
-
-std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
-
-std::string string_of(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+/// Like run_bounded, on a multi-thread runtime with two workers, so the
+/// tasks that the root spawns run on different threads.
+constexpr auto run_bounded_multi_thread = test::RunBounded::multi_thread(kBound, 2);
 
 // ---- scripted streams -------------------------------------------------------------
-
-/// Hands out `chunks` one per poll, returning Pending (after waking its
-/// task) before each one; then end of stream, or `end_error` when set.
-class ScriptedReader {
-public:
-    explicit ScriptedReader(std::vector<std::string> chunks, std::error_code end_error = {})
-        : chunks_(std::move(chunks)), end_error_(end_error) {}
-
-    Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf) {
-        if (!pending_given_) {
-            pending_given_ = true;
-            cx.waker().wake_by_ref();
-            return Pending;
-        }
-        if (next_ == chunks_.size()) {
-            if (end_error_) return Ready(io::Result<std::size_t>(std::unexpect, end_error_));
-            return Ready(io::Result<std::size_t>(0));
-        }
-        const std::string& chunk = chunks_[next_];
-        std::size_t n = std::min(buf.size(), chunk.size() - offset_);
-        std::memcpy(buf.data(), chunk.data() + offset_, n);
-        offset_ += n;
-        if (offset_ == chunk.size()) {
-            ++next_;
-            offset_ = 0;
-            pending_given_ = false;
-        }
-        return Ready(io::Result<std::size_t>(n));
-    }
-
-private:
-    std::vector<std::string> chunks_;
-    std::error_code end_error_;
-    std::size_t next_ = 0;
-    std::size_t offset_ = 0;
-    bool pending_given_ = false;
-};
-
-/// One chunk per byte of `text`.
-std::vector<std::string> one_byte_chunks(std::string_view text) {
-    std::vector<std::string> chunks;
-    for (char c : text) chunks.emplace_back(1, c);
-    return chunks;
-}
 
 /// Accepts at most `max_per_write` bytes per write, returning Pending (after
 /// waking its task) before every other write. Records what it got.
@@ -147,15 +90,6 @@ public:
 private:
     std::size_t max_;
     std::size_t writes_ = 0;
-};
-
-/// A writer whose every write accepts no bytes.
-struct ZeroWriter {
-    Poll<io::Result<std::size_t>> poll_write(Context&, std::span<const std::byte>) {
-        return Ready(io::Result<std::size_t>(0));
-    }
-    Poll<io::Result<void>> poll_flush(Context&) { return Ready(io::Result<void>()); }
-    Poll<io::Result<void>> poll_shutdown(Context&) { return Ready(io::Result<void>()); }
 };
 
 /// Pseudo-random bytes (xorshift64), the same sequence for the same seed.
@@ -670,16 +604,16 @@ TEST(Split, HalvesWorkFromTwoThreadsEachWithItsOwnRuntime) {
     ChecksumWriter got;
     std::thread reader_thread([&got, half = std::move(halves.first)]() mutable {
         auto rt = Builder::new_current_thread().build();
-        auto r = rt.block_on(within(kBound, read_all(std::move(half))));
+        auto r = rt.block_on(bounded(read_all(std::move(half)), kBound));
         EXPECT_TRUE(r.has_value());
         if (r) got = std::move(*r);
     });
     {
         auto rt = Builder::new_current_thread().build();
         auto echoer = rt.spawn(echo(std::move(pipe.second)));
-        auto r = rt.block_on(within(kBound, write_pattern_then_shutdown(std::move(halves.second), kSize, 9)));
+        auto r = rt.block_on(bounded(write_pattern_then_shutdown(std::move(halves.second), kSize, 9), kBound));
         EXPECT_TRUE(r.has_value());
-        auto e = rt.block_on(within(kBound, join(std::move(echoer))));
+        auto e = rt.block_on(bounded(join(std::move(echoer)), kBound));
         EXPECT_TRUE(e.has_value());
     }
     reader_thread.join();

@@ -28,52 +28,35 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
-
-#include "support/sanitized.hpp"
 #include <vector>
 
 #include "corio/net/socket_addr.hpp"
 #include "corio/runtime.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"
-
-// ASSERT_* return from the enclosing function, which a coroutine cannot do:
-// these make the same checks and end the coroutine with co_return.
-#define CO_ASSERT_TRUE(cond)                                \
-    do {                                                    \
-        if (!(cond)) {                                      \
-            ADD_FAILURE() << "Assertion failed: " << #cond; \
-            co_return;                                      \
-        }                                                   \
-    } while (false)
-#define CO_ASSERT_FALSE(cond) CO_ASSERT_TRUE(!(cond))
-#define CO_ASSERT_OK(result)                                                                \
-    do {                                                                                    \
-        auto&& co_assert_result_ = (result);                                                \
-        if (!co_assert_result_) {                                                           \
-            ADD_FAILURE() << #result << " failed: " << co_assert_result_.error().message(); \
-            co_return;                                                                      \
-        }                                                                                   \
-    } while (false)
+#include "support/byte_streams.hpp"
+#include "support/co_assert.hpp"
+#include "support/counted.hpp"
+#include "support/run_bounded.hpp"
+#include "support/sanitized.hpp"
+#include "support/signal_disposition.hpp"
 
 namespace corio::net {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kBound = 5s;
+using test::Counted;
+using test::kPatternBytes;
+using test::pattern_byte;
+using test::read_pattern;
+using test::read_string;
+using test::SignalDisposition;
+using test::string_of;
+using test::write_pattern;
 
-/// Runs `root` on a fresh current_thread runtime, bounded by `bound`; a root
-/// still running then fails the test (a wake-up was lost).
-void run_bounded(Task<void> root, time::Duration bound = kBound) {
-    Runtime rt = Builder::new_current_thread().build();
-    auto result = rt.block_on(time::timeout(bound, std::move(root)));
-    EXPECT_TRUE(result.has_value()) << "the test's root did not finish within its bound";
-}
-
-std::string text(std::span<const std::byte> buf) {
-    return std::string(reinterpret_cast<const char*>(buf.data()), buf.size());
-}
+/// Each test's root runs on a fresh current_thread runtime, bounded by 5 s.
+constexpr test::RunBounded run_bounded{5s};
 
 /// A listener on `addr` (an ephemeral port), a client connected to it and
 /// the server's end of that connection.
@@ -97,18 +80,6 @@ Task<io::Result<Connection>> connect_pair(std::string addr = "127.0.0.1:0") {
     if (!accepted) co_return std::unexpected(accepted.error());
     c.server = std::move(accepted->first);
     co_return std::move(c);
-}
-
-/// Reads until `want` bytes arrived or the stream ended; what was read.
-Task<std::string> read_string(TcpStream& s, std::size_t want) {
-    std::string out;
-    std::array<std::byte, 4096> buf{};
-    while (out.size() < want) {
-        auto n = co_await s.read(std::span(buf).first(std::min(buf.size(), want - out.size())));
-        if (!n || *n == 0) break;
-        out += text(std::span(buf).first(*n));
-    }
-    co_return out;
 }
 
 /// Whether a socket can be bound to the IPv6 loopback address here.
@@ -145,41 +116,6 @@ public:
 private:
     rlimit saved_{};
     bool ok_ = false;
-};
-
-/// Sets a signal's disposition for its lifetime, restoring it after.
-class SignalDisposition {
-public:
-    SignalDisposition(int sig, void (*handler)(int)) : sig_(sig) {
-        struct sigaction act {};
-        act.sa_handler = handler;
-        ::sigemptyset(&act.sa_mask);
-        ::sigaction(sig_, &act, &saved_);
-    }
-    SignalDisposition(const SignalDisposition&) = delete;
-    SignalDisposition& operator=(const SignalDisposition&) = delete;
-    ~SignalDisposition() { ::sigaction(sig_, &saved_, nullptr); }
-
-private:
-    int sig_;
-    struct sigaction saved_ {};
-};
-
-/// Wraps a future and counts its polls, so a test can tell that another task
-/// is really parked on it.
-template <Future F>
-class Counted {
-public:
-    using Output = output_of<F>;
-    Counted(F inner, int* polls) : inner_(std::move(inner)), polls_(polls) {}
-    Poll<Output> poll(Context& cx) {
-        ++*polls_;
-        return inner_.poll(cx);
-    }
-
-private:
-    F inner_;
-    int* polls_;
 };
 
 /// Yields until `*polls` is non-zero (bounded by the test's timeout).
@@ -438,12 +374,12 @@ Task<void> peek_keeps_bytes() {
     while (seen.size() < 8) {  // loopback delivers it at once, but be exact
         auto n = co_await c->client.peek(buf);
         CO_ASSERT_OK(n);
-        seen = text(std::span(buf).first(*n));
+        seen = string_of(std::span(buf).first(*n));
     }
     EXPECT_EQ(seen, "peekaboo");
     auto again = co_await c->client.peek(std::span(buf).first(4));
     CO_ASSERT_OK(again);
-    EXPECT_EQ(text(std::span(buf).first(*again)), "peek");
+    EXPECT_EQ(string_of(std::span(buf).first(*again)), "peek");
     EXPECT_EQ(co_await read_string(c->client, 8), "peekaboo");
 }
 
@@ -485,38 +421,6 @@ TEST(TcpStream, LocalAndPeerAddressesMatchTheOtherEnd) { run_bounded(addresses_m
 
 // ---- split halves in two tasks ---------------------------------------------------
 
-constexpr std::size_t kSplitBytes = 1 << 20;
-
-std::byte pattern(std::size_t i) { return static_cast<std::byte>((i * 31 + 7) & 0xff); }
-
-Task<std::size_t> write_pattern(TcpStream::OwnedWriteHalf w) {
-    std::vector<std::byte> chunk(8192);
-    std::size_t sent = 0;
-    while (sent < kSplitBytes) {
-        for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = pattern(sent + i);
-        auto written = co_await w.write_all(chunk);
-        if (!written) co_return sent;
-        sent += chunk.size();
-    }
-    co_return sent;  // dropping `w` shuts the write direction down
-}
-
-Task<std::size_t> read_pattern(TcpStream::OwnedReadHalf r) {
-    std::array<std::byte, 5000> buf{};
-    std::size_t received = 0;
-    for (;;) {
-        auto n = co_await r.read(buf);
-        if (!n || *n == 0) co_return received;
-        for (std::size_t i = 0; i < *n; ++i) {
-            if (buf[i] != pattern(received + i)) {
-                ADD_FAILURE() << "byte " << received + i << " differs";
-                co_return received;
-            }
-        }
-        received += *n;
-    }
-}
-
 Task<void> split_halves() {
     auto c = co_await connect_pair();
     CO_ASSERT_OK(c);
@@ -527,8 +431,8 @@ Task<void> split_halves() {
     // both halves wait on the same registration at once.
     JoinHandle<std::size_t> read_task = spawn(read_pattern(std::move(reader)));
     JoinHandle<std::size_t> write_task = spawn(write_pattern(std::move(writer)));
-    EXPECT_EQ(co_await write_task, kSplitBytes);
-    EXPECT_EQ(co_await read_task, kSplitBytes);
+    EXPECT_EQ(co_await write_task, kPatternBytes);
+    EXPECT_EQ(co_await read_task, kPatternBytes);
     co_await echo_task;
 }
 
@@ -538,7 +442,7 @@ Task<void> large_write_waits_for_reader() {
     auto c = co_await connect_pair();
     CO_ASSERT_OK(c);
     std::vector<std::byte> big(8 << 20);
-    for (std::size_t i = 0; i < big.size(); ++i) big[i] = pattern(i);
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = pattern_byte(i);
     // Far more than the socket buffers hold: write_all must wait for writability.
     auto writer = [](TcpStream* s, const std::vector<std::byte>* data) -> Task<bool> {
         auto r = co_await s->write_all(*data);
@@ -552,7 +456,7 @@ Task<void> large_write_waits_for_reader() {
     for (;;) {
         auto n = co_await c->server.read(buf);
         if (!n || *n == 0) break;
-        for (std::size_t i = 0; i < *n; ++i) intact = intact && buf[i] == pattern(received + i);
+        for (std::size_t i = 0; i < *n; ++i) intact = intact && buf[i] == pattern_byte(received + i);
         received += *n;
     }
     EXPECT_TRUE(co_await w);

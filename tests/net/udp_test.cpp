@@ -27,46 +27,22 @@
 #include "corio/runtime.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"
-
-// ASSERT_* return from the enclosing function, which a coroutine cannot do:
-// these make the same checks and end the coroutine with co_return.
-#define CO_ASSERT_TRUE(cond)                                \
-    do {                                                    \
-        if (!(cond)) {                                      \
-            ADD_FAILURE() << "Assertion failed: " << #cond; \
-            co_return;                                      \
-        }                                                   \
-    } while (false)
-#define CO_ASSERT_FALSE(cond) CO_ASSERT_TRUE(!(cond))
-#define CO_ASSERT_OK(result)                                                                \
-    do {                                                                                    \
-        auto&& co_assert_result_ = (result);                                                \
-        if (!co_assert_result_) {                                                           \
-            ADD_FAILURE() << #result << " failed: " << co_assert_result_.error().message(); \
-            co_return;                                                                      \
-        }                                                                                   \
-    } while (false)
+#include "support/byte_streams.hpp"
+#include "support/co_assert.hpp"
+#include "support/counted.hpp"
+#include "support/run_bounded.hpp"
 
 namespace corio::net {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kBound = 5s;
+using test::bytes_of;
+using test::Counted;
+using test::string_of;
 
-/// Runs `root` on a fresh current_thread runtime, bounded by kBound; a root
-/// still running then fails the test (a wake-up was lost).
-void run_bounded(Task<void> root) {
-    Runtime rt = Builder::new_current_thread().build();
-    auto result = rt.block_on(time::timeout(kBound, std::move(root)));
-    EXPECT_TRUE(result.has_value()) << "the test's root did not finish within its bound";
-}
-
-std::span<const std::byte> bytes(std::string_view text) { return std::as_bytes(std::span(text.data(), text.size())); }
-
-std::string text(std::span<const std::byte> buf) {
-    return std::string(reinterpret_cast<const char*>(buf.data()), buf.size());
-}
+/// Each test's root runs on a fresh current_thread runtime, bounded by 5 s.
+constexpr test::RunBounded run_bounded{5s};
 
 bool ipv6_loopback_available() {
     int fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -97,21 +73,21 @@ Task<void> send_to_recv_from(std::string any) {
     SocketAddr b_addr = *b->local_addr();
     EXPECT_NE(a_addr.port(), 0);
 
-    auto sent = co_await a->send_to(bytes("ping"), b_addr);
+    auto sent = co_await a->send_to(bytes_of("ping"), b_addr);
     CO_ASSERT_OK(sent);
     EXPECT_EQ(*sent, 4u);
     std::array<std::byte, 64> buf{};
     auto got = co_await b->recv_from(buf);
     CO_ASSERT_OK(got);
-    EXPECT_EQ(text(std::span(buf).first(got->first)), "ping");
+    EXPECT_EQ(string_of(std::span(buf).first(got->first)), "ping");
     EXPECT_EQ(got->second, a_addr) << "the sender's address comes with the datagram";
 
     // Reply to whoever sent it, through the "ip:port" overload.
-    auto replied = co_await b->send_to(bytes("pong"), got->second.to_string());
+    auto replied = co_await b->send_to(bytes_of("pong"), got->second.to_string());
     CO_ASSERT_OK(replied);
     auto back = co_await a->recv_from(buf);
     CO_ASSERT_OK(back);
-    EXPECT_EQ(text(std::span(buf).first(back->first)), "pong");
+    EXPECT_EQ(string_of(std::span(buf).first(back->first)), "pong");
     EXPECT_EQ(back->second, b_addr);
 }
 
@@ -129,12 +105,12 @@ Task<void> datagrams_keep_boundaries() {
     CO_ASSERT_OK(b);
     SocketAddr to = *b->local_addr();
     const std::vector<std::string> messages = {"one", "", "three", std::string(1000, 'x')};
-    for (const auto& m : messages) CO_ASSERT_OK(co_await a->send_to(bytes(m), to));
+    for (const auto& m : messages) CO_ASSERT_OK(co_await a->send_to(bytes_of(m), to));
     std::array<std::byte, 2048> buf{};
     for (const auto& m : messages) {
         auto got = co_await b->recv_from(buf);
         CO_ASSERT_OK(got);
-        EXPECT_EQ(text(std::span(buf).first(got->first)), m) << "one receive, one whole datagram";
+        EXPECT_EQ(string_of(std::span(buf).first(got->first)), m) << "one receive, one whole datagram";
     }
 }
 
@@ -147,14 +123,14 @@ Task<void> recv_waits_for_a_datagram() {
     CO_ASSERT_OK(b);
     auto sender = [](UdpSocket* from, SocketAddr to) -> Task<bool> {
         co_await time::sleep(20ms);
-        auto r = co_await from->send_to(bytes("late"), to);
+        auto r = co_await from->send_to(bytes_of("late"), to);
         co_return r.has_value();
     };
     JoinHandle<bool> send_task = spawn(sender(&*a, *b->local_addr()));
     std::array<std::byte, 16> buf{};
     auto got = co_await b->recv_from(buf);  // parks until the datagram arrives
     CO_ASSERT_OK(got);
-    EXPECT_EQ(text(std::span(buf).first(got->first)), "late");
+    EXPECT_EQ(string_of(std::span(buf).first(got->first)), "late");
     EXPECT_TRUE(co_await send_task);
 }
 
@@ -168,10 +144,10 @@ Task<void> cancelled_recv_loses_nothing() {
     std::array<std::byte, 16> buf{};
     auto timed_out = co_await time::timeout(20ms, b->recv_from(buf));
     EXPECT_FALSE(timed_out.has_value());
-    CO_ASSERT_OK(co_await a->send_to(bytes("next"), *b->local_addr()));
+    CO_ASSERT_OK(co_await a->send_to(bytes_of("next"), *b->local_addr()));
     auto got = co_await b->recv_from(buf);
     CO_ASSERT_OK(got);
-    EXPECT_EQ(text(std::span(buf).first(got->first)), "next");
+    EXPECT_EQ(string_of(std::span(buf).first(got->first)), "next");
 }
 
 TEST(UdpSocket, ARecvCancelledByATimeoutLosesNoDatagram) { run_bounded(cancelled_recv_loses_nothing()); }
@@ -181,21 +157,21 @@ Task<void> peek_from_keeps_the_datagram() {
     CO_ASSERT_OK(a);
     auto b = UdpSocket::bind("127.0.0.1:0");
     CO_ASSERT_OK(b);
-    CO_ASSERT_OK(co_await a->send_to(bytes("first"), *b->local_addr()));
-    CO_ASSERT_OK(co_await a->send_to(bytes("second"), *b->local_addr()));
+    CO_ASSERT_OK(co_await a->send_to(bytes_of("first"), *b->local_addr()));
+    CO_ASSERT_OK(co_await a->send_to(bytes_of("second"), *b->local_addr()));
     std::array<std::byte, 16> buf{};
     for (int i = 0; i < 2; ++i) {
         auto peeked = co_await b->peek_from(buf);
         CO_ASSERT_OK(peeked);
-        EXPECT_EQ(text(std::span(buf).first(peeked->first)), "first");
+        EXPECT_EQ(string_of(std::span(buf).first(peeked->first)), "first");
         EXPECT_EQ(peeked->second, *a->local_addr());
     }
     auto got = co_await b->recv_from(buf);
     CO_ASSERT_OK(got);
-    EXPECT_EQ(text(std::span(buf).first(got->first)), "first");
+    EXPECT_EQ(string_of(std::span(buf).first(got->first)), "first");
     got = co_await b->recv_from(buf);
     CO_ASSERT_OK(got);
-    EXPECT_EQ(text(std::span(buf).first(got->first)), "second");
+    EXPECT_EQ(string_of(std::span(buf).first(got->first)), "second");
 }
 
 TEST(UdpSocket, PeekFromDoesNotConsumeTheDatagram) { run_bounded(peek_from_keeps_the_datagram()); }
@@ -208,22 +184,22 @@ Task<void> truncation() {
     auto b = UdpSocket::bind("127.0.0.1:0");
     CO_ASSERT_OK(b);
     SocketAddr to = *b->local_addr();
-    CO_ASSERT_OK(co_await a->send_to(bytes("0123456789"), to));
-    CO_ASSERT_OK(co_await a->send_to(bytes("abcdefghij"), to));
-    CO_ASSERT_OK(co_await a->send_to(bytes("ABC"), to));
+    CO_ASSERT_OK(co_await a->send_to(bytes_of("0123456789"), to));
+    CO_ASSERT_OK(co_await a->send_to(bytes_of("abcdefghij"), to));
+    CO_ASSERT_OK(co_await a->send_to(bytes_of("ABC"), to));
 
     std::array<std::byte, 4> small{};
     auto got = co_await b->recv_from(small);
     CO_ASSERT_OK(got);
     EXPECT_EQ(got->first, small.size()) << "a truncated receive returns the buffer's size";
-    EXPECT_EQ(text(small), "0123");
+    EXPECT_EQ(string_of(small), "0123");
 
     auto info = co_await b->recv_datagram(small);
     CO_ASSERT_OK(info);
     EXPECT_EQ(info->len, 4u);
     EXPECT_EQ(info->wire_len, 10u);
     EXPECT_TRUE(info->truncated());
-    EXPECT_EQ(text(small), "abcd");
+    EXPECT_EQ(string_of(small), "abcd");
     EXPECT_EQ(info->peer, *a->local_addr());
 
     // The rest of a truncated datagram is gone: the next receive is the next datagram.
@@ -232,7 +208,7 @@ Task<void> truncation() {
     EXPECT_EQ(whole->len, 3u);
     EXPECT_EQ(whole->wire_len, 3u);
     EXPECT_FALSE(whole->truncated());
-    EXPECT_EQ(text(std::span(small).first(3)), "ABC");
+    EXPECT_EQ(string_of(std::span(small).first(3)), "ABC");
 }
 
 TEST(UdpSocket, AnOverlongDatagramIsTruncatedToTheBufferAndItsRestDiscarded) { run_bounded(truncation()); }
@@ -244,16 +220,16 @@ Task<void> connected_truncation() {
     CO_ASSERT_OK(b);
     CO_ASSERT_OK(a->connect(*b->local_addr()));
     CO_ASSERT_OK(b->connect(*a->local_addr()));
-    CO_ASSERT_OK(co_await a->send(bytes("too long for it")));
-    CO_ASSERT_OK(co_await a->send(bytes("ok")));
+    CO_ASSERT_OK(co_await a->send(bytes_of("too long for it")));
+    CO_ASSERT_OK(co_await a->send(bytes_of("ok")));
     std::array<std::byte, 3> small{};
     auto n = co_await b->recv(small);
     CO_ASSERT_OK(n);
     EXPECT_EQ(*n, 3u);
-    EXPECT_EQ(text(small), "too");
+    EXPECT_EQ(string_of(small), "too");
     n = co_await b->recv(small);
     CO_ASSERT_OK(n);
-    EXPECT_EQ(text(std::span(small).first(*n)), "ok");
+    EXPECT_EQ(string_of(std::span(small).first(*n)), "ok");
 }
 
 TEST(UdpSocket, ConnectedRecvTruncatesAnOverlongDatagramToo) { run_bounded(connected_truncation()); }
@@ -274,19 +250,19 @@ Task<void> connected_send_recv() {
     EXPECT_EQ(*b->peer_addr(), *a->local_addr());
 
     // A connected socket only receives from its peer: the stranger's datagram is filtered out.
-    CO_ASSERT_OK(co_await stranger->send_to(bytes("intruder"), *b->local_addr()));
-    auto sent = co_await a->send(bytes("hello"));
+    CO_ASSERT_OK(co_await stranger->send_to(bytes_of("intruder"), *b->local_addr()));
+    auto sent = co_await a->send(bytes_of("hello"));
     CO_ASSERT_OK(sent);
     EXPECT_EQ(*sent, 5u);
     std::array<std::byte, 16> buf{};
     auto n = co_await b->recv(buf);
     CO_ASSERT_OK(n);
-    EXPECT_EQ(text(std::span(buf).first(*n)), "hello");
+    EXPECT_EQ(string_of(std::span(buf).first(*n)), "hello");
 
-    CO_ASSERT_OK(co_await b->send(bytes("world")));
+    CO_ASSERT_OK(co_await b->send(bytes_of("world")));
     n = co_await a->recv(buf);
     CO_ASSERT_OK(n);
-    EXPECT_EQ(text(std::span(buf).first(*n)), "world");
+    EXPECT_EQ(string_of(std::span(buf).first(*n)), "world");
 }
 
 TEST(UdpSocket, ConnectedSocketsSendAndRecvWithTheirPeerOnly) { run_bounded(connected_send_recv()); }
@@ -294,11 +270,11 @@ TEST(UdpSocket, ConnectedSocketsSendAndRecvWithTheirPeerOnly) { run_bounded(conn
 Task<void> send_needs_a_peer() {
     auto a = UdpSocket::bind("127.0.0.1:0");
     CO_ASSERT_OK(a);
-    auto sent = co_await a->send(bytes("nowhere"));
+    auto sent = co_await a->send(bytes_of("nowhere"));
     CO_ASSERT_FALSE(sent.has_value());
     EXPECT_EQ(sent.error(), std::errc::destination_address_required) << sent.error().message();
     EXPECT_EQ(a->connect("not an address").error(), std::errc::invalid_argument);
-    auto bad = co_await a->send_to(bytes("x"), std::string_view("nope"));
+    auto bad = co_await a->send_to(bytes_of("x"), std::string_view("nope"));
     CO_ASSERT_FALSE(bad.has_value());
     EXPECT_EQ(bad.error(), std::errc::invalid_argument);
     EXPECT_EQ(UdpSocket::bind("127.0.0.1").error(), std::errc::invalid_argument);
@@ -325,7 +301,7 @@ Task<void> connected_to_closed_port(std::string ip) {
     auto a = UdpSocket::bind(ip + ":0");
     CO_ASSERT_OK(a);
     CO_ASSERT_OK(a->connect(closed));
-    CO_ASSERT_OK(co_await a->send(bytes("anyone there")));
+    CO_ASSERT_OK(co_await a->send(bytes_of("anyone there")));
     std::array<std::byte, 16> buf{};
     auto got = co_await time::timeout(1s, a->recv(buf));
     if (!got.has_value()) co_return;    // no ICMP: acceptable
@@ -358,7 +334,7 @@ Task<void> recv_after_icmp_error() {
     auto a = UdpSocket::bind("127.0.0.1:0");
     CO_ASSERT_OK(a);
     CO_ASSERT_OK(a->connect(closed));
-    CO_ASSERT_OK(co_await a->send(bytes("anyone there")));
+    CO_ASSERT_OK(co_await a->send(bytes_of("anyone there")));
     std::array<std::byte, 16> buf{};
     auto first = co_await time::timeout(1s, a->recv(buf));
     if (!first.has_value()) co_return;  // ICMP filtered here: nothing to test
@@ -370,38 +346,21 @@ Task<void> recv_after_icmp_error() {
     // The peer appears; its datagram arrives.
     auto peer = UdpSocket::bind(closed);
     CO_ASSERT_OK(peer);
-    CO_ASSERT_OK(co_await peer->send_to(bytes("here"), *a->local_addr()));
+    CO_ASSERT_OK(co_await peer->send_to(bytes_of("here"), *a->local_addr()));
     auto third = co_await a->recv(buf);
     CO_ASSERT_OK(third);
-    EXPECT_EQ(text(std::span(buf).first(*third)), "here");
+    EXPECT_EQ(string_of(std::span(buf).first(*third)), "here");
 }
 
 TEST(UdpSocket, ASocketStaysUsableAfterReportingAnIcmpError) { run_bounded(recv_after_icmp_error()); }
 
 // ---- options and sharing ---------------------------------------------------------
 
-/// Wraps a future and counts its polls, so a test can tell that another task
-/// is really parked on it.
-template <Future F>
-class Counted {
-public:
-    using Output = output_of<F>;
-    Counted(F inner, int* polls) : inner_(std::move(inner)), polls_(polls) {}
-    Poll<Output> poll(Context& cx) {
-        ++*polls_;
-        return inner_.poll(cx);
-    }
-
-private:
-    F inner_;
-    int* polls_;
-};
-
 Task<io::Result<std::string>> recv_text(UdpSocket* s, int* polls) {
     std::array<std::byte, 64> buf{};
     auto got = co_await Counted(s->recv_from(buf), polls);
     if (!got) co_return std::unexpected(got.error());
-    co_return text(std::span(buf).first(got->first));
+    co_return string_of(std::span(buf).first(got->first));
 }
 
 /// Two tasks receiving on one socket at once, as Tokio allows with an
@@ -423,8 +382,8 @@ Task<void> two_receivers() {
     while (polls1 + polls2 < 2) {  // until both are parked
         co_await task::yield_now();
     }
-    CO_ASSERT_OK(co_await a->send_to(bytes("one"), *b->local_addr()));
-    CO_ASSERT_OK(co_await a->send_to(bytes("two"), *b->local_addr()));
+    CO_ASSERT_OK(co_await a->send_to(bytes_of("one"), *b->local_addr()));
+    CO_ASSERT_OK(co_await a->send_to(bytes_of("two"), *b->local_addr()));
     auto r1 = co_await first;
     auto r2 = co_await second;
     CO_ASSERT_OK(r1);
@@ -446,12 +405,12 @@ Task<void> sender_and_receiver_share_a_socket() {
     int polls = 0;
     JoinHandle<io::Result<std::string>> receiver = spawn(recv_text(&*shared, &polls));
     while (polls == 0) co_await task::yield_now();
-    CO_ASSERT_OK(co_await shared->send(bytes("out")));
+    CO_ASSERT_OK(co_await shared->send(bytes_of("out")));
     std::array<std::byte, 16> buf{};
     auto n = co_await peer->recv(buf);
     CO_ASSERT_OK(n);
-    EXPECT_EQ(text(std::span(buf).first(*n)), "out");
-    CO_ASSERT_OK(co_await peer->send(bytes("in")));
+    EXPECT_EQ(string_of(std::span(buf).first(*n)), "out");
+    CO_ASSERT_OK(co_await peer->send(bytes_of("in")));
     auto got = co_await receiver;
     CO_ASSERT_OK(got);
     EXPECT_EQ(*got, "in");
@@ -500,10 +459,10 @@ Task<void> many_round_trips() {
     std::array<std::byte, 64> buf{};
     for (int i = 0; i < kPingPongs; ++i) {
         std::string message = "datagram " + std::to_string(i);
-        CO_ASSERT_OK(co_await client->send(bytes(message)));
+        CO_ASSERT_OK(co_await client->send(bytes_of(message)));
         auto n = co_await client->recv(buf);
         CO_ASSERT_OK(n);
-        CO_ASSERT_TRUE(text(std::span(buf).first(*n)) == message);
+        CO_ASSERT_TRUE(string_of(std::span(buf).first(*n)) == message);
     }
     EXPECT_EQ(co_await echo, kPingPongs);
 }

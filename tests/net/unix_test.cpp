@@ -31,46 +31,26 @@
 #include "corio/runtime.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"
-
-// ASSERT_* return from the enclosing function, which a coroutine cannot do:
-// these make the same checks and end the coroutine with co_return.
-#define CO_ASSERT_TRUE(cond)                                \
-    do {                                                    \
-        if (!(cond)) {                                      \
-            ADD_FAILURE() << "Assertion failed: " << #cond; \
-            co_return;                                      \
-        }                                                   \
-    } while (false)
-#define CO_ASSERT_FALSE(cond) CO_ASSERT_TRUE(!(cond))
-#define CO_ASSERT_OK(result)                                                                \
-    do {                                                                                    \
-        auto&& co_assert_result_ = (result);                                                \
-        if (!co_assert_result_) {                                                           \
-            ADD_FAILURE() << #result << " failed: " << co_assert_result_.error().message(); \
-            co_return;                                                                      \
-        }                                                                                   \
-    } while (false)
+#include "support/byte_streams.hpp"
+#include "support/co_assert.hpp"
+#include "support/run_bounded.hpp"
+#include "support/signal_disposition.hpp"
 
 namespace corio::net {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kBound = 5s;
+using test::bytes_of;
+using test::kPatternBytes;
+using test::read_pattern;
+using test::read_string;
+using test::SignalDisposition;
+using test::string_of;
+using test::write_pattern;
 
-/// Runs `root` on a fresh current_thread runtime, bounded by kBound; a root
-/// still running then fails the test (a wake-up was lost).
-void run_bounded(Task<void> root) {
-    Runtime rt = Builder::new_current_thread().build();
-    auto result = rt.block_on(time::timeout(kBound, std::move(root)));
-    EXPECT_TRUE(result.has_value()) << "the test's root did not finish within its bound";
-}
-
-std::span<const std::byte> bytes(std::string_view text) { return std::as_bytes(std::span(text.data(), text.size())); }
-
-std::string text(std::span<const std::byte> buf) {
-    return std::string(reinterpret_cast<const char*>(buf.data()), buf.size());
-}
+/// Each test's root runs on a fresh current_thread runtime, bounded by 5 s.
+constexpr test::RunBounded run_bounded{5s};
 
 /// A fresh directory (mkdtemp) removed with everything in it at the end.
 class TempDir {
@@ -90,37 +70,6 @@ public:
 
 private:
     std::string path_;
-};
-
-/// Reads until `want` bytes arrived or the stream ended; what was read.
-template <class Stream>
-Task<std::string> read_string(Stream& s, std::size_t want) {
-    std::string out;
-    std::array<std::byte, 4096> buf{};
-    while (out.size() < want) {
-        auto n = co_await s.read(std::span(buf).first(std::min(buf.size(), want - out.size())));
-        if (!n || *n == 0) break;
-        out += text(std::span(buf).first(*n));
-    }
-    co_return out;
-}
-
-/// Sets a signal's disposition for its lifetime, restoring it after.
-class SignalDisposition {
-public:
-    SignalDisposition(int sig, void (*handler)(int)) : sig_(sig) {
-        struct sigaction act {};
-        act.sa_handler = handler;
-        ::sigemptyset(&act.sa_mask);
-        ::sigaction(sig_, &act, &saved_);
-    }
-    SignalDisposition(const SignalDisposition&) = delete;
-    SignalDisposition& operator=(const SignalDisposition&) = delete;
-    ~SignalDisposition() { ::sigaction(sig_, &saved_, nullptr); }
-
-private:
-    int sig_;
-    struct sigaction saved_ {};
 };
 
 // ---- listener and stream ------------------------------------------------------------
@@ -281,7 +230,7 @@ Task<void> socketpair_round_trip() {
     CO_ASSERT_OK(co_await a.write_all("peek"));
     auto peeked = co_await b.peek(buf);
     CO_ASSERT_OK(peeked);
-    EXPECT_EQ(text(std::span(buf).first(*peeked)), "peek");
+    EXPECT_EQ(string_of(std::span(buf).first(*peeked)), "peek");
     EXPECT_EQ(co_await read_string(b, 4), "peek");
 }
 
@@ -321,7 +270,7 @@ Task<void> read_after_peer_gone() {
     CO_ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error(), io::errc::unexpected_eof);
     // Writing to the vanished peer fails with broken_pipe, without SIGPIPE.
-    auto w = co_await a.write(bytes("anyone there"));
+    auto w = co_await a.write(bytes_of("anyone there"));
     CO_ASSERT_FALSE(w.has_value());
     EXPECT_EQ(w.error(), std::errc::broken_pipe) << w.error().message();
 }
@@ -329,38 +278,6 @@ Task<void> read_after_peer_gone() {
 TEST(UnixStream, APeerThatWentAwayReadsAsEndOfStreamAndWritesFailWithBrokenPipe) {
     SignalDisposition sigpipe(SIGPIPE, SIG_DFL);  // a SIGPIPE would kill the process
     run_bounded(read_after_peer_gone());
-}
-
-constexpr std::size_t kSplitBytes = 1 << 20;
-
-std::byte pattern(std::size_t i) { return static_cast<std::byte>((i * 13 + 5) & 0xff); }
-
-Task<std::size_t> write_pattern(UnixStream::OwnedWriteHalf w) {
-    std::vector<std::byte> chunk(8192);
-    std::size_t sent = 0;
-    while (sent < kSplitBytes) {
-        for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = pattern(sent + i);
-        auto written = co_await w.write_all(chunk);
-        if (!written) co_return sent;
-        sent += chunk.size();
-    }
-    co_return sent;  // dropping `w` shuts the write direction down
-}
-
-Task<std::size_t> read_pattern(UnixStream::OwnedReadHalf r) {
-    std::array<std::byte, 5000> buf{};
-    std::size_t received = 0;
-    for (;;) {
-        auto n = co_await r.read(buf);
-        if (!n || *n == 0) co_return received;
-        for (std::size_t i = 0; i < *n; ++i) {
-            if (buf[i] != pattern(received + i)) {
-                ADD_FAILURE() << "byte " << received + i << " differs";
-                co_return received;
-            }
-        }
-        received += *n;
-    }
 }
 
 /// Echoes until end of stream, then shuts its writing down.
@@ -382,8 +299,8 @@ Task<void> split_halves() {
     auto [reader, writer] = std::move(pair->first).into_split();
     JoinHandle<std::size_t> read_task = spawn(read_pattern(std::move(reader)));
     JoinHandle<std::size_t> write_task = spawn(write_pattern(std::move(writer)));
-    EXPECT_EQ(co_await write_task, kSplitBytes);
-    EXPECT_EQ(co_await read_task, kSplitBytes);
+    EXPECT_EQ(co_await write_task, kPatternBytes);
+    EXPECT_EQ(co_await read_task, kPatternBytes);
     co_await echo_task;
 }
 

@@ -38,6 +38,8 @@
 #include "support/sanitized.hpp"
 #include "support/async_latch.hpp"
 #include "support/drop_counter.hpp"
+#include "support/poll.hpp"
+#include "support/simple_tasks.hpp"
 #include "support/spin_until.hpp"
 #include "support/thread_safe_manual_future.hpp"
 #include "support/watchdog.hpp"
@@ -49,9 +51,11 @@ using namespace std::chrono_literals;
 using test::AsyncLatch;
 using test::DropCounter;
 using test::DropCounts;
+using test::poll_once;
 using test::spin_until;
 using test::ThreadSafeManualFuture;
 using test::ThreadSafeManualState;
+using test::value_after_yield;
 
 // Sanitized builds run the scheduler 5-20x slower. The workloads keep their
 // full size there (the million-task cases take under 10 s each under TSan);
@@ -82,14 +86,6 @@ test::Watchdog watchdog() { return test::Watchdog(current_test_name(), kWatchdog
 
 Runtime multi_thread(std::size_t workers) { return Builder::new_multi_thread().worker_threads(workers).build(); }
 
-/// Polls `fut` once with a no-op waker, outside any task.
-template <Future F>
-Poll<output_of<F>> poll_once(F& fut) {
-    Waker waker = Waker::noop();
-    Context cx(waker);
-    return fut.poll(cx);
-}
-
 /// Slots that are not exactly 1 (each is a task's run count).
 std::size_t slots_not_run_once(const std::vector<std::atomic<std::uint8_t>>& slots) {
     return static_cast<std::size_t>(std::count_if(
@@ -118,11 +114,6 @@ private:
     std::atomic<std::uint8_t>* slot_;
     AsyncLatch* latch_;
 };
-
-Task<int> value_after_yield(int v) {
-    co_await task::yield_now();
-    co_return v;
-}
 
 Task<long> yield_then_read(std::atomic<long>* counter, int yields) {
     for (int i = 0; i < yields; ++i) co_await task::yield_now();

@@ -28,6 +28,8 @@
 #include "support/counting_waker.hpp"
 #include "support/drop_counter.hpp"
 #include "support/manual_future.hpp"
+#include "support/poll.hpp"
+#include "support/simple_tasks.hpp"
 #include "support/thread_safe_manual_future.hpp"
 #include "support/watchdog.hpp"
 
@@ -40,8 +42,11 @@ using test::DropCounts;
 using test::make_counting_waker;
 using test::ManualFuture;
 using test::ManualState;
+using test::poll_once;
 using test::ThreadSafeManualFuture;
 using test::ThreadSafeManualState;
+using test::value_after_yield;
+using test::value_task;
 using test::WakeCounts;
 
 // Generous: only reached when a wake-up is lost.
@@ -58,14 +63,6 @@ Task<std::expected<T, time::Elapsed>> bounded(Task<T> root) {
     co_return std::move(result);
 }
 
-/// Polls `fut` once with a no-op waker, outside any task.
-template <Future F>
-Poll<output_of<F>> poll_once(F& fut) {
-    Waker waker = Waker::noop();
-    Context cx(waker);
-    return fut.poll(cx);
-}
-
 /// Spins (yielding the CPU) until `flag` is set or `kBound` passed.
 bool wait_for_flag(const std::atomic<bool>& flag) {
     auto deadline = std::chrono::steady_clock::now() + kBound;
@@ -77,13 +74,6 @@ bool wait_for_flag(const std::atomic<bool>& flag) {
 }
 
 // ---- small tasks --------------------------------------------------------------
-
-Task<int> value_task(int v) { co_return v; }
-
-Task<int> value_after_yield(int v) {
-    co_await task::yield_now();
-    co_return v;
-}
 
 Task<void> set_flag(bool* flag) {
     *flag = true;

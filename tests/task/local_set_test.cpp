@@ -28,6 +28,7 @@
 #include "corio/time.hpp"
 #include "support/drop_counter.hpp"
 #include "support/manual_future.hpp"
+#include "support/simple_tasks.hpp"
 #include "support/thread_safe_manual_future.hpp"
 #include "support/watchdog.hpp"
 
@@ -40,8 +41,11 @@ using test::DropCounter;
 using test::DropCounts;
 using test::ManualFuture;
 using test::ManualState;
+using test::PendingForever;
 using test::ThreadSafeManualFuture;
 using test::ThreadSafeManualState;
+using test::value_after_yield;
+using test::value_task;
 using test::Watchdog;
 
 // Generous: only reached when a wake-up is lost.
@@ -58,19 +62,6 @@ Task<std::expected<output_of<F>, time::Elapsed>> bounded(F fut) {
 }
 
 // ---- small tasks and futures --------------------------------------------------
-
-/// Never ready and never wakes: a task parked here waits for its destruction.
-struct PendingForever {
-    using Output = void;
-    Poll<void> poll(Context&) { return Pending; }
-};
-
-Task<int> value_task(int v) { co_return v; }
-
-Task<int> value_after_yield(int v) {
-    co_await task::yield_now();
-    co_return v;
-}
 
 Task<std::thread::id> thread_id_after_yield() {
     co_await task::yield_now();

@@ -29,6 +29,7 @@
 #include "runtime/time/driver.hpp"
 #include "support/drop_counter.hpp"
 #include "support/manual_future.hpp"
+#include "support/poll.hpp"
 #include "support/watchdog.hpp"
 
 namespace corio {
@@ -37,6 +38,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::DropCounter;
 using test::DropCounts;
+using test::poll_once;
 using time::Duration;
 using time::Instant;
 
@@ -62,14 +64,6 @@ T run_paused(Task<T> root) {
     auto result = rt.block_on(bounded(std::move(root)));
     if (!result) throw std::runtime_error("the test's root hit its virtual-time bound: a wake-up was lost");
     return *std::move(result);
-}
-
-/// Polls `fut` once with a no-op waker.
-template <Future F>
-Poll<output_of<F>> poll_once(F& fut) {
-    Waker waker = Waker::noop();
-    Context cx(waker);
-    return fut.poll(cx);
 }
 
 /// Whether the runtime running on this thread has any timer registered.
