@@ -23,7 +23,6 @@
 #include <exception>
 #include <new>
 #include <optional>
-#include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -31,20 +30,9 @@
 #include "corio/detail/coop.hpp"
 #include "corio/detail/frame_alloc.hpp"
 #include "corio/future.hpp"
+#include "corio/task/join_error.hpp"
 
-namespace corio {
-
-/// Thrown by awaiting a JoinHandle whose task was aborted or dropped by a
-/// shutting-down runtime before it finished.
-class JoinError : public std::runtime_error {
-public:
-    JoinError() : std::runtime_error("corio: task was cancelled") {}
-    /// Always true: a task's own exceptions are rethrown as they are, so a
-    /// JoinError always means cancellation.
-    bool is_cancelled() const noexcept { return true; }
-};
-
-namespace detail {
+namespace corio::detail {
 
 struct TaskHeader;
 
@@ -487,5 +475,4 @@ struct TaskCell final : TaskHeader {
     };
 };
 
-}  // namespace detail
-}  // namespace corio
+}  // namespace corio::detail
