@@ -4,7 +4,6 @@
 #include "corio/cancel.hpp"
 #include "corio/future.hpp"
 #include "corio/io.hpp"
-#include "corio/io_util.hpp"
 #include "corio/net.hpp"
 #include "corio/runtime.hpp"
 #include "corio/select.hpp"

@@ -1,6 +1,6 @@
 #include <string>
 
-#include "corio/io.hpp"
+#include "corio/io/core.hpp"
 
 namespace corio::io {
 namespace {

@@ -5,7 +5,7 @@
 // time::timeout, so a lost wake-up fails the test instead of hanging it.
 // Streams are io::duplex pipes, a loopback TCP connection, or small custom
 // readers and writers that script short reads, short writes and Pending.
-#include "corio/io_util.hpp"
+#include "corio/io/util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -200,6 +200,20 @@ static_assert(requires(net::TcpStream& s, std::span<std::byte> buf, std::vector<
 static_assert(io::AsyncRead<io::BufReader<net::TcpStream>> && io::AsyncWrite<io::BufReader<net::TcpStream>>);
 static_assert(io::AsyncRead<io::BufWriter<net::TcpStream>> && io::AsyncWrite<io::BufWriter<net::TcpStream>>);
 static_assert(io::AsyncRead<io::ReadHalf<net::TcpStream>> && io::AsyncWrite<io::WriteHalf<net::TcpStream>>);
+
+// The io/ utilities compose over an in-memory stream too.
+static_assert(io::AsyncRead<io::DuplexStream> && io::AsyncWrite<io::DuplexStream>);
+static_assert(io::AsyncRead<io::BufReader<io::DuplexStream>> && io::AsyncWrite<io::BufReader<io::DuplexStream>>);
+static_assert(io::AsyncRead<io::BufWriter<io::DuplexStream>> && io::AsyncWrite<io::BufWriter<io::DuplexStream>>);
+static_assert(io::AsyncRead<io::BufReader<io::BufWriter<io::DuplexStream>>> &&
+              io::AsyncWrite<io::BufReader<io::BufWriter<io::DuplexStream>>>);
+static_assert(io::AsyncRead<io::ReadHalf<io::DuplexStream>> && !io::AsyncWrite<io::ReadHalf<io::DuplexStream>>);
+static_assert(io::AsyncWrite<io::WriteHalf<io::DuplexStream>> && !io::AsyncRead<io::WriteHalf<io::DuplexStream>>);
+static_assert(Future<io::CopyFuture<io::ReadHalf<io::DuplexStream>, io::BufWriter<io::DuplexStream>>>);
+static_assert(Future<io::CopyBidirectionalFuture<io::DuplexStream, io::BufReader<io::DuplexStream>>>);
+static_assert(Future<io::NextLineFuture<io::BufReader<io::DuplexStream>&>>);
+static_assert(Future<io::ReadUntilFuture<io::BufReader<io::DuplexStream>, std::string>>);
+static_assert(Future<io::ReadToEndFuture<io::DuplexStream, std::string>>);
 
 // ---- read ---------------------------------------------------------------------------
 

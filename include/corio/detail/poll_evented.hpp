@@ -13,7 +13,7 @@
 #include "corio/detail/coop.hpp"
 #include "corio/detail/io_registration.hpp"
 #include "corio/detail/runtime_core.hpp"
-#include "corio/io.hpp"
+#include "corio/io/core.hpp"
 
 namespace corio::detail {
 

@@ -5,8 +5,8 @@
 // reader and not yet handed out; the inner reader is read only when that
 // range is empty, so bytes come out in the order they went in.
 //
-// This header depends on the top part of <corio/io.hpp> only (io.hpp includes
-// it at its end), so it must not include another io/ facility header.
+// This header depends on <corio/io/core.hpp> only (<corio/io.hpp> includes
+// both), so it must not include another io/ facility header.
 #pragma once
 
 #include <cstddef>
@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "corio/future.hpp"
-#include "corio/io.hpp"
+#include "corio/io/core.hpp"
 
 namespace corio::io {
 

@@ -6,8 +6,8 @@
 // them, in order, before any later byte. The inner writer is written only
 // when the buffer cannot take the next write, or on flush / shutdown.
 //
-// This header depends on the top part of <corio/io.hpp> only (io.hpp includes
-// it at its end), so it must not include another io/ facility header.
+// This header depends on <corio/io/core.hpp> only (<corio/io.hpp> includes
+// both), so it must not include another io/ facility header.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "corio/future.hpp"
-#include "corio/io.hpp"
+#include "corio/io/core.hpp"
 
 namespace corio::io {
 

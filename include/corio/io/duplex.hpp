@@ -6,8 +6,8 @@
 // waker of its reader and of its writer, so the ends may live on different
 // threads and runtimes.
 //
-// This header depends on the top part of <corio/io.hpp> only (io.hpp includes
-// it at its end), so it must not include another io/ facility header.
+// This header depends on <corio/io/core.hpp> only (<corio/io.hpp> includes
+// both), so it must not include another io/ facility header.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +16,7 @@
 #include <utility>
 
 #include "corio/future.hpp"
-#include "corio/io.hpp"
+#include "corio/io/core.hpp"
 
 namespace corio::io {
 

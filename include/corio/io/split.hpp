@@ -7,8 +7,8 @@
 // pending read and of a pending write separately, so a reader's poll does
 // not overwrite the writer's waker (sockets and DuplexStream do).
 //
-// This header depends on the top part of <corio/io.hpp> only (io.hpp includes
-// it at its end), so it must not include another io/ facility header.
+// This header depends on <corio/io/core.hpp> only (<corio/io.hpp> includes
+// both), so it must not include another io/ facility header.
 #pragma once
 
 #include <cstddef>
@@ -20,7 +20,7 @@
 #include <utility>
 
 #include "corio/future.hpp"
-#include "corio/io.hpp"
+#include "corio/io/core.hpp"
 
 namespace corio::io {
 

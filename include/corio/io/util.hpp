@@ -8,8 +8,8 @@
 // next poll continues where the last one stopped and no byte is read or
 // written twice.
 //
-// This header depends on the top part of <corio/io.hpp> only (io.hpp includes
-// it at its end), so it must not include another io/ facility header.
+// This header depends on <corio/io/core.hpp> only (<corio/io.hpp> includes
+// both), so it must not include another io/ facility header.
 #pragma once
 
 #include <cstddef>
@@ -23,7 +23,7 @@
 
 #include "corio/detail/coop.hpp"
 #include "corio/future.hpp"
-#include "corio/io.hpp"
+#include "corio/io/core.hpp"
 
 namespace corio::io {
 

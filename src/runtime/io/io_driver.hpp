@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "corio/detail/io_registration.hpp"
-#include "corio/io.hpp"
+#include "corio/io/core.hpp"
 
 namespace corio::detail {
 
