@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-#include "net/stream_ops.hpp"
+#include "net/socket_ops.hpp"
 
 namespace corio::net {
 namespace {

@@ -9,7 +9,7 @@
 
 #include <algorithm>
 
-#include "net/stream_ops.hpp"
+#include "net/socket_ops.hpp"
 
 namespace corio::net {
 namespace {

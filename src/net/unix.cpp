@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstring>
 
-#include "net/stream_ops.hpp"
+#include "net/socket_ops.hpp"
 
 namespace corio::net {
 namespace {

@@ -17,8 +17,8 @@
 
 #include "corio/detail/poll_evented.hpp"
 #include "corio/io.hpp"
+#include "corio/net/detail/stream_ops.hpp"
 #include "corio/net/socket_addr.hpp"
-#include "corio/net/stream_ops.hpp"
 
 namespace corio::net {
 

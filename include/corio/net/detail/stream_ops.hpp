@@ -12,7 +12,7 @@
 #include <utility>
 
 #include "corio/future.hpp"
-#include "corio/io.hpp"
+#include "corio/io/core.hpp"
 
 namespace corio::net::detail_stream {
 

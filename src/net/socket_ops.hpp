@@ -7,7 +7,7 @@
 
 #include <cstddef>
 
-#include "corio/io.hpp"
+#include "corio/io/core.hpp"
 #include "corio/net/socket_addr.hpp"
 
 namespace corio::net::socket_ops {
