@@ -22,7 +22,7 @@
 #include "corio/detail/coop.hpp"
 
 namespace corio::io {
-namespace detail_duplex {
+namespace detail {
 
 class Pipe {
 public:
@@ -151,7 +151,7 @@ private:
     bool read_closed_ = false;   // the reader was destroyed
 };
 
-}  // namespace detail_duplex
+}  // namespace detail
 
 DuplexStream& DuplexStream::operator=(DuplexStream&& other) noexcept {
     if (this != &other) {
@@ -202,8 +202,8 @@ Poll<Result<void>> DuplexStream::poll_shutdown(Context&) {
 
 std::pair<DuplexStream, DuplexStream> duplex(std::size_t max_buf_size) {
     if (max_buf_size == 0) throw std::invalid_argument("corio::io::duplex: max_buf_size must be at least 1");
-    auto a_to_b = std::make_shared<detail_duplex::Pipe>(max_buf_size);
-    auto b_to_a = std::make_shared<detail_duplex::Pipe>(max_buf_size);
+    auto a_to_b = std::make_shared<detail::Pipe>(max_buf_size);
+    auto b_to_a = std::make_shared<detail::Pipe>(max_buf_size);
     return {DuplexStream(b_to_a, a_to_b), DuplexStream(a_to_b, b_to_a)};
 }
 

@@ -10,7 +10,7 @@
 #include "corio/io/core.hpp"
 #include "corio/net/socket_addr.hpp"
 
-namespace corio::net::socket_ops {
+namespace corio::net::detail {
 
 /// A byte count from a system call's ssize_t result.
 inline Poll<io::Result<std::size_t>> byte_count(Poll<io::Result<ssize_t>> r) {
@@ -29,4 +29,4 @@ inline io::Result<SocketAddr> inet_sockname(int fd, bool peer) {
     return SocketAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
-}  // namespace corio::net::socket_ops
+}  // namespace corio::net::detail

@@ -25,7 +25,7 @@ io::Result<int> new_socket(int family) {
 // ---- TcpStream -----------------------------------------------------------------
 
 io::Result<TcpStream> TcpStream::from_fd(int fd) {
-    auto io = detail::PollEvented::adopt(fd);
+    auto io = corio::detail::PollEvented::adopt(fd);
     if (!io) return std::unexpected(io.error());
     return TcpStream(std::move(*io));
 }
@@ -48,13 +48,13 @@ Poll<io::Result<TcpStream>> TcpStream::poll_connect(Context& cx, const SocketAdd
         // and hung up, and that stale readiness must not reach the reactor.
         // (Registration reports the current state, so a connect that already
         // finished is seen.)
-        auto io = detail::PollEvented::adopt(*fd);
+        auto io = corio::detail::PollEvented::adopt(*fd);
         if (!io) return Ready(io::Result<TcpStream>(std::unexpected(io.error())));
         state.io = std::move(*io);
         if (rc == 0) return Ready(io::Result<TcpStream>(TcpStream(std::move(state.io))));
     }
     // In progress: writable (or an error) means the handshake finished.
-    auto ready = state.io.poll_ready(cx, detail::Direction::Write);
+    auto ready = state.io.poll_ready(cx, corio::detail::Direction::Write);
     if (ready.is_pending()) return Pending;
     if (!*ready) return Ready(io::Result<TcpStream>(std::unexpected(ready->error())));
     int err = 0;
@@ -68,22 +68,23 @@ Poll<io::Result<TcpStream>> TcpStream::poll_connect(Context& cx, const SocketAdd
 
 Poll<io::Result<std::size_t>> TcpStream::poll_read(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); },
+    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); },
                          buf.size());
-    return socket_ops::byte_count(std::move(r));
+    return detail::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> TcpStream::poll_peek(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), MSG_PEEK); });
-    return socket_ops::byte_count(std::move(r));
+    auto r =
+        io_.poll_io(cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), MSG_PEEK); });
+    return detail::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> TcpStream::poll_write(Context& cx, std::span<const std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Write,
+    auto r = io_.poll_io(cx, corio::detail::Direction::Write,
                          [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); }, buf.size());
-    return socket_ops::byte_count(std::move(r));
+    return detail::byte_count(std::move(r));
 }
 
 
@@ -106,8 +107,8 @@ io::Result<bool> TcpStream::nodelay() const noexcept {
     return v != 0;
 }
 
-io::Result<SocketAddr> TcpStream::peer_addr() const noexcept { return socket_ops::inet_sockname(io_.fd(), true); }
-io::Result<SocketAddr> TcpStream::local_addr() const noexcept { return socket_ops::inet_sockname(io_.fd(), false); }
+io::Result<SocketAddr> TcpStream::peer_addr() const noexcept { return detail::inet_sockname(io_.fd(), true); }
+io::Result<SocketAddr> TcpStream::local_addr() const noexcept { return detail::inet_sockname(io_.fd(), false); }
 
 io::Result<std::error_code> TcpStream::take_error() const noexcept {
     int err = 0;
@@ -133,7 +134,7 @@ io::Result<TcpListener> TcpListener::bind(const SocketAddr& addr, int backlog) {
         ::close(*fd);
         return err;
     }
-    auto io = detail::PollEvented::adopt(*fd);
+    auto io = corio::detail::PollEvented::adopt(*fd);
     if (!io) return std::unexpected(io.error());
     return TcpListener(std::move(*io));
 }
@@ -149,7 +150,7 @@ Poll<io::Result<std::pair<TcpStream, SocketAddr>>> TcpListener::poll_accept(Cont
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     int lfd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Read, [&] {
+    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] {
         len = sizeof ss;
         return ::accept4(lfd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     });
@@ -166,6 +167,6 @@ Poll<io::Result<std::pair<TcpStream, SocketAddr>>> TcpListener::poll_accept(Cont
     return Ready(Out(std::in_place, std::move(*stream), *peer));
 }
 
-io::Result<SocketAddr> TcpListener::local_addr() const noexcept { return socket_ops::inet_sockname(io_.fd(), false); }
+io::Result<SocketAddr> TcpListener::local_addr() const noexcept { return detail::inet_sockname(io_.fd(), false); }
 
 }  // namespace corio::net

@@ -38,7 +38,7 @@ io::Result<UdpSocket> UdpSocket::bind(std::string_view addr) {
 }
 
 io::Result<UdpSocket> UdpSocket::from_fd(int fd) {
-    auto io = detail::PollEvented::adopt(fd);
+    auto io = corio::detail::PollEvented::adopt(fd);
     if (!io) return std::unexpected(io.error());
     return UdpSocket(std::move(*io));
 }
@@ -61,31 +61,31 @@ io::Result<void> UdpSocket::connect(std::string_view addr) noexcept {
 
 Poll<io::Result<std::size_t>> UdpSocket::poll_send(Context& cx, std::span<const std::byte> buf) {
     int fd = io_.fd();
-    auto r =
-        io_.poll_io(cx, detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
-    return socket_ops::byte_count(std::move(r));
+    auto r = io_.poll_io(cx, corio::detail::Direction::Write,
+                         [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
+    return detail::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> UdpSocket::poll_recv(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); });
-    return socket_ops::byte_count(std::move(r));
+    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); });
+    return detail::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> UdpSocket::poll_send_to(Context& cx, std::span<const std::byte> buf,
                                                       const SocketAddr& target) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Write, [&] {
+    auto r = io_.poll_io(cx, corio::detail::Direction::Write, [&] {
         return ::sendto(fd, buf.data(), buf.size(), MSG_NOSIGNAL, target.as_sockaddr(), target.len());
     });
-    return socket_ops::byte_count(std::move(r));
+    return detail::byte_count(std::move(r));
 }
 
 Poll<RecvFromResult> UdpSocket::poll_recv_from_flags(Context& cx, std::span<std::byte> buf, int flags) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Read, [&] {
+    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] {
         len = sizeof ss;
         return ::recvfrom(fd, buf.data(), buf.size(), flags, reinterpret_cast<sockaddr*>(&ss), &len);
     });
@@ -114,8 +114,8 @@ Poll<io::Result<DatagramInfo>> UdpSocket::poll_recv_datagram(Context& cx, std::s
     return Ready(io::Result<DatagramInfo>(DatagramInfo{std::min(wire_len, buf.size()), wire_len, peer}));
 }
 
-io::Result<SocketAddr> UdpSocket::local_addr() const noexcept { return socket_ops::inet_sockname(io_.fd(), false); }
-io::Result<SocketAddr> UdpSocket::peer_addr() const noexcept { return socket_ops::inet_sockname(io_.fd(), true); }
+io::Result<SocketAddr> UdpSocket::local_addr() const noexcept { return detail::inet_sockname(io_.fd(), false); }
+io::Result<SocketAddr> UdpSocket::peer_addr() const noexcept { return detail::inet_sockname(io_.fd(), true); }
 
 io::Result<void> UdpSocket::set_broadcast(bool on) noexcept {
     int v = on ? 1 : 0;

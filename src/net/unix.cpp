@@ -71,7 +71,7 @@ io::Result<int> new_socket() {
 // ---- UnixStream ----------------------------------------------------------------
 
 io::Result<UnixStream> UnixStream::from_fd(int fd) {
-    auto io = detail::PollEvented::adopt(fd);
+    auto io = corio::detail::PollEvented::adopt(fd);
     if (!io) return std::unexpected(io.error());
     return UnixStream(std::move(*io));
 }
@@ -108,12 +108,12 @@ Poll<io::Result<UnixStream>> UnixStream::poll_connect(Context& cx, const std::st
             ::close(*fd);
             return Ready(Out(err));
         }
-        auto io = detail::PollEvented::adopt(*fd);
+        auto io = corio::detail::PollEvented::adopt(*fd);
         if (!io) return Ready(Out(std::unexpected(io.error())));
         if (rc == 0) return Ready(Out(UnixStream(std::move(*io))));
         state.io = std::move(*io);
     }
-    auto ready = state.io.poll_ready(cx, detail::Direction::Write);
+    auto ready = state.io.poll_ready(cx, corio::detail::Direction::Write);
     if (ready.is_pending()) return Pending;
     if (!*ready) return Ready(Out(std::unexpected(ready->error())));
     int err = 0;
@@ -125,23 +125,24 @@ Poll<io::Result<UnixStream>> UnixStream::poll_connect(Context& cx, const std::st
 
 Poll<io::Result<std::size_t>> UnixStream::poll_read(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); },
+    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); },
                          buf.size());
-    return socket_ops::byte_count(std::move(r));
+    return detail::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> UnixStream::poll_peek(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), MSG_PEEK); });
-    return socket_ops::byte_count(std::move(r));
+    auto r =
+        io_.poll_io(cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), MSG_PEEK); });
+    return detail::byte_count(std::move(r));
 }
 
 Poll<io::Result<std::size_t>> UnixStream::poll_write(Context& cx, std::span<const std::byte> buf) {
     int fd = io_.fd();
-    auto r =
-        io_.poll_io(cx, detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); },
-                    buf.size());
-    return socket_ops::byte_count(std::move(r));
+    auto r = io_.poll_io(
+        cx, corio::detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); },
+        buf.size());
+    return detail::byte_count(std::move(r));
 }
 
 
@@ -185,7 +186,7 @@ io::Result<UnixListener> UnixListener::bind(std::string_view path, int backlog) 
         ::close(*fd);
         return err;
     }
-    auto io = detail::PollEvented::adopt(*fd);
+    auto io = corio::detail::PollEvented::adopt(*fd);
     if (!io) return std::unexpected(io.error());
     return UnixListener(std::move(*io));
 }
@@ -195,7 +196,7 @@ Poll<io::Result<std::pair<UnixStream, std::string>>> UnixListener::poll_accept(C
     sockaddr_un sun{};
     socklen_t len = sizeof sun;
     int lfd = io_.fd();
-    auto r = io_.poll_io(cx, detail::Direction::Read, [&] {
+    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] {
         len = sizeof sun;
         return ::accept4(lfd, reinterpret_cast<sockaddr*>(&sun), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     });

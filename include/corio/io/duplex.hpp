@@ -20,9 +20,9 @@
 
 namespace corio::io {
 
-namespace detail_duplex {
+namespace detail {
 class Pipe;  // one direction: a bounded byte ring with a reader and a writer (src/io/duplex.cpp)
-}  // namespace detail_duplex
+}  // namespace detail
 
 /// One end of an io::duplex() pipe: AsyncRead + AsyncWrite.
 ///
@@ -59,12 +59,12 @@ public:
 
 private:
     friend std::pair<DuplexStream, DuplexStream> duplex(std::size_t max_buf_size);
-    DuplexStream(std::shared_ptr<detail_duplex::Pipe> read, std::shared_ptr<detail_duplex::Pipe> write) noexcept
+    DuplexStream(std::shared_ptr<detail::Pipe> read, std::shared_ptr<detail::Pipe> write) noexcept
         : read_(std::move(read)), write_(std::move(write)) {}
     void close() noexcept;
 
-    std::shared_ptr<detail_duplex::Pipe> read_;   // the peer writes, this end reads
-    std::shared_ptr<detail_duplex::Pipe> write_;  // this end writes, the peer reads
+    std::shared_ptr<detail::Pipe> read_;   // the peer writes, this end reads
+    std::shared_ptr<detail::Pipe> write_;  // this end writes, the peer reads
 };
 
 /// Two connected DuplexStream ends: what one writes the other reads. Each

@@ -24,14 +24,14 @@
 
 namespace corio::io {
 
-namespace detail_split {
+namespace detail {
 template <class T>
 struct Shared {
     explicit Shared(T&& s) : stream(std::move(s)) {}
     std::mutex mutex;  // held for one inner poll at a time
     T stream;
 };
-}  // namespace detail_split
+}  // namespace detail
 
 template <class T>
 class WriteHalf;
@@ -56,7 +56,7 @@ public:
         if (!is_pair_of(write)) {
             throw std::invalid_argument("corio::io::ReadHalf::unsplit: halves of different streams");
         }
-        std::shared_ptr<detail_split::Shared<T>> shared = std::move(shared_);
+        std::shared_ptr<detail::Shared<T>> shared = std::move(shared_);
         write.shared_.reset();
         return std::move(shared->stream);
     }
@@ -65,9 +65,9 @@ private:
     template <class U>
     friend std::pair<ReadHalf<U>, WriteHalf<U>> split(U&& stream)
         requires(!std::is_lvalue_reference_v<U> && AsyncRead<U> && AsyncWrite<U>);
-    explicit ReadHalf(std::shared_ptr<detail_split::Shared<T>> shared) noexcept : shared_(std::move(shared)) {}
+    explicit ReadHalf(std::shared_ptr<detail::Shared<T>> shared) noexcept : shared_(std::move(shared)) {}
 
-    std::shared_ptr<detail_split::Shared<T>> shared_;
+    std::shared_ptr<detail::Shared<T>> shared_;
 };
 
 /// The writing half of io::split(): AsyncWrite. Destroying it does not shut
@@ -97,9 +97,9 @@ private:
     template <class U>
     friend std::pair<ReadHalf<U>, WriteHalf<U>> split(U&& stream)
         requires(!std::is_lvalue_reference_v<U> && AsyncRead<U> && AsyncWrite<U>);
-    explicit WriteHalf(std::shared_ptr<detail_split::Shared<T>> shared) noexcept : shared_(std::move(shared)) {}
+    explicit WriteHalf(std::shared_ptr<detail::Shared<T>> shared) noexcept : shared_(std::move(shared)) {}
 
-    std::shared_ptr<detail_split::Shared<T>> shared_;
+    std::shared_ptr<detail::Shared<T>> shared_;
 };
 
 /// Splits `stream` (taken by move) into a read half and a write half that
@@ -110,7 +110,7 @@ template <class T>
 std::pair<ReadHalf<T>, WriteHalf<T>> split(T&& stream)
     requires(!std::is_lvalue_reference_v<T> && AsyncRead<T> && AsyncWrite<T>)
 {
-    auto shared = std::make_shared<detail_split::Shared<T>>(std::move(stream));
+    auto shared = std::make_shared<detail::Shared<T>>(std::move(stream));
     return {ReadHalf<T>(shared), WriteHalf<T>(shared)};
 }
 

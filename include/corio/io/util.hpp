@@ -248,7 +248,7 @@ WriteAllFuture<W> write_all(W& writer, std::string_view text) noexcept {
     return WriteAllFuture<W>(writer, std::as_bytes(std::span(text.data(), text.size())));
 }
 
-namespace detail_util {
+namespace detail {
 
 /// One direction of a copy: reads into a buffer, writes it out, and at the
 /// reader's end of stream flushes the writer. Invariant: bytes [pos_, end_)
@@ -346,7 +346,7 @@ private:
     State state_ = State::Copying;
 };
 
-}  // namespace detail_util
+}  // namespace detail
 
 /// The future of io::copy().
 template <AsyncRead R, AsyncWrite W>
@@ -359,7 +359,7 @@ public:
 private:
     R* reader_;
     W* writer_;
-    detail_util::CopyBuffer buf_;
+    detail::CopyBuffer buf_;
 };
 
 /// Copies everything `reader` yields to `writer` until the reader's end of
@@ -401,8 +401,8 @@ public:
 private:
     A* a_;
     B* b_;
-    detail_util::CopyDirection a_to_b_;
-    detail_util::CopyDirection b_to_a_;
+    detail::CopyDirection a_to_b_;
+    detail::CopyDirection b_to_a_;
 };
 
 /// Copies `a` to `b` and `b` to `a` at the same time. When one side reaches

@@ -26,12 +26,12 @@ class TcpStream;
 
 
 /// A TCP stream between a local and a remote socket. AsyncRead + AsyncWrite.
-class TcpStream : public detail_stream::StreamMethods<TcpStream> {
+class TcpStream : public detail::StreamMethods<TcpStream> {
 public:
     /// Connects to `addr`. Errors: connection_refused, timed_out, network_unreachable, ...
     /// Cancellation-safe: dropping the future closes the half-open socket.
     static auto connect(SocketAddr addr) {
-        return detail_stream::op_future<io::Result<TcpStream>>(
+        return detail::op_future<io::Result<TcpStream>>(
             [addr, state = std::make_shared<ConnectState>()](Context& cx) { return poll_connect(cx, addr, *state); });
     }
     /// Connects to "ip:port" ("127.0.0.1:80", "[::1]:80"; a literal IP, no
@@ -41,7 +41,7 @@ public:
     /// the half-open socket.
     static auto connect(std::string_view addr) {
         auto parsed = SocketAddr::parse(addr);
-        return detail_stream::op_future<io::Result<TcpStream>>(
+        return detail::op_future<io::Result<TcpStream>>(
             [parsed, state = std::make_shared<ConnectState>()](Context& cx) -> Poll<io::Result<TcpStream>> {
                 if (!parsed) return Ready(io::Result<TcpStream>(std::unexpected(parsed.error())));
                 return poll_connect(cx, *parsed, *state);
@@ -67,8 +67,8 @@ public:
     Poll<io::Result<void>> poll_flush(Context&) { return Ready(io::Result<void>()); }
     Poll<io::Result<void>> poll_shutdown(Context&) { return Ready(shutdown(SHUT_WR)); }
 
-    using OwnedReadHalf = detail_stream::OwnedReadHalf<TcpStream>;
-    using OwnedWriteHalf = detail_stream::OwnedWriteHalf<TcpStream>;
+    using OwnedReadHalf = detail::OwnedReadHalf<TcpStream>;
+    using OwnedWriteHalf = detail::OwnedWriteHalf<TcpStream>;
     /// Splits into halves that can be used from two tasks at once. Dropping
     /// the write half shuts the write direction down.
     std::pair<OwnedReadHalf, OwnedWriteHalf> into_split() &&;
@@ -79,15 +79,15 @@ public:
 
 private:
     struct ConnectState {
-        detail::PollEvented io;
+        corio::detail::PollEvented io;
         bool started = false;
     };
     static Poll<io::Result<TcpStream>> poll_connect(Context& cx, const SocketAddr& addr, ConnectState& state);
 
-    explicit TcpStream(detail::PollEvented io) noexcept : io_(std::move(io)) {}
+    explicit TcpStream(corio::detail::PollEvented io) noexcept : io_(std::move(io)) {}
     friend class TcpListener;
 
-    detail::PollEvented io_;
+    corio::detail::PollEvented io_;
 };
 
 /// A TCP socket listening for connections.
@@ -105,7 +105,7 @@ public:
     /// Waits for a connection: the stream and the peer's address.
     /// Cancellation-safe: no connection is lost if the future is dropped.
     auto accept() {
-        return detail_stream::op_future<io::Result<std::pair<TcpStream, SocketAddr>>>(
+        return detail::op_future<io::Result<std::pair<TcpStream, SocketAddr>>>(
             [this](Context& cx) { return poll_accept(cx); });
     }
     Poll<io::Result<std::pair<TcpStream, SocketAddr>>> poll_accept(Context& cx);
@@ -114,8 +114,8 @@ public:
     int native_handle() const noexcept { return io_.fd(); }
 
 private:
-    explicit TcpListener(detail::PollEvented io) noexcept : io_(std::move(io)) {}
-    detail::PollEvented io_;
+    explicit TcpListener(corio::detail::PollEvented io) noexcept : io_(std::move(io)) {}
+    corio::detail::PollEvented io_;
 };
 
 static_assert(io::AsyncRead<TcpStream> && io::AsyncWrite<TcpStream>);

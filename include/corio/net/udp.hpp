@@ -23,7 +23,7 @@
 #include "corio/detail/poll_evented.hpp"
 #include "corio/io.hpp"
 #include "corio/net/socket_addr.hpp"
-#include "corio/net/tcp.hpp"  // detail_stream::op_future, the socket operation future
+#include "corio/net/tcp.hpp"  // detail::op_future, the socket operation future
 
 namespace corio::net {
 
@@ -65,13 +65,13 @@ public:
     /// unreachable", message_size when `buf` exceeds the datagram limit.
     /// Cancellation-safe (a datagram is sent whole or not at all).
     auto send(std::span<const std::byte> buf) {
-        return detail_stream::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_send(cx, buf); });
+        return detail::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_send(cx, buf); });
     }
     /// Receives one datagram from the connected peer into `buf`; its length,
     /// at most `buf.size()` (a longer datagram is truncated). Errors:
     /// connection_refused (ICMP from the peer's host). Cancellation-safe.
     auto recv(std::span<std::byte> buf) {
-        return detail_stream::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_recv(cx, buf); });
+        return detail::op_future<io::Result<std::size_t>>([this, buf](Context& cx) { return poll_recv(cx, buf); });
     }
     /// Sends `buf` as one datagram to `target`; the byte count. Errors:
     /// message_size when `buf` exceeds the datagram limit, permission_denied
@@ -79,7 +79,7 @@ public:
     /// network_unreachable, ... Cancellation-safe (a datagram is sent whole
     /// or not at all).
     auto send_to(std::span<const std::byte> buf, SocketAddr target) {
-        return detail_stream::op_future<io::Result<std::size_t>>(
+        return detail::op_future<io::Result<std::size_t>>(
             [this, buf, target](Context& cx) { return poll_send_to(cx, buf, target); });
     }
     /// send_to() an "ip:port" target (a literal IP, no name lookup: see
@@ -89,7 +89,7 @@ public:
     /// dropped before it completed has sent nothing.
     auto send_to(std::span<const std::byte> buf, std::string_view target) {
         auto parsed = SocketAddr::parse(target);
-        return detail_stream::op_future<io::Result<std::size_t>>(
+        return detail::op_future<io::Result<std::size_t>>(
             [this, buf, parsed](Context& cx) -> Poll<io::Result<std::size_t>> {
                 if (!parsed) return Ready(io::Result<std::size_t>(std::unexpected(parsed.error())));
                 return poll_send_to(cx, buf, *parsed);
@@ -98,19 +98,19 @@ public:
     /// Receives one datagram into `buf`: its length (truncated to
     /// `buf.size()`) and its sender. Cancellation-safe.
     auto recv_from(std::span<std::byte> buf) {
-        return detail_stream::op_future<io::Result<std::pair<std::size_t, SocketAddr>>>(
+        return detail::op_future<io::Result<std::pair<std::size_t, SocketAddr>>>(
             [this, buf](Context& cx) { return poll_recv_from(cx, buf); });
     }
     /// Like recv_from, but leaves the datagram queued: the next receive gets
     /// it again. Cancellation-safe.
     auto peek_from(std::span<std::byte> buf) {
-        return detail_stream::op_future<io::Result<std::pair<std::size_t, SocketAddr>>>(
+        return detail::op_future<io::Result<std::pair<std::size_t, SocketAddr>>>(
             [this, buf](Context& cx) { return poll_peek_from(cx, buf); });
     }
     /// Like recv_from, and also reports the datagram's real length, so a
     /// truncated datagram can be told apart (MSG_TRUNC). Cancellation-safe.
     auto recv_datagram(std::span<std::byte> buf) {
-        return detail_stream::op_future<io::Result<DatagramInfo>>(
+        return detail::op_future<io::Result<DatagramInfo>>(
             [this, buf](Context& cx) { return poll_recv_datagram(cx, buf); });
     }
 
@@ -134,12 +134,12 @@ public:
     int native_handle() const noexcept { return io_.fd(); }
 
 private:
-    explicit UdpSocket(detail::PollEvented io) noexcept : io_(std::move(io)) {}
+    explicit UdpSocket(corio::detail::PollEvented io) noexcept : io_(std::move(io)) {}
 
     Poll<io::Result<std::pair<std::size_t, SocketAddr>>> poll_recv_from_flags(Context& cx, std::span<std::byte> buf,
                                                                               int flags);
 
-    detail::PollEvented io_;
+    corio::detail::PollEvented io_;
 };
 
 }  // namespace corio::net

@@ -21,7 +21,7 @@
 
 #include "corio/detail/poll_evented.hpp"
 #include "corio/io.hpp"
-#include "corio/net/tcp.hpp"  // detail_stream::op_future, the socket operation future
+#include "corio/net/tcp.hpp"  // detail::op_future, the socket operation future
 
 namespace corio::net {
 
@@ -34,7 +34,7 @@ struct UCred {
 };
 
 /// A connected Unix-domain stream socket. AsyncRead + AsyncWrite.
-class UnixStream : public detail_stream::StreamMethods<UnixStream> {
+class UnixStream : public detail::StreamMethods<UnixStream> {
 public:
     /// Connects to the listener bound at `path`. Errors:
     /// no_such_file_or_directory (nothing at `path`), connection_refused (no
@@ -42,7 +42,7 @@ public:
     /// backlog is full, as in Tokio), invalid_argument (empty or too long a
     /// path). Cancellation-safe: dropping the future closes the socket.
     static auto connect(std::string_view path) {
-        return detail_stream::op_future<io::Result<UnixStream>>(
+        return detail::op_future<io::Result<UnixStream>>(
             [path = std::string(path), state = std::make_shared<ConnectState>()](Context& cx) {
                 return poll_connect(cx, path, *state);
             });
@@ -74,8 +74,8 @@ public:
     Poll<io::Result<void>> poll_flush(Context&) { return Ready(io::Result<void>()); }
     Poll<io::Result<void>> poll_shutdown(Context&) { return Ready(shutdown(SHUT_WR)); }
 
-    using OwnedReadHalf = detail_stream::OwnedReadHalf<UnixStream>;
-    using OwnedWriteHalf = detail_stream::OwnedWriteHalf<UnixStream>;
+    using OwnedReadHalf = detail::OwnedReadHalf<UnixStream>;
+    using OwnedWriteHalf = detail::OwnedWriteHalf<UnixStream>;
     /// Splits into halves that can be used from two tasks at once. Dropping
     /// the write half shuts the write direction down.
     std::pair<OwnedReadHalf, OwnedWriteHalf> into_split() &&;
@@ -84,15 +84,15 @@ public:
 
 private:
     struct ConnectState {
-        detail::PollEvented io;
+        corio::detail::PollEvented io;
         bool started = false;
     };
     static Poll<io::Result<UnixStream>> poll_connect(Context& cx, const std::string& path, ConnectState& state);
 
-    explicit UnixStream(detail::PollEvented io) noexcept : io_(std::move(io)) {}
+    explicit UnixStream(corio::detail::PollEvented io) noexcept : io_(std::move(io)) {}
     friend class UnixListener;
 
-    detail::PollEvented io_;
+    corio::detail::PollEvented io_;
 };
 
 /// A Unix-domain socket listening for connections at a path.
@@ -116,7 +116,7 @@ public:
     /// usual unnamed client). Cancellation-safe: no connection is lost if the
     /// future is dropped.
     auto accept() {
-        return detail_stream::op_future<io::Result<std::pair<UnixStream, std::string>>>(
+        return detail::op_future<io::Result<std::pair<UnixStream, std::string>>>(
             [this](Context& cx) { return poll_accept(cx); });
     }
     Poll<io::Result<std::pair<UnixStream, std::string>>> poll_accept(Context& cx);
@@ -126,8 +126,8 @@ public:
     int native_handle() const noexcept { return io_.fd(); }
 
 private:
-    explicit UnixListener(detail::PollEvented io) noexcept : io_(std::move(io)) {}
-    detail::PollEvented io_;
+    explicit UnixListener(corio::detail::PollEvented io) noexcept : io_(std::move(io)) {}
+    corio::detail::PollEvented io_;
 };
 
 static_assert(io::AsyncRead<UnixStream> && io::AsyncWrite<UnixStream>);

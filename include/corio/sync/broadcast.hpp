@@ -398,15 +398,15 @@ public:
 
 private:
     friend std::pair<Sender<T>, Receiver<T>> channel<T>(std::size_t);
-    explicit Sender(detail::BroadcastShared<T>* shared) noexcept : shared_(shared) {}
+    explicit Sender(corio::detail::BroadcastShared<T>* shared) noexcept : shared_(shared) {}
 
     void reset() noexcept {
         if (shared_ == nullptr) return;
         shared_->drop_sender();
-        detail::BroadcastShared<T>::unref(std::exchange(shared_, nullptr));
+        corio::detail::BroadcastShared<T>::unref(std::exchange(shared_, nullptr));
     }
 
-    detail::BroadcastShared<T>* shared_;
+    corio::detail::BroadcastShared<T>* shared_;
 };
 
 /// The receiving half. Copyable: a copy starts at the same position and
@@ -458,7 +458,7 @@ public:
     /// TryRecvError::empty() / closed() / lagged(n) (as recv()).
     std::expected<T, TryRecvError> try_recv() {
         auto result = shared_->read(next_, nullptr, nullptr);
-        using Status = typename detail::BroadcastShared<T>::Status;
+        using Status = typename corio::detail::BroadcastShared<T>::Status;
         switch (result.status) {
             case Status::Value:
                 return std::move(*result.value);
@@ -504,13 +504,13 @@ private:
     friend std::pair<Sender<T>, Receiver<T>> channel<T>(std::size_t);
 
     // Adopts a receiver already counted in `shared` (and takes a reference).
-    Receiver(detail::BroadcastShared<T>* shared, std::uint64_t next) noexcept : shared_(shared), next_(next) {
+    Receiver(corio::detail::BroadcastShared<T>* shared, std::uint64_t next) noexcept : shared_(shared), next_(next) {
         shared_->ref();
     }
 
-    Poll<std::expected<T, RecvError>> poll_recv(Context& cx, detail::QueuedWaiter& waiter) {
+    Poll<std::expected<T, RecvError>> poll_recv(Context& cx, corio::detail::QueuedWaiter& waiter) {
         auto result = shared_->read(next_, &waiter, &cx.waker());
-        using Status = typename detail::BroadcastShared<T>::Status;
+        using Status = typename corio::detail::BroadcastShared<T>::Status;
         switch (result.status) {
             case Status::Value:
                 return Ready(std::expected<T, RecvError>(std::in_place, std::move(*result.value)));
@@ -527,10 +527,10 @@ private:
     void reset() noexcept {
         if (shared_ == nullptr) return;
         shared_->drop_receiver(next_);
-        detail::BroadcastShared<T>::unref(std::exchange(shared_, nullptr));
+        corio::detail::BroadcastShared<T>::unref(std::exchange(shared_, nullptr));
     }
 
-    detail::BroadcastShared<T>* shared_;
+    corio::detail::BroadcastShared<T>* shared_;
     std::uint64_t next_ = 0;
 };
 
@@ -556,13 +556,13 @@ public:
     /// Ready with the next value or error; Pending (waker stored) while
     /// nothing was sent, or when the task's budget is spent.
     Poll<Output> poll(Context& cx) {
-        if (!detail::poll_proceed(cx)) return Pending;
+        if (!corio::detail::poll_proceed(cx)) return Pending;
         return rx_->poll_recv(cx, waiter_);
     }
 
 private:
     Receiver<T>* rx_;
-    detail::QueuedWaiter waiter_;
+    corio::detail::QueuedWaiter waiter_;
 };
 
 /// Creates a broadcast channel whose ring holds `capacity` values, rounded
@@ -576,8 +576,8 @@ std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
     if (static_cast<std::uint64_t>(capacity) > kMaxCapacity) {
         throw std::invalid_argument("corio::sync::broadcast::channel: capacity too large");
     }
-    auto owned = std::make_unique<detail::BroadcastShared<T>>(std::bit_ceil(capacity));
-    detail::BroadcastShared<T>* shared = owned.release();
+    auto owned = std::make_unique<corio::detail::BroadcastShared<T>>(std::bit_ceil(capacity));
+    corio::detail::BroadcastShared<T>* shared = owned.release();
     shared->add_sender();
     Sender<T> tx(shared);
     shared->ref();  // the sender's

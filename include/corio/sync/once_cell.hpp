@@ -24,12 +24,12 @@
 
 namespace corio::sync {
 
-namespace once_cell_detail {
+namespace detail {
 template <class E>
 struct IsExpected : std::false_type {};
 template <class V, class E>
 struct IsExpected<std::expected<V, E>> : std::true_type {};
-}  // namespace once_cell_detail
+}  // namespace detail
 
 /// A cell written at most once, then read without locking. Must outlive the
 /// futures of get_or_init / get_or_try_init.
@@ -236,7 +236,7 @@ template <class F>
 class CORIO_NODISCARD_FUTURE OnceCell<T>::GetOrTryInit {
     using Driver = InitDriver<F>;
     using InitOutput = typename Driver::InitOutput;
-    static_assert(once_cell_detail::IsExpected<InitOutput>::value,
+    static_assert(detail::IsExpected<InitOutput>::value,
                   "get_or_try_init: the initialiser's future must yield a std::expected<T, E>");
     using Error = typename InitOutput::error_type;
 

@@ -261,7 +261,7 @@ public:
     using Output = void;
 
     /// Waits on `shared` (prefer Sender::closed()).
-    explicit Closed(detail::WatchShared<T>& shared) noexcept : shared_(&shared) {}
+    explicit Closed(corio::detail::WatchShared<T>& shared) noexcept : shared_(&shared) {}
     /// Only before the first poll.
     Closed(Closed&& other) noexcept : shared_(other.shared_) {}
     Closed(const Closed&) = delete;
@@ -273,13 +273,13 @@ public:
 
     /// Ready once no receiver is alive; Pending (waker stored) before.
     Poll<void> poll(Context& cx) {
-        if (!detail::poll_proceed(cx)) return Pending;
+        if (!corio::detail::poll_proceed(cx)) return Pending;
         return shared_->poll_closed(cx, waiter_);
     }
 
 private:
-    detail::WatchShared<T>* shared_;
-    detail::QueuedWaiter waiter_;
+    corio::detail::WatchShared<T>* shared_;
+    corio::detail::QueuedWaiter waiter_;
 };
 
 /// The sending half (one per channel; move-only). Destroying it closes the
@@ -360,7 +360,7 @@ public:
     /// A new receiver for which the current value counts as seen.
     Receiver<T> subscribe() const {
         shared_->add_receiver();
-        return Receiver<T>(*shared_, detail::WatchShared<T>::version_of(shared_->state()));
+        return Receiver<T>(*shared_, corio::detail::WatchShared<T>::version_of(shared_->state()));
     }
 
     /// The number of receivers alive now.
@@ -375,15 +375,15 @@ public:
 
 private:
     friend std::pair<Sender<T>, Receiver<T>> channel<T>(T);
-    explicit Sender(detail::WatchShared<T>* shared) noexcept : shared_(shared) { shared_->ref(); }
+    explicit Sender(corio::detail::WatchShared<T>* shared) noexcept : shared_(shared) { shared_->ref(); }
 
     void reset() noexcept {
         if (shared_ == nullptr) return;
         shared_->close();
-        detail::WatchShared<T>::unref(std::exchange(shared_, nullptr));
+        corio::detail::WatchShared<T>::unref(std::exchange(shared_, nullptr));
     }
 
-    detail::WatchShared<T>* shared_;
+    corio::detail::WatchShared<T>* shared_;
 };
 
 /// The future of Receiver::changed(); see there. May be moved until first polled.
@@ -393,7 +393,7 @@ public:
     using Output = std::expected<void, RecvError>;
 
     /// Waits for a version other than `seen` (prefer Receiver::changed()).
-    Changed(detail::WatchShared<T>& shared, std::uint64_t& seen) noexcept : shared_(&shared), seen_(&seen) {}
+    Changed(corio::detail::WatchShared<T>& shared, std::uint64_t& seen) noexcept : shared_(&shared), seen_(&seen) {}
     /// Only before the first poll.
     Changed(Changed&& other) noexcept : shared_(other.shared_), seen_(other.seen_) {}
     Changed(const Changed&) = delete;
@@ -407,7 +407,7 @@ public:
     /// Ready on a new version (marked seen) or with RecvError; Pending
     /// (waker stored) while neither.
     Poll<Output> poll(Context& cx) {
-        if (!detail::poll_proceed(cx)) return Pending;
+        if (!corio::detail::poll_proceed(cx)) return Pending;
         Poll<bool> changed = shared_->poll_changed(cx, *seen_, waiter_);
         if (changed.is_pending()) return Pending;
         if (*changed) return Ready(Output());
@@ -415,9 +415,9 @@ public:
     }
 
 private:
-    detail::WatchShared<T>* shared_;
+    corio::detail::WatchShared<T>* shared_;
     std::uint64_t* seen_;
-    detail::QueuedWaiter waiter_;
+    corio::detail::QueuedWaiter waiter_;
 };
 
 /// The future of Receiver::wait_for(); see there. May be moved until first polled.
@@ -427,7 +427,7 @@ public:
     using Output = std::expected<Ref<T>, RecvError>;
 
     /// Waits for `pred` to hold (prefer Receiver::wait_for()).
-    WaitFor(detail::WatchShared<T>& shared, std::uint64_t& seen, Pred pred)
+    WaitFor(corio::detail::WatchShared<T>& shared, std::uint64_t& seen, Pred pred)
         : shared_(&shared), seen_(&seen), pred_(std::move(pred)) {}
     /// Only before the first poll.
     WaitFor(WaitFor&& other) noexcept(std::is_nothrow_move_constructible_v<Pred>)
@@ -442,12 +442,12 @@ public:
     /// Ready with a Ref once `pred` holds, or with RecvError; Pending
     /// (waker stored) while waiting for the next change.
     Poll<Output> poll(Context& cx) {
-        if (!detail::poll_proceed(cx)) return Pending;
+        if (!corio::detail::poll_proceed(cx)) return Pending;
         for (;;) {
             std::shared_lock read(shared_->value_lock());
             // The version only moves under the write lock: this one matches the value.
             const std::uint64_t state = shared_->state();
-            const std::uint64_t version = detail::WatchShared<T>::version_of(state);
+            const std::uint64_t version = corio::detail::WatchShared<T>::version_of(state);
             const bool changed = version != *seen_;
             *seen_ = version;
             if (std::invoke(pred_, std::as_const(shared_->value()))) {
@@ -466,10 +466,10 @@ public:
     }
 
 private:
-    detail::WatchShared<T>* shared_;
+    corio::detail::WatchShared<T>* shared_;
     std::uint64_t* seen_;
     Pred pred_;
-    detail::QueuedWaiter waiter_;
+    corio::detail::QueuedWaiter waiter_;
 };
 
 /// A receiving half. Copyable: each copy tracks what it has seen on its own.
@@ -510,7 +510,7 @@ public:
     /// to this receiver.
     Ref<T> borrow() const {
         std::shared_lock read(shared_->value_lock());
-        const bool changed = detail::WatchShared<T>::version_of(shared_->state()) != seen_;
+        const bool changed = corio::detail::WatchShared<T>::version_of(shared_->state()) != seen_;
         return Ref<T>(std::move(read), &shared_->value(), changed);
     }
 
@@ -518,7 +518,7 @@ public:
     Ref<T> borrow_and_update() {
         std::shared_lock read(shared_->value_lock());
         // The version only moves under the write lock: this one matches the value.
-        const std::uint64_t version = detail::WatchShared<T>::version_of(shared_->state());
+        const std::uint64_t version = corio::detail::WatchShared<T>::version_of(shared_->state());
         const bool changed = version != seen_;
         seen_ = version;
         return Ref<T>(std::move(read), &shared_->value(), changed);
@@ -528,8 +528,8 @@ public:
     /// the Sender is gone and there is nothing new.
     std::expected<bool, RecvError> has_changed() const noexcept {
         const std::uint64_t state = shared_->state();
-        if (detail::WatchShared<T>::version_of(state) != seen_) return true;
-        if (detail::WatchShared<T>::is_closed(state)) return std::unexpected(RecvError{});
+        if (corio::detail::WatchShared<T>::version_of(state) != seen_) return true;
+        if (corio::detail::WatchShared<T>::is_closed(state)) return std::unexpected(RecvError{});
         return false;
     }
 
@@ -560,11 +560,12 @@ public:
     /// Makes the current value count as unseen (has_changed() is true and
     /// changed() completes at once).
     void mark_changed() noexcept {
-        seen_ = detail::WatchShared<T>::version_of(shared_->state()) - detail::WatchShared<T>::kVersionStep;
+        seen_ =
+            corio::detail::WatchShared<T>::version_of(shared_->state()) - corio::detail::WatchShared<T>::kVersionStep;
     }
 
     /// Makes the current value count as seen.
-    void mark_unchanged() noexcept { seen_ = detail::WatchShared<T>::version_of(shared_->state()); }
+    void mark_unchanged() noexcept { seen_ = corio::detail::WatchShared<T>::version_of(shared_->state()); }
 
     /// True when both belong to the same channel.
     bool same_channel(const Receiver& other) const noexcept { return shared_ == other.shared_; }
@@ -580,17 +581,17 @@ private:
     friend std::pair<Sender<T>, Receiver<T>> channel<T>(T);
 
     // Adopts a receiver already counted in `shared` (and takes a reference).
-    Receiver(detail::WatchShared<T>& shared, std::uint64_t seen) noexcept : shared_(&shared), seen_(seen) {
+    Receiver(corio::detail::WatchShared<T>& shared, std::uint64_t seen) noexcept : shared_(&shared), seen_(seen) {
         shared_->ref();
     }
 
     void reset() noexcept {
         if (shared_ == nullptr) return;
         shared_->drop_receiver();
-        detail::WatchShared<T>::unref(std::exchange(shared_, nullptr));
+        corio::detail::WatchShared<T>::unref(std::exchange(shared_, nullptr));
     }
 
-    detail::WatchShared<T>* shared_;
+    corio::detail::WatchShared<T>* shared_;
     std::uint64_t seen_ = 0;
 };
 
@@ -600,8 +601,8 @@ private:
 /// send_replace() also need it move-assignable (send_modify() does not).
 template <class T>
 std::pair<Sender<T>, Receiver<T>> channel(T init) {
-    auto owned = std::make_unique<detail::WatchShared<T>>(std::in_place, std::move(init));
-    detail::WatchShared<T>* shared = owned.release();
+    auto owned = std::make_unique<corio::detail::WatchShared<T>>(std::in_place, std::move(init));
+    corio::detail::WatchShared<T>* shared = owned.release();
     Sender<T> tx(shared);
     shared->add_receiver();
     Receiver<T> rx(*shared, 0);

@@ -14,7 +14,7 @@
 #include "corio/future.hpp"
 #include "corio/io/core.hpp"
 
-namespace corio::net::detail_stream {
+namespace corio::net::detail {
 
 /// A future running one poll function of a socket until it is ready.
 template <class Output_, class Fn>
@@ -182,4 +182,4 @@ private:
     std::shared_ptr<Stream> s_;
 };
 
-}  // namespace corio::net::detail_stream
+}  // namespace corio::net::detail
