@@ -25,6 +25,8 @@
 // and a std::mutex must be unlocked by the thread that locked it.
 #include <charconv>
 #include <chrono>
+#include <corio/corio.hpp>
+#include <corio/net.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -39,9 +41,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <corio/corio.hpp>
-#include <corio/net.hpp>
 
 namespace {
 

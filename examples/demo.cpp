@@ -2,10 +2,9 @@
 //
 // Run: cmake --workflow --preset demo     (or ./demo from a build directory)
 #include <chrono>
+#include <corio/corio.hpp>
 #include <cstdio>
 #include <vector>
-
-#include <corio/corio.hpp>
 
 namespace {
 

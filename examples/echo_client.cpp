@@ -10,13 +10,12 @@
 //
 // Try it against examples/echo_server.cpp: ./echo_client 127.0.0.1:7000 5
 #include <charconv>
+#include <corio/corio.hpp>
+#include <corio/net.hpp>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <utility>
-
-#include <corio/corio.hpp>
-#include <corio/net.hpp>
 
 namespace {
 

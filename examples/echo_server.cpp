@@ -15,6 +15,8 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <corio/corio.hpp>
+#include <corio/net.hpp>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
@@ -24,9 +26,6 @@
 #include <span>
 #include <string_view>
 #include <variant>
-
-#include <corio/corio.hpp>
-#include <corio/net.hpp>
 
 namespace {
 

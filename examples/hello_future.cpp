@@ -8,10 +8,9 @@
 //
 // Run: ./hello_future        (prints "Hello world")
 #include <chrono>
+#include <corio/corio.hpp>
 #include <cstdio>
 #include <string_view>
-
-#include <corio/corio.hpp>
 
 namespace {
 

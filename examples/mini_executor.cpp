@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <corio/corio.hpp>
 #include <cstdio>
 #include <deque>
 #include <memory>
@@ -31,8 +32,6 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
-
-#include <corio/corio.hpp>
 
 namespace {
 
@@ -318,8 +317,7 @@ private:
 
 corio::Task<void> wait_and_report(int id, milliseconds delay, Clock::time_point start) {
     co_await Delay(start + delay);
-    std::printf("task %d: %lld ms delay done at +%ld ms\n", id, static_cast<long long>(delay.count()),
-                ms_since(start));
+    std::printf("task %d: %lld ms delay done at +%ld ms\n", id, static_cast<long long>(delay.count()), ms_since(start));
 }
 
 }  // namespace

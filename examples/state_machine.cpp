@@ -17,12 +17,11 @@
 //
 // Run: ./state_machine       (prints "Hello world", then "main future done")
 #include <chrono>
+#include <corio/corio.hpp>
 #include <cstdio>
 #include <stdexcept>
 #include <string_view>
 #include <variant>
-
-#include <corio/corio.hpp>
 
 namespace {
 

@@ -21,11 +21,10 @@
 // 127.0.0.1 with a port the system picks, and connects to that.
 //
 // Run: ./tcp_connect
-#include <cstdio>
-#include <expected>
-
 #include <corio/corio.hpp>
 #include <corio/net.hpp>
+#include <cstdio>
+#include <expected>
 
 namespace {
 

@@ -26,6 +26,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <corio/corio.hpp>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
@@ -38,8 +39,6 @@
 #include <string_view>
 #include <utility>
 #include <variant>
-
-#include <corio/corio.hpp>
 
 namespace {
 
@@ -217,7 +216,8 @@ corio::Task<int> run(Options opts) {
         }
         stats->accepted.fetch_add(1, std::memory_order_relaxed);
         // The dropped JoinHandle detaches the task; the tracker counts it.
-        connections.spawn(proxy(std::move(accepted->first), accepted->second, opts.upstream, idle_timeout, stats, stop));
+        connections.spawn(
+            proxy(std::move(accepted->first), accepted->second, opts.upstream, idle_timeout, stats, stop));
         return Next::Continue;
     };
     // A signal future completes with an error when its handler could not be
@@ -247,7 +247,9 @@ corio::Task<int> run(Options opts) {
     std::fflush(stdout);
     // Stop accepting: close the listening socket now rather than when this
     // frame ends, so new clients are refused during the grace period.
-    { net::TcpListener closing = std::move(*listener); }
+    {
+        net::TcpListener closing = std::move(*listener);
+    }
 
     connections.close();  // from now on wait() completes once the last connection ended
     std::expected<void, time::Elapsed> drained = co_await time::timeout(opts.grace, connections.wait());
@@ -281,8 +283,8 @@ bool parse_ms(const char* text, std::chrono::milliseconds& out) {
 }
 
 int usage(const char* argv0) {
-    std::fprintf(stderr,
-                 "usage: %s --listen ADDR:PORT --upstream HOST:PORT [--idle-timeout-ms N] [--grace-ms N]\n", argv0);
+    std::fprintf(stderr, "usage: %s --listen ADDR:PORT --upstream HOST:PORT [--idle-timeout-ms N] [--grace-ms N]\n",
+                 argv0);
     return 2;
 }
 

@@ -6,9 +6,8 @@
 //
 // Run: ./timers
 #include <chrono>
-#include <cstdio>
-
 #include <corio/corio.hpp>
+#include <cstdio>
 
 namespace {
 

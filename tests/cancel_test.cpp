@@ -381,7 +381,8 @@ TEST(CancellationToken, OneCancelWakesWaitersOnTwoRuntimesAtOnce) {
     std::atomic<int> waiting{0};
     Runtime multi = Builder::new_multi_thread().worker_threads(2).build();
     std::vector<JoinHandle<bool>> on_multi;
-    for (int i = 0; i < kPerRuntime; ++i) on_multi.push_back(multi.spawn(wait_cancelled(token.child_token(), &waiting)));
+    for (int i = 0; i < kPerRuntime; ++i)
+        on_multi.push_back(multi.spawn(wait_cancelled(token.child_token(), &waiting)));
     std::atomic<int> woken_on_single{-1};
     std::thread single_thread([&] {
         Runtime single = Builder::new_current_thread().build();

@@ -124,9 +124,10 @@ static_assert(std::is_same_v<output_of<Join<AlwaysReady<int>, NeverReady<void>>>
 static_assert(std::is_same_v<output_of<Select<false, AlwaysReady<int>, AlwaysReady<int>>>, std::variant<int, int>>);
 static_assert(std::is_same_v<output_of<Select<true, NeverReady<void>, AlwaysReady<std::string>&>>,
                              std::variant<std::monostate, std::string>>);
-static_assert(std::is_same_v<output_of<TryJoin<AlwaysReady<std::expected<int, std::string>>,
-                                                AlwaysReady<std::expected<void, std::string>>>>,
-                             std::expected<std::tuple<int, std::monostate>, std::string>>);
+static_assert(
+    std::is_same_v<
+        output_of<TryJoin<AlwaysReady<std::expected<int, std::string>>, AlwaysReady<std::expected<void, std::string>>>>,
+        std::expected<std::tuple<int, std::monostate>, std::string>>);
 // Futures live inside the combinator; a borrowed one is a pointer.
 static_assert(sizeof(Select<false, NeverReady<int>&, NeverReady<int>&>) <= 3 * sizeof(void*));
 static_assert(sizeof(Join<AlwaysReady<int>, AlwaysReady<int>>) <= 10 * sizeof(int));

@@ -76,7 +76,7 @@ Task<int> answer() { co_return 42; }
 /// Pending on its first poll (after storing and waking the most recent
 /// waker), ready with `value` on the next.
 class PendingOnce {
-   public:
+public:
     using Output = int;
     explicit PendingOnce(int value) : value_(value) {}
     Poll<int> poll(Context& cx) {
@@ -87,7 +87,7 @@ class PendingOnce {
         return Pending;
     }
 
-   private:
+private:
     int value_;
     bool polled_ = false;
     Waker waker_;  // held until the future is destroyed, as a real leaf holds it
@@ -292,7 +292,7 @@ struct Mailbox {
 };
 
 class MailboxRecv {
-   public:
+public:
     using Output = std::optional<int>;
     explicit MailboxRecv(Mailbox& box) : box_(&box) {}
     Poll<std::optional<int>> poll(Context& cx) {
@@ -308,7 +308,7 @@ class MailboxRecv {
         return Pending;
     }
 
-   private:
+private:
     Mailbox* box_;
 };
 
@@ -507,7 +507,7 @@ struct RepollState {
 };
 
 class ThrowsWhenRepolled {
-   public:
+public:
     using Output = int;
     explicit ThrowsWhenRepolled(RepollState& state) : state_(&state) {}
     Poll<int> poll(Context& cx) {
@@ -518,7 +518,7 @@ class ThrowsWhenRepolled {
         throw DeepError("leaf failed on re-poll");
     }
 
-   private:
+private:
     RepollState* state_;
 };
 
@@ -534,8 +534,7 @@ Task<int> catch_leaf_error_and_continue(RepollState& repoll, std::shared_ptr<Man
     co_return v;
 }
 
-Task<int> outer_of_leaf_error(RepollState& repoll, std::shared_ptr<ManualState<int>> next,
-                              std::string& caught) {
+Task<int> outer_of_leaf_error(RepollState& repoll, std::shared_ptr<ManualState<int>> next, std::string& caught) {
     int v = co_await catch_leaf_error_and_continue(repoll, std::move(next), caught);
     co_return v + 1;
 }
@@ -606,13 +605,12 @@ TEST(Task, ALeafThatThrowsOnAWakeDrivenRepollPropagatesToThePoller) {
 /// aggregate is brace-initialised from prvalues inside a co_await operand
 /// (`co_await Agg{x, Member()}`); Clang 19 does not.
 class CountedLeaf {
-   public:
+public:
     using Output = int;
-    CountedLeaf(ManualFuture<int> inner, DropCounts& drops)
-        : inner_(std::move(inner)), guard_(drops) {}
+    CountedLeaf(ManualFuture<int> inner, DropCounts& drops) : inner_(std::move(inner)), guard_(drops) {}
     Poll<int> poll(Context& cx) { return inner_.poll(cx); }
 
-   private:
+private:
     ManualFuture<int> inner_;
     DropCounter guard_;
 };
@@ -708,8 +706,7 @@ struct LoggedLeaf {
     std::vector<int>* log;
     Poll<int> poll(Context& cx) { return inner.poll(cx); }
     LoggedLeaf(ManualFuture<int> f, std::vector<int>* l) : inner(std::move(f)), log(l) {}
-    LoggedLeaf(LoggedLeaf&& other) noexcept
-        : inner(std::move(other.inner)), log(std::exchange(other.log, nullptr)) {}
+    LoggedLeaf(LoggedLeaf&& other) noexcept : inner(std::move(other.inner)), log(std::exchange(other.log, nullptr)) {}
     ~LoggedLeaf() {
         if (log) log->push_back(0);
     }
@@ -738,7 +735,7 @@ TEST(Task, DestroyingASuspendedChainDestroysTheInnermostFrameFirst) {
 
 /// A leaf that records where the stack is when it is polled.
 class ProbeLeaf {
-   public:
+public:
     using Output = int;
 
     [[gnu::noinline]] Poll<int> poll(Context& cx) {
@@ -762,7 +759,7 @@ class ProbeLeaf {
     std::uintptr_t first_poll_frame = 0;
     std::uintptr_t last_poll_frame = 0;
 
-   private:
+private:
     bool ready_ = false;
     int value_ = 0;
     Waker waker_;
@@ -1096,7 +1093,7 @@ TEST(Task, TaskOfAMoveOnlyTypeWorks) {
 
 /// Cannot be copied or moved; records the address it is polled at.
 class ImmovableFuture {
-   public:
+public:
     using Output = int;
     explicit ImmovableFuture(std::vector<const void*>& seen) : seen_(&seen) {}
     ImmovableFuture(const ImmovableFuture&) = delete;
@@ -1110,7 +1107,7 @@ class ImmovableFuture {
         return Ready(3);
     }
 
-   private:
+private:
     std::vector<const void*>* seen_;
 };
 
@@ -1140,18 +1137,17 @@ TEST(Task, AwaitingAnLvalueFutureAwaitsItInPlace) {
 /// Task's chain must stay separate from the Task awaiting this future.
 template <class T>
 class PollsATask {
-   public:
+public:
     using Output = T;
     explicit PollsATask(Task<T> inner) : inner_(std::move(inner)) {}
     Poll<T> poll(Context& cx) { return inner_.poll(cx); }
 
-   private:
+private:
     Task<T> inner_;
 };
 
 Task<int> await_future_that_polls_a_task(std::shared_ptr<ManualState<int>> inner_state,
-                                         std::shared_ptr<ManualState<int>> outer_state,
-                                         DropCounts& drops) {
+                                         std::shared_ptr<ManualState<int>> outer_state, DropCounts& drops) {
     DropCounter local(drops);
     int a = co_await PollsATask<int>(add_one(ManualFuture<int>(std::move(inner_state))));
     int b = co_await ManualFuture<int>(std::move(outer_state));
@@ -1269,9 +1265,7 @@ struct ReadyDropCounter {
 TEST(Task, AwaitsFuturesAndTasksWhoseOutputCannotBeAssigned) {
     test::DropCounts counts;
     {
-        auto child = [](test::DropCounts& c) -> Task<test::DropCounter> {
-            co_return test::DropCounter(c, 2);
-        };
+        auto child = [](test::DropCounts& c) -> Task<test::DropCounter> { co_return test::DropCounter(c, 2); };
         auto parent = [](test::DropCounts& c, auto make_child) -> Task<int> {
             test::DropCounter a = co_await ReadyDropCounter{&c, 1};
             test::DropCounter b = co_await make_child(c);

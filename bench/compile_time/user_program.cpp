@@ -3,13 +3,12 @@
 // server with an idle timeout, a connection limit and graceful Ctrl-C: the
 // everyday surface of corio in one file.
 #include <chrono>
+#include <corio/corio.hpp>
 #include <cstddef>
 #include <cstdio>
 #include <memory>
 #include <span>
 #include <string>
-
-#include <corio/corio.hpp>
 
 using namespace std::chrono_literals;
 namespace io = corio::io;
@@ -37,8 +36,7 @@ corio::Task<void> echo(net::TcpStream stream, std::shared_ptr<Stats> stats, cori
     }
 }
 
-corio::Task<void> accept_loop(net::TcpListener listener, std::shared_ptr<Stats> stats,
-                              corio::CancellationToken stop) {
+corio::Task<void> accept_loop(net::TcpListener listener, std::shared_ptr<Stats> stats, corio::CancellationToken stop) {
     auto limit = std::make_shared<corio::sync::Semaphore>(256);
     corio::task::JoinSet<void> connections;
     for (;;) {

@@ -1,11 +1,10 @@
 // Micro-benchmarks of channels, each inside a task of a current_thread
 // runtime: a oneshot created, sent on and received; a bounded mpsc send+recv
 // with room to spare (no waiting); an unbounded send+recv.
-#include <cstdint>
-#include <optional>
-
 #include <corio/sync/mpsc.hpp>
 #include <corio/sync/oneshot.hpp>
+#include <cstdint>
+#include <optional>
 
 #include "common.hpp"
 

@@ -4,11 +4,10 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
-#include <utility>
-
 #include <corio/future.hpp>
 #include <corio/runtime.hpp>
 #include <corio/task.hpp>
+#include <utility>
 
 namespace corio_micro {
 

@@ -1,11 +1,10 @@
 // Micro-benchmarks of the uncontended paths of corio::sync: Mutex lock and
 // unlock through a Task, try_lock, Semaphore try_acquire + release, and
 // Notify notify_one followed by a notified() that completes at once.
-#include <cstdint>
-
 #include <corio/sync/mutex.hpp>
 #include <corio/sync/notify.hpp>
 #include <corio/sync/semaphore.hpp>
+#include <cstdint>
 
 #include "common.hpp"
 

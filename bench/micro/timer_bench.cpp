@@ -1,6 +1,5 @@
 // Micro-benchmark of the timer wheel: register a far timer, cancel it.
 #include <chrono>
-
 #include <corio/time.hpp>
 
 #include "common.hpp"
@@ -31,7 +30,7 @@ corio::Task<void> insert_cancel_body(benchmark::State& state) {
         auto t0 = Clock::now();
         for (int i = 0; i < kBatch; ++i) {
             corio::time::Sleep s = corio::time::sleep(std::chrono::hours(1));  // reads the clock
-            bool pending = co_await PollOnce{&s};                             // inserts into the wheel
+            bool pending = co_await PollOnce{&s};                              // inserts into the wheel
             not_registered += pending ? 0 : 1;
         }  // ~Sleep unlinks it
         auto t1 = Clock::now();

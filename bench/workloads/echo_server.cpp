@@ -1,12 +1,11 @@
 // The echo_server mode of the workload contract: a TCP echo on
 // 127.0.0.1:PORT, one task per connection, TCP_NODELAY on accepted sockets,
 // until the process is killed.
-#include "workloads.hpp"
-
+#include <corio/net.hpp>
 #include <cstdio>
 #include <string>
 
-#include <corio/net.hpp>
+#include "workloads.hpp"
 
 namespace corio_bench {
 namespace {

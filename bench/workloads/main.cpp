@@ -6,6 +6,7 @@
 // Contract: ../../../shared/peers/CONTRACT.md. One JSON line on stdout, exit
 // status 0; usage errors and unknown workloads exit 2 with nothing on stdout.
 #include <cerrno>
+#include <corio/runtime.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -13,8 +14,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <corio/runtime.hpp>
 
 #include "workloads.hpp"
 
@@ -136,7 +135,7 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"runtime\":\"corio\",\"workload\":\"%s\",\"threads\":%llu,\"n\":%llu,\"seconds\":%.6f,"
         "\"ns_per_op\":%.2f,\"peak_rss_kb\":%llu%s}\n",
-        a.workload.c_str(), static_cast<unsigned long long>(a.threads), static_cast<unsigned long long>(n),
-        out.seconds, out.seconds * 1e9 / ops, static_cast<unsigned long long>(peak_kb), out.extra.c_str());
+        a.workload.c_str(), static_cast<unsigned long long>(a.threads), static_cast<unsigned long long>(n), out.seconds,
+        out.seconds * 1e9 / ops, static_cast<unsigned long long>(peak_kb), out.extra.c_str());
     return 0;
 }

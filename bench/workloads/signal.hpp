@@ -9,9 +9,8 @@
 #pragma once
 
 #include <atomic>
-#include <cstdint>
-
 #include <corio/future.hpp>
+#include <cstdint>
 
 namespace corio_bench {
 

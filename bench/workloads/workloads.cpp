@@ -8,6 +8,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <corio/sync/mpsc.hpp>
+#include <corio/sync/oneshot.hpp>
+#include <corio/task.hpp>
+#include <corio/time.hpp>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -17,11 +21,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <corio/sync/mpsc.hpp>
-#include <corio/sync/oneshot.hpp>
-#include <corio/task.hpp>
-#include <corio/time.hpp>
 
 #include "signal.hpp"
 
@@ -173,7 +172,9 @@ corio::Task<double> mpsc_body(std::uint64_t n) {
     auto [tx, rx] = corio::sync::mpsc::channel<std::uint64_t>(kMpscCapacity);
     auto t0 = Clock::now();
     for (std::uint64_t p = 0; p < kMpscProducers; ++p) corio::spawn(mpsc_producer(tx, per));
-    { auto drop = std::move(tx); }  // only the producers' copies keep the channel open
+    {
+        auto drop = std::move(tx);
+    }  // only the producers' copies keep the channel open
     std::uint64_t count = 0;
     std::uint64_t sum = 0;
     for (;;) {

@@ -3,10 +3,9 @@
 // (shared/peers/tokio/src/main.rs) so the two measure the same work.
 #pragma once
 
+#include <corio/runtime.hpp>
 #include <cstdint>
 #include <string>
-
-#include <corio/runtime.hpp>
 
 namespace corio_bench {
 

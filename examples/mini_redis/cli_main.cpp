@@ -13,15 +13,14 @@
 // server closes the connection. Exit status 1 on any error.
 #include <charconv>
 #include <chrono>
+#include <corio/corio.hpp>
+#include <corio/select.hpp>
 #include <cstdio>
 #include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <corio/corio.hpp>
-#include <corio/select.hpp>
 
 #include "client.hpp"
 
@@ -33,7 +32,7 @@ using mini_redis::Result;
 struct Invocation {
     std::string host = "127.0.0.1";
     std::string port = "6379";
-    std::vector<std::string> words;            // the command and its arguments
+    std::vector<std::string> words;              // the command and its arguments
     std::optional<std::chrono::seconds> expire;  // set --ex
 };
 

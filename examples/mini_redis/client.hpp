@@ -15,14 +15,13 @@
 #pragma once
 
 #include <chrono>
+#include <corio/net.hpp>
+#include <corio/task.hpp>
 #include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <corio/net.hpp>
-#include <corio/task.hpp>
 
 #include "connection.hpp"
 #include "frame.hpp"

@@ -26,12 +26,12 @@ struct CommandSpec {
 };
 
 constexpr std::array kCommands{
-    CommandSpec{"get", 2, false},          CommandSpec{"set", -3, false},      CommandSpec{"ping", -1, true},
-    CommandSpec{"echo", 2, false},         CommandSpec{"del", -2, false},      CommandSpec{"exists", -2, false},
-    CommandSpec{"incr", 2, false},         CommandSpec{"expire", -3, false},   CommandSpec{"ttl", 2, false},
-    CommandSpec{"publish", 3, false},      CommandSpec{"subscribe", -2, true}, CommandSpec{"unsubscribe", -1, true},
-    CommandSpec{"config", -2, false},      CommandSpec{"command", -1, false},  CommandSpec{"client", -2, false},
-    CommandSpec{"info", -1, false},        CommandSpec{"select", 2, false},    CommandSpec{"quit", -1, true},
+    CommandSpec{"get", 2, false},     CommandSpec{"set", -3, false},      CommandSpec{"ping", -1, true},
+    CommandSpec{"echo", 2, false},    CommandSpec{"del", -2, false},      CommandSpec{"exists", -2, false},
+    CommandSpec{"incr", 2, false},    CommandSpec{"expire", -3, false},   CommandSpec{"ttl", 2, false},
+    CommandSpec{"publish", 3, false}, CommandSpec{"subscribe", -2, true}, CommandSpec{"unsubscribe", -1, true},
+    CommandSpec{"config", -2, false}, CommandSpec{"command", -1, false},  CommandSpec{"client", -2, false},
+    CommandSpec{"info", -1, false},   CommandSpec{"select", 2, false},    CommandSpec{"quit", -1, true},
 };
 
 constexpr std::string_view kNotAnInteger = "ERR value is not an integer or out of range";
@@ -44,9 +44,9 @@ std::string lower(std::string_view s) {
 }
 
 bool equals_ignore_case(std::string_view a, std::string_view lower_b) {
-    return a.size() == lower_b.size() &&
-           std::equal(a.begin(), a.end(), lower_b.begin(),
-                      [](char x, char y) { return std::tolower(static_cast<unsigned char>(x)) == y; });
+    return a.size() == lower_b.size() && std::equal(a.begin(), a.end(), lower_b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == y;
+           });
 }
 
 const CommandSpec* find_command(std::string_view name) {
@@ -63,7 +63,8 @@ bool arity_ok(const CommandSpec& spec, std::size_t words) {
 
 /// Redis's "unknown command" error, quoting the first arguments.
 std::string unknown_command(std::span<const std::string_view> args) {
-    std::string message = "ERR unknown command '" + std::string(args[0].substr(0, 128)) + "', with args beginning with: ";
+    std::string message =
+        "ERR unknown command '" + std::string(args[0].substr(0, 128)) + "', with args beginning with: ";
     std::size_t budget = 128;
     for (std::size_t i = 1; i < args.size() && budget > 0; ++i) {
         std::string quoted = "'" + std::string(args[i].substr(0, budget)) + "' ";
@@ -106,10 +107,10 @@ void Session::execute(Args args) {
     }
     using Handler = void (Session::*)(Args);
     static constexpr std::array<Handler, kCommands.size()> kHandlers{
-        &Session::get,     &Session::set,    &Session::ping,        &Session::echo,    &Session::del,
-        &Session::exists,  &Session::incr,   &Session::expire,      &Session::ttl,     &Session::publish,
+        &Session::get,       &Session::set,         &Session::ping,   &Session::echo,    &Session::del,
+        &Session::exists,    &Session::incr,        &Session::expire, &Session::ttl,     &Session::publish,
         &Session::subscribe, &Session::unsubscribe, &Session::config, &Session::command, &Session::client,
-        &Session::info,    &Session::select, &Session::quit,
+        &Session::info,      &Session::select,      &Session::quit,
     };
     (this->*kHandlers[static_cast<std::size_t>(spec - kCommands.data())])(args);
 }
@@ -152,9 +153,14 @@ void Session::set(Args args) {
         if ((ex || equals_ignore_case(option, "px")) && !expire_ms && i + 1 < args.size()) {
             std::int64_t ms = 0;
             switch (parse_expiry(args[++i], ex ? 1000 : 1, ms)) {
-                case ExpiryParse::Ok: break;
-                case ExpiryParse::NotAnInteger: resp::error(out(), kNotAnInteger); return;
-                case ExpiryParse::Invalid: resp::error(out(), "ERR invalid expire time in 'set' command"); return;
+                case ExpiryParse::Ok:
+                    break;
+                case ExpiryParse::NotAnInteger:
+                    resp::error(out(), kNotAnInteger);
+                    return;
+                case ExpiryParse::Invalid:
+                    resp::error(out(), "ERR invalid expire time in 'set' command");
+                    return;
             }
             expire_ms = ms;
         } else if (equals_ignore_case(option, "nx") && condition == SetCondition::Always) {
@@ -266,8 +272,8 @@ void Session::config(Args args) {
     if (sub == "get" && args.size() >= 3) {
         // What redis-benchmark and redis-cli ask for, with fixed answers.
         std::string maxclients = std::to_string(state_->options.max_connections);
-        const std::array<std::pair<std::string_view, std::string_view>, 4> known{{
-            {"save", ""}, {"appendonly", "no"}, {"databases", "1"}, {"maxclients", maxclients}}};
+        const std::array<std::pair<std::string_view, std::string_view>, 4> known{
+            {{"save", ""}, {"appendonly", "no"}, {"databases", "1"}, {"maxclients", maxclients}}};
         std::vector<std::pair<std::string_view, std::string_view>> found;
         for (std::string_view pattern : args.subspan(2)) {
             std::string p = lower(pattern);
@@ -333,9 +339,12 @@ void Session::info(Args) {
         "redis_version:7.0.0\r\n"
         "redis_mode:standalone\r\n"
         "server_name:mini-redis\r\n"
-        "process_id:" + std::to_string(::getpid()) + "\r\n"
+        "process_id:" +
+        std::to_string(::getpid()) +
+        "\r\n"
         "\r\n# Keyspace\r\n"
-        "db0:keys=" + std::to_string(state_->db.key_count()) + ",expires=0,avg_ttl=0\r\n";
+        "db0:keys=" +
+        std::to_string(state_->db.key_count()) + ",expires=0,avg_ttl=0\r\n";
     resp::bulk(out(), text);
 }
 

@@ -6,6 +6,9 @@
 // answer them all with one write.
 #pragma once
 
+#include <corio/io.hpp>
+#include <corio/net.hpp>
+#include <corio/task.hpp>
 #include <cstddef>
 #include <expected>
 #include <memory>
@@ -14,10 +17,6 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-
-#include <corio/io.hpp>
-#include <corio/net.hpp>
-#include <corio/task.hpp>
 
 #include "frame.hpp"
 

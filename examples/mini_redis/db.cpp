@@ -3,14 +3,13 @@
 
 #include <array>
 #include <atomic>
+#include <corio/runtime.hpp>
+#include <corio/select.hpp>
 #include <functional>
 #include <limits>
 #include <mutex>
 #include <set>
 #include <unordered_map>
-
-#include <corio/runtime.hpp>
-#include <corio/select.hpp>
 
 #include "frame.hpp"
 

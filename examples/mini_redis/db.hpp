@@ -21,6 +21,10 @@
 // the publisher or growing memory.
 #pragma once
 
+#include <corio/sync/broadcast.hpp>
+#include <corio/sync/notify.hpp>
+#include <corio/task.hpp>
+#include <corio/time.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -29,11 +33,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <corio/sync/broadcast.hpp>
-#include <corio/sync/notify.hpp>
-#include <corio/task.hpp>
-#include <corio/time.hpp>
 
 namespace mini_redis {
 

@@ -113,7 +113,7 @@ private:
                 break;
             }
             end = static_cast<std::size_t>(static_cast<const char*>(cr) - buf_.data());
-            if (end + 1 >= buf_.size()) break;        // "\r" last: its "\n" has not arrived
+            if (end + 1 >= buf_.size()) break;  // "\r" last: its "\n" has not arrived
             if (buf_[end + 1] == '\n') {
                 if (end - from > kMaxLineLength) return fail("Protocol error: too big line");
                 line = buf_.substr(from, end - from);
@@ -220,11 +220,21 @@ private:
                 continue;
             }
             switch (e) {
-                case 'n': word.push_back('\n'); break;
-                case 'r': word.push_back('\r'); break;
-                case 't': word.push_back('\t'); break;
-                case 'b': word.push_back('\b'); break;
-                case 'a': word.push_back('\a'); break;
+                case 'n':
+                    word.push_back('\n');
+                    break;
+                case 'r':
+                    word.push_back('\r');
+                    break;
+                case 't':
+                    word.push_back('\t');
+                    break;
+                case 'b':
+                    word.push_back('\b');
+                    break;
+                case 'a':
+                    word.push_back('\a');
+                    break;
                 case 'x':
                     if (i + 1 < line.size() && std::isxdigit(static_cast<unsigned char>(line[i])) &&
                         std::isxdigit(static_cast<unsigned char>(line[i + 1]))) {
@@ -234,7 +244,9 @@ private:
                         word.push_back('x');
                     }
                     break;
-                default: word.push_back(e); break;
+                default:
+                    word.push_back(e);
+                    break;
             }
         }
         return false;  // no closing quote
@@ -261,9 +273,12 @@ private:
 
 ParseResult finish(Parser& parser, Step step, Frame&& frame) {
     switch (step) {
-        case Step::Done: return Parsed{std::move(frame), parser.consumed()};
-        case Step::NeedMore: return Incomplete{};
-        case Step::Failed: break;
+        case Step::Done:
+            return Parsed{std::move(frame), parser.consumed()};
+        case Step::NeedMore:
+            return Incomplete{};
+        case Step::Failed:
+            break;
     }
     return ProtocolError{std::move(parser.error())};
 }
@@ -282,12 +297,24 @@ void line(std::string& out, char tag, std::int64_t v) {
 
 void debug(const Frame& f, std::string& out) {
     switch (f.type) {
-        case Frame::Type::Simple: out += "+" + f.text; break;
-        case Frame::Type::Error: out += "-" + f.text; break;
-        case Frame::Type::Integer: out += ":" + std::to_string(f.integer); break;
-        case Frame::Type::Bulk: out += "\"" + f.text + "\""; break;
-        case Frame::Type::NullBulk: out += "(nil)"; break;
-        case Frame::Type::NullArray: out += "(nil array)"; break;
+        case Frame::Type::Simple:
+            out += "+" + f.text;
+            break;
+        case Frame::Type::Error:
+            out += "-" + f.text;
+            break;
+        case Frame::Type::Integer:
+            out += ":" + std::to_string(f.integer);
+            break;
+        case Frame::Type::Bulk:
+            out += "\"" + f.text + "\"";
+            break;
+        case Frame::Type::NullBulk:
+            out += "(nil)";
+            break;
+        case Frame::Type::NullArray:
+            out += "(nil array)";
+            break;
         case Frame::Type::Array:
             out += "[";
             for (std::size_t i = 0; i < f.items.size(); ++i) {
@@ -327,9 +354,12 @@ CommandResult parse_command(std::string_view buf, CommandArgs& out) {
     Parser parser(buf);
     Step step = buf[0] == '*' ? parser.command(out.words_) : parser.inline_command(out.words_, out.scratch_);
     switch (step) {
-        case Step::Done: return ParsedCommand{parser.consumed()};
-        case Step::NeedMore: return Incomplete{};
-        case Step::Failed: break;
+        case Step::Done:
+            return ParsedCommand{parser.consumed()};
+        case Step::NeedMore:
+            return Incomplete{};
+        case Step::Failed:
+            break;
     }
     return ProtocolError{std::move(parser.error())};
 }
@@ -358,12 +388,24 @@ void null_array(std::string& out) { out.append("*-1\r\n", 5); }
 
 void encode(const Frame& frame, std::string& out) {
     switch (frame.type) {
-        case Frame::Type::Simple: resp::simple(out, frame.text); return;
-        case Frame::Type::Error: resp::error(out, frame.text); return;
-        case Frame::Type::Integer: resp::integer(out, frame.integer); return;
-        case Frame::Type::Bulk: resp::bulk(out, frame.text); return;
-        case Frame::Type::NullBulk: resp::null_bulk(out); return;
-        case Frame::Type::NullArray: resp::null_array(out); return;
+        case Frame::Type::Simple:
+            resp::simple(out, frame.text);
+            return;
+        case Frame::Type::Error:
+            resp::error(out, frame.text);
+            return;
+        case Frame::Type::Integer:
+            resp::integer(out, frame.integer);
+            return;
+        case Frame::Type::Bulk:
+            resp::bulk(out, frame.text);
+            return;
+        case Frame::Type::NullBulk:
+            resp::null_bulk(out);
+            return;
+        case Frame::Type::NullArray:
+            resp::null_array(out);
+            return;
         case Frame::Type::Array:
             resp::array_header(out, frame.items.size());
             for (const Frame& item : frame.items) encode(item, out);

@@ -44,9 +44,9 @@ struct Frame {
     };
 
     Type type = Type::NullBulk;
-    std::int64_t integer = 0;   ///< the value of an Integer
-    std::string text;           ///< the bytes of a Simple, Error or Bulk
-    std::vector<Frame> items;   ///< the elements of an Array
+    std::int64_t integer = 0;  ///< the value of an Integer
+    std::string text;          ///< the bytes of a Simple, Error or Bulk
+    std::vector<Frame> items;  ///< the elements of an Array
 
     /// A simple string (must not contain "\r\n").
     static Frame simple(std::string s) { return Frame{Type::Simple, 0, std::move(s), {}}; }

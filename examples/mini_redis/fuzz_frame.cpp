@@ -18,8 +18,8 @@
 
 namespace {
 
-using mini_redis::ParseResult;
 using mini_redis::Parsed;
+using mini_redis::ParseResult;
 
 void check(bool ok) {
     if (!ok) std::abort();
@@ -45,9 +45,7 @@ ParseResult command_of(std::string_view b) {
 }
 
 void check_frame_of(std::string_view input, bool as_command) {
-    auto parse = [as_command](std::string_view b) {
-        return as_command ? command_of(b) : mini_redis::parse(b);
-    };
+    auto parse = [as_command](std::string_view b) { return as_command ? command_of(b) : mini_redis::parse(b); };
     ParseResult r = parse(input);
     const auto* p = std::get_if<Parsed>(&r);
     if (p == nullptr) return;

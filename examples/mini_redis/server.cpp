@@ -1,16 +1,15 @@
 // The accept loop, the connection limit and shutdown (see server.hpp).
 #include "server.hpp"
 
-#include <cstdio>
-#include <memory>
-#include <utility>
-#include <variant>
-
 #include <corio/runtime.hpp>
 #include <corio/select.hpp>
 #include <corio/sync/semaphore.hpp>
 #include <corio/task/task_tracker.hpp>
 #include <corio/time.hpp>
+#include <cstdio>
+#include <memory>
+#include <utility>
+#include <variant>
 
 #include "session.hpp"
 

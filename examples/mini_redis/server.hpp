@@ -19,12 +19,11 @@
 #pragma once
 
 #include <chrono>
-#include <cstddef>
-#include <cstdint>
-
 #include <corio/cancel.hpp>
 #include <corio/net.hpp>
 #include <corio/task.hpp>
+#include <cstddef>
+#include <cstdint>
 
 #include "db.hpp"
 

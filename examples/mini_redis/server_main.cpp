@@ -11,17 +11,16 @@
 //
 // Try it: mini-redis-server, then redis-cli SET hello world; redis-cli GET hello.
 #include <charconv>
+#include <corio/cancel.hpp>
+#include <corio/corio.hpp>
+#include <corio/net.hpp>
+#include <corio/select.hpp>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
-
-#include <corio/cancel.hpp>
-#include <corio/corio.hpp>
-#include <corio/net.hpp>
-#include <corio/select.hpp>
 
 #include "server.hpp"
 

@@ -3,13 +3,11 @@
 #include "session.hpp"
 
 #include <array>
+#include <corio/select.hpp>
+#include <corio/time.hpp>
 #include <cstddef>
 #include <utility>
 #include <variant>
-
-#include <corio/select.hpp>
-#include <corio/time.hpp>
-
 
 namespace mini_redis {
 

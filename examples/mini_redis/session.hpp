@@ -18,6 +18,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <corio/cancel.hpp>
+#include <corio/net.hpp>
+#include <corio/sync/broadcast.hpp>
+#include <corio/sync/semaphore.hpp>
+#include <corio/task.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -27,12 +32,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <corio/cancel.hpp>
-#include <corio/net.hpp>
-#include <corio/sync/broadcast.hpp>
-#include <corio/sync/semaphore.hpp>
-#include <corio/task.hpp>
 
 #include "connection.hpp"
 #include "db.hpp"
@@ -129,7 +128,7 @@ private:
     std::int64_t client_id_;
     std::string client_name_;
     std::vector<std::unique_ptr<Subscription>> subscriptions_;  // boxed: their receives must not move
-    std::size_t rotation_ = 0;                                   // where NextMessage starts polling
+    std::size_t rotation_ = 0;                                  // where NextMessage starts polling
     bool quit_ = false;
 };
 

@@ -142,7 +142,7 @@ public:
         if (!waiter.waker.will_wake(waker)) {
             replaced = std::exchange(waiter.waker, waker);
         }
-        if (!waiter.linked.load(std::memory_order_relaxed)) {  // relaxed: under the tree lock
+        if (!waiter.linked.load(std::memory_order_relaxed)) {      // relaxed: under the tree lock
             waiter.linked.store(true, std::memory_order_relaxed);  // relaxed: only the owner reads it unlocked
             waiter.prev = nullptr;
             waiter.next = waiters_;
@@ -303,7 +303,7 @@ private:
 
     detail::CancelNode* node_;
     detail::CancelWaiter waiter_;
-    bool registered_ = false;            // waiter_ was linked once: the destructor must check under the lock
+    bool registered_ = false;                      // waiter_ was linked once: the destructor must check under the lock
     RawWaker registered_waker_{nullptr, nullptr};  // which waker waiter_ holds; compared, never called
 };
 

@@ -100,12 +100,12 @@ private:
 
 /// A ready poll result holding `value`.
 template <class T>
-Poll<std::decay_t<T>> Ready(T&& value) {
+Poll<std::decay_t<T>> Ready(T&& value) {  // NOLINT(readability-identifier-naming): Rust's spelling (DESIGN 1)
     return Poll<std::decay_t<T>>(std::in_place, std::forward<T>(value));
 }
 
 /// A ready `Poll<void>`.
-inline Poll<void> Ready() noexcept { return Poll<void>(std::in_place); }
+inline Poll<void> Ready() noexcept { return Poll<void>(std::in_place); }  // NOLINT(readability-identifier-naming)
 
 struct RawWakerVTable;
 

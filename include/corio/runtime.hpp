@@ -28,7 +28,7 @@ namespace corio {
 namespace detail {
 template <class F>
 JoinHandle<output_of<F>> spawn_on(RuntimeCore& core, F&& fut) {
-    TaskHeader* task = TaskCell<F>::allocate(std::move(fut), &core);
+    TaskHeader* task = TaskCell<F>::allocate(std::forward<F>(fut), &core);
     core.ref();  // the task's reference, dropped when the cell is freed
     core.spawn(task);
     return JoinHandle<output_of<F>>(task);

@@ -41,7 +41,6 @@ namespace corio::time {
 /// Durations are std::chrono durations; this is the one corio returns.
 using Duration = std::chrono::nanoseconds;
 
-
 /// A point on the runtime's monotonic clock: std::chrono::steady_clock, or the
 /// virtual clock of a runtime whose time is paused.
 class Instant {
@@ -68,8 +67,10 @@ public:
     template <class Rep, class Period>
     constexpr Instant operator+(std::chrono::duration<Rep, Period> d) const noexcept {
         Clock::duration step = corio::detail::saturating_ticks(d);
-        if (step > Clock::duration::zero() && tp_ > Clock::time_point::max() - step) return Instant(Clock::time_point::max());
-        if (step < Clock::duration::zero() && tp_ < Clock::time_point::min() - step) return Instant(Clock::time_point::min());
+        if (step > Clock::duration::zero() && tp_ > Clock::time_point::max() - step)
+            return Instant(Clock::time_point::max());
+        if (step < Clock::duration::zero() && tp_ < Clock::time_point::min() - step)
+            return Instant(Clock::time_point::min());
         return Instant(tp_ + step);
     }
     template <class Rep, class Period>
@@ -105,7 +106,7 @@ struct TimerNode : TimerEntry {
     TimeDriver* driver = nullptr;    // set at first registration
     RuntimeCore* runtime = nullptr;  // a reference keeping `driver` alive
     bool fired = false;
-    bool driver_gone = false;        // the runtime shut down while registered
+    bool driver_gone = false;  // the runtime shut down while registered
 };
 
 }  // namespace corio::detail

@@ -99,8 +99,9 @@ LookupHost lookup_host(std::string_view host_port) {
         if (host.find(':') != std::string_view::npos) return invalid();  // an IPv6 literal needs brackets
     }
     unsigned port = 0;
-    const char* end = port_text.data() + port_text.size();
-    auto [stop, ec] = std::from_chars(port_text.data(), end, port);
+    const char* begin = port_text.data();  // from_chars takes [begin, end): no terminator needed
+    const char* end = begin + port_text.size();
+    auto [stop, ec] = std::from_chars(begin, end, port);
     if (port_text.empty() || ec != std::errc() || stop != end || port > 65535) return invalid();
     return lookup_host(host, static_cast<std::uint16_t>(port));
 }

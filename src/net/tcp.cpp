@@ -18,8 +18,6 @@ io::Result<int> new_socket(int family) {
     return fd;
 }
 
-
-
 }  // namespace
 
 // ---- TcpStream -----------------------------------------------------------------
@@ -68,8 +66,8 @@ Poll<io::Result<TcpStream>> TcpStream::poll_connect(Context& cx, const SocketAdd
 
 Poll<io::Result<std::size_t>> TcpStream::poll_read(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); },
-                         buf.size());
+    auto r = io_.poll_io(
+        cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); }, buf.size());
     return detail::byte_count(std::move(r));
 }
 
@@ -82,12 +80,11 @@ Poll<io::Result<std::size_t>> TcpStream::poll_peek(Context& cx, std::span<std::b
 
 Poll<io::Result<std::size_t>> TcpStream::poll_write(Context& cx, std::span<const std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, corio::detail::Direction::Write,
-                         [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); }, buf.size());
+    auto r = io_.poll_io(
+        cx, corio::detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); },
+        buf.size());
     return detail::byte_count(std::move(r));
 }
-
-
 
 io::Result<void> TcpStream::shutdown(int how) noexcept {
     if (::shutdown(io_.fd(), how) < 0) return io::last_os_error();

@@ -16,8 +16,6 @@ namespace {
 
 using RecvFromResult = io::Result<std::pair<std::size_t, SocketAddr>>;
 
-
-
 }  // namespace
 
 io::Result<UdpSocket> UdpSocket::bind(const SocketAddr& addr) {

@@ -65,7 +65,6 @@ io::Result<int> new_socket() {
     return fd;
 }
 
-
 }  // namespace
 
 // ---- UnixStream ----------------------------------------------------------------
@@ -125,8 +124,8 @@ Poll<io::Result<UnixStream>> UnixStream::poll_connect(Context& cx, const std::st
 
 Poll<io::Result<std::size_t>> UnixStream::poll_read(Context& cx, std::span<std::byte> buf) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); },
-                         buf.size());
+    auto r = io_.poll_io(
+        cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); }, buf.size());
     return detail::byte_count(std::move(r));
 }
 
@@ -144,8 +143,6 @@ Poll<io::Result<std::size_t>> UnixStream::poll_write(Context& cx, std::span<cons
         buf.size());
     return detail::byte_count(std::move(r));
 }
-
-
 
 io::Result<void> UnixStream::shutdown(int how) noexcept {
     if (::shutdown(io_.fd(), how) < 0) return io::last_os_error();

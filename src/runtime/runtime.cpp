@@ -3,7 +3,6 @@
 
 #include <stdexcept>
 #include <string>
-
 #include <thread>
 
 #include "runtime/scheduler/current_thread.hpp"
@@ -76,7 +75,8 @@ Runtime Builder::build() {
         throw std::invalid_argument("corio::Builder: thread_keep_alive must not be negative");
     }
     if (config_.multi_thread) {
-        if (config_.worker_threads == 0) throw std::invalid_argument("corio::Builder: worker_threads must be at least 1");
+        if (config_.worker_threads == 0)
+            throw std::invalid_argument("corio::Builder: worker_threads must be at least 1");
         if (config_.start_paused) {
             throw std::invalid_argument("corio::Builder: start_paused needs the current_thread runtime");
         }

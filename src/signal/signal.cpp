@@ -126,7 +126,7 @@ std::error_code ensure_installed(Registry& r, int signum) {
     if (!catchable(signum)) return std::make_error_code(std::errc::invalid_argument);
     if (r.installed[signum]) return {};
     if (std::error_code ec = ensure_pipe(r)) return ec;
-    struct sigaction action {};
+    struct sigaction action{};
     action.sa_handler = &on_signal;
     action.sa_flags = SA_RESTART;
     sigemptyset(&action.sa_mask);

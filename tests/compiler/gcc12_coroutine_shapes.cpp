@@ -85,7 +85,9 @@ struct CallOnResume {
     int await_resume() { return fn(); }
 };
 template <class Fn>
-CallOnResume<Fn> call_on_resume(Fn fn) { return CallOnResume<Fn>{std::move(fn)}; }
+CallOnResume<Fn> call_on_resume(Fn fn) {
+    return CallOnResume<Fn>{std::move(fn)};
+}
 
 struct Op {
     int n;
@@ -96,27 +98,67 @@ struct Op {
 };
 
 // ---- Family 1: co_await in a condition, no variable at the outermost block.
-Task while_optional() { for (n = 0; false;) {} while (co_await Ready<Opt>(more())) ++n; }
-Task while_bool() { for (n = 0; false;) {} while (co_await Ready<bool>(n < 3)) ++n; }
-Task for_condition() { for (n = 0; co_await Ready<bool>(n < 3);) ++n; }
-Task do_while() { for (n = 0; false;) {} do ++n; while (co_await Ready<bool>(n < 3)); }
-Task if_condition() { for (n = 0; false;) {} if (co_await Ready<bool>(true)) n = 3; }
-Task if_comma_false() { for (n = 3; false;) {} if (co_await Ready<bool>(true), false) n = 0; }
+Task while_optional() {
+    for (n = 0; false;) {
+    }
+    while (co_await Ready<Opt>(more())) ++n;
+}
+Task while_bool() {
+    for (n = 0; false;) {
+    }
+    while (co_await Ready<bool>(n < 3)) ++n;
+}
+Task for_condition() {
+    for (n = 0; co_await Ready<bool>(n < 3);) ++n;
+}
+Task do_while() {
+    for (n = 0; false;) {
+    }
+    do ++n;
+    while (co_await Ready<bool>(n < 3));
+}
+Task if_condition() {
+    for (n = 0; false;) {
+    }
+    if (co_await Ready<bool>(true)) n = 3;
+}
+Task if_comma_false() {
+    for (n = 3; false;) {
+    }
+    if (co_await Ready<bool>(true), false) n = 0;
+}
 Task switch_condition() {
-    for (n = 0; false;) {}
+    for (n = 0; false;) {
+    }
     switch (co_await Ready<int>(3)) {
-        case 3: n = 3; break;
-        default: break;
+        case 3:
+            n = 3;
+            break;
+        default:
+            break;
     }
 }
-Task while_negated() { for (n = 0; false;) {} while (!(co_await Ready<bool>(n >= 3))) ++n; }
-Task while_compared() { for (n = 0; false;) {} while ((co_await Ready<int>(n)) < 3) ++n; }
+Task while_negated() {
+    for (n = 0; false;) {
+    }
+    while (!(co_await Ready<bool>(n >= 3))) ++n;
+}
+Task while_compared() {
+    for (n = 0; false;) {
+    }
+    while ((co_await Ready<int>(n)) < 3) ++n;
+}
 
 // ---- The same conditions, made safe.
-Task while_declaration() { for (n = 0; false;) {} while (auto r = co_await Ready<Opt>(more())) ++n; }
+Task while_declaration() {
+    for (n = 0; false;) {
+    }
+    while (auto r = co_await Ready<Opt>(more())) ++n;
+}
 Task while_with_local() {
     int guard = 0;  // any declaration at the outermost block gives GCC a scope
-    for (n = 0; false;) {}
+    for (n = 0; false;) {
+    }
     while (co_await Ready<bool>(n < 3)) ++n;
     (void)guard;
 }
@@ -213,6 +255,7 @@ int main() {
         std::printf("%-46s %s%s\n", shape.code, ok ? "ok" : "MISCOMPILED",
                     ok == expected_ok ? "" : "   <- not what this compiler is known to do");
     }
-    std::printf("%s: %d shape(s) behaved unlike the known list\n", known_broken_compiler ? "GCC 12" : "compiler", surprises);
+    std::printf("%s: %d shape(s) behaved unlike the known list\n", known_broken_compiler ? "GCC 12" : "compiler",
+                surprises);
     return surprises == 0 ? 0 : 1;
 }

@@ -5,8 +5,6 @@
 // time::timeout, so a lost wake-up fails the test instead of hanging it.
 // Streams are io::duplex pipes, a loopback TCP connection, or small custom
 // readers and writers that script short reads, short writes and Pending.
-#include "corio/io/util.hpp"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -25,6 +23,7 @@
 #include <vector>
 
 #include "corio/io.hpp"
+#include "corio/io/util.hpp"
 #include "corio/net/tcp.hpp"
 #include "corio/runtime.hpp"
 #include "corio/task.hpp"

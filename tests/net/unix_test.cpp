@@ -78,7 +78,7 @@ Task<void> round_trip(std::string path) {
     auto listener = UnixListener::bind(path);
     CO_ASSERT_OK(listener);
     EXPECT_EQ(listener->local_addr().value_or(""), path);
-    struct stat st {};
+    struct stat st{};
     EXPECT_EQ(::stat(path.c_str(), &st), 0);
     EXPECT_TRUE(S_ISSOCK(st.st_mode)) << "binding created a socket file";
 

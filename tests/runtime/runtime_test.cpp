@@ -610,7 +610,9 @@ TEST(JoinHandle, WakesOnlyTheMostRecentWakerWhenTheTaskCompletes) {
 Task<DropCounter> make_counter(DropCounts* counts) { co_return DropCounter(*counts, 1); }
 
 Task<int> drop_outputs(DropCounts* counts) {
-    { JoinHandle<DropCounter> detached = spawn(make_counter(counts)); }
+    {
+        JoinHandle<DropCounter> detached = spawn(make_counter(counts));
+    }
     JoinHandle<DropCounter> kept = spawn(make_counter(counts));
     co_await task::yield_now();  // both complete
     EXPECT_TRUE(kept.is_finished());

@@ -21,8 +21,7 @@ public:
     DropCounter(const DropCounter& other) : counts_(other.counts_), value_(other.value_) {
         if (counts_) counts_->constructed.fetch_add(1);
     }
-    DropCounter(DropCounter&& other) noexcept
-        : counts_(std::exchange(other.counts_, nullptr)), value_(other.value_) {}
+    DropCounter(DropCounter&& other) noexcept : counts_(std::exchange(other.counts_, nullptr)), value_(other.value_) {}
     DropCounter& operator=(const DropCounter&) = delete;
     DropCounter& operator=(DropCounter&&) = delete;
     ~DropCounter() {

@@ -14,7 +14,7 @@
 namespace corio::test {
 
 class ParkingWaker {
-   public:
+public:
     ParkingWaker() = default;
     ParkingWaker(const ParkingWaker&) = delete;
     ParkingWaker& operator=(const ParkingWaker&) = delete;
@@ -47,7 +47,7 @@ class ParkingWaker {
     /// References alive: one per Waker returned by `waker()` and per clone.
     int live() const { return live_.load(); }
 
-   private:
+private:
     // Notifies while holding the lock: once the waiting thread can run, this
     // thread no longer touches the parker, so the test may destroy it.
     void notify() {
@@ -57,9 +57,7 @@ class ParkingWaker {
         cv_.notify_all();
     }
 
-    static ParkingWaker* self(const void* p) {
-        return static_cast<ParkingWaker*>(const_cast<void*>(p));
-    }
+    static ParkingWaker* self(const void* p) { return static_cast<ParkingWaker*>(const_cast<void*>(p)); }
 
     static RawWaker clone_fn(const void* p) {
         self(p)->live_.fetch_add(1);

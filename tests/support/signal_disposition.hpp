@@ -12,7 +12,7 @@ namespace corio::test {
 class SignalDisposition {
 public:
     SignalDisposition(int sig, void (*handler)(int)) : sig_(sig) {
-        struct sigaction act {};
+        struct sigaction act{};
         act.sa_handler = handler;
         ::sigemptyset(&act.sa_mask);
         ::sigaction(sig_, &act, &saved_);
@@ -23,7 +23,7 @@ public:
 
 private:
     int sig_;
-    struct sigaction saved_ {};
+    struct sigaction saved_{};
 };
 
 }  // namespace corio::test

@@ -86,7 +86,9 @@ TEST(BroadcastChannel, SendReturnsTheNumberOfReceivers) {
 
 TEST(BroadcastChannel, SendWithoutReceiversFailsAndGivesTheValueBack) {
     auto [tx, rx] = sync::broadcast::channel<std::string>(4);
-    { auto gone = std::move(rx); }
+    {
+        auto gone = std::move(rx);
+    }
     EXPECT_EQ(tx.receiver_count(), 0u);
     auto result = tx.send("lost");
     ASSERT_FALSE(result.has_value());
@@ -148,11 +150,15 @@ TEST(BroadcastChannel, ClosedOnlyOnceSendersAreGoneAndTheRingIsDrained) {
     auto tx2 = tx;
     ASSERT_TRUE(tx.send(1).has_value());
     ASSERT_TRUE(tx2.send(2).has_value());
-    { auto gone = std::move(tx); }
+    {
+        auto gone = std::move(tx);
+    }
     EXPECT_EQ(rx.try_recv().value(), 1);
     EXPECT_EQ(rx.try_recv().value(), 2);
     EXPECT_EQ(rx.try_recv().error(), TryRecvError::empty());  // tx2 still alive
-    { auto gone = std::move(tx2); }
+    {
+        auto gone = std::move(tx2);
+    }
     EXPECT_EQ(rx.try_recv().error(), TryRecvError::closed());
     auto fut = rx.recv();
     auto p = poll_with(fut, Waker::noop());
@@ -164,7 +170,9 @@ TEST(BroadcastChannel, ValuesSentBeforeClosingAreStillReceived) {
     auto [tx, rx] = sync::broadcast::channel<int>(4);
     ASSERT_TRUE(tx.send(7).has_value());
     ASSERT_TRUE(tx.send(8).has_value());
-    { auto gone = std::move(tx); }
+    {
+        auto gone = std::move(tx);
+    }
     EXPECT_EQ(rx.try_recv().value(), 7);
     EXPECT_EQ(rx.try_recv().value(), 8);
     EXPECT_EQ(rx.try_recv().error(), TryRecvError::closed());
@@ -173,7 +181,9 @@ TEST(BroadcastChannel, ValuesSentBeforeClosingAreStillReceived) {
 TEST(BroadcastChannel, LagIsReportedBeforeClosed) {
     auto [tx, rx] = sync::broadcast::channel<int>(2);
     for (int v = 0; v < 5; ++v) ASSERT_TRUE(tx.send(v).has_value());
-    { auto gone = std::move(tx); }
+    {
+        auto gone = std::move(tx);
+    }
     EXPECT_EQ(rx.try_recv().error(), TryRecvError::lagged(3));
     EXPECT_EQ(rx.try_recv().value(), 3);
     EXPECT_EQ(rx.try_recv().value(), 4);
@@ -274,7 +284,9 @@ TEST(BroadcastChannel, ValuesLeftInTheRingAreDestroyedOnceWithTheChannel) {
         ASSERT_TRUE(rx.try_recv().has_value());
         ASSERT_TRUE(rx2.try_recv().has_value());
         EXPECT_EQ(counts.alive(), 4);
-        { auto gone = std::move(tx); }  // closing does not destroy unread values
+        {
+            auto gone = std::move(tx);
+        }  // closing does not destroy unread values
         EXPECT_EQ(counts.alive(), 4);
     }
     EXPECT_EQ(counts.alive(), 0);
@@ -303,7 +315,9 @@ TEST(BroadcastChannel, AValueSentWithoutReceiversIsReturnedNotLeaked) {
     DropCounts counts;
     {
         auto [tx, rx] = sync::broadcast::channel<DropCounter>(2);
-        { auto gone = std::move(rx); }
+        {
+            auto gone = std::move(rx);
+        }
         auto result = tx.send(DropCounter(counts, 4));
         ASSERT_FALSE(result.has_value());
         EXPECT_EQ(result.error().value.value(), 4);
@@ -392,7 +406,9 @@ TEST(BroadcastChannel, DroppingTheLastSenderWakesWaitersWithClosed) {
     Waker waker = make_counting_waker(counts);
     auto fut = rx.recv();
     EXPECT_TRUE(poll_with(fut, waker).is_pending());
-    { auto gone = std::move(tx); }
+    {
+        auto gone = std::move(tx);
+    }
     EXPECT_EQ(counts.total_wakes(), 1);
     auto p = poll_with(fut, waker);
     ASSERT_TRUE(p.is_ready());
@@ -444,10 +460,14 @@ Task<std::vector<Tally>> run_senders_and_receivers(int senders, int receivers, i
     auto [tx, rx] = sync::broadcast::channel<Stamp>(cap);
     std::vector<JoinHandle<Tally>> readers;
     for (int r = 0; r < receivers; ++r) readers.push_back(spawn(read_stamps(rx.resubscribe(), senders)));
-    { auto first = std::move(rx); }
+    {
+        auto first = std::move(rx);
+    }
     std::vector<JoinHandle<void>> writers;
     for (int s = 0; s < senders; ++s) writers.push_back(spawn(send_stamps(tx, s, per_sender)));
-    { auto last = std::move(tx); }  // closes once every writer is done
+    {
+        auto last = std::move(tx);
+    }  // closes once every writer is done
     for (auto& w : writers) co_await w;
     std::vector<Tally> tallies;
     for (auto& r : readers) {
@@ -496,7 +516,7 @@ Task<bool> read_with_random_drops(sync::broadcast::Receiver<int> rx, int count, 
     while (expected < count) {
         DropAfterPolls<sync::broadcast::Recv<int>> attempt(rx.recv(), limit(rng), self_wake(rng));
         auto got = co_await attempt;
-        if (!got) continue;  // dropped mid-wait
+        if (!got) continue;                      // dropped mid-wait
         if (!got->has_value()) co_return false;  // closed or lagged: something was lost
         if (**got != expected) co_return false;
         ++expected;

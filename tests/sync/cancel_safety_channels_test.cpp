@@ -184,7 +184,9 @@ Task<void> recv_test(std::pair<Tx, Rx> pair, Produce produce, unsigned producer_
     std::vector<JoinHandle<void>> producers;
     for (int p = 0; p < kProducers; ++p)
         producers.push_back(spawn(produce(pair.first, ledger, p * per_producer, per_producer, producer_seed + p)));
-    { auto drop = std::move(pair.first); }
+    {
+        auto drop = std::move(pair.first);
+    }
     co_await receive_all_with_cancels(&rx, ledger, tally, receiver_seed);
     for (auto& p : producers) co_await p;
 }
@@ -318,7 +320,9 @@ Task<void> senders_test(SendOp op, Ledger* ledger, Tally* tally, int per_produce
     const int last = kProducers * per_producer;
     EXPECT_TRUE(probe.try_send(Ticket(*ledger, last)).has_value());
     ledger->accept(last);
-    { auto drop = std::move(probe); }
+    {
+        auto drop = std::move(probe);
+    }
     co_await consumer;
 }
 

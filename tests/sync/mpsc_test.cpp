@@ -43,9 +43,7 @@ constexpr auto kBound = 20s;
 
 // ---- bounded: by hand ------------------------------------------------------------------
 
-TEST(MpscChannel, ZeroCapacityThrows) {
-    EXPECT_THROW((void)mpsc::channel<int>(0), std::invalid_argument);
-}
+TEST(MpscChannel, ZeroCapacityThrows) { EXPECT_THROW((void)mpsc::channel<int>(0), std::invalid_argument); }
 
 TEST(MpscChannel, TrySendAndTryRecvKeepOrderAndCountCapacity) {
     auto [tx, rx] = mpsc::channel<int>(3);
@@ -85,10 +83,14 @@ TEST(MpscChannel, TryRecvIsDisconnectedOnceEverySenderIsGone) {
     auto [tx, rx] = mpsc::channel<int>(4);
     auto copy = tx;
     ASSERT_TRUE(copy.try_send(9).has_value());
-    { auto drop = std::move(tx); }
+    {
+        auto drop = std::move(tx);
+    }
     EXPECT_EQ(rx.try_recv().value(), 9);
     EXPECT_EQ(rx.try_recv().error(), mpsc::TryRecvError::Empty);
-    { auto drop = std::move(copy); }
+    {
+        auto drop = std::move(copy);
+    }
     EXPECT_EQ(rx.try_recv().error(), mpsc::TryRecvError::Disconnected);
 }
 
@@ -105,7 +107,9 @@ TEST(MpscChannel, RecvWaitsThenYieldsNulloptWhenTheLastSenderGoes) {
     EXPECT_EQ(**p, 5);
     auto recv2 = rx.recv();
     EXPECT_TRUE(poll_with(recv2, waker).is_pending());
-    { auto drop = std::move(tx); }
+    {
+        auto drop = std::move(tx);
+    }
     EXPECT_EQ(counts.total_wakes(), 2);
     auto end = poll_with(recv2, waker);
     ASSERT_TRUE(end.is_ready());
@@ -115,7 +119,9 @@ TEST(MpscChannel, RecvWaitsThenYieldsNulloptWhenTheLastSenderGoes) {
 TEST(MpscChannel, SendsFailWithTheValueOnceTheReceiverIsDropped) {
     auto [tx, rx] = mpsc::channel<std::string>(2);
     EXPECT_FALSE(tx.is_closed());
-    { auto drop = std::move(rx); }
+    {
+        auto drop = std::move(rx);
+    }
     EXPECT_TRUE(tx.is_closed());
     auto t = tx.try_send("x");
     ASSERT_FALSE(t.has_value());
@@ -203,7 +209,9 @@ TEST(MpscChannel, APermitKeepsTheChannelOpenForTheReceiver) {
     auto [tx, rx] = mpsc::channel<int>(1);
     auto permit = tx.try_reserve();
     ASSERT_TRUE(permit.has_value());
-    { auto drop = std::move(tx); }
+    {
+        auto drop = std::move(tx);
+    }
     EXPECT_EQ(rx.try_recv().error(), mpsc::TryRecvError::Empty);
     permit->send(2);
     EXPECT_EQ(rx.try_recv().value(), 2);
@@ -326,7 +334,9 @@ TEST(MpscChannel, ValuesLeftInsideAreDestroyedExactlyOnce) {
     {  // receiver dropped first, then the senders
         auto [tx, rx] = mpsc::channel<DropCounter>(8);
         for (int i = 0; i < 5; ++i) ASSERT_TRUE(tx.try_send(DropCounter(drops, i)).has_value());
-        { auto drop = std::move(rx); }
+        {
+            auto drop = std::move(rx);
+        }
         EXPECT_EQ(drops.alive(), 0);
         EXPECT_TRUE(tx.try_send(DropCounter(drops)).error().is_closed());
     }
@@ -341,7 +351,9 @@ TEST(MpscChannel, ValuesLeftInsideAreDestroyedExactlyOnce) {
         auto [tx, rx] = mpsc::channel<DropCounter>(2);
         auto permit = tx.try_reserve();
         ASSERT_TRUE(permit.has_value());
-        { auto drop = std::move(rx); }
+        {
+            auto drop = std::move(rx);
+        }
         permit->send(DropCounter(drops));
         EXPECT_EQ(drops.alive(), 1);
     }
@@ -371,8 +383,12 @@ TEST(MpscChannel, OnlyTheMostRecentReceiverWakerIsWoken) {
         EXPECT_EQ(b_counts.total_wakes(), 1);
         EXPECT_TRUE(poll_with(recv, b).is_ready());
     }
-    { auto drop = std::move(rx); }
-    { auto drop = std::move(tx); }
+    {
+        auto drop = std::move(rx);
+    }
+    {
+        auto drop = std::move(tx);
+    }
     EXPECT_EQ(a_counts.live.load(), 0);
     EXPECT_EQ(b_counts.live.load(), 0);
 }
@@ -447,8 +463,12 @@ TEST(MpscUnbounded, RecvEndsOnceEverySenderIsGone) {
     ASSERT_TRUE(copy.send(1).has_value());
     EXPECT_EQ(counts.total_wakes(), 1);
     EXPECT_EQ(poll_with(recv, waker)->value(), 1);
-    { auto drop = std::move(tx); }
-    { auto drop = std::move(copy); }
+    {
+        auto drop = std::move(tx);
+    }
+    {
+        auto drop = std::move(copy);
+    }
     auto end = rx.recv();
     auto p = poll_with(end, waker);
     ASSERT_TRUE(p.is_ready());
@@ -461,7 +481,9 @@ TEST(MpscUnbounded, SendFailsWithTheValueOnceTheReceiverIsGoneAndClosedCompletes
     auto closed = tx.closed();
     EXPECT_TRUE(poll_once(closed).is_pending());
     EXPECT_FALSE(tx.is_closed());
-    { auto drop = std::move(rx); }
+    {
+        auto drop = std::move(rx);
+    }
     EXPECT_TRUE(tx.is_closed());
     EXPECT_TRUE(poll_once(closed).is_ready());
     auto r = tx.send("v");
@@ -489,7 +511,9 @@ TEST(MpscUnbounded, ValuesLeftInsideAreDestroyedExactlyOnce) {
     {
         auto [tx, rx] = mpsc::unbounded_channel<DropCounter>();
         for (int i = 0; i < 10; ++i) ASSERT_TRUE(tx.send(DropCounter(drops, i)).has_value());
-        { auto drop = std::move(rx); }
+        {
+            auto drop = std::move(rx);
+        }
         EXPECT_EQ(drops.alive(), 0);
     }
     EXPECT_EQ(drops.alive(), 0);
@@ -536,7 +560,9 @@ TEST_P(MpscRuntime, EightProducersArriveCompleteAndInPerProducerOrder) {
     const int n = per_producer();
     auto [tx, rx] = mpsc::channel<std::uint64_t>(64);
     for (int p = 0; p < kProducers; ++p) rt.spawn(produce(tx, p, n));
-    { auto drop = std::move(tx); }
+    {
+        auto drop = std::move(tx);
+    }
     auto r = rt.block_on(time::timeout(kBound, rt.spawn(consume_in_order(std::move(rx), kProducers, n))));
     ASSERT_TRUE(r.has_value());
     EXPECT_TRUE(*r);
@@ -547,7 +573,9 @@ TEST_P(MpscRuntime, EightUnboundedProducersArriveCompleteAndInPerProducerOrder) 
     const int n = per_producer();
     auto [tx, rx] = mpsc::unbounded_channel<std::uint64_t>();
     for (int p = 0; p < kProducers; ++p) rt.spawn(produce(tx, p, n));
-    { auto drop = std::move(tx); }
+    {
+        auto drop = std::move(tx);
+    }
     auto r = rt.block_on(time::timeout(kBound, rt.spawn(consume_in_order(std::move(rx), kProducers, n))));
     ASSERT_TRUE(r.has_value());
     EXPECT_TRUE(*r);
@@ -564,7 +592,9 @@ TEST_P(MpscRuntime, ProducersOnPlainThreadsWakeTheReceivingTask) {
                 (void)t.send((static_cast<std::uint64_t>(p) << 32) | static_cast<std::uint32_t>(i));
         });
     }
-    { auto drop = std::move(tx); }
+    {
+        auto drop = std::move(tx);
+    }
     auto r = rt.block_on(time::timeout(kBound, consume_in_order(std::move(rx), 2, n)));
     for (auto& t : threads) t.join();
     ASSERT_TRUE(r.has_value());
@@ -620,7 +650,9 @@ TEST_P(MpscRuntime, ARecvDroppedMidWaitLosesNoValue) {
             }
         }(tx, n));
     }
-    { auto drop = std::move(tx); }
+    {
+        auto drop = std::move(tx);
+    }
     auto r = rt.block_on(time::timeout(kBound, rt.spawn(receive_with_cancellations(std::move(rx), 12345))));
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(*r, static_cast<std::uint64_t>(4 * n));
@@ -635,18 +667,20 @@ TEST_P(MpscRuntime, SendsCancelledAtRandomPointsNeitherLoseNorLeakSlots) {
     auto [tx, rx] = mpsc::channel<Value>(2);
     std::atomic<int> sent{0};
     for (int p = 0; p < 4; ++p) {
-        rt.spawn([](mpsc::Sender<Value> t, int count, DropCounts* d, std::atomic<int>* ok,
-                          unsigned seed) -> Task<void> {
-            std::mt19937 rng(seed);
-            for (int i = 0; i < count; ++i) {
-                PollAtMost<mpsc::Sender<Value>::Send> attempt(t.send(std::make_unique<DropCounter>(*d, i)),
-                                                                    static_cast<int>(rng() % 3) + 1);
-                auto r = co_await attempt;
-                if (r && r->has_value()) ok->fetch_add(1, std::memory_order_relaxed);
-            }
-        }(tx, n, &drops, &sent, static_cast<unsigned>(p)));
+        rt.spawn(
+            [](mpsc::Sender<Value> t, int count, DropCounts* d, std::atomic<int>* ok, unsigned seed) -> Task<void> {
+                std::mt19937 rng(seed);
+                for (int i = 0; i < count; ++i) {
+                    PollAtMost<mpsc::Sender<Value>::Send> attempt(t.send(std::make_unique<DropCounter>(*d, i)),
+                                                                  static_cast<int>(rng() % 3) + 1);
+                    auto r = co_await attempt;
+                    if (r && r->has_value()) ok->fetch_add(1, std::memory_order_relaxed);
+                }
+            }(tx, n, &drops, &sent, static_cast<unsigned>(p)));
     }
-    { auto drop = std::move(tx); }
+    {
+        auto drop = std::move(tx);
+    }
     auto r = rt.block_on(time::timeout(kBound, rt.spawn([](mpsc::Receiver<Value> rx2) -> Task<int> {
         int count = 0;
         while (auto v = co_await rx2.recv()) ++count;

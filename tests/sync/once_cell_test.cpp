@@ -152,9 +152,8 @@ TEST(OnceCell, AnInitialiserThatThrowsAtOnceLeavesTheCellEmpty) {
 
 TEST(OnceCell, GetOrTryInitReturnsTheErrorAndLetsTheNextCallerTry) {
     OnceCell<int> cell;
-    auto failing = cell.get_or_try_init([]() -> Task<std::expected<int, std::string>> {
-        co_return std::unexpected(std::string("bad"));
-    });
+    auto failing = cell.get_or_try_init(
+        []() -> Task<std::expected<int, std::string>> { co_return std::unexpected(std::string("bad")); });
     auto r1 = poll_with(failing, Waker::noop());
     ASSERT_TRUE(r1.is_ready());
     ASSERT_FALSE(r1->has_value());

@@ -50,7 +50,9 @@ TEST(Oneshot, SendThenTryRecvYieldsTheValue) {
 TEST(Oneshot, TryRecvIsEmptyUntilSentAndClosedWhenTheSenderIsDropped) {
     auto [tx, rx] = oneshot::channel<int>();
     EXPECT_EQ(rx.try_recv().error(), oneshot::TryRecvError::Empty);
-    { auto drop = std::move(tx); }
+    {
+        auto drop = std::move(tx);
+    }
     EXPECT_EQ(rx.try_recv().error(), oneshot::TryRecvError::Closed);
 }
 
@@ -94,7 +96,9 @@ TEST(Oneshot, ReceiverLearnsTheSenderWasDroppedWithoutSending) {
     auto [tx, rx] = oneshot::channel<int>();
     Waker waker = test::make_counting_waker(counts);
     EXPECT_TRUE(poll_with(rx, waker).is_pending());
-    { auto drop = std::move(tx); }
+    {
+        auto drop = std::move(tx);
+    }
     EXPECT_EQ(counts.total_wakes(), 1);
     auto p = poll_with(rx, waker);
     ASSERT_TRUE(p.is_ready());
@@ -104,7 +108,9 @@ TEST(Oneshot, ReceiverLearnsTheSenderWasDroppedWithoutSending) {
 TEST(Oneshot, SendGivesTheValueBackWhenTheReceiverIsDropped) {
     auto [tx, rx] = oneshot::channel<std::string>();
     EXPECT_FALSE(tx.is_closed());
-    { auto drop = std::move(rx); }
+    {
+        auto drop = std::move(rx);
+    }
     EXPECT_TRUE(tx.is_closed());
     auto r = tx.send("back");
     ASSERT_FALSE(r.has_value());
@@ -141,7 +147,9 @@ TEST(Oneshot, ClosedCompletesWhenTheReceiverIsDroppedOrClosed) {
         Waker waker = test::make_counting_waker(counts);
         auto closed = tx.closed();
         EXPECT_TRUE(poll_with(closed, waker).is_pending());
-        { auto drop = std::move(rx); }
+        {
+            auto drop = std::move(rx);
+        }
         EXPECT_EQ(counts.total_wakes(), 1);
         EXPECT_TRUE(poll_with(closed, waker).is_ready());
     }
@@ -176,7 +184,9 @@ TEST(Oneshot, EveryValueIsDestroyedExactlyOnce) {
         auto [tx, rx] = oneshot::channel<DropCounter>();
         auto sender = std::move(tx);
         ASSERT_TRUE(sender.send(DropCounter(counts)).has_value());
-        { auto drop = std::move(rx); }
+        {
+            auto drop = std::move(rx);
+        }
         EXPECT_EQ(counts.alive(), 0);
     }
     {  // refused: the value comes back and is destroyed by the caller
@@ -234,7 +244,9 @@ TEST_P(OneshotRuntime, ClosedCompletesWhenAnotherTaskDropsTheReceiver) {
     auto waiter = rt.spawn(await_closed(std::move(tx)));
     auto dropper = rt.spawn([](oneshot::Receiver<int> r) -> Task<void> {
         co_await task::yield_now();
-        { auto drop = std::move(r); }
+        {
+            auto drop = std::move(r);
+        }
     }(std::move(rx)));
     auto r = rt.block_on(time::timeout(kBound, std::move(waiter)));
     ASSERT_TRUE(r.has_value());

@@ -435,7 +435,8 @@ TEST_P(SemaphoreOnRuntime, NoMoreThanThePermitCountHoldAtOnce) {
 class AcquireThenCancel {
 public:
     using Output = bool;
-    AcquireThenCancel(Semaphore& sem, std::uint32_t n, int yields) : fut_(std::in_place, sem.acquire(n)), yields_(yields) {}
+    AcquireThenCancel(Semaphore& sem, std::uint32_t n, int yields)
+        : fut_(std::in_place, sem.acquire(n)), yields_(yields) {}
     Poll<bool> poll(Context& cx) {
         if (!polled_) {
             polled_ = true;

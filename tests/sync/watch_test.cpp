@@ -76,7 +76,9 @@ TEST(WatchChannel, SendReplacesTheValueAndMarksItChanged) {
 
 TEST(WatchChannel, SendFailsWithoutReceiversAndGivesTheValueBack) {
     auto [tx, rx] = sync::watch::channel<std::string>("a");
-    { auto gone = std::move(rx); }
+    {
+        auto gone = std::move(rx);
+    }
     auto result = tx.send("b");
     ASSERT_FALSE(result.has_value());
     EXPECT_EQ(result.error().value, "b");
@@ -87,7 +89,9 @@ TEST(WatchChannel, SendReplaceWorksWithoutReceiversAndReturnsTheOldValue) {
     auto [tx, rx] = sync::watch::channel<std::string>("a");
     EXPECT_EQ(tx.send_replace("b"), "a");
     EXPECT_EQ(rx.has_changed().value(), true);
-    { auto gone = std::move(rx); }
+    {
+        auto gone = std::move(rx);
+    }
     EXPECT_EQ(tx.send_replace("c"), "b");
     EXPECT_EQ(*tx.borrow(), "c");
     auto late = tx.subscribe();
@@ -261,7 +265,9 @@ TEST(WatchChannel, ChangedErrorsOnceTheSenderIsGone) {
     WakeCounts counts;
     auto fut = rx.changed();
     EXPECT_TRUE(poll_with(fut, make_counting_waker(counts)).is_pending());
-    { auto gone = std::move(tx); }
+    {
+        auto gone = std::move(tx);
+    }
     EXPECT_EQ(counts.total_wakes(), 1);
     auto p = poll_with(fut, Waker::noop());
     ASSERT_TRUE(p.is_ready());
@@ -273,7 +279,9 @@ TEST(WatchChannel, ChangedErrorsOnceTheSenderIsGone) {
 TEST(WatchChannel, AChangeSentBeforeTheSenderWentIsStillReported) {
     auto [tx, rx] = sync::watch::channel(0);
     ASSERT_TRUE(tx.send(9).has_value());
-    { auto gone = std::move(tx); }
+    {
+        auto gone = std::move(tx);
+    }
     EXPECT_EQ(rx.has_changed().value(), true);
     auto first = rx.changed();
     auto p = poll_with(first, Waker::noop());
@@ -323,7 +331,9 @@ TEST(WatchChannel, WaitForErrorsWhenTheSenderGoesWithoutAMatch) {
     auto fut = rx.wait_for([](const int& v) { return v > 10; });
     EXPECT_TRUE(poll_with(fut, Waker::noop()).is_pending());
     ASSERT_TRUE(tx.send(2).has_value());
-    { auto gone = std::move(tx); }
+    {
+        auto gone = std::move(tx);
+    }
     auto p = poll_with(fut, Waker::noop());
     ASSERT_TRUE(p.is_ready());
     EXPECT_EQ(p->error(), RecvError{});
@@ -332,7 +342,9 @@ TEST(WatchChannel, WaitForErrorsWhenTheSenderGoesWithoutAMatch) {
 TEST(WatchChannel, WaitForSeesAMatchingFinalValueAfterTheSenderWent) {
     auto [tx, rx] = sync::watch::channel(1);
     ASSERT_TRUE(tx.send(20).has_value());
-    { auto gone = std::move(tx); }
+    {
+        auto gone = std::move(tx);
+    }
     auto fut = rx.wait_for([](const int& v) { return v > 10; });
     auto p = poll_with(fut, Waker::noop());
     ASSERT_TRUE(p.is_ready());
@@ -349,10 +361,14 @@ TEST(WatchChannel, ClosedWakesWhenTheLastReceiverGoes) {
     WakeCounts counts;
     auto fut = tx.closed();
     EXPECT_TRUE(poll_with(fut, make_counting_waker(counts)).is_pending());
-    { auto gone = std::move(rx); }
+    {
+        auto gone = std::move(rx);
+    }
     EXPECT_EQ(counts.total_wakes(), 0);
     EXPECT_TRUE(poll_with(fut, make_counting_waker(counts)).is_pending());
-    { auto gone = std::move(rx2); }
+    {
+        auto gone = std::move(rx2);
+    }
     EXPECT_EQ(counts.total_wakes(), 1);
     EXPECT_TRUE(tx.is_closed());
     EXPECT_EQ(tx.receiver_count(), 0u);
@@ -370,7 +386,9 @@ TEST(WatchChannel, DroppingAPendingClosedDeregistersIt) {
         EXPECT_EQ(counts.live.load(), 1);
     }
     EXPECT_EQ(counts.live.load(), 0);
-    { auto gone = std::move(rx); }
+    {
+        auto gone = std::move(rx);
+    }
     EXPECT_EQ(counts.total_wakes(), 0);
 }
 
@@ -380,7 +398,9 @@ TEST(WatchChannel, TheValueIsDestroyedOnceWhenTheChannelGoes) {
         auto [tx, rx] = sync::watch::channel(std::optional<test::DropCounter>(std::in_place, counts, 1));
         tx.send_modify([&](std::optional<test::DropCounter>& v) { v.emplace(counts, 2); });
         EXPECT_EQ(counts.alive(), 1);
-        { auto gone = std::move(tx); }
+        {
+            auto gone = std::move(tx);
+        }
         EXPECT_EQ(counts.alive(), 1);  // receivers keep the last value
         EXPECT_EQ((*rx.borrow())->value(), 2);
     }
@@ -481,7 +501,9 @@ Task<bool> wait_for_all_receivers_to_go(int receivers) {
     auto [tx, rx] = sync::watch::channel(0);
     std::vector<JoinHandle<void>> tasks;
     for (int r = 0; r < receivers; ++r) tasks.push_back(spawn(drop_after_yields(rx, r % 5)));
-    { auto first = std::move(rx); }
+    {
+        auto first = std::move(rx);
+    }
     co_await tx.closed();
     co_return tx.is_closed();
 }

@@ -622,8 +622,7 @@ TEST(JoinSet, IsCancelledTellsAnAbortFromAFailure) {
 
 // ---- multi-thread: tasks finishing after the set is gone ------------------------------
 
-Task<DropCounter> block_worker_then_return(DropCounts* counts, std::atomic<int>* running,
-                                           std::atomic<bool>* release) {
+Task<DropCounter> block_worker_then_return(DropCounts* counts, std::atomic<int>* running, std::atomic<bool>* release) {
     running->fetch_add(1);
     static_cast<void>(spin_until([release] { return release->load(); }, std::chrono::milliseconds(10'000)));
     co_return DropCounter(*counts, 1);

@@ -784,9 +784,7 @@ Task<int> timeout_of_the_maximum_duration() {
 // usual way to say "no limit", returns Elapsed at once instead of f's value,
 // and `sleep(Duration::max())` completes at once instead of never. Tokio
 // saturates such deadlines to a far-future instant.
-TEST(Timeout, OfTheMaximumDurationNeverExpires) {
-    EXPECT_EQ(run_paused(timeout_of_the_maximum_duration()), 5);
-}
+TEST(Timeout, OfTheMaximumDurationNeverExpires) { EXPECT_EQ(run_paused(timeout_of_the_maximum_duration()), 5); }
 
 TEST(Sleep, OfTheMaximumDurationDoesNotCompleteAtOnce) {
     Runtime rt = paused_runtime();
@@ -816,9 +814,7 @@ Task<Duration> advance_backwards() {
 // the wheel's elapsed tick then fires before its deadline. Tokio's advance
 // takes an unsigned Duration. Expected: the clock never goes back (reject the
 // call or ignore it).
-TEST(TimeControl, AdvanceNeverMovesTheClockBackwards) {
-    EXPECT_GE(run_paused(advance_backwards()), Duration::zero());
-}
+TEST(TimeControl, AdvanceNeverMovesTheClockBackwards) { EXPECT_GE(run_paused(advance_backwards()), Duration::zero()); }
 
 }  // namespace
 }  // namespace corio

@@ -29,13 +29,11 @@ static_assert(Wheel::kRange == 64 * kLevel5);
 
 /// A pool of entries, each known by its index, and a record of what fired.
 class Timers {
-   public:
+public:
     explicit Timers(std::size_t count) : entries_(count) {}
 
     TimerEntry* operator[](std::size_t id) { return &entries_[id]; }
-    std::size_t id_of(const TimerEntry* e) const {
-        return static_cast<std::size_t>(e - entries_.data());
-    }
+    std::size_t id_of(const TimerEntry* e) const { return static_cast<std::size_t>(e - entries_.data()); }
 
     /// A fire callback that records the entry and the tick it fired at.
     auto recorder(std::uint64_t now_tick) {
@@ -55,7 +53,7 @@ class Timers {
     const std::vector<Fired>& fired() const { return fired_; }
     void clear_fired() { fired_.clear(); }
 
-   private:
+private:
     std::vector<TimerEntry> entries_;
     std::vector<Fired> fired_;
 };
@@ -147,8 +145,7 @@ TEST(Wheel, LinksEachDeadlineInTheLevelOfItsDistanceAndFiresItNeitherEarlyNorLat
 }
 
 TEST(Wheel, ParksDeadlinesBeyondItsRangeInTheTopLevelAndStillFiresThemAtTheirTick) {
-    for (const std::uint64_t deadline :
-         {Wheel::kRange, Wheel::kRange + 5, 10 * Wheel::kRange + 3}) {
+    for (const std::uint64_t deadline : {Wheel::kRange, Wheel::kRange + 5, 10 * Wheel::kRange + 3}) {
         SCOPED_TRACE(deadline);
         Wheel wheel;
         Timers timers(1);
@@ -202,8 +199,7 @@ TEST(Wheel, FiresDeadlinesAtTheEndOfTheTickRange) {
 
 TEST(Wheel, FiresEverythingDueWhenAdvancedFarPastManyDeadlinesInDeadlineOrder) {
     Wheel wheel;
-    const std::vector<std::uint64_t> deadlines = {kLevel5 + 7, 3, kLevel2 + 1, 64, 3,
-                                                  kLevel3 * 5, 1};
+    const std::vector<std::uint64_t> deadlines = {kLevel5 + 7, 3, kLevel2 + 1, 64, 3, kLevel3 * 5, 1};
     Timers timers(deadlines.size());
     for (std::size_t i = 0; i < deadlines.size(); ++i) {
         wheel.insert(timers[i], deadlines[i]);
@@ -293,8 +289,7 @@ TEST(Wheel, AdvancingToNextExpirationRepeatedlyNeverSkipsADeadline) {
         wheel.advance(*next, [&](TimerEntry* e) {
             ASSERT_EQ(e->deadline_tick, *next);
             const auto [first, last] = pending.equal_range(e->deadline_tick);
-            const auto it = std::find_if(
-                first, last, [&](const auto& p) { return p.second == timers.id_of(e); });
+            const auto it = std::find_if(first, last, [&](const auto& p) { return p.second == timers.id_of(e); });
             ASSERT_NE(it, last);
             pending.erase(it);
         });
@@ -371,8 +366,8 @@ TEST(Wheel, FiresAnEntryInsertedWithAPastDeadlineAtTheNextAdvance) {
 
 TEST(Wheel, DrainUnlinksAndHandsOverEveryEntryOnce) {
     Wheel wheel;
-    const std::vector<std::uint64_t> deadlines = {
-        1, 63, 64, 4096, kLevel3, kLevel4 + 1, kLevel5 + 7, 3 * Wheel::kRange};
+    const std::vector<std::uint64_t> deadlines = {1,       63,          64,          4096,
+                                                  kLevel3, kLevel4 + 1, kLevel5 + 7, 3 * Wheel::kRange};
     Timers timers(deadlines.size() + 1);
     wheel.advance(1, [](TimerEntry*) { FAIL(); });
     for (std::size_t i = 0; i < deadlines.size(); ++i) {
@@ -412,7 +407,7 @@ TEST(Wheel, DrainCallbackMayRemoveOtherEntries) {
 /// Random inserts, removes and advances (some from inside fire) against a
 /// multimap of deadlines.
 class WheelModel {
-   public:
+public:
     /// `entries` bounds how many timers are linked at once: few leave the
     /// lower levels empty often, so the higher ones are exercised too.
     WheelModel(std::uint64_t seed, std::size_t entries)
@@ -439,7 +434,7 @@ class WheelModel {
 
     std::size_t fired() const { return fired_; }
 
-   private:
+private:
     using Model = std::multimap<std::uint64_t, std::size_t>;
 
     std::uint64_t random_distance() {
@@ -576,8 +571,7 @@ class WheelModel {
 };
 
 TEST(Wheel, MatchesAMultimapModelOverRandomInsertsRemovesAndAdvances) {
-    for (const auto& [seed, entries] :
-         {std::pair{1u, 512u}, std::pair{2u, 16u}, std::pair{3u, 4u}}) {
+    for (const auto& [seed, entries] : {std::pair{1u, 512u}, std::pair{2u, 16u}, std::pair{3u, 4u}}) {
         SCOPED_TRACE(seed);
         WheelModel model(seed, entries);
         for (int i = 0; i < 100000; ++i) {

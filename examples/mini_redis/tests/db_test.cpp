@@ -7,13 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <limits>
-#include <memory>
-#include <string>
-
 #include <corio/runtime.hpp>
 #include <corio/task.hpp>
 #include <corio/time.hpp>
+#include <limits>
+#include <memory>
+#include <string>
 
 #include "co_assert.hpp"
 

@@ -3,27 +3,26 @@
 // the test, on a current_thread and on a multi_thread runtime, and talks to
 // it with mini_redis::Client and with raw RESP bytes. Every test is bounded
 // by time::timeout.
-#include <sys/socket.h>
+#include "server.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <chrono>
+#include <corio/cancel.hpp>
+#include <corio/net.hpp>
+#include <corio/runtime.hpp>
+#include <corio/task.hpp>
+#include <corio/time.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <corio/cancel.hpp>
-#include <corio/net.hpp>
-#include <corio/runtime.hpp>
-#include <corio/task.hpp>
-#include <corio/time.hpp>
-
 #include "client.hpp"
 #include "co_assert.hpp"
 #include "connection.hpp"
-#include "server.hpp"
 
 namespace mini_redis {
 namespace {
@@ -179,9 +178,9 @@ corio::Task<void> ttl_semantics(SocketAddr addr) {
                          command({"EXPIRE", "none", "5"}) + command({"EXPIRE", "plain", "-1"}) +
                          command({"EXISTS", "plain", "ex", "ex", "none"});
     co_await raw->send(script);
-    std::vector<Frame> expected{Frame::integer_of(-2), Frame::simple("OK"), Frame::integer_of(-1),
+    std::vector<Frame> expected{Frame::integer_of(-2), Frame::simple("OK"),    Frame::integer_of(-1),
                                 Frame::simple("OK"),   Frame::integer_of(100), Frame::integer_of(1),
-                                Frame::integer_of(50), Frame::integer_of(0),  Frame::integer_of(1),
+                                Frame::integer_of(50), Frame::integer_of(0),   Frame::integer_of(1),
                                 Frame::integer_of(2)};
     for (const Frame& want : expected) {
         Frame got = co_await raw->reply();
@@ -194,13 +193,12 @@ TEST_P(Server, TtlAndExpireFollowRedis) { run_test(ttl_semantics); }
 corio::Task<void> set_options(SocketAddr addr) {
     std::optional<Raw> raw = co_await Raw::connect(addr);
     CO_ASSERT_TRUE(raw.has_value());
-    std::string script = command({"SET", "k", "1", "XX"}) + command({"SET", "k", "1", "NX"}) +
-                         command({"SET", "k", "2", "NX"}) + command({"SET", "k", "3", "XX", "PX", "100000"}) +
-                         command({"GET", "k"}) + command({"SET", "k", "v", "EX", "0"}) +
-                         command({"SET", "k", "v", "EX", "x"}) + command({"SET", "k", "v", "NX", "XX"}) +
-                         command({"SET", "k", "v", "EX"}) + command({"INCR", "k"}) +
-                         command({"SET", "big", "9223372036854775807"}) + command({"INCR", "big"}) +
-                         command({"INCR", "fresh"});
+    std::string script =
+        command({"SET", "k", "1", "XX"}) + command({"SET", "k", "1", "NX"}) + command({"SET", "k", "2", "NX"}) +
+        command({"SET", "k", "3", "XX", "PX", "100000"}) + command({"GET", "k"}) +
+        command({"SET", "k", "v", "EX", "0"}) + command({"SET", "k", "v", "EX", "x"}) +
+        command({"SET", "k", "v", "NX", "XX"}) + command({"SET", "k", "v", "EX"}) + command({"INCR", "k"}) +
+        command({"SET", "big", "9223372036854775807"}) + command({"INCR", "big"}) + command({"INCR", "fresh"});
     co_await raw->send(script);
     std::vector<Frame> expected{Frame::null_bulk(),
                                 Frame::simple("OK"),
@@ -242,8 +240,7 @@ corio::Task<void> unknown_command(SocketAddr addr) {
     CO_ASSERT_TRUE(raw.has_value());
     std::string requests = command({"FLY", "to", "moon"}) + command({"PING", "still here"});
     co_await raw->send(requests);
-    EXPECT_EQ(co_await raw->reply(),
-              Frame::error("ERR unknown command 'FLY', with args beginning with: 'to' 'moon' "));
+    EXPECT_EQ(co_await raw->reply(), Frame::error("ERR unknown command 'FLY', with args beginning with: 'to' 'moon' "));
     EXPECT_EQ(co_await raw->reply(), Frame::bulk("still here"));
 }
 
@@ -286,9 +283,8 @@ corio::Task<void> tool_commands(SocketAddr addr) {
     std::optional<Raw> raw = co_await Raw::connect(addr);
     CO_ASSERT_TRUE(raw.has_value());
     std::string requests = command({"CONFIG", "GET", "save"}) + command({"CONFIG", "GET", "appendonly"}) +
-                           command({"SELECT", "0"}) + command({"SELECT", "1"}) +
-                           command({"CLIENT", "SETNAME", "me"}) + command({"CLIENT", "GETNAME"}) +
-                           command({"COMMAND", "DOCS"}) + command({"QUIT"});
+                           command({"SELECT", "0"}) + command({"SELECT", "1"}) + command({"CLIENT", "SETNAME", "me"}) +
+                           command({"CLIENT", "GETNAME"}) + command({"COMMAND", "DOCS"}) + command({"QUIT"});
     co_await raw->send(requests);
     std::vector<Frame> expected{Frame::array({Frame::bulk("save"), Frame::bulk("")}),
                                 Frame::array({Frame::bulk("appendonly"), Frame::bulk("no")}),

@@ -34,8 +34,7 @@ public:
         std::uint8_t cur = kWaiting;
         // acq_rel: acquire sees the slot as the last waker-taker left it (and
         // what it published); release orders the caller's earlier reads before.
-        if (!state_.compare_exchange_strong(cur, kRegistering, std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
+        if (!state_.compare_exchange_strong(cur, kRegistering, std::memory_order_acq_rel, std::memory_order_acquire)) {
             // WAKING: a wake is taking the slot right now; whatever it takes,
             // the caller must be polled again, so wake it directly.
             if (cur == kWaking) waker.wake_by_ref();
@@ -45,8 +44,7 @@ public:
         std::uint8_t expected = kRegistering;
         // acq_rel: release the slot write to the next waker-taker; acquire
         // what a wake that raced with us published.
-        if (state_.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel,
-                                           std::memory_order_acquire)) {
+        if (state_.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel, std::memory_order_acquire)) {
             return;
         }
         // A wake() came meanwhile (state is REGISTERING | WAKING) and left

@@ -25,7 +25,8 @@ inline thread_local Budget current_budget;
 /// Gives the current poll a fresh budget; restores the previous one after.
 class BudgetScope {
 public:
-    BudgetScope() noexcept : saved_remaining_(current_budget.remaining), saved_constrained_(current_budget.constrained) {
+    BudgetScope() noexcept
+        : saved_remaining_(current_budget.remaining), saved_constrained_(current_budget.constrained) {
         current_budget.remaining = kTaskBudget;
         current_budget.constrained = true;
     }

@@ -83,7 +83,8 @@ public:
             // bits included: the system call already reported what they meant,
             // and keeping them would make the next poll spin on EAGAIN.
             std::uint64_t next = cur & ~static_cast<std::uint64_t>(ev.ready & ~(readiness::kShutdown | keep));
-            if (readiness_.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_acquire)) return;
+            if (readiness_.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_acquire))
+                return;
         }
     }
 
@@ -94,7 +95,8 @@ public:
             std::uint64_t tick = ((cur >> 32) + 1) & 0xffffffffu;
             std::uint64_t next = (tick << 32) | (static_cast<std::uint32_t>(cur) | bits);
             // release: the waiter that sees these bits sees everything before.
-            if (readiness_.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_relaxed)) break;
+            if (readiness_.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_relaxed))
+                break;
         }
         wake(bits);
     }

@@ -53,8 +53,7 @@ public:
     /// the kernel buffer is drained (or full), so the EAGAIN the next call
     /// would get is skipped; a newer readiness event is kept (tick check).
     template <class Op>
-    auto poll_io(Context& cx, Direction d, Op&& op, std::size_t requested = 0)
-        -> Poll<io::Result<decltype(op())>> {
+    auto poll_io(Context& cx, Direction d, Op&& op, std::size_t requested = 0) -> Poll<io::Result<decltype(op())>> {
         using R = decltype(op());
         if (reg_ == nullptr) return Ready(io::Result<R>(io::error(std::errc::bad_file_descriptor)));
         if (!poll_proceed(cx)) return Pending;

@@ -163,9 +163,7 @@ inline void task_wake_by_val(TaskHeader* t) {
 
 inline RawWaker task_waker_clone(const void* p);
 inline void task_waker_wake(const void* p) { task_wake_by_val(static_cast<TaskHeader*>(const_cast<void*>(p))); }
-inline void task_waker_wake_by_ref(const void* p) {
-    task_wake_by_ref(static_cast<TaskHeader*>(const_cast<void*>(p)));
-}
+inline void task_waker_wake_by_ref(const void* p) { task_wake_by_ref(static_cast<TaskHeader*>(const_cast<void*>(p))); }
 inline void task_waker_drop(const void* p) { task_unref(static_cast<TaskHeader*>(const_cast<void*>(p))); }
 inline constexpr RawWakerVTable kTaskWakerVTable{&task_waker_clone, &task_waker_wake, &task_waker_wake_by_ref,
                                                  &task_waker_drop};
@@ -285,7 +283,7 @@ inline bool task_poll_join(TaskHeader* t, const Waker& waker) {
                 break;
         }
     }
-    t->join_waker = waker;  // we own the slot: JOIN_WAKER is clear
+    t->join_waker = waker;                           // we own the slot: JOIN_WAKER is clear
     cur = t->state.load(std::memory_order_acquire);  // acquire: a COMPLETE seen here publishes the output
     for (;;) {
         if (cur & state::kComplete) return true;
@@ -325,9 +323,7 @@ struct TaskCell final : TaskHeader {
     using Out = output_of<F>;
     enum class Stage : std::uint8_t { Running, Finished, Consumed };
 
-    TaskCell(F&& fut, Scheduler* s) : TaskHeader(kInitialState, &kVTable, s) {
-        new (&future_) F(std::move(fut));
-    }
+    TaskCell(F&& fut, Scheduler* s) : TaskHeader(kInitialState, &kVTable, s) { new (&future_) F(std::move(fut)); }
 
     static constexpr std::uint64_t kInitialState =
         state::kNotified | state::kJoinInterest | 3 * state::kRefOne;  // owned list, run queue, JoinHandle

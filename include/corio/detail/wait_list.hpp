@@ -78,9 +78,9 @@ private:
 struct WaitNode {
     static constexpr std::uint32_t kQueued = 0;  // `outcome` while linked
 
-    WaitNode* prev = nullptr;  // guarded by the list's lock
-    WaitNode* next = nullptr;  // guarded by the list's lock
-    Waker waker;               // the most recent waker; guarded by the list's lock
+    WaitNode* prev = nullptr;     // guarded by the list's lock
+    WaitNode* next = nullptr;     // guarded by the list's lock
+    Waker waker;                  // the most recent waker; guarded by the list's lock
     std::uint64_t wanted = 0;     // what the waiter asked for (permits)
     std::uint64_t remaining = 0;  // of `wanted`, what it still lacks; guarded by the list's lock
     std::uint64_t tag = 0;        // the generation it waits in (Notify, Barrier)

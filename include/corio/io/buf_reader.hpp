@@ -119,8 +119,8 @@ public:
             if (avail.empty()) return Ready(Out(std::exchange(read, 0)));  // end of stream
             const void* hit = std::memchr(avail.data(), static_cast<unsigned char>(delim), avail.size());
             const bool found = hit != nullptr;
-            std::size_t take = found ? static_cast<std::size_t>(static_cast<const std::byte*>(hit) - avail.data()) + 1
-                                     : avail.size();
+            std::size_t take =
+                found ? static_cast<std::size_t>(static_cast<const std::byte*>(hit) - avail.data()) + 1 : avail.size();
             append(out, avail.first(take));
             consume(take);
             read += take;
@@ -240,14 +240,9 @@ public:
     const Buffered& get_ref() const noexcept { return reader_; }
 
     /// Gives the owned BufReader back; a partly read line is lost.
-    Buffered into_inner() &&
-        requires(!std::is_reference_v<Reader>)
-    {
-        return std::move(reader_);
-    }
+Buffered into_inner() && requires(!std::is_reference_v<Reader>) { return std::move(reader_); }
 
-private:
-    Reader reader_;
+    private : Reader reader_;
     std::string partial_;  // the line being assembled, across Pending polls
     std::size_t read_ = 0;
 };

@@ -110,7 +110,7 @@ template <class T>
 std::pair<ReadHalf<T>, WriteHalf<T>> split(T&& stream)
     requires(!std::is_lvalue_reference_v<T> && AsyncRead<T> && AsyncWrite<T>)
 {
-    auto shared = std::make_shared<detail::Shared<T>>(std::move(stream));
+    auto shared = std::make_shared<detail::Shared<T>>(std::forward<T>(stream));
     return {ReadHalf<T>(shared), WriteHalf<T>(shared)};
 }
 

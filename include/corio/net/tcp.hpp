@@ -24,7 +24,6 @@ namespace corio::net {
 
 class TcpStream;
 
-
 /// A TCP stream between a local and a remote socket. AsyncRead + AsyncWrite.
 class TcpStream : public detail::StreamMethods<TcpStream> {
 public:

@@ -82,8 +82,8 @@ private:
 
     const std::size_t n_;
     corio::detail::WaitList waiters_;
-    std::size_t arrived_ = 0;        // in the current generation; guarded by waiters_.lock()
-    std::uint64_t generation_ = 0;   // guarded by waiters_.lock()
+    std::size_t arrived_ = 0;       // in the current generation; guarded by waiters_.lock()
+    std::uint64_t generation_ = 0;  // guarded by waiters_.lock()
 };
 
 inline Barrier::Wait::~Wait() {

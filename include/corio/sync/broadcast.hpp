@@ -137,9 +137,9 @@ class BroadcastShared {
 public:
     struct Slot {
         std::shared_mutex lock;
-        std::uint64_t pos = 0;                // written under tail_mutex and the write lock
+        std::uint64_t pos = 0;                  // written under tail_mutex and the write lock
         std::atomic<std::size_t> remaining{0};  // receivers that still have to read `value`
-        std::optional<T> value;               // engaged while some receiver still has to read it
+        std::optional<T> value;                 // engaged while some receiver still has to read it
     };
 
     /// The outcome of one attempt to read at a receiver's position.
@@ -338,10 +338,10 @@ private:
     std::unique_ptr<Slot[]> slots_;
 
     std::mutex tail_mutex_;
-    std::atomic<std::uint64_t> tail_pos_{0};    // written under tail_mutex_
-    std::atomic<std::size_t> receivers_{0};     // written under tail_mutex_
-    bool closed_ = false;                       // guarded by tail_mutex_
-    WaiterQueue waiters_;                       // guarded by tail_mutex_
+    std::atomic<std::uint64_t> tail_pos_{0};  // written under tail_mutex_
+    std::atomic<std::size_t> receivers_{0};   // written under tail_mutex_
+    bool closed_ = false;                     // guarded by tail_mutex_
+    WaiterQueue waiters_;                     // guarded by tail_mutex_
 
     std::atomic<std::size_t> senders_{0};
     std::atomic<std::size_t> refs_{0};
@@ -423,8 +423,7 @@ public:
         }
     }
     /// Takes over `other` (left empty: only destruction and assignment are valid).
-    Receiver(Receiver&& other) noexcept
-        : shared_(std::exchange(other.shared_, nullptr)), next_(other.next_) {}
+    Receiver(Receiver&& other) noexcept : shared_(std::exchange(other.shared_, nullptr)), next_(other.next_) {}
     /// Becomes a copy of `other`; the receiver replaced counts as destroyed.
     Receiver& operator=(const Receiver& other) {
         if (this != &other) {

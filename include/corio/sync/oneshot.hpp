@@ -177,7 +177,8 @@ struct Cell {
     // Drops the stored Receiver waker (owned by the cell).
     void drop_rx_waker() noexcept {
         // relaxed: the caller owns the parts (by the protocol above).
-        (void)Waker::from_raw(RawWaker{rx_data.load(std::memory_order_relaxed), rx_vtable.load(std::memory_order_relaxed)});
+        (void)Waker::from_raw(
+            RawWaker{rx_data.load(std::memory_order_relaxed), rx_vtable.load(std::memory_order_relaxed)});
     }
 
     /// Receiver side: marks CLOSED and wakes a pending Sender::closed().

@@ -122,8 +122,7 @@ public:
     class CORIO_NODISCARD_FUTURE AcquireOwned {
     public:
         using Output = std::expected<OwnedSemaphorePermit, AcquireError>;
-        AcquireOwned(std::shared_ptr<Semaphore> sem, std::uint32_t n) noexcept
-            : sem_(std::move(sem)), raw_(*sem_, n) {}
+        AcquireOwned(std::shared_ptr<Semaphore> sem, std::uint32_t n) noexcept : sem_(std::move(sem)), raw_(*sem_, n) {}
         AcquireOwned(AcquireOwned&& other) noexcept : sem_(other.sem_), raw_(std::move(other.raw_)) {}
         Poll<Output> poll(Context& cx);
 
@@ -178,7 +177,8 @@ public:
 
     /// Permits available now (a snapshot).
     std::size_t available_permits() const noexcept {
-        return state_.load(std::memory_order_acquire) >> kShift;  // acquire: a snapshot ordered after what it saw released
+        return state_.load(std::memory_order_acquire) >>
+               kShift;  // acquire: a snapshot ordered after what it saw released
     }
 
     /// Closes the semaphore: every queued waiter completes with AcquireError
@@ -512,8 +512,8 @@ inline std::expected<SemaphorePermit, TryAcquireError> Semaphore::try_acquire(st
     return std::unexpected(TryAcquireError::NoPermits);
 }
 
-inline std::expected<OwnedSemaphorePermit, TryAcquireError> Semaphore::try_acquire_owned(
-    std::shared_ptr<Semaphore> sem, std::uint32_t n) noexcept {
+inline std::expected<OwnedSemaphorePermit, TryAcquireError> Semaphore::try_acquire_owned(std::shared_ptr<Semaphore> sem,
+                                                                                         std::uint32_t n) noexcept {
     switch (sem->try_take(n)) {
         case Take::Acquired:
             return OwnedSemaphorePermit(std::move(sem), n);

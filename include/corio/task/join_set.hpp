@@ -33,10 +33,10 @@
 #include <utility>
 #include <variant>
 
+#include "corio/detail/atomic_waker.hpp"
 #include "corio/detail/coop.hpp"
 #include "corio/detail/frame_alloc.hpp"
 #include "corio/detail/task_cell.hpp"
-#include "corio/detail/atomic_waker.hpp"
 #include "corio/future.hpp"
 #include "corio/runtime.hpp"
 #include "corio/task/local_set.hpp"
@@ -84,12 +84,12 @@ struct JoinSetEntry {
     explicit JoinSetEntry(JoinSetCore* c) noexcept : core(c) {}
 
     std::atomic<std::uint32_t> refs{1};
-    std::atomic<bool> notified{false};  // set once: the entry was queued as ready
-    JoinSetCore* core;                  // holds a reference on it
-    JoinSetEntry* ready_next = nullptr; // ready stack link, then FIFO link
-    JoinSetEntry* prev = nullptr;       // the set's list (owner only)
+    std::atomic<bool> notified{false};   // set once: the entry was queued as ready
+    JoinSetCore* core;                   // holds a reference on it
+    JoinSetEntry* ready_next = nullptr;  // ready stack link, then FIFO link
+    JoinSetEntry* prev = nullptr;        // the set's list (owner only)
     JoinSetEntry* next = nullptr;
-    TaskHeader* task = nullptr;         // join reference; null once released (owner only)
+    TaskHeader* task = nullptr;  // join reference; null once released (owner only)
 };
 
 /// The state a JoinSet shares with its entries.
@@ -98,12 +98,12 @@ struct JoinSetCore {
     static constexpr std::uintptr_t kClosed = 1;
 
     // Shared with the threads that complete tasks.
-    std::atomic<std::uint32_t> refs{1};           // the set + one per entry
-    std::atomic<std::uintptr_t> ready_stack{0};   // JoinSetEntry* (LIFO), or kClosed
+    std::atomic<std::uint32_t> refs{1};          // the set + one per entry
+    std::atomic<std::uintptr_t> ready_stack{0};  // JoinSetEntry* (LIFO), or kClosed
     AtomicWaker waiter;  // the task awaiting join_next, woken from whichever thread completes a task
 
     // Owner only.
-    JoinSetEntry* entries = nullptr;  // every entry still holding its task
+    JoinSetEntry* entries = nullptr;    // every entry still holding its task
     JoinSetEntry* fifo_head = nullptr;  // ready entries, oldest first
     JoinSetEntry* fifo_tail = nullptr;
     std::size_t len = 0;
@@ -167,7 +167,7 @@ inline void join_set_entry_notify(JoinSetEntry* e) {
     // acq_rel: only the first notification queues the entry (the flag is an
     // RMW, so exactly one caller sees false); nothing else hangs on it.
     if (e->notified.exchange(true, std::memory_order_acq_rel)) return;
-    join_set_entry_ref(e);  // the ready stack's reference
+    join_set_entry_ref(e);        // the ready stack's reference
     JoinSetCore* core = e->core;  // alive: the caller's waker holds `e`, which holds `core`
     // acquire: a kClosed seen here is final.
     std::uintptr_t head = core->ready_stack.load(std::memory_order_acquire);
@@ -195,7 +195,9 @@ inline void join_set_waker_wake(const void* p) {
     join_set_entry_notify(e);
     join_set_entry_unref(e);
 }
-inline void join_set_waker_drop(const void* p) { join_set_entry_unref(static_cast<JoinSetEntry*>(const_cast<void*>(p))); }
+inline void join_set_waker_drop(const void* p) {
+    join_set_entry_unref(static_cast<JoinSetEntry*>(const_cast<void*>(p)));
+}
 inline constexpr RawWakerVTable kJoinSetWakerVTable{&join_set_waker_clone, &join_set_waker_wake,
                                                     &join_set_waker_wake_by_ref, &join_set_waker_drop};
 inline RawWaker join_set_waker_clone(const void* p) {

@@ -90,7 +90,7 @@ Scheduler& local_spawn_target();
 /// Spawns `fut` onto `scheduler` (a LocalSetCore or a current_thread runtime).
 template <class F>
 JoinHandle<output_of<F>> spawn_local_on(Scheduler& scheduler, F&& fut) {
-    TaskHeader* task = TaskCell<F>::allocate(std::move(fut), &scheduler);
+    TaskHeader* task = TaskCell<F>::allocate(std::forward<F>(fut), &scheduler);
     scheduler.ref();  // the task's reference, dropped when the cell is freed
     scheduler.spawn(task);
     return JoinHandle<output_of<F>>(task);

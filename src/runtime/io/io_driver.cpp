@@ -86,5 +86,4 @@ void IoDriver::shutdown() {
     for (IoRegistration* reg : live) reg->shutdown();
 }
 
-
 }  // namespace corio::detail

@@ -43,11 +43,11 @@ private:
 
     int epoll_fd_;
     mutable std::mutex mutex_;
-    IoRegistration* head_ = nullptr;           // live registrations, guarded by mutex_
-    std::vector<IoRegistration*> removed_;     // guarded by mutex_
-    std::vector<IoRegistration*> releasing_;   // driver thread only
-    bool shut_down_ = false;                   // guarded by mutex_
-    std::atomic<std::size_t> live_{0};         // a hint: relaxed is enough, epoll is the truth
+    IoRegistration* head_ = nullptr;          // live registrations, guarded by mutex_
+    std::vector<IoRegistration*> removed_;    // guarded by mutex_
+    std::vector<IoRegistration*> releasing_;  // driver thread only
+    bool shut_down_ = false;                  // guarded by mutex_
+    std::atomic<std::size_t> live_{0};        // a hint: relaxed is enough, epoll is the truth
 };
 
 }  // namespace corio::detail

@@ -100,7 +100,6 @@ RuntimeMetrics CurrentThread::metrics() const {
     return m;
 }
 
-
 QueueEntry CurrentThread::next_task() {
     // Every event_interval polls, let remote work in ahead of local work
     // (a countdown: a division per poll showed in profiles).

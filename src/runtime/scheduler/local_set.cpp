@@ -189,7 +189,6 @@ bool LocalSetScheduler::push_remote(TaskHeader* task) {
     return true;
 }
 
-
 // ---- driving ---------------------------------------------------------------------
 
 // Stores `waker` as the one a remote push wakes; returns the one it replaced.

@@ -96,10 +96,10 @@ private:
     }
 
     mutable std::mutex mutex_;
-    std::vector<TaskHeader*> tasks_;      // guarded by mutex_
-    bool closed_ = false;                 // guarded by mutex_
-    std::atomic<bool> pending_{false};    // hint: tasks_ may be non-empty
-    std::vector<TaskHeader*> batch_;      // the driver's swap buffer
+    std::vector<TaskHeader*> tasks_;    // guarded by mutex_
+    bool closed_ = false;               // guarded by mutex_
+    std::atomic<bool> pending_{false};  // hint: tasks_ may be non-empty
+    std::vector<TaskHeader*> batch_;    // the driver's swap buffer
 };
 
 }  // namespace corio::detail

@@ -9,13 +9,13 @@
 // stays reachable and leak checkers stay quiet.
 #include "corio/detail/frame_alloc.hpp"
 
+#include <sys/mman.h>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <new>
-
-#include <sys/mman.h>
 #include <utility>
 #include <vector>
 
@@ -75,9 +75,9 @@ struct Batch {
 
 struct GlobalPool {
     std::mutex mutex;
-    std::vector<void*> chunks;                              // kept forever: every block stays reachable
-    std::array<std::vector<Batch>, kClasses> batches;       // spilled by threads or left by exited ones
-    std::atomic<std::uint64_t> nonempty{0};                 // bit c set: batches[c] may be non-empty
+    std::vector<void*> chunks;                         // kept forever: every block stays reachable
+    std::array<std::vector<Batch>, kClasses> batches;  // spilled by threads or left by exited ones
+    std::atomic<std::uint64_t> nonempty{0};            // bit c set: batches[c] may be non-empty
 
     void put(std::size_t cls, Batch batch) {
         std::lock_guard lock(mutex);

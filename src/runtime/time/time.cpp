@@ -1,9 +1,10 @@
 // Sleep, Interval and the clock controls of corio/time.hpp.
+#include "corio/time.hpp"
+
 #include <stdexcept>
 
 #include "corio/detail/coop.hpp"
 #include "corio/detail/runtime_core.hpp"
-#include "corio/time.hpp"
 #include "runtime/time/driver.hpp"
 
 namespace corio::time {

@@ -90,8 +90,7 @@ std::optional<Wheel::SlotRef> Wheel::earliest_slot() const noexcept {
         const auto current = static_cast<int>(position & kSlotMask);
         // Distance from the current slot to the first occupied one, wrapping:
         // only the top level ever wraps (it is the ring for far deadlines).
-        const auto distance =
-            static_cast<std::uint64_t>(std::countr_zero(std::rotr(occupied, current)));
+        const auto distance = static_cast<std::uint64_t>(std::countr_zero(std::rotr(occupied, current)));
         const std::uint64_t start_tick = (position + distance) << shift;
         return SlotRef{level, slot_for(start_tick, level), start_tick};
     }

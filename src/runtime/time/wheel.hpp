@@ -26,7 +26,7 @@ namespace corio::detail {
 
 /// Hierarchical timer wheel of intrusive `TimerEntry` nodes (see the file comment).
 class Wheel {
-   public:
+public:
     /// Number of levels.
     static constexpr unsigned kLevels = 6;
     /// Slots per level (one bit of a level's occupancy bitmap each).
@@ -102,7 +102,7 @@ class Wheel {
         }
     }
 
-   private:
+private:
     /// Doubly linked list of entries (a slot, or the due list).
     struct List {
         TimerEntry* head = nullptr;

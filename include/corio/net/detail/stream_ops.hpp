@@ -35,8 +35,7 @@ OpFuture<Output, Fn> op_future(Fn fn) {
 
 /// Writes `buf[done..]` through `stream.poll_write`; io::errc::write_zero if a write accepts nothing.
 template <class Stream>
-Poll<io::Result<void>> poll_write_all(Stream& stream, Context& cx, std::span<const std::byte> buf,
-                                      std::size_t& done) {
+Poll<io::Result<void>> poll_write_all(Stream& stream, Context& cx, std::span<const std::byte> buf, std::size_t& done) {
     while (done < buf.size()) {
         auto r = stream.poll_write(cx, buf.subspan(done));
         if (r.is_pending()) return Pending;
@@ -100,9 +99,10 @@ public:
     }
 
 private:
+    friend Stream;  // only the stream itself derives from its methods
+    StreamMethods() = default;
     Stream* self() noexcept { return static_cast<Stream*>(this); }
 };
-
 
 /// The reading half of a stream split with into_split(); AsyncRead.
 template <class Stream>

@@ -94,7 +94,6 @@ class Sender : public detail::SenderBase<detail::BoundedChan<T>> {
     using detail::SenderBase<Chan>::chan_;
 
 public:
-
     /// The future of send().
     class CORIO_NODISCARD_FUTURE Send {
     public:

@@ -34,7 +34,6 @@ class UnboundedSender : public detail::SenderBase<detail::UnboundedChan<T>> {
     using detail::SenderBase<Chan>::chan_;
 
 public:
-
     /// Sends `value`; never waits (one allocation). Fails, giving the value
     /// back, when the receiver is closed or dropped. A send that races with
     /// close() may still be buffered; it is then received or destroyed with

@@ -165,10 +165,7 @@ void MultiThread::notify_parked() {
     if (auto w = idle_.worker_to_notify()) workers_[*w]->parker.unpark(driver_);
 }
 
-void MultiThread::release(TaskHeader* task) noexcept {
-    owned_.unlink_if_linked(task);
-}
-
+void MultiThread::release(TaskHeader* task) noexcept { owned_.unlink_if_linked(task); }
 
 // ---- workers ------------------------------------------------------------------------------
 

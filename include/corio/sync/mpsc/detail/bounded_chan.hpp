@@ -87,7 +87,8 @@ public:
 
     std::size_t max_capacity() const noexcept { return cap_; }
     std::size_t free_permits() const noexcept {
-        return word::permits(word_.load(std::memory_order_acquire));  // acquire: a snapshot, ordered after our own sends
+        return word::permits(
+            word_.load(std::memory_order_acquire));  // acquire: a snapshot, ordered after our own sends
     }
     bool rx_closed() const noexcept { return (word_.load(std::memory_order_acquire) & word::kRxClosed) != 0; }
 
