@@ -3,30 +3,18 @@
 #   2. configure and build this directory's project against that prefix with
 #      the same compiler and flags,
 #   3. run the result and require exit status 0.
-foreach(var IN ITEMS CORIO_BUILD_DIR CONSUMER_SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER)
-    if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
-        message(FATAL_ERROR "run.cmake: -D${var}=... is required")
-    endif()
-endforeach()
+set(test_name "install_consumer")
+include("${CMAKE_CURRENT_LIST_DIR}/../consumer_steps.cmake")
+consumer_require(CORIO_BUILD_DIR CONSUMER_SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER)
 
 set(prefix "${WORK_DIR}/prefix")
 set(consumer_build "${WORK_DIR}/build")
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 
-function(run_step what)
-    execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
-    if(NOT rc EQUAL 0)
-        message(FATAL_ERROR "install_consumer: ${what} failed (${rc})")
-    endif()
-endfunction()
 
-set(config_args)
-if(CONFIG)
-    set(config_args --config "${CONFIG}")
-endif()
 
-run_step("install" ${CMAKE_COMMAND} --install "${CORIO_BUILD_DIR}" --prefix "${prefix}" ${config_args})
+install_corio("${prefix}")
 
 set(configure_args
     -S "${CONSUMER_SOURCE_DIR}"

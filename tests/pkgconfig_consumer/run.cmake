@@ -7,11 +7,9 @@
 #   3. run the result and require exit status 0.
 # Prints "SKIPPED" (which the test reports as skipped) without pkg-config.
 cmake_minimum_required(VERSION 3.25)
-foreach(var IN ITEMS CORIO_BUILD_DIR CONSUMER_SOURCE WORK_DIR CXX_COMPILER)
-    if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
-        message(FATAL_ERROR "run.cmake: -D${var}=... is required")
-    endif()
-endforeach()
+set(test_name "pkgconfig_consumer")
+include("${CMAKE_CURRENT_LIST_DIR}/../consumer_steps.cmake")
+consumer_require(CORIO_BUILD_DIR CONSUMER_SOURCE WORK_DIR CXX_COMPILER)
 
 find_program(PKG_CONFIG_EXECUTABLE NAMES pkg-config pkgconf)
 if(NOT PKG_CONFIG_EXECUTABLE)
@@ -23,18 +21,8 @@ set(prefix "${WORK_DIR}/prefix")
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 
-function(run_step what)
-    execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
-    if(NOT rc EQUAL 0)
-        message(FATAL_ERROR "pkgconfig_consumer: ${what} failed (${rc})")
-    endif()
-endfunction()
 
-set(config_args)
-if(CONFIG)
-    set(config_args --config "${CONFIG}")
-endif()
-run_step("install" ${CMAKE_COMMAND} --install "${CORIO_BUILD_DIR}" --prefix "${prefix}" ${config_args})
+install_corio("${prefix}")
 
 file(GLOB_RECURSE pc_files "${prefix}/corio.pc")
 list(LENGTH pc_files pc_count)

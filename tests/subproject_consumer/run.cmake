@@ -10,28 +10,15 @@
 #      installing the consumer installs nothing of corio's;
 #   4. run the result and require exit status 0.
 cmake_minimum_required(VERSION 3.25)
-foreach(var IN ITEMS CORIO_SOURCE_DIR CORIO_CONSUME CONSUMER_SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER)
-    if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
-        message(FATAL_ERROR "run.cmake: -D${var}=... is required")
-    endif()
-endforeach()
-
 set(test_name "${CORIO_CONSUME}_consumer")
+include("${CMAKE_CURRENT_LIST_DIR}/../consumer_steps.cmake")
+consumer_require(CORIO_SOURCE_DIR CORIO_CONSUME CONSUMER_SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER)
+
 set(consumer_build "${WORK_DIR}/build")
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 
-function(run_step what)
-    execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
-    if(NOT rc EQUAL 0)
-        message(FATAL_ERROR "${test_name}: ${what} failed (${rc})")
-    endif()
-endfunction()
 
-set(config_args)
-if(CONFIG)
-    set(config_args --config "${CONFIG}")
-endif()
 
 set(configure_args
     -S "${CONSUMER_SOURCE_DIR}"
