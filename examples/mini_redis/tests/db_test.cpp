@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "co_assert.hpp"
+#include "support/co_assert.hpp"
 
 namespace mini_redis {
 namespace {

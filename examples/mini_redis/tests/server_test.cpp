@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "client.hpp"
-#include "co_assert.hpp"
 #include "connection.hpp"
+#include "support/co_assert.hpp"
 
 namespace mini_redis {
 namespace {
