@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "corio/detail/coop.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
 #include "corio/select.hpp"
@@ -45,7 +46,7 @@ struct CancelWaiter {
     Waker waker;
     // Written under the tree lock; also read without it by the owning
     // Cancelled's re-poll fast path (see Cancelled::poll).
-    std::atomic<bool> linked{false};
+    corio::detail::Atomic<bool> linked{false};
 };
 
 /// One token's shared state: a node of the cancellation tree.
@@ -236,11 +237,11 @@ private:
         }
     }
 
-    std::atomic<std::size_t> refs_{1};
-    std::atomic<bool> cancelled_{false};  // written under the tree lock only
-    CancelNode* root_;                    // whose mutex_ guards the fields below; never changes
-    CancelNode* parent_;                  // a counted reference; never changes
-    std::mutex mutex_;                    // the tree's lock, when this node is the root
+    corio::detail::Atomic<std::size_t> refs_{1};
+    corio::detail::Atomic<bool> cancelled_{false};  // written under the tree lock only
+    CancelNode* root_;                              // whose mutex_ guards the fields below; never changes
+    CancelNode* parent_;                            // a counted reference; never changes
+    corio::detail::Mutex mutex_;                    // the tree's lock, when this node is the root
     CancelNode* first_child_ = nullptr;
     CancelNode* prev_sibling_ = nullptr;
     CancelNode* next_sibling_ = nullptr;

@@ -28,6 +28,7 @@
 #include <utility>
 #include <variant>
 
+#include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 
 // GCC 12 at -O2 warns that the Poll<std::variant<...>> a select returns
@@ -171,7 +172,7 @@ using select_arg_output_t = typename SelectArgOutput<A>::type;
 inline std::uint32_t next_select_random() noexcept {
     thread_local std::uint32_t state = 0;
     if (state == 0) {
-        static constinit std::atomic<std::uint32_t> seed_counter{0};
+        static constinit corio::detail::Atomic<std::uint32_t> seed_counter{0};
         std::uintptr_t addr = reinterpret_cast<std::uintptr_t>(&state);
         std::uint32_t seed = static_cast<std::uint32_t>(addr ^ (addr >> 32)) * 2654435761u;
         // relaxed: the counter only makes the seeds of threads differ; it orders nothing.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "corio/detail/coop.hpp"
+#include "corio/detail/sync.hpp"
 
 namespace corio::io {
 namespace detail {
@@ -140,7 +141,7 @@ private:
 
     static constexpr std::size_t kMinRing = 4096;
 
-    std::mutex mutex_;
+    corio::detail::Mutex mutex_;
     std::vector<std::byte> ring_;
     std::size_t head_ = 0;
     std::size_t len_ = 0;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 
+#include "corio/detail/sync.hpp"
 #include "runtime/io/io_driver.hpp"
 #include "runtime/time/driver.hpp"
 
@@ -52,7 +53,7 @@ private:
     TimeDriver time_;
     int epoll_fd_ = -1;
     int event_fd_ = -1;
-    std::atomic<int> park_state_{kEmpty};
+    Atomic<int> park_state_{kEmpty};
     std::function<bool()> auto_advance_inhibited_;
     std::unique_ptr<IoDriver> io_;
 };

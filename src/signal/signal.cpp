@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "corio/detail/poll_evented.hpp"
+#include "corio/detail/sync.hpp"
 
 namespace corio::detail {
 
@@ -55,12 +56,13 @@ using detail::SignalListener;
 
 constexpr int kMaxSignal = NSIG;  // signal numbers are 1 .. NSIG-1
 
-static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+static_assert(corio::detail::Atomic<std::uint64_t>::is_always_lock_free &&
+                  corio::detail::Atomic<int>::is_always_lock_free,
               "the signal handler may only touch lock-free atomics");
 
 // Touched by the handler: constant-initialised, never destroyed.
-constinit std::array<std::atomic<std::uint64_t>, kMaxSignal> g_generation{};
-constinit std::atomic<int> g_write_fd{-1};
+constinit std::array<corio::detail::Atomic<std::uint64_t>, kMaxSignal> g_generation{};
+constinit corio::detail::Atomic<int> g_write_fd{-1};
 
 std::uint64_t generation(int signum) noexcept {
     // acquire: pairs with the handler's release, so a listener that sees the
@@ -85,7 +87,7 @@ void on_signal(int signum) {
 
 /// The registry of listeners, the pipe and the installed handlers.
 struct Registry {
-    std::mutex mutex;
+    corio::detail::Mutex mutex;
     int read_fd = -1;                                              // guarded by mutex (written once)
     std::array<bool, kMaxSignal> installed{};                      // guarded by mutex
     std::array<std::uint64_t, kMaxSignal> broadcast_generation{};  // guarded by mutex

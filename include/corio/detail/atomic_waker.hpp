@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 
 namespace corio::detail {
@@ -83,7 +84,7 @@ private:
     static constexpr std::uint8_t kRegistering = 1;
     static constexpr std::uint8_t kWaking = 2;
 
-    std::atomic<std::uint8_t> state_{kWaiting};
+    Atomic<std::uint8_t> state_{kWaiting};
     Waker waker_;
 };
 

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "corio/detail/coop.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 
 namespace corio::detail {
@@ -133,8 +134,8 @@ private:
         std::move(writer).wake();
     }
 
-    std::atomic<std::uint64_t> readiness_{0};
-    std::mutex waiters_mutex_;
+    corio::detail::Atomic<std::uint64_t> readiness_{0};
+    corio::detail::Mutex waiters_mutex_;
     Waker reader_;
     Waker writer_;
     int fd_;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "corio/detail/sync.hpp"
 #include "corio/detail/task_cell.hpp"
 #include "corio/runtime/metrics.hpp"
 
@@ -39,7 +40,7 @@ protected:
     ~RuntimeCore() = default;
 
     // Counters only: relaxed is enough.
-    std::atomic<std::uint64_t> forced_yields_{0};
+    Atomic<std::uint64_t> forced_yields_{0};
 };
 
 /// The runtime whose task or block_on is running on this thread, if any.

@@ -29,6 +29,7 @@
 
 #include "corio/detail/coop.hpp"
 #include "corio/detail/frame_alloc.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 #include "corio/task/join_error.hpp"
 
@@ -80,7 +81,7 @@ struct TaskVTable {
 };
 
 struct TaskHeader {
-    std::atomic<std::uint64_t> state;
+    corio::detail::Atomic<std::uint64_t> state;
     const TaskVTable* vtable;
     Scheduler* scheduler;
     TaskHeader* owned_prev = nullptr;  // owned-list links; owned_next == nullptr means not linked

@@ -25,6 +25,7 @@
 #include <new>
 #include <utility>
 
+#include "corio/detail/sync.hpp"
 #include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
 
@@ -69,7 +70,7 @@ private:
 #endif
     }
 
-    std::atomic<bool> locked_{false};
+    Atomic<bool> locked_{false};
 };
 
 /// One waiting future's entry in a WaitList. Lives inside the future (which
@@ -87,7 +88,7 @@ struct WaitNode {
     bool linked = false;          // guarded by the list's lock
     /// kQueued while linked; the primitive's outcome code once unlinked on
     /// the waiter's behalf (stored last, with release, see the file comment).
-    std::atomic<std::uint32_t> outcome{kQueued};
+    Atomic<std::uint32_t> outcome{kQueued};
 
     /// The outcome, read without the lock: acquire pairs with complete()'s
     /// release store, so what the completer did (permits assigned, the value

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "corio/detail/sync.hpp"
 #include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
 
@@ -43,7 +44,7 @@ struct QueuedWaiter {
     QueuedWaiter* prev = nullptr;  // guarded by the queue's mutex
     QueuedWaiter* next = nullptr;  // guarded by the queue's mutex
     std::uint64_t ticket = 0;      // guarded by the queue's mutex
-    std::atomic<bool> queued{false};
+    Atomic<bool> queued{false};
 };
 
 /// An intrusive FIFO of QueuedWaiter; every member must be called with the
@@ -123,7 +124,7 @@ private:
     QueuedWaiter* head_ = nullptr;
     QueuedWaiter* tail_ = nullptr;
     std::uint64_t last_ticket_ = 0;
-    std::atomic<std::size_t> len_{0};
+    Atomic<std::size_t> len_{0};
 };
 
 /// Wakes every waiter queued in `queue` when called. `lock` holds the

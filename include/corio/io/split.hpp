@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 #include "corio/io/core.hpp"
 
@@ -28,7 +29,7 @@ namespace detail {
 template <class T>
 struct Shared {
     explicit Shared(T&& s) : stream(std::move(s)) {}
-    std::mutex mutex;  // held for one inner poll at a time
+    corio::detail::Mutex mutex;  // held for one inner poll at a time
     T stream;
 };
 }  // namespace detail

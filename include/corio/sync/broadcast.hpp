@@ -33,6 +33,7 @@
 #include <utility>
 
 #include "corio/detail/coop.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/detail/waiter_queue.hpp"
 #include "corio/future.hpp"
 
@@ -136,10 +137,10 @@ template <class T>
 class BroadcastShared {
 public:
     struct Slot {
-        std::shared_mutex lock;
-        std::uint64_t pos = 0;                  // written under tail_mutex and the write lock
-        std::atomic<std::size_t> remaining{0};  // receivers that still have to read `value`
-        std::optional<T> value;                 // engaged while some receiver still has to read it
+        corio::detail::SharedMutex lock;
+        std::uint64_t pos = 0;                            // written under tail_mutex and the write lock
+        corio::detail::Atomic<std::size_t> remaining{0};  // receivers that still have to read `value`
+        std::optional<T> value;                           // engaged while some receiver still has to read it
     };
 
     /// The outcome of one attempt to read at a receiver's position.
@@ -337,14 +338,14 @@ private:
     const std::uint64_t mask_;
     std::unique_ptr<Slot[]> slots_;
 
-    std::mutex tail_mutex_;
-    std::atomic<std::uint64_t> tail_pos_{0};  // written under tail_mutex_
-    std::atomic<std::size_t> receivers_{0};   // written under tail_mutex_
-    bool closed_ = false;                     // guarded by tail_mutex_
-    WaiterQueue waiters_;                     // guarded by tail_mutex_
+    corio::detail::Mutex tail_mutex_;
+    corio::detail::Atomic<std::uint64_t> tail_pos_{0};  // written under tail_mutex_
+    corio::detail::Atomic<std::size_t> receivers_{0};   // written under tail_mutex_
+    bool closed_ = false;                               // guarded by tail_mutex_
+    WaiterQueue waiters_;                               // guarded by tail_mutex_
 
-    std::atomic<std::size_t> senders_{0};
-    std::atomic<std::size_t> refs_{0};
+    corio::detail::Atomic<std::size_t> senders_{0};
+    corio::detail::Atomic<std::size_t> refs_{0};
 };
 
 }  // namespace corio::detail

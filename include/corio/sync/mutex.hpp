@@ -1,6 +1,6 @@
 // sync::Mutex<T>: an asynchronous, fair (FIFO) mutual-exclusion lock around a
 // value, built on a Semaphore with one permit. The guard may be held across
-// an await (unlike std::mutex); waiters acquire in arrival order; the
+// an await (unlike corio::detail::Mutex); waiters acquire in arrival order; the
 // uncontended lock and unlock are one atomic read-modify-write each.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 #include "corio/sync/semaphore.hpp"
 

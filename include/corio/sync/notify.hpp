@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "corio/detail/coop.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/detail/wait_list.hpp"
 #include "corio/future.hpp"
 
@@ -170,7 +171,7 @@ private:
         return waker;
     }
 
-    std::atomic<std::uint64_t> state_{kEmpty};
+    corio::detail::Atomic<std::uint64_t> state_{kEmpty};
     corio::detail::WaitList waiters_;
 };
 
@@ -204,7 +205,7 @@ inline Poll<void> Notify::Notified::poll(Context& cx) {
 }
 
 inline Poll<void> Notify::Notified::poll_init(Context& cx) {
-    std::atomic<std::uint64_t>& state = notify_->state_;
+    corio::detail::Atomic<std::uint64_t>& state = notify_->state_;
     // Lock-free first: a notify_waiters() call since creation, or a stored permit.
     std::uint64_t cur = state.load(std::memory_order_acquire);  // acquire: pairs with the notifier's release
     for (;;) {

@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 #include "corio/sync/semaphore.hpp"
 
@@ -203,7 +204,7 @@ private:
     }
 
     Semaphore sem_{1};
-    std::atomic<bool> initialized_{false};
+    corio::detail::Atomic<bool> initialized_{false};
     std::optional<T> value_;  // written once, before initialized_ is set
 };
 

@@ -36,6 +36,7 @@
 
 #include "corio/detail/coop.hpp"
 #include "corio/detail/frame_alloc.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 
 namespace corio::sync::oneshot {
@@ -76,11 +77,11 @@ inline constexpr std::uint32_t kRxGenOne = 1u << 8;  // bits 8..31: RX_GEN
 
 template <class T>
 struct Cell {
-    std::atomic<std::uint32_t> state{0};
+    corio::detail::Atomic<std::uint32_t> state{0};
     // The Receiver's waker, as raw parts: atomics because the Sender reads
     // them speculatively before the CAS that validates the read.
-    std::atomic<const void*> rx_data{nullptr};
-    std::atomic<const RawWakerVTable*> rx_vtable{nullptr};
+    corio::detail::Atomic<const void*> rx_data{nullptr};
+    corio::detail::Atomic<const RawWakerVTable*> rx_vtable{nullptr};
     Waker tx_waker;
     union {
         T value;

@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "corio/detail/coop.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/detail/wait_list.hpp"
 #include "corio/future.hpp"
 
@@ -319,7 +320,7 @@ private:
     static constexpr std::uint32_t kGranted = 1;
     static constexpr std::uint32_t kClosedOutcome = 2;
 
-    std::atomic<std::uint64_t> state_;
+    corio::detail::Atomic<std::uint64_t> state_;
     corio::detail::WaitList waiters_;
 };
 

@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "corio/detail/coop.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/detail/waiter_queue.hpp"
 #include "corio/future.hpp"
 
@@ -87,7 +88,7 @@ public:
         return state_.load(std::memory_order_seq_cst);
     }
 
-    std::shared_mutex& value_lock() noexcept { return value_lock_; }
+    corio::detail::SharedMutex& value_lock() noexcept { return value_lock_; }
     T& value() noexcept { return value_; }  // under value_lock()
 
     /// Marks a new version; call with the write lock held, then notify_receivers().
@@ -198,13 +199,13 @@ private:
         return std::nullopt;
     }
 
-    std::shared_mutex value_lock_;
+    corio::detail::SharedMutex value_lock_;
     T value_;  // guarded by value_lock_
-    std::atomic<std::uint64_t> state_{0};
-    std::atomic<std::size_t> receivers_{0};
-    std::atomic<std::size_t> refs_{0};
+    corio::detail::Atomic<std::uint64_t> state_{0};
+    corio::detail::Atomic<std::size_t> receivers_{0};
+    corio::detail::Atomic<std::size_t> refs_{0};
 
-    std::mutex waiters_mutex_;
+    corio::detail::Mutex waiters_mutex_;
     WaiterQueue rx_waiters_;      // guarded by waiters_mutex_: changed() and wait_for()
     WaiterQueue closed_waiters_;  // guarded by waiters_mutex_: Sender::closed()
 };
@@ -245,10 +246,10 @@ private:
     template <class U, class Pred>
     friend class WaitFor;
 
-    Ref(std::shared_lock<std::shared_mutex> lock, const T* value, bool has_changed) noexcept
+    Ref(std::shared_lock<corio::detail::SharedMutex> lock, const T* value, bool has_changed) noexcept
         : lock_(std::move(lock)), value_(value), has_changed_(has_changed) {}
 
-    std::shared_lock<std::shared_mutex> lock_;
+    std::shared_lock<corio::detail::SharedMutex> lock_;
     const T* value_;
     bool has_changed_;
 };

@@ -36,6 +36,7 @@
 #include "corio/detail/atomic_waker.hpp"
 #include "corio/detail/coop.hpp"
 #include "corio/detail/frame_alloc.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/detail/task_cell.hpp"
 #include "corio/future.hpp"
 #include "corio/runtime.hpp"
@@ -83,11 +84,11 @@ struct JoinSetCore;
 struct JoinSetEntry {
     explicit JoinSetEntry(JoinSetCore* c) noexcept : core(c) {}
 
-    std::atomic<std::uint32_t> refs{1};
-    std::atomic<bool> notified{false};   // set once: the entry was queued as ready
-    JoinSetCore* core;                   // holds a reference on it
-    JoinSetEntry* ready_next = nullptr;  // ready stack link, then FIFO link
-    JoinSetEntry* prev = nullptr;        // the set's list (owner only)
+    corio::detail::Atomic<std::uint32_t> refs{1};
+    corio::detail::Atomic<bool> notified{false};  // set once: the entry was queued as ready
+    JoinSetCore* core;                            // holds a reference on it
+    JoinSetEntry* ready_next = nullptr;           // ready stack link, then FIFO link
+    JoinSetEntry* prev = nullptr;                 // the set's list (owner only)
     JoinSetEntry* next = nullptr;
     TaskHeader* task = nullptr;  // join reference; null once released (owner only)
 };
@@ -98,8 +99,8 @@ struct JoinSetCore {
     static constexpr std::uintptr_t kClosed = 1;
 
     // Shared with the threads that complete tasks.
-    std::atomic<std::uint32_t> refs{1};          // the set + one per entry
-    std::atomic<std::uintptr_t> ready_stack{0};  // JoinSetEntry* (LIFO), or kClosed
+    corio::detail::Atomic<std::uint32_t> refs{1};          // the set + one per entry
+    corio::detail::Atomic<std::uintptr_t> ready_stack{0};  // JoinSetEntry* (LIFO), or kClosed
     AtomicWaker waiter;  // the task awaiting join_next, woken from whichever thread completes a task
 
     // Owner only.

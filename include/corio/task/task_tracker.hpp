@@ -26,6 +26,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 #include "corio/runtime.hpp"
 #include "corio/sync/notify.hpp"
@@ -78,8 +79,8 @@ public:
     sync::Notify& on_last_exit() noexcept { return on_last_exit_; }
 
 private:
-    std::atomic<std::size_t> word_{0};  // CLOSED bit | live tokens * kTokenUnit
-    sync::Notify on_last_exit_;         // notify_waiters() on each move to exactly CLOSED
+    corio::detail::Atomic<std::size_t> word_{0};  // CLOSED bit | live tokens * kTokenUnit
+    sync::Notify on_last_exit_;                   // notify_waiters() on each move to exactly CLOSED
 };
 
 }  // namespace detail

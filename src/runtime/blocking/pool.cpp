@@ -5,6 +5,8 @@
 #include <exception>
 #include <thread>
 
+#include "corio/detail/sync.hpp"
+
 namespace corio::detail {
 namespace {
 
@@ -17,8 +19,8 @@ constexpr std::chrono::nanoseconds kForever = std::chrono::hours(24 * 365);
 
 // cv.wait_for with `limit`, or a plain wait for a limit of kForever or more.
 template <class Pred>
-bool wait_up_to(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, std::chrono::nanoseconds limit,
-                Pred pred) {
+bool wait_up_to(corio::detail::CondVar& cv, std::unique_lock<corio::detail::Mutex>& lock,
+                std::chrono::nanoseconds limit, Pred pred) {
     if (limit >= kForever) {
         cv.wait(lock, pred);
         return true;
@@ -104,7 +106,7 @@ bool BlockingPool::start_thread() {
 
 // One queued or running task is done (ran, or was taken back): the pool may
 // have become idle. Called with mutex_ held.
-void BlockingPool::task_done(std::unique_lock<std::mutex>&) {
+void BlockingPool::task_done(std::unique_lock<corio::detail::Mutex>&) {
     // release: pairs with busy()'s acquire.
     if (active_.fetch_sub(1, std::memory_order_release) == 1 && on_idle_) on_idle_();
 }

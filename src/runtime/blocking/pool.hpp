@@ -28,6 +28,7 @@
 #include <string>
 #include <utility>
 
+#include "corio/detail/sync.hpp"
 #include "corio/detail/task_cell.hpp"
 #include "corio/runtime.hpp"
 #include "runtime/task/lifecycle.hpp"
@@ -84,7 +85,7 @@ private:
     bool start_thread();  // with mutex_ held; false when the OS refused
     void worker_main();
     void run_task(TaskHeader* task) noexcept;
-    void task_done(std::unique_lock<std::mutex>& lock);
+    void task_done(std::unique_lock<Mutex>& lock);
     static void cancel_queued(QueueEntry entry) noexcept;
 
     // Fixed at construction.
@@ -94,19 +95,19 @@ private:
     const std::function<void()> on_thread_start_;
     const std::function<void()> on_thread_stop_;
 
-    std::atomic<std::size_t> refs_{1};
-    std::atomic<std::size_t> active_{0};  // queued + running; written under mutex_
+    Atomic<std::size_t> refs_{1};
+    Atomic<std::size_t> active_{0};  // queued + running; written under mutex_
 
-    mutable std::mutex mutex_;
-    std::condition_variable work_cv_;  // idle threads wait here for notified_ or shutdown_
-    std::condition_variable exit_cv_;  // shutdown waits here for threads_ to drop
-    std::deque<QueueEntry> queue_;     // guarded by mutex_
-    std::size_t threads_ = 0;          // guarded by mutex_: threads that can still take work
-    std::size_t exiting_ = 0;          // guarded by mutex_: threads past their loop, in on_thread_stop
-    std::size_t idle_ = 0;             // guarded by mutex_
-    std::size_t notified_ = 0;         // guarded by mutex_: idle threads told to take work
-    bool shutdown_ = false;            // guarded by mutex_
-    std::function<void()> on_idle_;    // guarded by mutex_
+    mutable Mutex mutex_;
+    CondVar work_cv_;                // idle threads wait here for notified_ or shutdown_
+    CondVar exit_cv_;                // shutdown waits here for threads_ to drop
+    std::deque<QueueEntry> queue_;   // guarded by mutex_
+    std::size_t threads_ = 0;        // guarded by mutex_: threads that can still take work
+    std::size_t exiting_ = 0;        // guarded by mutex_: threads past their loop, in on_thread_stop
+    std::size_t idle_ = 0;           // guarded by mutex_
+    std::size_t notified_ = 0;       // guarded by mutex_: idle threads told to take work
+    bool shutdown_ = false;          // guarded by mutex_
+    std::function<void()> on_idle_;  // guarded by mutex_
 };
 
 /// Owns one reference to a BlockingPool.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "corio/detail/io_registration.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/io/core.hpp"
 
 namespace corio::detail {
@@ -42,12 +43,12 @@ private:
     void unlink(IoRegistration* reg) noexcept;
 
     int epoll_fd_;
-    mutable std::mutex mutex_;
+    mutable Mutex mutex_;
     IoRegistration* head_ = nullptr;          // live registrations, guarded by mutex_
     std::vector<IoRegistration*> removed_;    // guarded by mutex_
     std::vector<IoRegistration*> releasing_;  // driver thread only
     bool shut_down_ = false;                  // guarded by mutex_
-    std::atomic<std::size_t> live_{0};        // a hint: relaxed is enough, epoll is the truth
+    Atomic<std::size_t> live_{0};             // a hint: relaxed is enough, epoll is the truth
 };
 
 }  // namespace corio::detail

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "corio/detail/sync.hpp"
 #include "runtime/time/clock.hpp"
 
 namespace corio::detail {
@@ -136,7 +137,7 @@ void CurrentThread::block_on(bool (*poll_root)(void* ctx, Context& cx), void* ct
         throw std::logic_error("corio: this current_thread runtime is already driven by block_on on another thread");
     }
     struct Release {
-        std::atomic<bool>& flag;
+        Atomic<bool>& flag;
         ~Release() { flag.store(false, std::memory_order_release); }
     } release{driving_};
     Enter enter(*this);

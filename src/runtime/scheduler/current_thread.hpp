@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "corio/detail/runtime_core.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/runtime.hpp"
 #include "runtime/blocking/pool.hpp"
 #include "runtime/driver.hpp"
@@ -60,7 +61,7 @@ private:
     static const RawWakerVTable kRootWakerVTable;
 
     Builder::Config config_;
-    std::atomic<std::size_t> refs_{1};
+    Atomic<std::size_t> refs_{1};
     BlockingPoolRef blocking_;  // before driver_: the driver's hooks point into it
     Driver driver_;
 
@@ -68,14 +69,14 @@ private:
     LocalQueue local_;
     OwnedTasks owned_;
     std::uint32_t until_remote_first_ = 1;  // polls until the remote queue goes first again
-    std::atomic<std::uint64_t> polls_{0};   // counters: relaxed
-    std::atomic<std::uint64_t> parks_{0};
-    std::atomic<std::uint64_t> remote_schedules_{0};
-    std::atomic<std::size_t> local_depth_{0};
+    Atomic<std::uint64_t> polls_{0};        // counters: relaxed
+    Atomic<std::uint64_t> parks_{0};
+    Atomic<std::uint64_t> remote_schedules_{0};
+    Atomic<std::size_t> local_depth_{0};
     bool shut_down_ = false;
 
-    std::atomic<bool> root_woken_{false};
-    std::atomic<bool> driving_{false};
+    Atomic<bool> root_woken_{false};
+    Atomic<bool> driving_{false};
 
     RemoteQueue inject_;  // wakes and spawns from other threads
 };

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "corio/detail/runtime_core.hpp"
+#include "corio/detail/sync.hpp"
 #include "runtime/scheduler/current_thread.hpp"
 #include "runtime/scheduler/local_queue.hpp"
 #include "runtime/scheduler/remote_queue.hpp"
@@ -73,12 +74,12 @@ private:
     Waker take_waker() noexcept;
     bool drain_queues() noexcept;
 
-    std::atomic<std::size_t> refs_{1};
+    corio::detail::Atomic<std::size_t> refs_{1};
     // Spawned and not finished: counted at spawn (any thread), uncounted in
     // release (when the task completes), so it covers remote spawns that no
     // driver has linked into owned_ yet.
-    std::atomic<std::size_t> alive_{0};
-    std::atomic<bool> driving_{false};
+    corio::detail::Atomic<std::size_t> alive_{0};
+    corio::detail::Atomic<bool> driving_{false};
 
     // Touched only by the holder of driving_ (a driving poll, or shutdown).
     LocalQueue local_;

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include "corio/detail/sync.hpp"
 #include "corio/detail/task_cell.hpp"
 #include "runtime/scheduler/local_queue.hpp"
 #include "runtime/task/owned_tasks.hpp"
@@ -95,11 +96,11 @@ private:
         return any;
     }
 
-    mutable std::mutex mutex_;
-    std::vector<TaskHeader*> tasks_;    // guarded by mutex_
-    bool closed_ = false;               // guarded by mutex_
-    std::atomic<bool> pending_{false};  // hint: tasks_ may be non-empty
-    std::vector<TaskHeader*> batch_;    // the driver's swap buffer
+    mutable Mutex mutex_;
+    std::vector<TaskHeader*> tasks_;  // guarded by mutex_
+    bool closed_ = false;             // guarded by mutex_
+    Atomic<bool> pending_{false};     // hint: tasks_ may be non-empty
+    std::vector<TaskHeader*> batch_;  // the driver's swap buffer
 };
 
 }  // namespace corio::detail

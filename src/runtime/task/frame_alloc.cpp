@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "corio/detail/sync.hpp"
+
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define CORIO_ASAN 1
@@ -74,10 +76,10 @@ struct Batch {
 };
 
 struct GlobalPool {
-    std::mutex mutex;
+    corio::detail::Mutex mutex;
     std::vector<void*> chunks;                         // kept forever: every block stays reachable
     std::array<std::vector<Batch>, kClasses> batches;  // spilled by threads or left by exited ones
-    std::atomic<std::uint64_t> nonempty{0};            // bit c set: batches[c] may be non-empty
+    corio::detail::Atomic<std::uint64_t> nonempty{0};  // bit c set: batches[c] may be non-empty
 
     void put(std::size_t cls, Batch batch) {
         std::lock_guard lock(mutex);

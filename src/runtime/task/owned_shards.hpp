@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "corio/detail/sync.hpp"
 #include "runtime/task/owned_tasks.hpp"
 
 namespace corio::detail {
@@ -60,7 +61,7 @@ public:
 
 private:
     struct Shard {
-        std::mutex mutex;
+        Mutex mutex;
         OwnedTasks list;
         bool closed = false;
     };

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 
+#include "corio/detail/sync.hpp"
 #include "corio/detail/task_cell.hpp"
 
 namespace corio::detail {
@@ -52,7 +53,7 @@ public:
 
 private:
     TaskHeader sentinel_;
-    std::atomic<std::size_t> size_{0};  // one writer at a time (the owner); atomic only for metrics readers
+    Atomic<std::size_t> size_{0};  // one writer at a time (the owner); atomic only for metrics readers
 };
 
 }  // namespace corio::detail

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "corio/detail/sync.hpp"
+
 namespace corio::detail {
 namespace {
 
@@ -17,8 +19,8 @@ thread_local std::vector<Waker> fired_wakers;
 
 TimeDriver::TimeDriver(bool start_paused) noexcept : clock_(start_paused), origin_(clock_.now()) {}
 
-std::unique_lock<std::mutex> TimeDriver::lock() const {
-    return shared_ ? std::unique_lock<std::mutex>(mutex_) : std::unique_lock<std::mutex>();
+std::unique_lock<corio::detail::Mutex> TimeDriver::lock() const {
+    return shared_ ? std::unique_lock<corio::detail::Mutex>(mutex_) : std::unique_lock<corio::detail::Mutex>();
 }
 
 std::uint64_t TimeDriver::deadline_tick(time::Instant deadline) const noexcept {

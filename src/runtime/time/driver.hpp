@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 
+#include "corio/detail/sync.hpp"
 #include "corio/time.hpp"
 #include "runtime/time/clock.hpp"
 #include "runtime/time/wheel.hpp"
@@ -61,7 +62,7 @@ public:
     void shutdown();
 
 private:
-    std::unique_lock<std::mutex> lock() const;
+    std::unique_lock<Mutex> lock() const;
     void fire_due(std::uint64_t now_tick);
     std::uint64_t deadline_tick(time::Instant deadline) const noexcept;
     time::Instant tick_instant(std::uint64_t tick) const noexcept;
@@ -70,7 +71,7 @@ private:
     time::Instant origin_;
     Wheel wheel_;
     bool shared_ = false;
-    mutable std::mutex mutex_;  // guards wheel_ (and the park fields) when shared_
+    mutable Mutex mutex_;  // guards wheel_ (and the park fields) when shared_
     bool parked_ = false;
     std::uint64_t parked_until_tick_ = 0;  // valid while parked_; UINT64_MAX: no timeout
     void (*unpark_)(void*) = nullptr;

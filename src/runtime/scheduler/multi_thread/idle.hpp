@@ -14,6 +14,8 @@
 #include <optional>
 #include <vector>
 
+#include "corio/detail/sync.hpp"
+
 namespace corio::detail::mt {
 
 class Idle {
@@ -74,9 +76,9 @@ public:
 
 private:
     const std::size_t workers_;
-    std::atomic<std::size_t> searching_{0};
-    std::atomic<std::size_t> unparked_;
-    std::mutex mutex_;
+    Atomic<std::size_t> searching_{0};
+    Atomic<std::size_t> unparked_;
+    Mutex mutex_;
     std::vector<std::size_t> sleepers_;  // guarded by mutex_
 };
 

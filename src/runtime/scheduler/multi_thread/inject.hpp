@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "corio/detail/sync.hpp"
 #include "runtime/scheduler/local_queue.hpp"
 
 namespace corio::detail::mt {
@@ -74,10 +75,10 @@ public:
     std::size_t len() const noexcept { return len_.load(std::memory_order_relaxed); }
 
 private:
-    std::mutex mutex_;
+    Mutex mutex_;
     std::deque<QueueEntry> queue_;  // guarded by mutex_
     bool closed_ = false;           // guarded by mutex_
-    std::atomic<std::size_t> len_{0};
+    Atomic<std::size_t> len_{0};
 };
 
 }  // namespace corio::detail::mt

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "corio/detail/sync.hpp"
 #include "runtime/time/clock.hpp"
 
 namespace corio::detail::mt {
@@ -296,9 +297,9 @@ namespace {
 // The root future's waker: wakes the thread blocked in block_on. Refcounted,
 // since a clone may outlive block_on.
 struct RootSignal {
-    std::atomic<std::size_t> refs{1};
-    std::mutex mutex;
-    std::condition_variable condvar;
+    corio::detail::Atomic<std::size_t> refs{1};
+    corio::detail::Mutex mutex;
+    corio::detail::CondVar condvar;
     bool woken = true;  // guarded by mutex
 
     void wake() {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "corio/detail/runtime_core.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/runtime.hpp"
 #include "runtime/blocking/pool.hpp"
 #include "runtime/scheduler/local_queue.hpp"
@@ -30,10 +31,10 @@ namespace corio::detail::mt {
 
 /// Per-worker counters, written by the worker, read by anyone (relaxed).
 struct WorkerStats {
-    std::atomic<std::uint64_t> polls{0};
-    std::atomic<std::uint64_t> steals{0};
-    std::atomic<std::uint64_t> parks{0};
-    std::atomic<std::uint64_t> forced_yields{0};
+    Atomic<std::uint64_t> polls{0};
+    Atomic<std::uint64_t> steals{0};
+    Atomic<std::uint64_t> parks{0};
+    Atomic<std::uint64_t> forced_yields{0};
 };
 
 struct Worker {
@@ -92,15 +93,15 @@ private:
     bool has_work() const noexcept;
 
     Builder::Config config_;
-    std::atomic<std::size_t> refs_{1};
+    Atomic<std::size_t> refs_{1};
     BlockingPoolRef blocking_;
     SharedDriver driver_;
     InjectQueue inject_;
     Idle idle_;
     OwnedShards owned_;
     std::vector<std::unique_ptr<Worker>> workers_;
-    std::atomic<bool> stopping_{false};
-    std::atomic<std::uint64_t> remote_schedules_{0};
+    Atomic<bool> stopping_{false};
+    Atomic<std::uint64_t> remote_schedules_{0};
     bool shut_down_ = false;
 };
 

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "corio/detail/sync.hpp"
 #include "runtime/driver.hpp"
 
 namespace corio::detail::mt {
@@ -19,7 +20,7 @@ namespace corio::detail::mt {
 struct SharedDriver {
     explicit SharedDriver(bool start_paused) : driver(start_paused) {}
     Driver driver;
-    std::mutex lock;
+    Mutex lock;
 };
 
 class Parker {
@@ -90,9 +91,9 @@ private:
         state_.store(kEmpty, std::memory_order_release);  // release: as in park_on_driver
     }
 
-    std::atomic<int> state_{kEmpty};
-    std::mutex mutex_;
-    std::condition_variable condvar_;
+    Atomic<int> state_{kEmpty};
+    Mutex mutex_;
+    CondVar condvar_;
 };
 
 }  // namespace corio::detail::mt

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "corio/detail/sync.hpp"
 #include "runtime/scheduler/local_queue.hpp"
 
 namespace corio::detail::mt {
@@ -175,9 +176,9 @@ private:
         }
     }
 
-    alignas(64) std::atomic<std::uint64_t> head_{0};
-    alignas(64) std::atomic<std::uint32_t> tail_{0};
-    std::array<std::atomic<std::uintptr_t>, kCapacity> slots_{};
+    alignas(64) Atomic<std::uint64_t> head_{0};
+    alignas(64) Atomic<std::uint32_t> tail_{0};
+    std::array<Atomic<std::uintptr_t>, kCapacity> slots_{};
 };
 
 }  // namespace corio::detail::mt

@@ -33,6 +33,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "corio/detail/sync.hpp"
 #include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
 #include "corio/sync/mpsc/detail/chan.hpp"
@@ -56,7 +57,7 @@ constexpr std::uint32_t position(std::uint64_t w) noexcept { return static_cast<
 
 template <class T>
 struct Slot {
-    std::atomic<std::uint32_t> seq;  // position + 1 once the value for `position` is written
+    corio::detail::Atomic<std::uint32_t> seq;  // position + 1 once the value for `position` is written
     union {
         T value;
     };
@@ -290,7 +291,7 @@ private:
         batch.wake_all();
     }
 
-    alignas(64) std::atomic<std::uint64_t> word_;
+    alignas(64) corio::detail::Atomic<std::uint64_t> word_;
     alignas(64) std::uint32_t head_ = 0;  // the receiver's next position
     const std::size_t cap_;
     const std::uint32_t mask_;

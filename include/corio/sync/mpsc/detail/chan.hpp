@@ -21,6 +21,7 @@
 #include <mutex>
 
 #include "corio/detail/atomic_waker.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
 
@@ -36,7 +37,7 @@ struct Waiter {
     Waiter* prev = nullptr;
     Waiter* next = nullptr;
     Waker waker;  // written under the lock; read by the owner without it
-    std::atomic<std::uint8_t> state{Idle};
+    corio::detail::Atomic<std::uint8_t> state{Idle};
 };
 
 /// Intrusive doubly linked FIFO of Waiters; guarded by the channel's lock.
@@ -136,7 +137,7 @@ protected:
 
     /// Under lock_: marks the receiver closed and wakes every closed() waiter
     /// (collecting into `batch`; the caller wakes after unlocking).
-    void close_waiters_locked(corio::detail::WakeList& batch, std::unique_lock<std::mutex>& lock) {
+    void close_waiters_locked(corio::detail::WakeList& batch, std::unique_lock<corio::detail::Mutex>& lock) {
         rx_closed_ = true;
         while (Waiter* w = closed_waiters_.pop_front()) {
             if (batch.full()) {
@@ -149,11 +150,11 @@ protected:
         }
     }
 
-    alignas(64) std::atomic<bool> rx_parked_{false};
+    alignas(64) corio::detail::Atomic<bool> rx_parked_{false};
     corio::detail::AtomicWaker rx_waker_;
-    alignas(64) std::atomic<std::size_t> senders_{1};
-    std::atomic<std::uint32_t> refs_{2};  // the senders (as a group) and the receiver
-    std::mutex lock_;
+    alignas(64) corio::detail::Atomic<std::size_t> senders_{1};
+    corio::detail::Atomic<std::uint32_t> refs_{2};  // the senders (as a group) and the receiver
+    corio::detail::Mutex lock_;
     WaiterList closed_waiters_;  // guarded by lock_
     bool rx_closed_ = false;     // guarded by lock_ (the atomic flag lives in each channel's word)
 };

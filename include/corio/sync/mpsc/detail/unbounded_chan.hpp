@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "corio/detail/sync.hpp"
 #include "corio/detail/wake_list.hpp"
 #include "corio/sync/mpsc/detail/chan.hpp"
 
@@ -27,7 +28,7 @@ namespace corio::sync::mpsc::detail {
 
 template <class T>
 struct Node {
-    std::atomic<Node*> next{nullptr};
+    corio::detail::Atomic<Node*> next{nullptr};
     union {
         T value;
     };
@@ -119,8 +120,8 @@ public:
     }
 
 private:
-    alignas(64) std::atomic<Node<T>*> tail_;
-    std::atomic<std::uint32_t> flags_{0};
+    alignas(64) corio::detail::Atomic<Node<T>*> tail_;
+    corio::detail::Atomic<std::uint32_t> flags_{0};
     alignas(64) Node<T>* head_;  // the receiver's sentinel node: its value was consumed (or never existed)
 };
 
