@@ -240,15 +240,7 @@ public:
         corio::detail::WakeList batch;
         {
             std::unique_lock lock(lock_);
-            while (Waiter* w = send_waiters_.pop_front()) {
-                if (batch.full()) {
-                    lock.unlock();
-                    batch.wake_all();
-                    lock.lock();
-                }
-                batch.push(Waker(w->waker));
-                w->state.store(Waiter::Closed, std::memory_order_release);  // release: last touch of the node
-            }
+            close_all_locked(send_waiters_, batch, lock);
             // release: nothing to publish; the queue is empty.
             word_.fetch_and(~word::kWaiters, std::memory_order_release);
             close_waiters_locked(batch, lock);

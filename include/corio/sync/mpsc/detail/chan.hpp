@@ -139,7 +139,15 @@ protected:
     /// (collecting into `batch`; the caller wakes after unlocking).
     void close_waiters_locked(corio::detail::WakeList& batch, std::unique_lock<corio::detail::Mutex>& lock) {
         rx_closed_ = true;
-        while (Waiter* w = closed_waiters_.pop_front()) {
+        close_all_locked(closed_waiters_, batch, lock);
+    }
+
+    /// Under lock_: empties `waiters`, marking each one Closed and collecting
+    /// its waker into `batch` (woken with the lock released whenever the
+    /// batch fills up; the caller wakes the rest after unlocking).
+    static void close_all_locked(WaiterList& waiters, corio::detail::WakeList& batch,
+                                 std::unique_lock<corio::detail::Mutex>& lock) {
+        while (Waiter* w = waiters.pop_front()) {
             if (batch.full()) {
                 lock.unlock();
                 batch.wake_all();
