@@ -16,24 +16,7 @@ file(MAKE_DIRECTORY "${WORK_DIR}")
 
 install_corio("${prefix}")
 
-set(configure_args
-    -S "${CONSUMER_SOURCE_DIR}"
-    -B "${consumer_build}"
-    -G "${GENERATOR}"
-    "-DCMAKE_PREFIX_PATH=${prefix}"
-    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
-    "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"
-    "-DCMAKE_EXE_LINKER_FLAGS=${EXE_LINKER_FLAGS}")
-if(MAKE_PROGRAM)
-    list(APPEND configure_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
-endif()
-if(BUILD_TYPE)
-    string(TOUPPER "${BUILD_TYPE}" build_type_upper)
-    list(APPEND configure_args
-        "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}"
-        "-DCMAKE_CXX_FLAGS_${build_type_upper}=${CXX_FLAGS_CONFIG}")
-endif()
-run_step("configure" ${CMAKE_COMMAND} ${configure_args})
+configure_consumer("${consumer_build}" "-DCMAKE_PREFIX_PATH=${prefix}")
 run_step("build" ${CMAKE_COMMAND} --build "${consumer_build}" ${config_args})
 
 find_program(consumer_exe install_consumer

@@ -20,27 +20,11 @@ file(MAKE_DIRECTORY "${WORK_DIR}")
 
 
 
-set(configure_args
-    -S "${CONSUMER_SOURCE_DIR}"
-    -B "${consumer_build}"
-    -G "${GENERATOR}"
+configure_consumer("${consumer_build}"
     "-DCORIO_SOURCE_DIR=${CORIO_SOURCE_DIR}"
     "-DCORIO_CONSUME=${CORIO_CONSUME}"
     "-DCORIO_WERROR=${CORIO_WERROR}"
-    -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
-    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
-    "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"
-    "-DCMAKE_EXE_LINKER_FLAGS=${EXE_LINKER_FLAGS}")
-if(MAKE_PROGRAM)
-    list(APPEND configure_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
-endif()
-if(BUILD_TYPE)
-    string(TOUPPER "${BUILD_TYPE}" build_type_upper)
-    list(APPEND configure_args
-        "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}"
-        "-DCMAKE_CXX_FLAGS_${build_type_upper}=${CXX_FLAGS_CONFIG}")
-endif()
-run_step("configure" ${CMAKE_COMMAND} ${configure_args})
+    -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)
 
 # ---- Flags: what reaches the consumer's own translation unit ----------------
 set(compile_db "${consumer_build}/compile_commands.json")
