@@ -18,6 +18,7 @@
 #include "corio/detail/runtime_core.hpp"
 #include "corio/detail/task_cell.hpp"
 #include "corio/future.hpp"
+#include "corio/runtime/io_backend.hpp"
 #include "corio/runtime/metrics.hpp"
 #include "corio/task.hpp"
 #include "corio/task/join_error.hpp"
@@ -125,6 +126,8 @@ public:
     /// A snapshot of the runtime's counters: workers, tasks alive, polls,
     /// steals, parks, queue depths, budget-forced yields.
     RuntimeMetrics metrics() const { return core_->metrics(); }
+    /// The I/O backend the runtime's driver uses: Epoll or IoUring, never Auto.
+    IoBackend io_backend() const noexcept { return core_->io_backend(); }
 
 private:
     friend class Runtime;
@@ -164,6 +167,11 @@ public:
     /// Start with the clock paused: time moves only through time::advance or,
     /// when every task is idle, by jumping to the next timer's deadline.
     Builder& start_paused(bool paused);
+    /// The I/O backend (default Auto: io_uring where the kernel offers what
+    /// corio needs, else epoll; CORIO_IO_BACKEND=epoll|io_uring overrides
+    /// Auto). build() throws std::system_error when an explicitly chosen
+    /// backend is unavailable.
+    Builder& io_backend(IoBackend backend);
 
     /// Builds the runtime. Throws std::system_error when the OS refuses a
     /// resource (eventfd, epoll) and std::invalid_argument for bad settings.
@@ -179,6 +187,7 @@ public:
         std::uint32_t event_interval = 61;
         bool start_paused = false;
         bool multi_thread = false;
+        IoBackend io_backend = IoBackend::Auto;
     };
 
 private:

@@ -123,31 +123,18 @@ Poll<io::Result<UnixStream>> UnixStream::poll_connect(Context& cx, const std::st
 }
 
 Poll<io::Result<std::size_t>> UnixStream::poll_read(Context& cx, std::span<std::byte> buf) {
-    int fd = io_.fd();
-    auto r = io_.poll_io(
-        cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); }, buf.size());
-    return detail::byte_count(std::move(r));
+    return io_.poll_read_stream(cx, buf);
 }
 
 Poll<io::Result<std::size_t>> UnixStream::poll_peek(Context& cx, std::span<std::byte> buf) {
-    int fd = io_.fd();
-    auto r =
-        io_.poll_io(cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), MSG_PEEK); });
-    return detail::byte_count(std::move(r));
+    return io_.poll_peek_stream(cx, buf);
 }
 
 Poll<io::Result<std::size_t>> UnixStream::poll_write(Context& cx, std::span<const std::byte> buf) {
-    int fd = io_.fd();
-    auto r = io_.poll_io(
-        cx, corio::detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); },
-        buf.size());
-    return detail::byte_count(std::move(r));
+    return io_.poll_write_stream(cx, buf);
 }
 
-io::Result<void> UnixStream::shutdown(int how) noexcept {
-    if (::shutdown(io_.fd(), how) < 0) return io::last_os_error();
-    return {};
-}
+io::Result<void> UnixStream::shutdown(int how) noexcept { return io_.shutdown_stream(how); }
 
 io::Result<std::string> UnixStream::local_addr() const { return sockname(io_.fd(), false); }
 io::Result<std::string> UnixStream::peer_addr() const { return sockname(io_.fd(), true); }

@@ -1,8 +1,9 @@
-// The driver a runtime parks on: an epoll instance (the I/O reactor) woken by
-// an eventfd, with the timer wheel's next expiration as the wait's timeout.
+// The driver a runtime parks on: the I/O driver (whose backend, epoll or
+// io_uring, does the waiting) composed with the timer wheel, whose next
+// expiration bounds the wait.
 //
 // Park/unpark protocol (no lost wake-up): park moves kEmpty -> kParked before
-// waiting and back after; unpark swaps in kNotified and writes the eventfd
+// waiting and back after; unpark swaps in kNotified and wakes the I/O backend
 // only when it found kParked. A park that finds kNotified returns at once, so
 // a wake that races with the decision to park is never missed, and an unpark
 // while the thread is busy costs one atomic exchange and no system call.
@@ -10,7 +11,6 @@
 
 #include <atomic>
 #include <functional>
-#include <memory>
 
 #include "corio/detail/sync.hpp"
 #include "runtime/io/io_driver.hpp"
@@ -20,13 +20,14 @@ namespace corio::detail {
 
 class Driver {
 public:
-    explicit Driver(bool start_paused);
+    Driver(bool start_paused, IoBackend backend);
     Driver(const Driver&) = delete;
     Driver& operator=(const Driver&) = delete;
     ~Driver();
 
     TimeDriver& time() noexcept { return time_; }
-    IoDriver& io() noexcept { return *io_; }
+    IoDriver& io() noexcept { return io_; }
+    const IoDriver& io() const noexcept { return io_; }
 
     /// Waits until unparked or the next timer is due (with the clock paused:
     /// jumps the clock to it instead), then fires due timers.
@@ -44,18 +45,16 @@ public:
     void shutdown();
 
 private:
-    /// One epoll_wait; dispatches what it returns. True when any I/O event came.
-    bool wait(int timeout_ms);
+    /// One I/O turn. True when any I/O event came.
+    bool wait(int timeout_ms) { return io_.turn(timeout_ms); }
 
     enum : int { kEmpty, kParked, kNotified };
     bool unparked() const noexcept { return park_state_.load(std::memory_order_acquire) == kNotified; }
 
     TimeDriver time_;
-    int epoll_fd_ = -1;
-    int event_fd_ = -1;
+    IoDriver io_;
     Atomic<int> park_state_{kEmpty};
     std::function<bool()> auto_advance_inhibited_;
-    std::unique_ptr<IoDriver> io_;
 };
 
 }  // namespace corio::detail

@@ -61,6 +61,11 @@ Builder& Builder::event_interval(std::uint32_t ticks) {
     config_.event_interval = ticks;
     return *this;
 }
+Builder& Builder::io_backend(IoBackend backend) {
+    config_.io_backend = backend;
+    return *this;
+}
+
 Builder& Builder::start_paused(bool paused) {
     config_.start_paused = paused;
     return *this;

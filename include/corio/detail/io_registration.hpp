@@ -1,13 +1,19 @@
-// One file descriptor's registration with the runtime's epoll reactor.
+// One file descriptor's registration with the runtime's I/O driver, whatever
+// its backend (epoll, io_uring, or a simulated network): what futures see.
 //
-// The descriptor is registered once, edge-triggered, for reading and writing.
-// The reactor records readiness in an atomic word: low 16 bits are readiness
-// flags, the next 16 a shutdown flag, the high 32 a tick that counts reactor
+// The backend records readiness in an atomic word: low 16 bits are readiness
+// flags, the next 16 a shutdown flag, the high 32 a tick that counts backend
 // events. An operation that gets EAGAIN clears only the readiness it was
 // given, and only if the tick is unchanged: a readiness that arrived after the
 // operation looked is never erased, and one seen before a clear is never lost.
-// One waiter per direction (a reader and a writer may wait at once); each
-// stores the most recent waker under a small mutex.
+//
+// Waiters: any number per direction. A poll function with nowhere to keep a
+// node (AsyncRead::poll_read and friends) uses the one slot per direction
+// (the most recent waker wins, as Tokio's poll_read_ready); a future that
+// embeds an IoWaiter joins the registration's wait list, so several tasks can
+// wait on one socket at once (Tokio's readable()/writable()). Both wait
+// without allocating. When a wait goes pending the backend is told
+// (on_pending), so one that arms interest per wait (io_uring's poll) can.
 #pragma once
 
 #include <atomic>
@@ -20,11 +26,18 @@
 
 #include "corio/detail/coop.hpp"
 #include "corio/detail/sync.hpp"
+#include "corio/detail/wait_list.hpp"
+#include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
 
 namespace corio::detail {
 
 class IoDriver;
+
+/// A future's place in a registration's wait list (`wanted` holds the
+/// readiness bits it waits for). Embedded in the future; the future calls
+/// IoRegistration::cancel_wait before it is destroyed.
+using IoWaiter = WaitNode;
 
 enum class Direction : std::uint8_t { Read, Write };
 
@@ -59,23 +72,52 @@ public:
     IoDriver* driver() const noexcept { return driver_; }
 
     /// Ready when the descriptor may be ready for `d` (or the registration
-    /// was shut down: ready has kShutdown). Otherwise stores the waker.
+    /// was shut down: ready has kShutdown). Otherwise stores the waker in the
+    /// direction's slot (the most recent waker wins).
     Poll<ReadyEvent> poll_ready(Context& cx, Direction d) {
-        std::uint64_t word = readiness_.load(std::memory_order_acquire);
-        if (ReadyEvent ev = event_of(word, d); ev.ready != 0) return Ready(ev);
+        std::uint32_t mask = readiness::mask_for(d);
+        if (ReadyEvent ev = event_of(readiness_.load(std::memory_order_acquire), mask); ev.ready != 0) return Ready(ev);
         {
-            std::lock_guard lock(waiters_mutex_);
-            waiter(d).clone_from(cx.waker());
+            std::lock_guard lock(waiters_.lock());
+            slot(d).clone_from(cx.waker());
         }
-        // Re-check after publishing the waker: an event that landed between the
-        // first load and the store above would otherwise be missed.
-        word = readiness_.load(std::memory_order_acquire);
-        if (ReadyEvent ev = event_of(word, d); ev.ready != 0) return Ready(ev);
-        return Pending;
+        return recheck(mask);
+    }
+
+    /// As poll_ready, for the readiness bits `mask`, waiting in the wait list
+    /// through `node`, so any number of futures can wait at once. The node
+    /// stays linked until the wait completes or cancel_wait is called.
+    Poll<ReadyEvent> poll_ready(Context& cx, std::uint32_t mask, IoWaiter& node) {
+        if (ReadyEvent ev = event_of(readiness_.load(std::memory_order_acquire), mask); ev.ready != 0) {
+            cancel_wait(node);
+            return Ready(ev);
+        }
+        {
+            std::lock_guard lock(waiters_.lock());
+            node.waker.clone_from(cx.waker());
+            node.wanted = mask;
+            if (!node.linked) waiters_.push_back(node);
+        }
+        auto ready = recheck(mask);
+        if (ready.is_ready()) cancel_wait(node);
+        return ready;
+    }
+
+    /// The readiness bits of `mask` (and kShutdown) set now, without waiting.
+    ReadyEvent current(std::uint32_t mask) const noexcept {
+        return event_of(readiness_.load(std::memory_order_acquire), mask);
+    }
+
+    /// Unlinks `node` if it waits here. A future embedding a node calls it
+    /// when done and when destroyed.
+    void cancel_wait(IoWaiter& node) noexcept {
+        if (!node.linked) return;  // only the owner links it: no race on false
+        std::lock_guard lock(waiters_.lock());
+        if (node.linked) waiters_.remove(node);
     }
 
     /// Forgets the readiness in `ev` (the operation hit EAGAIN), unless a newer
-    /// reactor event has arrived since it was observed. `keep` bits stay.
+    /// backend event has arrived since it was observed. `keep` bits stay.
     void clear_readiness(ReadyEvent ev, std::uint32_t keep = 0) noexcept {
         std::uint64_t cur = readiness_.load(std::memory_order_acquire);
         for (;;) {
@@ -89,7 +131,7 @@ public:
         }
     }
 
-    /// Reactor side: adds readiness bits, bumps the tick, wakes the waiters concerned.
+    /// Backend side: adds readiness bits, bumps the tick, wakes the waiters concerned.
     void set_readiness(std::uint32_t bits) {
         std::uint64_t cur = readiness_.load(std::memory_order_relaxed);
         for (;;) {
@@ -102,40 +144,67 @@ public:
         wake(bits);
     }
 
-    /// Marks the registration shut down and wakes both waiters.
+    /// Marks the registration shut down and wakes every waiter.
     void shutdown() { set_readiness(readiness::kShutdown); }
 
     bool is_shutdown() const noexcept {
         return (readiness_.load(std::memory_order_acquire) & readiness::kShutdown) != 0;
     }
 
-    /// Intrusive links of the driver's list of live registrations.
-    IoRegistration* prev = nullptr;
-    IoRegistration* next = nullptr;
+protected:
+    ~IoRegistration() = default;  // owned and freed by the I/O driver
+
+    /// A wait for `mask` found nothing ready and is about to return Pending
+    /// (its waker is stored). A backend that arms interest per wait does it
+    /// here; the readiness it then reports wakes the waiter.
+    virtual void on_pending(std::uint32_t mask) = 0;
 
 private:
-    static ReadyEvent event_of(std::uint64_t word, Direction d) noexcept {
+    static ReadyEvent event_of(std::uint64_t word, std::uint32_t mask) noexcept {
         auto bits = static_cast<std::uint32_t>(word);
-        std::uint32_t mask = readiness::mask_for(d) | readiness::kShutdown;
-        return ReadyEvent{static_cast<std::uint32_t>(word >> 32), bits & mask};
+        return ReadyEvent{static_cast<std::uint32_t>(word >> 32), bits & (mask | readiness::kShutdown)};
     }
 
-    Waker& waiter(Direction d) noexcept { return d == Direction::Read ? reader_ : writer_; }
+    // Looks again after publishing a waker: an event that landed between the
+    // first load and the store would otherwise be missed.
+    Poll<ReadyEvent> recheck(std::uint32_t mask) {
+        if (ReadyEvent ev = event_of(readiness_.load(std::memory_order_acquire), mask); ev.ready != 0) return Ready(ev);
+        on_pending(mask);
+        return Pending;
+    }
+
+    Waker& slot(Direction d) noexcept { return d == Direction::Read ? reader_ : writer_; }
 
     void wake(std::uint32_t bits) {
-        Waker reader;
-        Waker writer;
-        {
-            std::lock_guard lock(waiters_mutex_);
-            if (bits & (readiness::mask_for(Direction::Read) | readiness::kShutdown)) reader = std::move(reader_);
-            if (bits & (readiness::mask_for(Direction::Write) | readiness::kShutdown)) writer = std::move(writer_);
+        WakeList wakes;
+        bits |= (bits & readiness::kShutdown) ? ~0u : 0u;  // shutdown concerns everyone
+        std::unique_lock lock(waiters_.lock());
+        if (bits & readiness::mask_for(Direction::Read)) wakes.push(std::move(reader_));
+        if (bits & readiness::mask_for(Direction::Write)) wakes.push(std::move(writer_));
+        // Waiters stay linked (they unlink when their wait completes); a node
+        // whose waker was taken has an empty waker until it polls again.
+        IoWaiter* n = waiters_.front();
+        while (n != nullptr) {
+            if ((n->wanted & bits) == 0 || n->waker.will_wake(Waker::noop())) {
+                n = n->next;
+                continue;
+            }
+            if (wakes.full()) {  // wake this batch outside the lock, then look again from the start
+                lock.unlock();
+                wakes.wake_all();
+                lock.lock();
+                n = waiters_.front();
+                continue;
+            }
+            wakes.push(std::move(n->waker));
+            n = n->next;
         }
-        std::move(reader).wake();  // outside the lock: waking may run scheduler code
-        std::move(writer).wake();
+        lock.unlock();
+        // wakes' destructor wakes the rest, outside the lock: waking may run scheduler code
     }
 
     corio::detail::Atomic<std::uint64_t> readiness_{0};
-    corio::detail::Mutex waiters_mutex_;
+    WaitList waiters_;
     Waker reader_;
     Waker writer_;
     int fd_;

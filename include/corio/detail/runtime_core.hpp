@@ -8,6 +8,7 @@
 
 #include "corio/detail/sync.hpp"
 #include "corio/detail/task_cell.hpp"
+#include "corio/runtime/io_backend.hpp"
 #include "corio/runtime/metrics.hpp"
 
 namespace corio::detail {
@@ -28,6 +29,8 @@ public:
     virtual void shutdown(std::chrono::nanoseconds timeout) noexcept = 0;
     virtual TimeDriver& time_driver() noexcept = 0;
     virtual IoDriver& io_driver() noexcept = 0;
+    /// The backend io_driver() uses (never Auto).
+    virtual IoBackend io_backend() const noexcept = 0;
     virtual RuntimeMetrics metrics() const = 0;
     /// The pool that runs this runtime's spawn_blocking closures; null for a
     /// scheduler that has none (spawn_blocking then throws std::logic_error).

@@ -63,8 +63,15 @@ public:
     Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf);
     Poll<io::Result<std::size_t>> poll_peek(Context& cx, std::span<std::byte> buf);
     Poll<io::Result<std::size_t>> poll_write(Context& cx, std::span<const std::byte> buf);
-    Poll<io::Result<void>> poll_flush(Context&) { return Ready(io::Result<void>()); }
-    Poll<io::Result<void>> poll_shutdown(Context&) { return Ready(shutdown(SHUT_WR)); }
+    /// Ready once what was written has reached the kernel (at once on epoll).
+    Poll<io::Result<void>> poll_flush(Context& cx) { return io_.poll_flush_stream(cx); }
+    /// Flushes, then shuts the write direction down.
+    Poll<io::Result<void>> poll_shutdown(Context& cx) {
+        auto flushed = io_.poll_flush_stream(cx);
+        if (flushed.is_pending()) return Pending;
+        if (!*flushed) return flushed;
+        return Ready(shutdown(SHUT_WR));
+    }
 
     using OwnedReadHalf = detail::OwnedReadHalf<TcpStream>;
     using OwnedWriteHalf = detail::OwnedWriteHalf<TcpStream>;

@@ -1,68 +1,94 @@
 #include "runtime/io/io_driver.hpp"
 
-#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+#include <system_error>
 
 namespace corio::detail {
+namespace {
+
+IoBackend from_environment() {
+    const char* env = std::getenv("CORIO_IO_BACKEND");
+    if (env == nullptr) return IoBackend::Auto;
+    std::string_view name(env);
+    if (name == "epoll") return IoBackend::Epoll;
+    if (name == "io_uring") return IoBackend::IoUring;
+    return IoBackend::Auto;  // "auto", empty or unknown: the default choice
+}
+
+std::unique_ptr<Backend> make_backend(IoBackend choice) {
+    switch (choice) {
+        case IoBackend::Epoll:
+            return make_epoll_backend();
+        case IoBackend::IoUring:
+            return make_uring_backend();
+        case IoBackend::Auto:
+            break;
+    }
+    // Auto (the environment may name one): io_uring where the kernel has what
+    // we need; otherwise epoll, silently.
+    IoBackend wanted = from_environment();
+    if (wanted == IoBackend::Epoll) return make_epoll_backend();
+    try {
+        return make_uring_backend();
+    } catch (const std::system_error&) {
+        return make_epoll_backend();
+    }
+}
+
+}  // namespace
+
+IoDriver::IoDriver(IoBackend choice) : backend_(make_backend(choice)) {}
 
 IoDriver::~IoDriver() {
     release_removed();
-    while (IoRegistration* reg = head_) {  // owners outlived the runtime: free what remains
+    for (Registration* reg : removed_) delete reg;  // the backend is gone with the runtime
+    while (Registration* reg = head_) {             // owners outlived the runtime: free what remains
         unlink(reg);
         delete reg;
     }
 }
 
 io::Result<IoRegistration*> IoDriver::add(int fd) {
-    auto* reg = new IoRegistration(fd, this);
     {
         std::lock_guard lock(mutex_);
-        if (shut_down_) {
-            delete reg;
-            return io::error(std::errc::operation_canceled);
-        }
-        reg->next = head_;
-        if (head_ != nullptr) head_->prev = reg;
-        head_ = reg;
+        if (shut_down_) return io::error(std::errc::operation_canceled);
     }
+    auto created = backend_->add(fd, this);
+    if (!created) return std::unexpected(created.error());
+    Registration* reg = *created;
     live_.fetch_add(1, std::memory_order_relaxed);
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
-    ev.data.ptr = reg;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        auto err = io::last_os_error();
-        live_.fetch_sub(1, std::memory_order_relaxed);
-        std::lock_guard lock(mutex_);
-        unlink(reg);
-        delete reg;
-        return err;
-    }
+    std::lock_guard lock(mutex_);
+    reg->next = head_;
+    if (head_ != nullptr) head_->prev = reg;
+    head_ = reg;
     return reg;
 }
 
-void IoDriver::unlink(IoRegistration* reg) noexcept {
+void IoDriver::unlink(Registration* reg) noexcept {
     if (reg->prev != nullptr) reg->prev->next = reg->next;
     if (reg->next != nullptr) reg->next->prev = reg->prev;
     if (head_ == reg) head_ = reg->next;
     reg->prev = reg->next = nullptr;
 }
 
-void IoDriver::remove(IoRegistration* reg) noexcept {
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, reg->fd(), nullptr);  // the fd is closed next anyway
+void IoDriver::remove(IoRegistration* public_reg) noexcept {
+    auto* reg = static_cast<Registration*>(public_reg);
     reg->shutdown();
+    backend_->remove(*reg);
     live_.fetch_sub(1, std::memory_order_relaxed);
-    std::lock_guard lock(mutex_);
-    unlink(reg);
-    removed_.push_back(reg);
+    {
+        std::lock_guard lock(mutex_);
+        unlink(reg);
+        removed_.push_back(reg);
+    }
+    backend_->wake();  // a parked driver frees it (and a backend flushes what remove queued)
 }
 
-void IoDriver::dispatch(const epoll_event& event) {
-    std::uint32_t bits = 0;
-    if (event.events & (EPOLLIN | EPOLLPRI)) bits |= readiness::kReadable;
-    if (event.events & EPOLLOUT) bits |= readiness::kWritable;
-    if (event.events & EPOLLRDHUP) bits |= readiness::kReadClosed | readiness::kReadable;
-    if (event.events & EPOLLHUP) bits |= readiness::kReadClosed | readiness::kWriteClosed;
-    if (event.events & EPOLLERR) bits |= readiness::kError;
-    static_cast<IoRegistration*>(event.data.ptr)->set_readiness(bits);
+bool IoDriver::turn(int timeout_ms) {
+    release_removed();  // no turn is in flight now: freeing is safe
+    return backend_->turn(timeout_ms);
 }
 
 void IoDriver::release_removed() noexcept {
@@ -71,19 +97,32 @@ void IoDriver::release_removed() noexcept {
         if (removed_.empty()) return;
         releasing_.swap(removed_);
     }
-    for (IoRegistration* reg : releasing_) delete reg;
+    std::size_t kept = 0;
+    for (Registration* reg : releasing_) {
+        if (backend_->releasable(*reg)) {
+            delete reg;
+        } else {
+            releasing_[kept++] = reg;  // still in flight: try again next turn
+        }
+    }
+    releasing_.resize(kept);
+    if (kept != 0) {
+        std::lock_guard lock(mutex_);
+        removed_.insert(removed_.end(), releasing_.begin(), releasing_.end());
+    }
     releasing_.clear();
 }
 
 void IoDriver::shutdown() {
-    std::vector<IoRegistration*> live;
+    std::vector<Registration*> live;
     {
         std::lock_guard lock(mutex_);
         shut_down_ = true;
-        for (IoRegistration* reg = head_; reg != nullptr; reg = reg->next) live.push_back(reg);
+        for (Registration* reg = head_; reg != nullptr; reg = reg->next) live.push_back(reg);
     }
     // Registrations stay allocated (their owners free them through remove()).
-    for (IoRegistration* reg : live) reg->shutdown();
+    for (Registration* reg : live) reg->shutdown();
+    backend_->shutdown();
 }
 
 }  // namespace corio::detail

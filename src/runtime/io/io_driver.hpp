@@ -1,54 +1,63 @@
-// The reactor: registrations of file descriptors with the driver's epoll
-// instance, and dispatch of epoll events to them.
+// The I/O driver: the backend that waits for I/O (epoll or io_uring, see
+// backend.hpp) and the registrations of file descriptors with it.
 //
 // Lifetime invariant: a registration is freed only by the driver thread,
-// between two epoll_wait calls, after it was deregistered; so an event that
-// an in-flight epoll_wait returns for it never points at freed memory.
+// between two turns, after it was removed and once its backend holds nothing
+// in flight for it; so an event a turn returns never points at freed memory.
 #pragma once
-
-#include <sys/epoll.h>
 
 #include <atomic>
 #include <cstddef>
-#include <mutex>
+#include <memory>
 #include <vector>
 
 #include "corio/detail/io_registration.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/io/core.hpp"
+#include "corio/runtime/io_backend.hpp"
+#include "runtime/io/backend.hpp"
 
 namespace corio::detail {
 
 class IoDriver {
 public:
-    explicit IoDriver(int epoll_fd) noexcept : epoll_fd_(epoll_fd) {}
+    /// The backend `choice` names; Auto reads CORIO_IO_BACKEND, then picks
+    /// io_uring when the kernel offers it and epoll otherwise. Throws
+    /// std::system_error when an explicitly chosen backend is unavailable.
+    explicit IoDriver(IoBackend choice);
     IoDriver(const IoDriver&) = delete;
     IoDriver& operator=(const IoDriver&) = delete;
     ~IoDriver();
 
-    /// Registers `fd` edge-triggered for reading and writing.
+    /// The backend in use (never Auto).
+    IoBackend kind() const noexcept { return backend_->kind(); }
+    Backend& backend() noexcept { return *backend_; }
+
+    /// Registers `fd` for reading and writing.
     io::Result<IoRegistration*> add(int fd);
-    /// Deregisters; wakes waiters (they see kShutdown); frees it later.
+    /// Deregisters; wakes waiters (they see kShutdown); closes the
+    /// descriptor; frees the registration later.
     void remove(IoRegistration* reg) noexcept;
-    /// Applies one epoll event to its registration.
-    static void dispatch(const epoll_event& event);
-    /// Frees deregistered registrations. Driver thread, outside epoll_wait.
-    void release_removed() noexcept;
+    /// One backend turn (see Backend::turn), after freeing what can be freed.
+    bool turn(int timeout_ms);
+    /// Makes a turn in progress return. Any thread.
+    void wake() noexcept { backend_->wake(); }
     /// Shuts every registration down (runtime shutdown).
     void shutdown();
-    /// True when no descriptor is registered (lets the scheduler skip epoll_wait).
+    /// True when no descriptor is registered (lets the scheduler skip a turn).
     bool empty() const noexcept { return live_.load(std::memory_order_relaxed) == 0; }
 
 private:
-    void unlink(IoRegistration* reg) noexcept;
+    void unlink(Registration* reg) noexcept;
+    void release_removed() noexcept;
 
-    int epoll_fd_;
+    std::unique_ptr<Backend> backend_;
     mutable Mutex mutex_;
-    IoRegistration* head_ = nullptr;          // live registrations, guarded by mutex_
-    std::vector<IoRegistration*> removed_;    // guarded by mutex_
-    std::vector<IoRegistration*> releasing_;  // driver thread only
-    bool shut_down_ = false;                  // guarded by mutex_
-    Atomic<std::size_t> live_{0};             // a hint: relaxed is enough, epoll is the truth
+    Registration* head_ = nullptr;          // live registrations, guarded by mutex_
+    std::vector<Registration*> removed_;    // guarded by mutex_
+    std::vector<Registration*> releasing_;  // driver thread only
+    bool shut_down_ = false;                // guarded by mutex_
+    Atomic<std::size_t> live_{0};           // a hint: relaxed is enough, the backend is the truth
 };
 
 }  // namespace corio::detail

@@ -1,5 +1,6 @@
 #include "corio/detail/poll_evented.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "runtime/io/io_driver.hpp"
@@ -23,7 +24,8 @@ io::Result<PollEvented> PollEvented::adopt(int fd) {
 
 void PollEvented::close() noexcept {
     if (reg_ != nullptr) {
-        reg_->driver()->remove(std::exchange(reg_, nullptr));
+        reg_->driver()->remove(std::exchange(reg_, nullptr));  // closes the descriptor
+        fd_ = -1;
     }
     if (fd_ >= 0) ::close(std::exchange(fd_, -1));
     if (runtime_ != nullptr) std::exchange(runtime_, nullptr)->unref();
@@ -35,6 +37,59 @@ Poll<io::Result<void>> PollEvented::poll_ready(Context& cx, Direction d) {
     if (ready.is_pending()) return Pending;
     if (ready->ready & readiness::kShutdown) return Ready(io::Result<void>(io::error(std::errc::bad_file_descriptor)));
     return Ready(io::Result<void>());
+}
+
+Poll<io::Result<ReadyEvent>> PollEvented::poll_ready(Context& cx, std::uint32_t mask, IoWaiter& waiter) {
+    if (reg_ == nullptr) return Ready(io::Result<ReadyEvent>(io::error(std::errc::bad_file_descriptor)));
+    auto ready = reg_->poll_ready(cx, mask, waiter);
+    if (ready.is_pending()) return Pending;
+    if (ready->ready & readiness::kShutdown) {
+        return Ready(io::Result<ReadyEvent>(io::error(std::errc::bad_file_descriptor)));
+    }
+    return Ready(io::Result<ReadyEvent>(*ready));
+}
+
+namespace {
+
+Poll<io::Result<std::size_t>> byte_count(Poll<io::Result<ssize_t>> r) {
+    if (r.is_pending()) return Pending;
+    if (!*r) return Ready(io::Result<std::size_t>(std::unexpected(r->error())));
+    return Ready(io::Result<std::size_t>(static_cast<std::size_t>(**r)));
+}
+
+io::Result<std::size_t> byte_count(io::Result<ssize_t> r) {
+    if (!r) return std::unexpected(r.error());
+    return static_cast<std::size_t>(*r);
+}
+
+}  // namespace
+
+Poll<io::Result<std::size_t>> PollEvented::poll_read_stream(Context& cx, std::span<std::byte> buf) {
+    return byte_count(poll_io(cx, Direction::Read, [&] { return ::recv(fd_, buf.data(), buf.size(), 0); }, buf.size()));
+}
+
+Poll<io::Result<std::size_t>> PollEvented::poll_peek_stream(Context& cx, std::span<std::byte> buf) {
+    return byte_count(poll_io(cx, Direction::Read, [&] { return ::recv(fd_, buf.data(), buf.size(), MSG_PEEK); }));
+}
+
+Poll<io::Result<std::size_t>> PollEvented::poll_write_stream(Context& cx, std::span<const std::byte> buf) {
+    return byte_count(poll_io(
+        cx, Direction::Write, [&] { return ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL); }, buf.size()));
+}
+
+Poll<io::Result<void>> PollEvented::poll_flush_stream(Context&) { return Ready(io::Result<void>()); }
+
+io::Result<void> PollEvented::shutdown_stream(int how) noexcept {
+    if (::shutdown(fd_, how) < 0) return io::last_os_error();
+    return {};
+}
+
+io::Result<std::size_t> PollEvented::try_read_stream(std::span<std::byte> buf) {
+    return byte_count(try_io(Direction::Read, [&] { return ::recv(fd_, buf.data(), buf.size(), 0); }));
+}
+
+io::Result<std::size_t> PollEvented::try_write_stream(std::span<const std::byte> buf) {
+    return byte_count(try_io(Direction::Write, [&] { return ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL); }));
 }
 
 }  // namespace corio::detail

@@ -41,6 +41,7 @@ public:
     void shutdown(std::chrono::nanoseconds timeout) noexcept override;
     TimeDriver& time_driver() noexcept override { return driver_.time(); }
     IoDriver& io_driver() noexcept override { return driver_.io(); }
+    IoBackend io_backend() const noexcept override { return driver_.io().kind(); }
     BlockingPool* blocking_pool() noexcept override { return &*blocking_; }
     RuntimeMetrics metrics() const override;
 

@@ -72,6 +72,7 @@ public:
     void shutdown(std::chrono::nanoseconds timeout) noexcept override;
     TimeDriver& time_driver() noexcept override { return driver_.driver.time(); }
     IoDriver& io_driver() noexcept override { return driver_.driver.io(); }
+    IoBackend io_backend() const noexcept override { return driver_.driver.io().kind(); }
     RuntimeMetrics metrics() const override;
     BlockingPool* blocking_pool() noexcept override { return &*blocking_; }
 

@@ -18,7 +18,7 @@ namespace corio::detail::mt {
 
 /// The driver, shared by the workers: whoever holds the lock may park on it.
 struct SharedDriver {
-    explicit SharedDriver(bool start_paused) : driver(start_paused) {}
+    SharedDriver(bool start_paused, IoBackend backend) : driver(start_paused, backend) {}
     Driver driver;
     Mutex lock;
 };

@@ -1,0 +1,64 @@
+// The seam between the I/O driver and the mechanism that waits for I/O: an
+// epoll instance, an io_uring, or (DESIGN section 9) a simulated network.
+//
+// The driver keeps the list of registrations and frees them; a backend
+// creates them (a backend may add its own state by deriving), reports
+// readiness into them with IoRegistration::set_readiness, and owns the wait:
+// turn() waits for events or wake(), whichever comes first.
+#pragma once
+
+#include <memory>
+
+#include "corio/detail/io_registration.hpp"
+#include "corio/io/core.hpp"
+#include "corio/runtime/io_backend.hpp"
+
+namespace corio::detail {
+
+/// What the driver keeps per descriptor: the public registration, the links
+/// of the driver's list of live registrations, and what a backend adds.
+class Registration : public IoRegistration {
+public:
+    Registration(int fd, IoDriver* driver) noexcept : IoRegistration(fd, driver) {}
+    virtual ~Registration() = default;
+
+    Registration* prev = nullptr;  // the driver's live list, guarded by its mutex
+    Registration* next = nullptr;
+
+protected:
+    void on_pending(std::uint32_t) override {}
+};
+
+class Backend {
+public:
+    Backend() = default;
+    Backend(const Backend&) = delete;
+    Backend& operator=(const Backend&) = delete;
+    virtual ~Backend() = default;
+
+    virtual IoBackend kind() const noexcept = 0;
+    /// Creates the registration of `fd` (non-blocking) and starts watching it.
+    virtual io::Result<Registration*> add(int fd, IoDriver* owner) = 0;
+    /// Stops watching `reg` and closes its descriptor, now or once nothing in
+    /// flight refers to it. Any thread.
+    virtual void remove(Registration& reg) noexcept = 0;
+    /// True once nothing the backend has in flight refers to `reg`, which was
+    /// removed: the driver may free it. Driver thread.
+    virtual bool releasable(const Registration&) const noexcept { return true; }
+    /// Waits up to `timeout_ms` (-1: no bound, 0: no wait) for I/O events or
+    /// wake(), and applies the events to their registrations. True when an
+    /// I/O event came. The driver thread only.
+    virtual bool turn(int timeout_ms) = 0;
+    /// Makes a turn() in progress (or the next one) return. Any thread.
+    virtual void wake() noexcept = 0;
+    /// Runtime shutdown: cancels what is in flight. Driver thread, last turn done.
+    virtual void shutdown() noexcept {}
+};
+
+/// The epoll backend. Throws std::system_error when the kernel refuses.
+std::unique_ptr<Backend> make_epoll_backend();
+/// The io_uring backend. Throws std::system_error when io_uring is missing,
+/// forbidden (sysctl, seccomp) or lacks what corio needs.
+std::unique_ptr<Backend> make_uring_backend();
+
+}  // namespace corio::detail
