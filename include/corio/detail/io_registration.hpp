@@ -133,15 +133,8 @@ public:
 
     /// Backend side: adds readiness bits, bumps the tick, wakes the waiters concerned.
     void set_readiness(std::uint32_t bits) {
-        std::uint64_t cur = readiness_.load(std::memory_order_relaxed);
-        for (;;) {
-            std::uint64_t tick = ((cur >> 32) + 1) & 0xffffffffu;
-            std::uint64_t next = (tick << 32) | (static_cast<std::uint32_t>(cur) | bits);
-            // release: the waiter that sees these bits sees everything before.
-            if (readiness_.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_relaxed))
-                break;
-        }
-        wake(bits);
+        add_bits(bits);
+        wake_waiters(bits);
     }
 
     /// Marks the registration shut down and wakes every waiter.
@@ -154,10 +147,31 @@ public:
 protected:
     ~IoRegistration() = default;  // owned and freed by the I/O driver
 
+    /// Adds readiness bits and bumps the tick (no wake-up: see wake).
+    void add_bits(std::uint32_t bits) noexcept {
+        std::uint64_t cur = readiness_.load(std::memory_order_relaxed);
+        for (;;) {
+            std::uint64_t tick = ((cur >> 32) + 1) & 0xffffffffu;
+            std::uint64_t next = (tick << 32) | (static_cast<std::uint32_t>(cur) | bits);
+            // release: the waiter that sees these bits sees everything before.
+            if (readiness_.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_relaxed))
+                return;
+        }
+    }
+
+    /// Removes readiness bits whatever the tick (a backend that knows the
+    /// exact state, such as a stream's queue of received bytes, under its lock).
+    void remove_bits(std::uint32_t bits) noexcept {
+        readiness_.fetch_and(~static_cast<std::uint64_t>(bits), std::memory_order_acq_rel);
+    }
+
     /// A wait for `mask` found nothing ready and is about to return Pending
     /// (its waker is stored). A backend that arms interest per wait does it
     /// here; the readiness it then reports wakes the waiter.
     virtual void on_pending(std::uint32_t mask) = 0;
+
+    /// Wakes the waiters for any of `bits` (kShutdown: everyone).
+    void wake(std::uint32_t bits) { wake_waiters(bits); }
 
 private:
     static ReadyEvent event_of(std::uint64_t word, std::uint32_t mask) noexcept {
@@ -175,7 +189,7 @@ private:
 
     Waker& slot(Direction d) noexcept { return d == Direction::Read ? reader_ : writer_; }
 
-    void wake(std::uint32_t bits) {
+    void wake_waiters(std::uint32_t bits) {
         WakeList wakes;
         bits |= (bits & readiness::kShutdown) ? ~0u : 0u;  // shutdown concerns everyone
         std::unique_lock lock(waiters_.lock());

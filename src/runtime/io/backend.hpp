@@ -7,7 +7,10 @@
 // turn() waits for events or wake(), whichever comes first.
 #pragma once
 
+#include <cstddef>
 #include <memory>
+#include <optional>
+#include <span>
 
 #include "corio/detail/io_registration.hpp"
 #include "corio/io/core.hpp"
@@ -15,12 +18,37 @@
 
 namespace corio::detail {
 
+/// A byte stream served from completions instead of system calls (io_uring):
+/// the registration buffers what was received and what is to be sent. Its
+/// readiness bits follow the buffers: kReadable while received bytes (or end
+/// of stream, or an error) wait, kWritable while there is room to send.
+class StreamOps {
+public:
+    /// Takes (or with `peek` copies) received bytes into `buf`; 0 at end of
+    /// stream. nullopt: nothing yet (wait for Direction::Read, then retry).
+    virtual std::optional<io::Result<std::size_t>> read(std::span<std::byte> buf, bool peek) = 0;
+    /// Queues some of `buf` for sending. nullopt: no room (wait for
+    /// Direction::Write, then retry).
+    virtual std::optional<io::Result<std::size_t>> write(std::span<const std::byte> buf) = 0;
+    /// Ready once everything queued has been sent (or sending failed).
+    virtual Poll<io::Result<void>> poll_flush(Context& cx) = 0;
+    /// shutdown(2); the write side goes once what was queued is sent.
+    virtual io::Result<void> shutdown(int how) = 0;
+
+protected:
+    ~StreamOps() = default;
+};
+
 /// What the driver keeps per descriptor: the public registration, the links
 /// of the driver's list of live registrations, and what a backend adds.
 class Registration : public IoRegistration {
 public:
     Registration(int fd, IoDriver* driver) noexcept : IoRegistration(fd, driver) {}
     virtual ~Registration() = default;
+
+    /// The stream operations, for a backend that serves byte streams from
+    /// completions; null: streams use system calls on readiness.
+    virtual StreamOps* stream_ops() noexcept { return nullptr; }
 
     Registration* prev = nullptr;  // the driver's live list, guarded by its mutex
     Registration* next = nullptr;

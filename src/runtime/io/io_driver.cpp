@@ -83,7 +83,6 @@ void IoDriver::remove(IoRegistration* public_reg) noexcept {
         unlink(reg);
         removed_.push_back(reg);
     }
-    backend_->wake();  // a parked driver frees it (and a backend flushes what remove queued)
 }
 
 bool IoDriver::turn(int timeout_ms) {

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "runtime/io/backend.hpp"
 #include "runtime/io/io_driver.hpp"
 
 namespace corio::detail {
@@ -64,31 +65,78 @@ io::Result<std::size_t> byte_count(io::Result<ssize_t> r) {
 
 }  // namespace
 
+namespace {
+
+StreamOps* stream_ops_of(IoRegistration* reg) noexcept {
+    return reg == nullptr ? nullptr : static_cast<Registration*>(reg)->stream_ops();
+}
+
+/// Runs `attempt` (a StreamOps call: nullopt means "not now") until it gives
+/// a result, waiting for `d` in between.
+template <class Attempt>
+Poll<io::Result<std::size_t>> poll_stream(IoRegistration& reg, Context& cx, Direction d, Attempt&& attempt) {
+    if (!poll_proceed(cx)) return Pending;
+    for (;;) {
+        if (reg.is_shutdown()) return Ready(io::Result<std::size_t>(io::error(std::errc::bad_file_descriptor)));
+        if (auto r = attempt()) return Ready(std::move(*r));
+        auto ready = reg.poll_ready(cx, d);
+        if (ready.is_pending()) return Pending;
+    }
+}
+
+io::Result<std::size_t> would_block_if_empty(std::optional<io::Result<std::size_t>> r) {
+    if (!r) return io::error(std::errc::resource_unavailable_try_again);
+    return std::move(*r);
+}
+
+}  // namespace
+
 Poll<io::Result<std::size_t>> PollEvented::poll_read_stream(Context& cx, std::span<std::byte> buf) {
+    if (StreamOps* s = stream_ops_of(reg_)) {
+        return poll_stream(*reg_, cx, Direction::Read, [&] { return s->read(buf, false); });
+    }
     return byte_count(poll_io(cx, Direction::Read, [&] { return ::recv(fd_, buf.data(), buf.size(), 0); }, buf.size()));
 }
 
 Poll<io::Result<std::size_t>> PollEvented::poll_peek_stream(Context& cx, std::span<std::byte> buf) {
+    if (StreamOps* s = stream_ops_of(reg_)) {
+        return poll_stream(*reg_, cx, Direction::Read, [&] { return s->read(buf, true); });
+    }
     return byte_count(poll_io(cx, Direction::Read, [&] { return ::recv(fd_, buf.data(), buf.size(), MSG_PEEK); }));
 }
 
 Poll<io::Result<std::size_t>> PollEvented::poll_write_stream(Context& cx, std::span<const std::byte> buf) {
+    if (StreamOps* s = stream_ops_of(reg_)) {
+        return poll_stream(*reg_, cx, Direction::Write, [&] { return s->write(buf); });
+    }
     return byte_count(poll_io(
         cx, Direction::Write, [&] { return ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL); }, buf.size()));
 }
 
-Poll<io::Result<void>> PollEvented::poll_flush_stream(Context&) { return Ready(io::Result<void>()); }
+Poll<io::Result<void>> PollEvented::poll_flush_stream(Context& cx) {
+    if (StreamOps* s = stream_ops_of(reg_)) return s->poll_flush(cx);
+    return Ready(io::Result<void>());
+}
 
 io::Result<void> PollEvented::shutdown_stream(int how) noexcept {
+    if (StreamOps* s = stream_ops_of(reg_)) return s->shutdown(how);
     if (::shutdown(fd_, how) < 0) return io::last_os_error();
     return {};
 }
 
 io::Result<std::size_t> PollEvented::try_read_stream(std::span<std::byte> buf) {
+    if (StreamOps* s = stream_ops_of(reg_)) {
+        if (reg_->is_shutdown()) return io::error(std::errc::bad_file_descriptor);
+        return would_block_if_empty(s->read(buf, false));
+    }
     return byte_count(try_io(Direction::Read, [&] { return ::recv(fd_, buf.data(), buf.size(), 0); }));
 }
 
 io::Result<std::size_t> PollEvented::try_write_stream(std::span<const std::byte> buf) {
+    if (StreamOps* s = stream_ops_of(reg_)) {
+        if (reg_->is_shutdown()) return io::error(std::errc::bad_file_descriptor);
+        return would_block_if_empty(s->write(buf));
+    }
     return byte_count(try_io(Direction::Write, [&] { return ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL); }));
 }
 
