@@ -11,6 +11,14 @@
 
 namespace corio::detail::uring {
 
+/// One completion, copied out of the ring (io_uring_cqe itself ends in a
+/// flexible array, so it cannot be an array element in C++).
+struct Completion {
+    std::uint64_t user_data;
+    std::int32_t res;
+    std::uint32_t flags;
+};
+
 /// io_uring_setup with `sq_entries` submission and `cq_entries` completion
 /// entries, the rings mapped. Throws std::system_error when the kernel
 /// refuses (ENOSYS, EPERM from the sysctl or a seccomp filter, ...).
@@ -31,11 +39,14 @@ public:
     int enter(unsigned to_submit, unsigned min_complete, long long timeout_ns) noexcept;
     /// Copies up to `max` posted completions into `out` and releases their
     /// slots (so handling them may post more); returns how many.
-    unsigned take(io_uring_cqe* out, unsigned max) noexcept {
+    unsigned take(Completion* out, unsigned max) noexcept {
         unsigned head = *cq_head_;
         unsigned tail = __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE);
         unsigned n = 0;
-        for (; head != tail && n < max; ++head, ++n) out[n] = cqes_[head & cq_mask_];
+        for (; head != tail && n < max; ++head, ++n) {
+            const io_uring_cqe& c = cqes_[head & cq_mask_];
+            out[n] = Completion{c.user_data, c.res, c.flags};
+        }
         __atomic_store_n(cq_head_, head, __ATOMIC_RELEASE);
         return n;
     }

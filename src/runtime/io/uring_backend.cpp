@@ -281,7 +281,7 @@ private:
         }
     }
 
-    bool dispatch(const io_uring_cqe& cqe);
+    bool dispatch(const uring::Completion& cqe);
     bool reap();
 
     uring::Ring ring_;
@@ -628,7 +628,7 @@ void UringRegistration::remove() noexcept {
 
 // ---- backend ----------------------------------------------------------------------
 
-bool UringBackend::dispatch(const io_uring_cqe& cqe) {
+bool UringBackend::dispatch(const uring::Completion& cqe) {
     auto op = static_cast<Op>(cqe.user_data & kOpMask);
     auto* reg = reinterpret_cast<UringRegistration*>(cqe.user_data & ~kOpMask);
     switch (op) {
@@ -652,7 +652,7 @@ bool UringBackend::dispatch(const io_uring_cqe& cqe) {
 
 bool UringBackend::reap() {
     bool io_events = false;
-    io_uring_cqe batch[256];
+    uring::Completion batch[256];
     for (;;) {
         unsigned n = ring_.take(batch, 256);
         for (unsigned i = 0; i < n; ++i) io_events |= dispatch(batch[i]);
