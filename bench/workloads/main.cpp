@@ -1,7 +1,10 @@
 // corio_workloads: corio's side of the peer comparison.
 //
-//   corio_workloads WORKLOAD [--threads T] [--n N]
-//   corio_workloads echo_server --port P [--threads T]
+//   corio_workloads WORKLOAD [--threads T] [--n N] [--io-backend B]
+//   corio_workloads echo_server --port P [--threads T] [--io-backend B]
+//
+// B is auto (the default: io_uring where the kernel has it, else epoll;
+// CORIO_IO_BACKEND=epoll|io_uring overrides it), epoll or io_uring.
 //
 // Contract: ../../../shared/peers/CONTRACT.md. One JSON line on stdout, exit
 // status 0; usage errors and unknown workloads exit 2 with nothing on stdout.
@@ -24,13 +27,14 @@ struct Args {
     std::uint64_t threads = 1;
     std::optional<std::uint64_t> n;
     std::optional<std::uint64_t> port;
+    corio::IoBackend backend = corio::IoBackend::Auto;
 };
 
 [[noreturn]] void usage(const char* why) {
     std::fprintf(stderr,
                  "corio_workloads: %s\n"
-                 "usage: corio_workloads WORKLOAD [--threads T] [--n N]\n"
-                 "       corio_workloads echo_server --port P [--threads T]\n",
+                 "usage: corio_workloads WORKLOAD [--threads T] [--n N] [--io-backend auto|epoll|io_uring]\n"
+                 "       corio_workloads echo_server --port P [--threads T] [--io-backend auto|epoll|io_uring]\n",
                  why);
     std::exit(2);
 }
@@ -61,6 +65,17 @@ Args parse_args(int argc, char** argv) {
             a.n = parse_u64(flag, value);
         } else if (flag == "--port") {
             a.port = parse_u64(flag, value);
+        } else if (flag == "--io-backend") {
+            std::string_view b = value;
+            if (b == "auto") {
+                a.backend = corio::IoBackend::Auto;
+            } else if (b == "epoll") {
+                a.backend = corio::IoBackend::Epoll;
+            } else if (b == "io_uring") {
+                a.backend = corio::IoBackend::IoUring;
+            } else {
+                usage("--io-backend must be auto, epoll or io_uring");
+            }
         } else {
             std::string msg = "unknown flag " + std::string(flag);
             usage(msg.c_str());
@@ -95,9 +110,9 @@ WorkloadFn find_workload(std::string_view w) {
 
 // T == 1: the current_thread scheduler driven by block_on on this thread;
 // T > 1: the multi-thread scheduler with T workers (CONTRACT.md's mapping).
-corio::Runtime make_runtime(std::uint64_t threads) {
-    if (threads == 1) return corio::Builder::new_current_thread().build();
-    return corio::Builder::new_multi_thread().worker_threads(threads).build();
+corio::Runtime make_runtime(std::uint64_t threads, corio::IoBackend backend) {
+    if (threads == 1) return corio::Builder::new_current_thread().io_backend(backend).build();
+    return corio::Builder::new_multi_thread().worker_threads(threads).io_backend(backend).build();
 }
 
 }  // namespace
@@ -113,7 +128,7 @@ int main(int argc, char** argv) {
     if (a.workload == "echo_server") {
         if (!a.port) usage("echo_server needs --port P");
         if (*a.port > 65535) usage("--port must be at most 65535");
-        corio::Runtime rt = make_runtime(a.threads);
+        corio::Runtime rt = make_runtime(a.threads, a.backend);
         return corio_bench::echo_server(rt, static_cast<std::uint16_t>(*a.port));
     }
     if (a.port) usage("--port is only for echo_server");
@@ -123,7 +138,7 @@ int main(int argc, char** argv) {
 
     corio_bench::Outcome out;
     try {
-        corio::Runtime rt = make_runtime(a.threads);
+        corio::Runtime rt = make_runtime(a.threads, a.backend);
         out = run(rt, n);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "corio_workloads: %s failed: %s\n", a.workload.c_str(), e.what());
