@@ -223,6 +223,7 @@ public:
     void give_back(std::uint32_t id) noexcept {
         std::lock_guard lock(buffer_lock_);
         buffers_->give_back(id);
+        buffers_returned_ = true;
     }
     void starve(UringRegistration& reg) {
         std::lock_guard lock(buffer_lock_);
@@ -271,6 +272,8 @@ private:
         UringRegistration* list;
         {
             std::lock_guard lock(buffer_lock_);
+            if (!buffers_returned_) return;  // none came back: they would starve again at once
+            buffers_returned_ = false;
             list = std::exchange(starved_, nullptr);
             for (UringRegistration* r = list; r != nullptr; r = r->starved_next) r->starved = false;
         }
@@ -291,6 +294,7 @@ private:
     bool waiting_ = false;  // guarded by sq_lock_: a turn waits in the ring
     SpinLock buffer_lock_;
     UringRegistration* starved_ = nullptr;  // guarded by buffer_lock_
+    bool buffers_returned_ = false;         // since the starved list was last served; guarded by buffer_lock_
     Atomic<std::size_t> ops_in_flight_{0};
     bool shut_down_ = false;  // driver thread only
     int wake_fd_ = -1;
@@ -386,7 +390,6 @@ void UringRegistration::on_recv(int res, std::uint32_t flags) {
     bool more = (flags & IORING_CQE_F_MORE) != 0;
     if (!more) backend_.op_done();
     std::uint32_t bits = 0;
-    bool wake_reader = false;
     {
         std::lock_guard lock(lock_);
         if (!more) {
@@ -424,16 +427,17 @@ void UringRegistration::on_recv(int res, std::uint32_t flags) {
             // Every buffer is taken: the data waits in the socket; the receive
             // is armed again when buffers come back (UringBackend::turn).
             backend_.starve(*this);
-        } else if (res == -ECANCELED) {
-            wake_reader = !recv_paused_;  // not our pause: the reader looks again and re-arms
-        } else {
+        } else if (res != -ECANCELED) {
             recv_error_ = -res;
             bits = readiness::kReadable | readiness::kError;
         }
+        // The receive ended (our pause, a cancel because the submitting
+        // thread exited, a full completion queue): arm it again unless the
+        // stream holds enough or is done; read() arms it once it drains.
+        if (!more && res != -ENOBUFS) arm_recv_locked();
         if (bits != 0) add_bits(bits);  // under the lock: ordered with read()'s remove_bits
     }
     if (bits != 0) wake(bits);
-    if (wake_reader) wake(kReadBits);
 }
 
 void UringRegistration::rearm_after_starving() {
