@@ -1,6 +1,7 @@
 // Choosing the I/O backend: Builder::io_backend, CORIO_IO_BACKEND, and the
 // silent fall-back to epoll where io_uring is forbidden (a seccomp filter, as
 // container runtimes install).
+#include <gtest/gtest.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -15,8 +16,6 @@
 #include <optional>
 #include <string>
 #include <system_error>
-
-#include <gtest/gtest.h>
 
 #include "corio/corio.hpp"
 

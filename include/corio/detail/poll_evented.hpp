@@ -63,7 +63,8 @@ public:
         if (reg_ == nullptr) return Ready(io::Result<R>(io::error(std::errc::bad_file_descriptor)));
         if (!poll_proceed(cx)) return Pending;
         for (;;) {
-            auto ready = waiter != nullptr ? reg_->poll_ready(cx, readiness::mask_for(d), *waiter) : reg_->poll_ready(cx, d);
+            auto ready =
+                waiter != nullptr ? reg_->poll_ready(cx, readiness::mask_for(d), *waiter) : reg_->poll_ready(cx, d);
             if (ready.is_pending()) return Pending;
             ReadyEvent ev = *ready;
             if (ev.ready & readiness::kShutdown) {

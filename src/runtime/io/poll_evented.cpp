@@ -109,8 +109,8 @@ Poll<io::Result<std::size_t>> PollEvented::poll_write_stream(Context& cx, std::s
     if (StreamOps* s = stream_ops_of(reg_)) {
         return poll_stream(*reg_, cx, Direction::Write, [&] { return s->write(buf); });
     }
-    return byte_count(poll_io(
-        cx, Direction::Write, [&] { return ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL); }, buf.size()));
+    return byte_count(
+        poll_io(cx, Direction::Write, [&] { return ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL); }, buf.size()));
 }
 
 Poll<io::Result<void>> PollEvented::poll_flush_stream(Context& cx) {

@@ -53,7 +53,9 @@ public:
     /// True when completions wait in the completion ring.
     bool cq_ready() const noexcept { return *cq_head_ != __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE); }
     /// True when the kernel holds completions that did not fit (to flush with an enter).
-    bool cq_overflowed() const noexcept { return (__atomic_load_n(sq_flags_, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) != 0; }
+    bool cq_overflowed() const noexcept {
+        return (__atomic_load_n(sq_flags_, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) != 0;
+    }
     int fd() const noexcept { return fd_; }
 
 private:

@@ -50,7 +50,7 @@ constexpr unsigned kCqEntries = 16384;
 constexpr unsigned kBufferCount = 4096;  // provided receive buffers (a power of two)
 constexpr unsigned kBufferSize = 4096;
 constexpr std::uint16_t kBufferGroup = 0;
-constexpr unsigned kMaxHeld = 32;               // received buffers a stream holds before its receive pauses
+constexpr unsigned kMaxHeld = 32;              // received buffers a stream holds before its receive pauses
 constexpr std::size_t kMaxUnsent = 64 * 1024;  // bytes a stream queues before writes wait
 constexpr std::uint32_t kNoBuffer = ~0u;
 
@@ -145,7 +145,7 @@ private:
     std::size_t sent_ = 0;
     bool send_inflight_ = false;
     int send_error_ = 0;
-    bool write_shut_ = false;           // shutdown(SHUT_WR) asked: writes fail
+    bool write_shut_ = false;  // shutdown(SHUT_WR) asked: writes fail
     bool shutdown_when_drained_ = false;
     bool close_when_drained_ = false;
     Waker flusher_;
