@@ -13,7 +13,8 @@ int timeout_ms_until(time::Instant deadline, time::Instant now) {
 
 }  // namespace
 
-Driver::Driver(bool start_paused, IoBackend backend) : time_(start_paused), io_(backend) {
+Driver::Driver(bool start_paused, IoBackend backend, bool single_thread)
+    : time_(start_paused), io_(backend, single_thread) {
     time_.set_unpark([](void* self) { static_cast<Driver*>(self)->unpark(); }, this);
 }
 

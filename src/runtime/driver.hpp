@@ -20,7 +20,8 @@ namespace corio::detail {
 
 class Driver {
 public:
-    Driver(bool start_paused, IoBackend backend);
+    /// `single_thread`: only one thread runs the runtime (current_thread).
+    Driver(bool start_paused, IoBackend backend, bool single_thread);
     Driver(const Driver&) = delete;
     Driver& operator=(const Driver&) = delete;
     ~Driver();

@@ -85,8 +85,9 @@ public:
 
 /// The epoll backend. Throws std::system_error when the kernel refuses.
 std::unique_ptr<Backend> make_epoll_backend();
-/// The io_uring backend. Throws std::system_error when io_uring is missing,
-/// forbidden (sysctl, seccomp) or lacks what corio needs.
-std::unique_ptr<Backend> make_uring_backend();
+/// The io_uring backend; `single_thread` when only one thread drives it (a
+/// current_thread runtime). Throws std::system_error when io_uring is
+/// missing, forbidden (sysctl, seccomp) or lacks what corio needs.
+std::unique_ptr<Backend> make_uring_backend(bool single_thread);
 
 }  // namespace corio::detail

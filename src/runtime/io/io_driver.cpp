@@ -17,12 +17,12 @@ IoBackend from_environment() {
     return IoBackend::Auto;  // "auto", empty or unknown: the default choice
 }
 
-std::unique_ptr<Backend> make_backend(IoBackend choice) {
+std::unique_ptr<Backend> make_backend(IoBackend choice, bool single_thread) {
     switch (choice) {
         case IoBackend::Epoll:
             return make_epoll_backend();
         case IoBackend::IoUring:
-            return make_uring_backend();
+            return make_uring_backend(single_thread);
         case IoBackend::Auto:
             break;
     }
@@ -31,7 +31,7 @@ std::unique_ptr<Backend> make_backend(IoBackend choice) {
     IoBackend wanted = from_environment();
     if (wanted == IoBackend::Epoll) return make_epoll_backend();
     try {
-        return make_uring_backend();
+        return make_uring_backend(single_thread);
     } catch (const std::system_error&) {
         return make_epoll_backend();
     }
@@ -39,7 +39,7 @@ std::unique_ptr<Backend> make_backend(IoBackend choice) {
 
 }  // namespace
 
-IoDriver::IoDriver(IoBackend choice) : backend_(make_backend(choice)) {}
+IoDriver::IoDriver(IoBackend choice, bool single_thread) : backend_(make_backend(choice, single_thread)) {}
 
 IoDriver::~IoDriver() {
     release_removed();

@@ -24,7 +24,8 @@ public:
     /// The backend `choice` names; Auto reads CORIO_IO_BACKEND, then picks
     /// io_uring when the kernel offers it and epoll otherwise. Throws
     /// std::system_error when an explicitly chosen backend is unavailable.
-    explicit IoDriver(IoBackend choice);
+    /// `single_thread`: only one thread runs the runtime (current_thread).
+    IoDriver(IoBackend choice, bool single_thread);
     IoDriver(const IoDriver&) = delete;
     IoDriver& operator=(const IoDriver&) = delete;
     ~IoDriver();

@@ -32,9 +32,9 @@ T* at(void* base, unsigned offset) {
 
 }  // namespace
 
-Ring::Ring(unsigned sq_entries, unsigned cq_entries) {
+Ring::Ring(unsigned sq_entries, unsigned cq_entries, unsigned flags) {
     io_uring_params p{};
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL | flags;
     p.cq_entries = cq_entries;
     fd_ = sys_setup(sq_entries, &p);
     if (fd_ < 0) fail(errno, "corio: io_uring_setup");
@@ -104,7 +104,7 @@ int Ring::enter(unsigned to_submit, unsigned min_complete, long long timeout_ns)
     unsigned flags = 0;
     io_uring_getevents_arg arg{};
     __kernel_timespec ts{};
-    if (min_complete > 0 || cq_overflowed()) flags |= IORING_ENTER_GETEVENTS;
+    if (min_complete > 0 || cq_overflowed() || taskrun_pending()) flags |= IORING_ENTER_GETEVENTS;
     if (timeout_ns >= 0) {
         ts.tv_sec = timeout_ns / 1'000'000'000;
         ts.tv_nsec = timeout_ns % 1'000'000'000;

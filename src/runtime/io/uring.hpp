@@ -24,7 +24,8 @@ struct Completion {
 /// refuses (ENOSYS, EPERM from the sysctl or a seccomp filter, ...).
 class Ring {
 public:
-    Ring(unsigned sq_entries, unsigned cq_entries);
+    /// `flags`: more IORING_SETUP_ flags.
+    Ring(unsigned sq_entries, unsigned cq_entries, unsigned flags = 0);
     Ring(const Ring&) = delete;
     Ring& operator=(const Ring&) = delete;
     ~Ring();
@@ -55,6 +56,11 @@ public:
     /// True when the kernel holds completions that did not fit (to flush with an enter).
     bool cq_overflowed() const noexcept {
         return (__atomic_load_n(sq_flags_, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) != 0;
+    }
+    /// True when the kernel has completions to post once we enter
+    /// (IORING_SETUP_TASKRUN_FLAG).
+    bool taskrun_pending() const noexcept {
+        return (__atomic_load_n(sq_flags_, __ATOMIC_RELAXED) & IORING_SQ_TASKRUN) != 0;
     }
     int fd() const noexcept { return fd_; }
 

@@ -153,7 +153,12 @@ private:
 
 class UringBackend final : public Backend {
 public:
-    UringBackend() : ring_(kSqEntries, kCqEntries) {
+    /// `single_thread`: one thread enters the ring (a current_thread
+    /// runtime), so the kernel need not interrupt it to post completions: it
+    /// posts them when the thread enters (IORING_SETUP_COOP_TASKRUN). With
+    /// several workers a completion may belong to one asleep elsewhere.
+    explicit UringBackend(bool single_thread)
+        : ring_(kSqEntries, kCqEntries, single_thread ? IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG : 0) {
         check_kernel();
         buffers_ = std::make_unique<uring::BufferRing>(ring_, kBufferGroup, kBufferCount, kBufferSize);
         chunks_.resize(kBufferCount);
@@ -681,7 +686,7 @@ bool UringBackend::turn(int timeout_ms) {
         (void)ring_.enter(to_submit, 1, ns);  // -ETIME, -EINTR: look at what came anyway
         std::lock_guard lock(sq_lock_);
         waiting_ = false;
-    } else if (to_submit != 0 || ring_.cq_overflowed()) {
+    } else if (to_submit != 0 || ring_.cq_overflowed() || ring_.taskrun_pending()) {
         std::lock_guard lock(sq_lock_);
         (void)ring_.enter(ring_.flush(), 0, -1);
     }
@@ -707,6 +712,6 @@ void UringBackend::shutdown() noexcept {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_uring_backend() { return std::make_unique<UringBackend>(); }
+std::unique_ptr<Backend> make_uring_backend(bool single_thread) { return std::make_unique<UringBackend>(single_thread); }
 
 }  // namespace corio::detail

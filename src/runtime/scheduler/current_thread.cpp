@@ -31,7 +31,7 @@ const RawWakerVTable CurrentThread::kRootWakerVTable{&root_waker_clone, &root_wa
                                                      &root_waker_drop};
 
 CurrentThread::CurrentThread(const Builder::Config& config)
-    : config_(config), blocking_(BlockingPool::create(config)), driver_(config.start_paused, config.io_backend) {
+    : config_(config), blocking_(BlockingPool::create(config)), driver_(config.start_paused, config.io_backend, true) {
     // A paused clock does not jump while blocking work runs; the pool
     // unparks the driver when that work is done (until shutdown clears it).
     BlockingPool* pool = &*blocking_;

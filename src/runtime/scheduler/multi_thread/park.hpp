@@ -18,7 +18,7 @@ namespace corio::detail::mt {
 
 /// The driver, shared by the workers: whoever holds the lock may park on it.
 struct SharedDriver {
-    SharedDriver(bool start_paused, IoBackend backend) : driver(start_paused, backend) {}
+    SharedDriver(bool start_paused, IoBackend backend) : driver(start_paused, backend, false) {}
     Driver driver;
     Mutex lock;
 };
