@@ -81,6 +81,13 @@ public:
     virtual void wake() noexcept = 0;
     /// Runtime shutdown: cancels what is in flight. Driver thread, last turn done.
     virtual void shutdown() noexcept {}
+    /// The calling thread (a worker) promises to call flush() before it
+    /// sleeps and now and then while it runs, so what it submits while
+    /// another thread waits in a turn can wait for that instead of costing a
+    /// system call each. A backend that queues nothing ignores both.
+    virtual void take_flush_duty() noexcept {}
+    /// Hands what this thread queued to the kernel if a turn is waiting.
+    virtual void flush() noexcept {}
 };
 
 /// The epoll backend. Throws std::system_error when the kernel refuses.

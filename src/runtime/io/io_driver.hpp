@@ -43,6 +43,9 @@ public:
     bool turn(int timeout_ms);
     /// Makes a turn in progress return. Any thread.
     void wake() noexcept { backend_->wake(); }
+    /// See Backend::take_flush_duty and Backend::flush (multi-thread workers).
+    void take_flush_duty() noexcept { backend_->take_flush_duty(); }
+    void flush() noexcept { backend_->flush(); }
     /// Shuts every registration down (runtime shutdown).
     void shutdown();
     /// True when no descriptor is registered (lets the scheduler skip a turn).

@@ -77,6 +77,9 @@ std::error_code os_error(int err) { return {err, std::generic_category()}; }
 
 class UringBackend;
 
+/// The backend whose submissions this thread flushes itself (a worker's).
+thread_local const UringBackend* flushing_thread = nullptr;
+
 class UringRegistration final : public Registration, public StreamOps {
 public:
     UringRegistration(int fd, IoDriver* driver, UringBackend& backend) noexcept
@@ -201,8 +204,16 @@ public:
 
     void shutdown() noexcept override;
 
+    void take_flush_duty() noexcept override { flushing_thread = this; }
+
+    void flush() noexcept override {
+        std::lock_guard lock(sq_lock_);
+        if (waiting_ && ring_.flush() != 0) (void)ring_.enter(ring_.flush(), 0, -1);
+    }
+
     /// Fills one submission entry with `fill` and queues it; hands the queue
-    /// to the kernel at once when it is full or a turn is waiting in it.
+    /// to the kernel at once when it is full, or when a turn is waiting in
+    /// it and this thread has no flush duty (see Backend::take_flush_duty).
     /// `counted`: the entry's completion will decrement ops_in_flight_.
     template <class Fill>
     void submit(Fill&& fill, bool counted = true) {
@@ -215,7 +226,7 @@ public:
         }
         fill(*sqe);
         if (counted) ops_in_flight_.fetch_add(1, std::memory_order_relaxed);
-        if (waiting_) (void)ring_.enter(ring_.flush(), 0, -1);
+        if (waiting_ && flushing_thread != this) (void)ring_.enter(ring_.flush(), 0, -1);
     }
 
     // Provided buffers.

@@ -178,6 +178,9 @@ void MultiThread::run_worker(std::size_t index) {
         pthread_setname_np(pthread_self(), name.c_str());
     }
     if (config_.on_thread_start) config_.on_thread_start();
+    // Submissions to the I/O backend made here wait for our next park or
+    // maintenance instead of a system call each (one per scheduler turn).
+    driver_.driver.io().take_flush_duty();
     while (!stopping_.load(std::memory_order_acquire)) {
         if (--w.until_maintenance == 0) {  // a countdown: no division per poll
             w.until_maintenance = config_.event_interval;
@@ -278,6 +281,7 @@ void MultiThread::park_worker(Worker& w, std::size_t index) {
         // While another worker runs, it may hold spawned work it has not
         // announced (see spawn): wake now and then to look for it.
         bool others_running = idle_.num_unparked() > 0;
+        driver_.driver.io().flush();
         w.parker.park(driver_, others_running ? kWatchMs : -1);
     }
     if (!idle_.transition_from_parked(index)) w.searching = true;  // woken by notify_parked
@@ -285,6 +289,7 @@ void MultiThread::park_worker(Worker& w, std::size_t index) {
 
 void MultiThread::maintenance(Worker& w) {
     (void)w;
+    driver_.driver.io().flush();
     if (driver_.lock.try_lock()) {
         driver_.driver.poll_ready();
         driver_.lock.unlock();
