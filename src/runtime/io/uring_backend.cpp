@@ -164,7 +164,7 @@ public:
         : ring_(kSqEntries, kCqEntries, single_thread ? IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG : 0) {
         check_kernel();
         buffers_ = std::make_unique<uring::BufferRing>(ring_, kBufferGroup, kBufferCount, kBufferSize);
-        chunks_.resize(kBufferCount);
+        chunks_ = std::make_unique<Chunk[]>(kBufferCount);
         // Blocking: io_uring returns EAGAIN instead of waiting on an O_NONBLOCK file.
         wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
         if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "corio: eventfd");
@@ -231,9 +231,20 @@ public:
 
     // Provided buffers.
     std::byte* buffer(std::uint32_t id) const noexcept { return buffers_->data(id); }
+    /// What the holder of a received buffer knows of it: how many bytes it
+    /// holds and the next buffer of the same stream. Touched only under the
+    /// holder's lock; relaxed atomics because a buffer passes from one holder
+    /// to the next through the kernel, an ordering the sanitizers cannot see.
     struct Chunk {
-        std::uint32_t len = 0;
-        std::uint32_t next = kNoBuffer;
+        Atomic<std::uint32_t> len{0};
+        Atomic<std::uint32_t> next{kNoBuffer};
+        std::uint32_t size() const noexcept { return len.load(std::memory_order_relaxed); }
+        std::uint32_t following() const noexcept { return next.load(std::memory_order_relaxed); }
+        void set(std::uint32_t n, std::uint32_t after) noexcept {
+            len.store(n, std::memory_order_relaxed);
+            next.store(after, std::memory_order_relaxed);
+        }
+        void link(std::uint32_t after) noexcept { next.store(after, std::memory_order_relaxed); }
     };
     Chunk& chunk(std::uint32_t id) noexcept { return chunks_[id]; }
     void give_back(std::uint32_t id) noexcept {
@@ -305,7 +316,7 @@ private:
 
     uring::Ring ring_;
     std::unique_ptr<uring::BufferRing> buffers_;
-    std::vector<Chunk> chunks_;  // per buffer id; each touched only under its holder's lock
+    std::unique_ptr<Chunk[]> chunks_;  // per buffer id
     SpinLock sq_lock_;
     bool waiting_ = false;  // guarded by sq_lock_: a turn waits in the ring
     SpinLock buffer_lock_;
@@ -418,14 +429,12 @@ void UringRegistration::on_recv(int res, std::uint32_t flags) {
                 backend_.give_back(id);
                 return;
             }
-            auto& c = backend_.chunk(id);
-            c.len = static_cast<std::uint32_t>(res);
-            c.next = kNoBuffer;
+            backend_.chunk(id).set(static_cast<std::uint32_t>(res), kNoBuffer);
             if (tail_ == kNoBuffer) {
                 head_ = id;
                 head_offset_ = 0;
             } else {
-                backend_.chunk(tail_).next = id;
+                backend_.chunk(tail_).link(id);
             }
             tail_ = id;
             ++held_;
@@ -475,12 +484,12 @@ std::optional<io::Result<std::size_t>> UringRegistration::read(std::span<std::by
         std::uint32_t offset = head_offset_;
         while (n < buf.size() && id != kNoBuffer) {
             auto& c = backend_.chunk(id);
-            std::size_t take = std::min<std::size_t>(buf.size() - n, c.len - offset);
+            std::size_t take = std::min<std::size_t>(buf.size() - n, c.size() - offset);
             std::memcpy(buf.data() + n, backend_.buffer(id) + offset, take);
             n += take;
             offset += static_cast<std::uint32_t>(take);
-            if (offset < c.len) break;
-            std::uint32_t next = c.next;
+            if (offset < c.size()) break;
+            std::uint32_t next = c.following();
             if (!peek) {
                 backend_.give_back(id);
                 --held_;
@@ -617,7 +626,7 @@ io::Result<void> UringRegistration::shutdown(int how) {
 
 void UringRegistration::give_back_all_locked() noexcept {
     for (std::uint32_t id = head_; id != kNoBuffer;) {
-        std::uint32_t next = backend_.chunk(id).next;
+        std::uint32_t next = backend_.chunk(id).following();
         backend_.give_back(id);
         id = next;
     }
