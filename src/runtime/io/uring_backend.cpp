@@ -647,7 +647,18 @@ void UringRegistration::remove() noexcept {
     // a send in flight finishes (and sends what is queued after it).
     if (recv_armed_) cancel_locked(kRecv);
     if (poll_armed_) cancel_locked(kPoll);
-    give_back_all_locked();
+    if (held_ != 0) {
+        // Received bytes nobody read: closing such a socket resets the
+        // connection (the kernel's rule; here the bytes sit in our buffers,
+        // so say it with SO_LINGER {1, 0}). What waits to be sent goes too.
+        linger reset{1, 0};
+        ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        queued_.clear();
+        if (send_inflight_) cancel_locked(kSend);
+        give_back_all_locked();
+        close_fd_locked();
+        return;
+    }
     if (send_inflight_) {
         close_when_drained_ = true;
     } else {
