@@ -115,6 +115,21 @@ int Ring::enter(unsigned to_submit, unsigned min_complete, long long timeout_ns)
     return r < 0 ? -errno : r;
 }
 
+bool Ring::register_file_slots(unsigned count) noexcept {
+    io_uring_rsrc_register reg{};
+    reg.nr = count;
+    reg.flags = IORING_RSRC_REGISTER_SPARSE;
+    return sys_register(fd_, IORING_REGISTER_FILES2, &reg, sizeof reg) == 0;
+}
+
+bool Ring::set_file_slot(unsigned slot, int fd) noexcept {
+    io_uring_rsrc_update2 update{};
+    update.offset = slot;
+    update.data = reinterpret_cast<std::uint64_t>(&fd);
+    update.nr = 1;
+    return sys_register(fd_, IORING_REGISTER_FILES_UPDATE2, &update, sizeof update) == 1;
+}
+
 BufferRing::BufferRing(Ring& ring, std::uint16_t group, unsigned count, unsigned size)
     : ring_(ring), group_(group), count_(count), size_(size) {
     br_size_ = count * sizeof(io_uring_buf);

@@ -64,6 +64,12 @@ public:
     }
     int fd() const noexcept { return fd_; }
 
+    /// Registers a table of `count` empty fixed-file slots (Linux 5.19).
+    bool register_file_slots(unsigned count) noexcept;
+    /// Puts the file `fd` refers to into fixed slot `slot` (a system call);
+    /// operations with IOSQE_FIXED_FILE then reach it after `fd` is closed.
+    bool set_file_slot(unsigned slot, int fd) noexcept;
+
 private:
     int fd_ = -1;
     void* sq_map_ = nullptr;

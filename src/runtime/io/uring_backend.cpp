@@ -36,6 +36,7 @@
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "corio/detail/wait_list.hpp"
@@ -53,9 +54,11 @@ constexpr std::uint16_t kBufferGroup = 0;
 constexpr unsigned kMaxHeld = 32;              // received buffers a stream holds before its receive pauses
 constexpr std::size_t kMaxUnsent = 64 * 1024;  // bytes a stream queues before writes wait
 constexpr std::uint32_t kNoBuffer = ~0u;
+constexpr unsigned kFileSlots = 1024;  // fixed files for streams closed with sends still in flight
 
 // user_data: a registration's address with the operation in the low bits.
-enum Op : std::uint64_t { kPoll = 1, kRecv = 3, kSend = 4, kIgnore = 5, kWake = 6 };
+// kSlotClosed carries a fixed-file slot number instead of an address.
+enum Op : std::uint64_t { kPoll = 1, kRecv = 3, kSend = 4, kIgnore = 5, kWake = 6, kSlotClosed = 7 };
 constexpr std::uint64_t kOpMask = 7;
 
 constexpr std::uint32_t kReadBits = readiness::kReadable | readiness::kReadClosed | readiness::kError;
@@ -149,6 +152,7 @@ private:
     bool send_inflight_ = false;
     int send_error_ = 0;
     bool write_shut_ = false;  // shutdown(SHUT_WR) asked: writes fail
+    int file_slot_ = -1;       // closed with sends in flight: they go through this fixed file
     bool shutdown_when_drained_ = false;
     bool close_when_drained_ = false;
     Waker flusher_;
@@ -165,6 +169,9 @@ public:
         check_kernel();
         buffers_ = std::make_unique<uring::BufferRing>(ring_, kBufferGroup, kBufferCount, kBufferSize);
         chunks_ = std::make_unique<Chunk[]>(kBufferCount);
+        if (ring_.register_file_slots(kFileSlots)) {
+            for (unsigned slot = kFileSlots; slot-- > 0;) free_slots_.push_back(slot);
+        }
         // Blocking: io_uring returns EAGAIN instead of waiting on an O_NONBLOCK file.
         wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
         if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "corio: eventfd");
@@ -261,6 +268,32 @@ public:
     }
     void op_done() noexcept { ops_in_flight_.fetch_sub(1, std::memory_order_relaxed); }
 
+    /// A fixed-file slot now holding the file `fd` refers to, or -1 (none
+    /// free, or the kernel has no fixed files).
+    int hold_file(int fd) noexcept {
+        unsigned slot;
+        {
+            std::lock_guard lock(buffer_lock_);
+            if (free_slots_.empty()) return -1;
+            slot = free_slots_.back();
+            free_slots_.pop_back();
+        }
+        if (ring_.set_file_slot(slot, fd)) return static_cast<int>(slot);
+        std::lock_guard lock(buffer_lock_);
+        free_slots_.push_back(slot);
+        return -1;
+    }
+    /// Empties `slot` (asynchronously); it is free again once that completes.
+    void release_file(int slot) {
+        submit(
+            [slot](io_uring_sqe& sqe) {
+                sqe.opcode = IORING_OP_CLOSE;
+                sqe.file_index = static_cast<std::uint32_t>(slot) + 1;
+                sqe.user_data = (static_cast<std::uint64_t>(slot) << 3) | kSlotClosed;
+            },
+            false);
+    }
+
 private:
     static void check_kernel() {
         // Multishot receive into a provided-buffer ring needs Linux 6.0.
@@ -322,6 +355,7 @@ private:
     SpinLock buffer_lock_;
     UringRegistration* starved_ = nullptr;  // guarded by buffer_lock_
     bool buffers_returned_ = false;         // since the starved list was last served; guarded by buffer_lock_
+    std::vector<unsigned> free_slots_;  // fixed-file slots; guarded by buffer_lock_
     Atomic<std::size_t> ops_in_flight_{0};
     bool shut_down_ = false;  // driver thread only
     int wake_fd_ = -1;
@@ -551,7 +585,8 @@ void UringRegistration::send_rest_locked() {
     ++inflight_;
     backend_.submit([&](io_uring_sqe& sqe) {
         sqe.opcode = IORING_OP_SEND;
-        sqe.fd = fd();
+        sqe.fd = file_slot_ >= 0 ? file_slot_ : fd();
+        if (file_slot_ >= 0) sqe.flags = IOSQE_FIXED_FILE;
         sqe.addr = reinterpret_cast<std::uint64_t>(sending_.data() + sent_);
         sqe.len = static_cast<std::uint32_t>(sending_.size() - sent_);
         sqe.msg_flags = MSG_NOSIGNAL;
@@ -587,11 +622,10 @@ void UringRegistration::on_send(int res) {
             start_send_locked();
         } else {
             send_inflight_ = false;
-            if (shutdown_when_drained_) {
-                shutdown_when_drained_ = false;
-                ::shutdown(fd(), SHUT_WR);
-            }
+            if (shutdown_when_drained_ && !fd_closed_) ::shutdown(fd(), SHUT_WR);
+            shutdown_when_drained_ = false;  // with the descriptor closed, the close below sends the FIN
             if (close_when_drained_) close_fd_locked();
+            if (file_slot_ >= 0) backend_.release_file(std::exchange(file_slot_, -1));
             flusher = std::move(flusher_);
         }
         removed = removed_;
@@ -659,11 +693,18 @@ void UringRegistration::remove() noexcept {
         close_fd_locked();
         return;
     }
+    // A send in flight finishes, and what is queued behind it follows, as
+    // the kernel sends its own buffer after close(2); the descriptor is
+    // freed at once (the file stays in a fixed slot until they are sent),
+    // or, with no slot free, once they are sent.
     if (send_inflight_) {
-        close_when_drained_ = true;
-    } else {
-        close_fd_locked();
+        file_slot_ = backend_.hold_file(fd());
+        if (file_slot_ < 0) {
+            close_when_drained_ = true;
+            return;
+        }
     }
+    close_fd_locked();
 }
 
 // ---- backend ----------------------------------------------------------------------
@@ -684,6 +725,11 @@ bool UringBackend::dispatch(const uring::Completion& cqe) {
         case kSend:
             reg->on_send(cqe.res);
             return true;
+        case kSlotClosed: {
+            std::lock_guard lock(buffer_lock_);
+            free_slots_.push_back(static_cast<unsigned>(cqe.user_data >> 3));
+            return false;
+        }
         case kIgnore:
             break;
     }
