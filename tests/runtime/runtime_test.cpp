@@ -230,6 +230,27 @@ TEST(Runtime, MoveAssigningARuntimeShutsDownTheOneItReplaces) {
     EXPECT_EQ(rt.block_on(value_task(3)), 3);
 }
 
+/// A block_on root that waits for a timer by yielding (never parking): the
+/// driver must still run between its polls, or the timer never fires.
+Task<int> yield_until_timer_fired() {
+    bool fired = false;
+    spawn([](bool* flag) -> Task<void> {
+        co_await time::sleep(std::chrono::milliseconds(5));
+        *flag = true;
+    }(&fired));
+    int yields = 0;
+    while (!fired && yields < 50'000'000) {
+        co_await task::yield_now();
+        ++yields;
+    }
+    co_return fired ? 1 : 0;
+}
+
+TEST(Runtime, ARootThatOnlyYieldsStillLetsTimersAndIoIn) {
+    auto rt = Builder::new_current_thread().build();
+    EXPECT_EQ(rt.block_on(yield_until_timer_fired()), 1);
+}
+
 TEST(Runtime, SpawnBeforeBlockOnRunsDuringBlockOn) {
     Runtime rt = paused_runtime();
     bool ran = false;

@@ -151,11 +151,17 @@ void CurrentThread::block_on(bool (*poll_root)(void* ctx, Context& cx), void* ct
             BudgetScope budget;
             if (poll_root(ctx, cx)) return;
         }
-        if (!run_batch() && !root_woken_.load(std::memory_order_relaxed)) {
-            local_depth_.store(0, std::memory_order_relaxed);
-            parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
-            driver_.park();
+        if (run_batch()) continue;
+        if (root_woken_.load(std::memory_order_relaxed)) {
+            // The root woke itself (a yield_now loop): let I/O and timers in
+            // before it runs again, or a root that yields until a socket has
+            // bytes would never see them.
+            driver_.poll_ready();
+            continue;
         }
+        local_depth_.store(0, std::memory_order_relaxed);
+        parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
+        driver_.park();
     }
 }
 
