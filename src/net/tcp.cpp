@@ -129,15 +129,17 @@ io::Result<TcpListener> TcpListener::bind(std::string_view addr, int backlog) {
     return bind(*parsed, backlog);
 }
 
-Poll<io::Result<std::pair<TcpStream, SocketAddr>>> TcpListener::poll_accept(Context& cx) {
+Poll<io::Result<std::pair<TcpStream, SocketAddr>>> TcpListener::poll_accept(Context& cx,
+                                                                            corio::detail::IoWaiter* waiter) {
     using Out = io::Result<std::pair<TcpStream, SocketAddr>>;
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     int lfd = io_.fd();
-    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] {
+    auto accept_one = [&] {
         len = sizeof ss;
         return ::accept4(lfd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    });
+    };
+    auto r = io_.poll_io(cx, corio::detail::Direction::Read, accept_one, 0, waiter);
     if (r.is_pending()) return Pending;
     if (!*r) return Ready(Out(std::unexpected(r->error())));
     int fd = **r;

@@ -1,6 +1,9 @@
 // UdpSocket: datagram I/O over the reactor. Each operation is one system call
 // run by PollEvented::poll_io, which waits for readiness and retries after
-// EAGAIN, so a datagram that arrives while a task waits is never missed.
+// EAGAIN, so a datagram that arrives while a task waits is never missed; the
+// operation futures wait through a waiter of their own (so several tasks may
+// wait at once), the poll_* functions in the direction's slot. The try_*
+// functions run the call once through PollEvented::try_io, never waiting.
 #include "corio/net/udp.hpp"
 
 #include <netinet/in.h>
@@ -15,6 +18,19 @@ namespace corio::net {
 namespace {
 
 using RecvFromResult = io::Result<std::pair<std::size_t, SocketAddr>>;
+
+/// The byte count of a system call run without waiting.
+io::Result<std::size_t> byte_count(io::Result<ssize_t> r) {
+    if (!r) return std::unexpected(r.error());
+    return static_cast<std::size_t>(*r);
+}
+
+/// A received datagram's length and the sender recvfrom stored in `ss`.
+RecvFromResult with_sender(ssize_t n, const sockaddr_storage& ss, socklen_t len) {
+    auto peer = SocketAddr::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
+    if (!peer) return std::unexpected(peer.error());
+    return RecvFromResult(std::in_place, static_cast<std::size_t>(n), *peer);
+}
 
 }  // namespace
 
@@ -57,59 +73,82 @@ io::Result<void> UdpSocket::connect(std::string_view addr) noexcept {
     return connect(*parsed);
 }
 
-Poll<io::Result<std::size_t>> UdpSocket::poll_send(Context& cx, std::span<const std::byte> buf) {
+Poll<io::Result<std::size_t>> UdpSocket::poll_send(Context& cx, std::span<const std::byte> buf, Waiter* waiter) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, corio::detail::Direction::Write,
-                         [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
-    return detail::byte_count(std::move(r));
+    auto send_one = [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); };
+    return detail::byte_count(io_.poll_io(cx, corio::detail::Direction::Write, send_one, 0, waiter));
 }
 
-Poll<io::Result<std::size_t>> UdpSocket::poll_recv(Context& cx, std::span<std::byte> buf) {
+Poll<io::Result<std::size_t>> UdpSocket::poll_recv(Context& cx, std::span<std::byte> buf, Waiter* waiter) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); });
-    return detail::byte_count(std::move(r));
+    auto recv_one = [&] { return ::recv(fd, buf.data(), buf.size(), 0); };
+    return detail::byte_count(io_.poll_io(cx, corio::detail::Direction::Read, recv_one, 0, waiter));
 }
 
 Poll<io::Result<std::size_t>> UdpSocket::poll_send_to(Context& cx, std::span<const std::byte> buf,
-                                                      const SocketAddr& target) {
+                                                      const SocketAddr& target, Waiter* waiter) {
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, corio::detail::Direction::Write, [&] {
+    auto send_one = [&] {
         return ::sendto(fd, buf.data(), buf.size(), MSG_NOSIGNAL, target.as_sockaddr(), target.len());
-    });
-    return detail::byte_count(std::move(r));
+    };
+    return detail::byte_count(io_.poll_io(cx, corio::detail::Direction::Write, send_one, 0, waiter));
 }
 
-Poll<RecvFromResult> UdpSocket::poll_recv_from_flags(Context& cx, std::span<std::byte> buf, int flags) {
+Poll<RecvFromResult> UdpSocket::poll_recv_from_flags(Context& cx, std::span<std::byte> buf, int flags, Waiter* waiter) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     int fd = io_.fd();
-    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] {
+    auto recv_one = [&] {
         len = sizeof ss;
         return ::recvfrom(fd, buf.data(), buf.size(), flags, reinterpret_cast<sockaddr*>(&ss), &len);
-    });
+    };
+    auto r = io_.poll_io(cx, corio::detail::Direction::Read, recv_one, 0, waiter);
     if (r.is_pending()) return Pending;
     if (!*r) return Ready(RecvFromResult(std::unexpected(r->error())));
-    auto peer = SocketAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-    if (!peer) return Ready(RecvFromResult(std::unexpected(peer.error())));
-    return Ready(RecvFromResult(std::in_place, static_cast<std::size_t>(**r), *peer));
+    return Ready(with_sender(**r, ss, len));
 }
 
-Poll<RecvFromResult> UdpSocket::poll_recv_from(Context& cx, std::span<std::byte> buf) {
-    return poll_recv_from_flags(cx, buf, 0);
-}
-
-Poll<RecvFromResult> UdpSocket::poll_peek_from(Context& cx, std::span<std::byte> buf) {
-    return poll_recv_from_flags(cx, buf, MSG_PEEK);
-}
-
-Poll<io::Result<DatagramInfo>> UdpSocket::poll_recv_datagram(Context& cx, std::span<std::byte> buf) {
+Poll<io::Result<DatagramInfo>> UdpSocket::poll_recv_datagram(Context& cx, std::span<std::byte> buf, Waiter* waiter) {
     // With MSG_TRUNC, recvfrom returns the datagram's real length even when
     // it copied less.
-    auto r = poll_recv_from_flags(cx, buf, MSG_TRUNC);
+    auto r = poll_recv_from_flags(cx, buf, MSG_TRUNC, waiter);
     if (r.is_pending()) return Pending;
     if (!*r) return Ready(io::Result<DatagramInfo>(std::unexpected(r->error())));
     auto [wire_len, peer] = **r;
     return Ready(io::Result<DatagramInfo>(DatagramInfo{std::min(wire_len, buf.size()), wire_len, peer}));
+}
+
+// ---- without waiting -------------------------------------------------------------
+
+io::Result<std::size_t> UdpSocket::try_recv(std::span<std::byte> buf) {
+    int fd = io_.fd();
+    return byte_count(
+        io_.try_io(corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); }));
+}
+
+io::Result<std::size_t> UdpSocket::try_send(std::span<const std::byte> buf) {
+    int fd = io_.fd();
+    return byte_count(
+        io_.try_io(corio::detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); }));
+}
+
+RecvFromResult UdpSocket::try_recv_from(std::span<std::byte> buf) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = io_.fd();
+    auto r = io_.try_io(corio::detail::Direction::Read, [&] {
+        len = sizeof ss;
+        return ::recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&ss), &len);
+    });
+    if (!r) return std::unexpected(r.error());
+    return with_sender(*r, ss, len);
+}
+
+io::Result<std::size_t> UdpSocket::try_send_to(std::span<const std::byte> buf, const SocketAddr& target) {
+    int fd = io_.fd();
+    return byte_count(io_.try_io(corio::detail::Direction::Write, [&] {
+        return ::sendto(fd, buf.data(), buf.size(), MSG_NOSIGNAL, target.as_sockaddr(), target.len());
+    }));
 }
 
 io::Result<SocketAddr> UdpSocket::local_addr() const noexcept { return detail::inet_sockname(io_.fd(), false); }

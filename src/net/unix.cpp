@@ -175,15 +175,17 @@ io::Result<UnixListener> UnixListener::bind(std::string_view path, int backlog) 
     return UnixListener(std::move(*io));
 }
 
-Poll<io::Result<std::pair<UnixStream, std::string>>> UnixListener::poll_accept(Context& cx) {
+Poll<io::Result<std::pair<UnixStream, std::string>>> UnixListener::poll_accept(Context& cx,
+                                                                               corio::detail::IoWaiter* waiter) {
     using Out = io::Result<std::pair<UnixStream, std::string>>;
     sockaddr_un sun{};
     socklen_t len = sizeof sun;
     int lfd = io_.fd();
-    auto r = io_.poll_io(cx, corio::detail::Direction::Read, [&] {
+    auto accept_one = [&] {
         len = sizeof sun;
         return ::accept4(lfd, reinterpret_cast<sockaddr*>(&sun), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    });
+    };
+    auto r = io_.poll_io(cx, corio::detail::Direction::Read, accept_one, 0, waiter);
     if (r.is_pending()) return Pending;
     if (!*r) return Ready(Out(std::unexpected(r->error())));
     std::string peer = path_of(sun, len);

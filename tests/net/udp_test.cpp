@@ -2,7 +2,8 @@
 // send_to arrive whole with their sender's address; a connected socket sends
 // and receives with its default peer; an over-long datagram is truncated to
 // the buffer (and recv_datagram says so); an ICMP "port unreachable" comes
-// back as connection_refused.
+// back as connection_refused; two tasks receiving on one socket at once each
+// get a datagram.
 //
 // Every test runs on a fresh current_thread runtime on the real clock, its
 // root bounded by time::timeout, on 127.0.0.1 / ::1 with ephemeral ports.
@@ -364,12 +365,9 @@ Task<io::Result<std::string>> recv_text(UdpSocket* s, int* polls) {
 }
 
 /// Two tasks receiving on one socket at once, as Tokio allows with an
-/// Arc<UdpSocket>: each should get one of the two datagrams.
-///
-/// DISABLED: the second task hangs. IoRegistration keeps one waker per
-/// direction, so the second receiver's waker replaces the first's; the
-/// first is never woken again. udp.hpp documents the limitation (one
-/// receiving task at a time); see the report.
+/// Arc<UdpSocket>: each gets one of the two datagrams. Each recv_from future
+/// waits in the registration's wait list through a waiter of its own, so
+/// the second receiver does not displace the first.
 Task<void> two_receivers() {
     auto a = UdpSocket::bind("127.0.0.1:0");
     CO_ASSERT_OK(a);
@@ -391,7 +389,7 @@ Task<void> two_receivers() {
     EXPECT_NE(*r1, *r2);
 }
 
-TEST(UdpSocket, DISABLED_TwoTasksCanReceiveOnOneSocketAtOnce) { run_bounded(two_receivers()); }
+TEST(UdpSocket, TwoTasksCanReceiveOnOneSocketAtOnce) { run_bounded(two_receivers()); }
 
 Task<void> sender_and_receiver_share_a_socket() {
     auto shared = UdpSocket::bind("127.0.0.1:0");

@@ -17,6 +17,7 @@
 
 #include "corio/detail/poll_evented.hpp"
 #include "corio/io.hpp"
+#include "corio/net/detail/readiness.hpp"
 #include "corio/net/detail/stream_ops.hpp"
 #include "corio/net/socket_addr.hpp"
 
@@ -25,7 +26,12 @@ namespace corio::net {
 class TcpStream;
 
 /// A TCP stream between a local and a remote socket. AsyncRead + AsyncWrite.
-class TcpStream : public detail::StreamMethods<TcpStream> {
+///
+/// Besides read() and write(), the readiness API of Tokio: readable(),
+/// writable() and ready(interest) wait (any number of tasks at once) until
+/// the socket may be ready, and try_read() / try_write() then transfer what
+/// they can without waiting.
+class TcpStream : public detail::StreamMethods<TcpStream>, public detail::ReadinessMethods<TcpStream> {
 public:
     /// Connects to `addr`. Errors: connection_refused, timed_out, network_unreachable, ...
     /// Cancellation-safe: dropping the future closes the half-open socket.
@@ -60,6 +66,18 @@ public:
     /// The pending socket error (SO_ERROR), cleared by reading it.
     io::Result<std::error_code> take_error() const noexcept;
 
+    /// Reads what has arrived into `buf`, without waiting: how many bytes, 0
+    /// at end of stream. Error std::errc::resource_unavailable_try_again
+    /// (would block) when nothing is available, which also clears the
+    /// readiness so the next readable() waits; bad_file_descriptor when closed.
+    io::Result<std::size_t> try_read(std::span<std::byte> buf) { return io_.try_read_stream(buf); }
+    /// Writes what fits of `buf` into the send buffer, without waiting: how
+    /// many bytes. Error std::errc::resource_unavailable_try_again (would
+    /// block) when nothing fits, which also clears the readiness so the next
+    /// writable() waits; broken_pipe or connection_reset once the peer has
+    /// gone; bad_file_descriptor when closed.
+    io::Result<std::size_t> try_write(std::span<const std::byte> buf) { return io_.try_write_stream(buf); }
+
     Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf);
     Poll<io::Result<std::size_t>> poll_peek(Context& cx, std::span<std::byte> buf);
     Poll<io::Result<std::size_t>> poll_write(Context& cx, std::span<const std::byte> buf);
@@ -92,6 +110,7 @@ private:
 
     explicit TcpStream(corio::detail::PollEvented io) noexcept : io_(std::move(io)) {}
     friend class TcpListener;
+    friend class detail::ReadinessMethods<TcpStream>;
 
     corio::detail::PollEvented io_;
 };
@@ -108,19 +127,25 @@ public:
     TcpListener(TcpListener&&) noexcept = default;
     TcpListener& operator=(TcpListener&&) noexcept = default;
 
-    /// Waits for a connection: the stream and the peer's address.
+    /// Waits for a connection: the stream and the peer's address. Several
+    /// tasks may accept on one listener at once; each connection goes to one.
     /// Cancellation-safe: no connection is lost if the future is dropped.
     auto accept() {
-        return detail::op_future<io::Result<std::pair<TcpStream, SocketAddr>>>(
-            [this](Context& cx) { return poll_accept(cx); });
+        return detail::waiting_op_future<io::Result<std::pair<TcpStream, SocketAddr>>>(
+            io_, [this](Context& cx, corio::detail::IoWaiter* waiter) { return poll_accept(cx, waiter); });
     }
-    Poll<io::Result<std::pair<TcpStream, SocketAddr>>> poll_accept(Context& cx);
+    /// accept() for hand-written futures: the task waits in the listener's
+    /// single slot (the most recent waker wins).
+    Poll<io::Result<std::pair<TcpStream, SocketAddr>>> poll_accept(Context& cx) { return poll_accept(cx, nullptr); }
 
     io::Result<SocketAddr> local_addr() const noexcept;
     int native_handle() const noexcept { return io_.fd(); }
 
 private:
     explicit TcpListener(corio::detail::PollEvented io) noexcept : io_(std::move(io)) {}
+    // With a `waiter`, waits in the registration's wait list; without, in its slot.
+    Poll<io::Result<std::pair<TcpStream, SocketAddr>>> poll_accept(Context& cx, corio::detail::IoWaiter* waiter);
+
     corio::detail::PollEvented io_;
 };
 

@@ -21,7 +21,8 @@
 
 #include "corio/detail/poll_evented.hpp"
 #include "corio/io.hpp"
-#include "corio/net/tcp.hpp"  // detail::op_future, the socket operation future
+#include "corio/net/detail/readiness.hpp"
+#include "corio/net/detail/stream_ops.hpp"
 
 namespace corio::net {
 
@@ -34,7 +35,12 @@ struct UCred {
 };
 
 /// A connected Unix-domain stream socket. AsyncRead + AsyncWrite.
-class UnixStream : public detail::StreamMethods<UnixStream> {
+///
+/// Besides read() and write(), the readiness API of Tokio: readable(),
+/// writable() and ready(interest) wait (any number of tasks at once) until
+/// the socket may be ready, and try_read() / try_write() then transfer what
+/// they can without waiting.
+class UnixStream : public detail::StreamMethods<UnixStream>, public detail::ReadinessMethods<UnixStream> {
 public:
     /// Connects to the listener bound at `path`. Errors:
     /// no_such_file_or_directory (nothing at `path`), connection_refused (no
@@ -68,6 +74,18 @@ public:
     /// The pending socket error (SO_ERROR), cleared by reading it.
     io::Result<std::error_code> take_error() const noexcept;
 
+    /// Reads what has arrived into `buf`, without waiting: how many bytes, 0
+    /// at end of stream. Error std::errc::resource_unavailable_try_again
+    /// (would block) when nothing is available, which also clears the
+    /// readiness so the next readable() waits; bad_file_descriptor when closed.
+    io::Result<std::size_t> try_read(std::span<std::byte> buf) { return io_.try_read_stream(buf); }
+    /// Writes what fits of `buf` into the send buffer, without waiting: how
+    /// many bytes. Error std::errc::resource_unavailable_try_again (would
+    /// block) when nothing fits, which also clears the readiness so the next
+    /// writable() waits; broken_pipe or connection_reset once the peer has
+    /// gone; bad_file_descriptor when closed.
+    io::Result<std::size_t> try_write(std::span<const std::byte> buf) { return io_.try_write_stream(buf); }
+
     Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf);
     Poll<io::Result<std::size_t>> poll_peek(Context& cx, std::span<std::byte> buf);
     Poll<io::Result<std::size_t>> poll_write(Context& cx, std::span<const std::byte> buf);
@@ -98,6 +116,7 @@ private:
 
     explicit UnixStream(corio::detail::PollEvented io) noexcept : io_(std::move(io)) {}
     friend class UnixListener;
+    friend class detail::ReadinessMethods<UnixStream>;
 
     corio::detail::PollEvented io_;
 };
@@ -120,13 +139,16 @@ public:
     UnixListener& operator=(UnixListener&&) noexcept = default;
 
     /// Waits for a connection: the stream and the peer's path ("" for the
-    /// usual unnamed client). Cancellation-safe: no connection is lost if the
-    /// future is dropped.
+    /// usual unnamed client). Several tasks may accept on one listener at
+    /// once; each connection goes to one. Cancellation-safe: no connection is
+    /// lost if the future is dropped.
     auto accept() {
-        return detail::op_future<io::Result<std::pair<UnixStream, std::string>>>(
-            [this](Context& cx) { return poll_accept(cx); });
+        return detail::waiting_op_future<io::Result<std::pair<UnixStream, std::string>>>(
+            io_, [this](Context& cx, corio::detail::IoWaiter* waiter) { return poll_accept(cx, waiter); });
     }
-    Poll<io::Result<std::pair<UnixStream, std::string>>> poll_accept(Context& cx);
+    /// accept() for hand-written futures: the task waits in the listener's
+    /// single slot (the most recent waker wins).
+    Poll<io::Result<std::pair<UnixStream, std::string>>> poll_accept(Context& cx) { return poll_accept(cx, nullptr); }
 
     /// The path it is bound to.
     io::Result<std::string> local_addr() const;
@@ -134,6 +156,9 @@ public:
 
 private:
     explicit UnixListener(corio::detail::PollEvented io) noexcept : io_(std::move(io)) {}
+    // With a `waiter`, waits in the registration's wait list; without, in its slot.
+    Poll<io::Result<std::pair<UnixStream, std::string>>> poll_accept(Context& cx, corio::detail::IoWaiter* waiter);
+
     corio::detail::PollEvented io_;
 };
 

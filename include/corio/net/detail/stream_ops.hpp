@@ -1,6 +1,8 @@
 // What the socket types share: the future that runs one of their poll
-// functions, and the read/write methods every byte stream offers on top of
-// its poll_read / poll_write / poll_peek.
+// functions, the read/write methods every byte stream offers on top of its
+// poll_read / poll_write / poll_peek, and the owned halves of a split stream.
+// (The readiness API and the futures that let several tasks wait on one
+// socket are in readiness.hpp.)
 #pragma once
 
 #include <sys/socket.h>
@@ -122,6 +124,12 @@ public:
     /// 0 at end of stream. Errors as read(). The half must outlive the
     /// future. Cancellation-safe: peeking takes nothing, so nothing is lost.
     auto peek(std::span<std::byte> buf) { return s_->peek(buf); }
+    /// The stream's readable(): waits until the socket may be readable. The
+    /// half must outlive the future. Cancellation-safe: it consumes nothing.
+    auto readable() { return s_->readable(); }
+    /// The stream's try_read(): reads what has arrived without waiting; error
+    /// std::errc::resource_unavailable_try_again when nothing has.
+    io::Result<std::size_t> try_read(std::span<std::byte> buf) { return s_->try_read(buf); }
     /// AsyncRead: the stream's poll_read.
     Poll<io::Result<std::size_t>> poll_read(Context& cx, std::span<std::byte> buf) { return s_->poll_read(cx, buf); }
     /// The stream's peer_addr().
@@ -162,6 +170,12 @@ public:
     /// (and the half) must outlive the future. Errors as write_all(buf). Not
     /// cancellation-safe: dropped midway, an unknown prefix was written.
     auto write_all(std::string_view text) { return s_->write_all(text); }
+    /// The stream's writable(): waits until the socket may be writable. The
+    /// half must outlive the future. Cancellation-safe: it consumes nothing.
+    auto writable() { return s_->writable(); }
+    /// The stream's try_write(): writes what fits without waiting; error
+    /// std::errc::resource_unavailable_try_again when nothing does.
+    io::Result<std::size_t> try_write(std::span<const std::byte> buf) { return s_->try_write(buf); }
     /// AsyncWrite: the stream's poll_write.
     Poll<io::Result<std::size_t>> poll_write(Context& cx, std::span<const std::byte> buf) {
         return s_->poll_write(cx, buf);
