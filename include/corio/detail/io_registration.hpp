@@ -97,6 +97,7 @@ public:
             node.waker.clone_from(cx.waker());
             node.wanted = mask;
             if (!node.linked) waiters_.push_back(node);
+            node.tag = 1;  // the owner's own note that it joined: read without the lock
         }
         auto ready = recheck(mask);
         if (ready.is_ready()) cancel_wait(node);
@@ -111,9 +112,10 @@ public:
     /// Unlinks `node` if it waits here. A future embedding a node calls it
     /// when done and when destroyed.
     void cancel_wait(IoWaiter& node) noexcept {
-        if (!node.linked) return;  // only the owner links it: no race on false
+        if (node.tag == 0) return;  // never joined since it last left
         std::lock_guard lock(waiters_.lock());
-        if (node.linked) waiters_.remove(node);
+        if (node.linked) waiters_.remove(node);  // shutdown() may have unlinked it
+        node.tag = 0;
     }
 
     /// Forgets the readiness in `ev` (the operation hit EAGAIN), unless a newer
@@ -137,8 +139,26 @@ public:
         wake_waiters(bits);
     }
 
-    /// Marks the registration shut down and wakes every waiter.
-    void shutdown() { set_readiness(readiness::kShutdown); }
+    /// Marks the registration shut down and wakes every waiter; the wait
+    /// list is emptied, so a future destroyed after its socket closed (and
+    /// its registration is gone) has nothing to unlink.
+    void shutdown() {
+        add_bits(readiness::kShutdown);
+        WakeList wakes;
+        std::unique_lock lock(waiters_.lock());
+        wakes.push(std::move(reader_));
+        wakes.push(std::move(writer_));
+        while (IoWaiter* n = waiters_.front()) {
+            if (wakes.full()) {
+                lock.unlock();
+                wakes.wake_all();
+                lock.lock();
+                continue;
+            }
+            waiters_.remove(*n);
+            wakes.push(std::move(n->waker));
+        }
+    }
 
     bool is_shutdown() const noexcept {
         return (readiness_.load(std::memory_order_acquire) & readiness::kShutdown) != 0;

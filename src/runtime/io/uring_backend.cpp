@@ -213,6 +213,12 @@ public:
 
     void take_flush_duty() noexcept override { flushing_thread = this; }
 
+    /// Hands everything queued to the kernel now (a system call).
+    void submit_queued() noexcept {
+        std::lock_guard lock(sq_lock_);
+        if (ring_.flush() != 0) (void)ring_.enter(ring_.flush(), 0, -1);
+    }
+
     void flush() noexcept override {
         std::lock_guard lock(sq_lock_);
         if (waiting_ && ring_.flush() != 0) (void)ring_.enter(ring_.flush(), 0, -1);
@@ -355,7 +361,7 @@ private:
     SpinLock buffer_lock_;
     UringRegistration* starved_ = nullptr;  // guarded by buffer_lock_
     bool buffers_returned_ = false;         // since the starved list was last served; guarded by buffer_lock_
-    std::vector<unsigned> free_slots_;  // fixed-file slots; guarded by buffer_lock_
+    std::vector<unsigned> free_slots_;      // fixed-file slots; guarded by buffer_lock_
     Atomic<std::size_t> ops_in_flight_{0};
     bool shut_down_ = false;  // driver thread only
     int wake_fd_ = -1;
@@ -688,7 +694,10 @@ void UringRegistration::remove() noexcept {
         linger reset{1, 0};
         ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
         queued_.clear();
-        if (send_inflight_) cancel_locked(kSend);
+        if (send_inflight_) {
+            backend_.submit_queued();  // it names the descriptor: the kernel takes it before the close
+            cancel_locked(kSend);
+        }
         give_back_all_locked();
         close_fd_locked();
         return;
@@ -703,6 +712,9 @@ void UringRegistration::remove() noexcept {
             close_when_drained_ = true;
             return;
         }
+        // The send may still wait in the submission queue, naming the
+        // descriptor: the kernel must take it (and the file) before we close.
+        backend_.submit_queued();
     }
     close_fd_locked();
 }
@@ -789,6 +801,8 @@ void UringBackend::shutdown() noexcept {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_uring_backend(bool single_thread) { return std::make_unique<UringBackend>(single_thread); }
+std::unique_ptr<Backend> make_uring_backend(bool single_thread) {
+    return std::make_unique<UringBackend>(single_thread);
+}
 
 }  // namespace corio::detail

@@ -56,7 +56,7 @@ public:
     /// Only before the waiter joined a list (futures are not moved after
     /// their first poll); moving a linked waiter terminates.
     SocketWaiter(SocketWaiter&& other) noexcept : io_(other.io_) {
-        if (other.node_.linked) std::terminate();
+        if (other.node_.tag != 0) std::terminate();
     }
     SocketWaiter& operator=(SocketWaiter&&) = delete;
     ~SocketWaiter() {
@@ -64,14 +64,14 @@ public:
         // closed since (an empty socket assigned to it) has no registration
         // left, and one replaced by another socket has a different one whose
         // list this node is not in.
-        if (node_.linked && io_->registration() == joined_) io_->cancel_wait(node_);
+        if (node_.tag != 0 && io_->registration() == joined_) io_->cancel_wait(node_);
     }
 
     corio::detail::PollEvented& io() const noexcept { return *io_; }
 
     /// The waiter to hand to PollEvented::poll_io or poll_ready.
     corio::detail::IoWaiter* node() noexcept {
-        if (!node_.linked) joined_ = io_->registration();
+        if (node_.tag == 0) joined_ = io_->registration();
         return &node_;
     }
 
