@@ -95,6 +95,10 @@ void drop_everything(net::TcpStream& stream, net::TcpListener& listener, net::Ud
     udp.send_to(bytes, "127.0.0.1:1");       // DROP UdpSocket::send_to
     udp.recv_from(buf);                      // DROP UdpSocket::recv_from
     unix_listener.accept();                  // DROP UnixListener::accept
+    stream.readable();                       // DROP TcpStream::readable
+    stream.writable();                       // DROP TcpStream::writable
+    stream.ready(io::Interest::Readable);    // DROP TcpStream::ready
+    udp.readable();                          // DROP UdpSocket::readable
     net::lookup_host("localhost:80");        // DROP lookup_host
     io::read_exact(stream, buf);             // DROP io::read_exact
     io::write_all(stream, "text");           // DROP io::write_all
