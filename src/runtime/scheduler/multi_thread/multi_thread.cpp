@@ -56,7 +56,10 @@ private:
 };
 
 MultiThread::MultiThread(const Builder::Config& config)
-    : config_(config), blocking_(BlockingPool::create(config)), driver_(false, config.io_backend), idle_(config.worker_threads) {
+    : config_(config),
+      blocking_(BlockingPool::create(config)),
+      driver_(false, config.io_backend),
+      idle_(config.worker_threads) {
     driver_.driver.time().set_shared(true);
     workers_.reserve(config_.worker_threads);
     for (std::size_t i = 0; i < config_.worker_threads; ++i) {
