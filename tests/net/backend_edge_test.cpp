@@ -47,6 +47,7 @@
 #include "support/run_bounded.hpp"
 #include "support/runtime_flavors.hpp"
 #include "support/signal_disposition.hpp"
+#include "support/tcp_pair.hpp"
 #include "support/watchdog.hpp"
 
 namespace corio::net {
@@ -94,29 +95,7 @@ std::shared_ptr<const std::vector<std::byte>> pattern_buffer(std::uint64_t seed,
     return data;
 }
 
-/// A listener on 127.0.0.1 (ephemeral port), a client connected to it and
-/// the server's end of that connection.
-struct Connection {
-    TcpListener listener;
-    TcpStream client;
-    TcpStream server;
-};
-
-Task<io::Result<Connection>> connect_pair() {
-    Connection c;
-    auto listener = TcpListener::bind("127.0.0.1:0");
-    if (!listener) co_return std::unexpected(listener.error());
-    c.listener = std::move(*listener);
-    auto local = c.listener.local_addr();
-    if (!local) co_return std::unexpected(local.error());
-    auto client = co_await TcpStream::connect(*local);
-    if (!client) co_return std::unexpected(client.error());
-    c.client = std::move(*client);
-    auto accepted = co_await c.listener.accept();
-    if (!accepted) co_return std::unexpected(accepted.error());
-    c.server = std::move(accepted->first);
-    co_return std::move(c);
-}
+using test::connect_pair;
 
 /// How a stream read to its end ended: the bytes that arrived and the
 /// error that ended it (empty at end of stream).
@@ -201,28 +180,7 @@ Task<bool> ended_aborted(JoinHandle<T> handle) {
     co_return false;
 }
 
-/// A future that counts, once, in `*parked` the first time `inner` returns
-/// Pending: a task awaiting it is then really waiting. Atomic, so a test on
-/// the multi-thread runtime can wait for tasks parked on other workers.
-template <Future F>
-class CountParked {
-public:
-    using Output = output_of<F>;
-    CountParked(F inner, std::atomic<int>* parked) : inner_(std::move(inner)), parked_(parked) {}
-    Poll<Output> poll(Context& cx) {
-        auto r = inner_.poll(cx);
-        if (r.is_pending() && !counted_) {
-            counted_ = true;
-            parked_->fetch_add(1);
-        }
-        return r;
-    }
-
-private:
-    F inner_;
-    std::atomic<int>* parked_;
-    bool counted_ = false;
-};
+using test::CountParked;
 
 /// Yields until `*count` reaches `want` (bounded by the test's timeout): for
 /// counts that spawned tasks bump when first polled, not for I/O to arrive
@@ -825,7 +783,7 @@ Task<void> pending_accept(TcpListener listener, DropCounter drop, std::atomic<in
     (void)drop;
 }
 
-Task<void> pending_write(Connection c, std::shared_ptr<const std::vector<std::byte>> data, DropCounter drop,
+Task<void> pending_write(test::TcpConnection c, std::shared_ptr<const std::vector<std::byte>> data, DropCounter drop,
                          std::atomic<int>* parked) {
     auto write = CountParked(c.client.write_all(*data), parked);
     auto written = co_await write;

@@ -34,6 +34,7 @@
 #include "corio/time.hpp"
 #include "support/byte_streams.hpp"
 #include "support/co_assert.hpp"
+#include "support/counted.hpp"
 #include "support/run_bounded.hpp"
 
 namespace corio::net {
@@ -133,28 +134,6 @@ Task<io::Result<std::string>> take_text(typename Kind::Socket* s) {
 
 // ---- waiting tasks ------------------------------------------------------------------
 
-/// Polls `inner` and counts, once, that it returned Pending: its task is then
-/// parked on it (its waiter is in the socket's wait list).
-template <Future F>
-class Parked {
-public:
-    using Output = output_of<F>;
-    Parked(F inner, std::atomic<int>* parked) : inner_(std::move(inner)), parked_(parked) {}
-    Poll<Output> poll(Context& cx) {
-        auto r = inner_.poll(cx);
-        if (r.is_pending() && !counted_) {
-            counted_ = true;
-            parked_->fetch_add(1);
-        }
-        return r;
-    }
-
-private:
-    F inner_;
-    std::atomic<int>* parked_;
-    bool counted_ = false;
-};
-
 /// Waits until `*parked` reaches `n`: yields at first, then sleeps a
 /// millisecond at a time, so that a waiter that never parks cannot keep the
 /// runtime from turning its timers (the test's bound must still fire).
@@ -171,13 +150,13 @@ Task<void> until_parked(const std::atomic<int>* parked, int n) {
 /// Awaits `s->readable()`, counted in `*parked` once it waits.
 template <class Socket>
 Task<io::Result<void>> await_readable(Socket* s, std::atomic<int>* parked) {
-    co_return co_await Parked(s->readable(), parked);
+    co_return co_await test::CountParked(s->readable(), parked);
 }
 
 /// Awaits `s->writable()`, counted in `*parked` once it waits.
 template <class Socket>
 Task<io::Result<void>> await_writable(Socket* s, std::atomic<int>* parked) {
-    co_return co_await Parked(s->writable(), parked);
+    co_return co_await test::CountParked(s->writable(), parked);
 }
 
 // ---- typed tests over Tcp, Unix and Udp ------------------------------------------------
@@ -395,7 +374,7 @@ private:
 template <class Socket>
 Task<io::Result<std::string>> peek_in_slot(Socket* s, std::atomic<int>* parked) {
     std::array<std::byte, 64> buf{};
-    auto n = co_await Parked(SlotPeek<Socket>(s, buf), parked);
+    auto n = co_await test::CountParked(SlotPeek<Socket>(s, buf), parked);
     if (!n) co_return std::unexpected(n.error());
     co_return string_of(std::span(buf).first(*n));
 }
@@ -600,7 +579,7 @@ TYPED_TEST(StreamReadiness, SplitHalvesOfferTheReadinessApiOfTheirDirection) {
 
 Task<io::Result<std::string>> recv_one(UdpSocket* s, std::atomic<int>* parked) {
     std::array<std::byte, 64> buf{};
-    auto got = co_await Parked(s->recv_from(buf), parked);
+    auto got = co_await test::CountParked(s->recv_from(buf), parked);
     if (!got) co_return std::unexpected(got.error());
     co_return string_of(std::span(buf).first(got->first));
 }
@@ -665,7 +644,7 @@ TEST(UdpReadiness, TryRecvFromAndTrySendToWorkWithoutWaiting) { run_bounded(udp_
 
 template <class Listener>
 Task<bool> accept_one(Listener* l, std::atomic<int>* parked) {
-    auto accepted = co_await Parked(l->accept(), parked);
+    auto accepted = co_await test::CountParked(l->accept(), parked);
     co_return accepted.has_value();
 }
 

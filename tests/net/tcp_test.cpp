@@ -40,6 +40,7 @@
 #include "support/run_bounded.hpp"
 #include "support/sanitized.hpp"
 #include "support/signal_disposition.hpp"
+#include "support/tcp_pair.hpp"
 
 namespace corio::net {
 namespace {
@@ -58,29 +59,7 @@ using test::write_pattern;
 /// Each test's root runs on a fresh current_thread runtime, bounded by 5 s.
 constexpr test::RunBounded run_bounded{5s};
 
-/// A listener on `addr` (an ephemeral port), a client connected to it and
-/// the server's end of that connection.
-struct Connection {
-    TcpListener listener;
-    TcpStream client;
-    TcpStream server;
-};
-
-Task<io::Result<Connection>> connect_pair(std::string addr = "127.0.0.1:0") {
-    Connection c;
-    auto listener = TcpListener::bind(addr);
-    if (!listener) co_return std::unexpected(listener.error());
-    c.listener = std::move(*listener);
-    auto local = c.listener.local_addr();
-    if (!local) co_return std::unexpected(local.error());
-    auto client = co_await TcpStream::connect(*local);
-    if (!client) co_return std::unexpected(client.error());
-    c.client = std::move(*client);
-    auto accepted = co_await c.listener.accept();
-    if (!accepted) co_return std::unexpected(accepted.error());
-    c.server = std::move(accepted->first);
-    co_return std::move(c);
-}
+using test::connect_pair;
 
 /// Whether a socket can be bound to the IPv6 loopback address here.
 bool ipv6_loopback_available() {

@@ -1,8 +1,9 @@
-// A future wrapper that counts its polls, so a test can tell that a task is
-// really parked on the inner future (polled at least once, returned
-// Pending) before it acts on the object that future waits on.
+// Future wrappers that count polls (Counted) or the first Pending
+// (CountParked), so a test can tell that a task is really parked on the
+// inner future before it acts on the object that future waits on.
 #pragma once
 
+#include <atomic>
 #include <utility>
 
 #include "corio/future.hpp"
@@ -23,6 +24,30 @@ public:
 private:
     F inner_;
     int* polls_;
+};
+
+/// Polls `inner` and counts in `*parked`, once, the first time it returns
+/// Pending: a task awaiting it is then really waiting (for I/O, its waiter is
+/// in the socket's wait list). Atomic, so a test on the multi-thread runtime
+/// can wait for tasks parked on other workers.
+template <Future F>
+class CountParked {
+public:
+    using Output = output_of<F>;
+    CountParked(F inner, std::atomic<int>* parked) : inner_(std::move(inner)), parked_(parked) {}
+    Poll<Output> poll(Context& cx) {
+        auto r = inner_.poll(cx);
+        if (r.is_pending() && !counted_) {
+            counted_ = true;
+            parked_->fetch_add(1);
+        }
+        return r;
+    }
+
+private:
+    F inner_;
+    std::atomic<int>* parked_;
+    bool counted_ = false;
 };
 
 }  // namespace corio::test
