@@ -127,6 +127,9 @@ private:
     void send_rest_locked();
     void give_back_all_locked() noexcept;
     void close_fd_locked() noexcept;
+    /// For a multishot completion: true while the operation stays armed;
+    /// once it ended, counts it out of those in flight and clears `armed`.
+    bool still_armed_locked(std::uint32_t flags, bool& armed) noexcept;
 
     UringBackend& backend_;
     SpinLock lock_;  // guards everything below
@@ -392,16 +395,20 @@ void UringRegistration::arm_poll_locked() {
     });
 }
 
+bool UringRegistration::still_armed_locked(std::uint32_t flags, bool& armed) noexcept {
+    if (flags & IORING_CQE_F_MORE) return true;
+    backend_.op_done();
+    --inflight_;
+    armed = false;
+    return false;
+}
+
 void UringRegistration::on_poll(int res, std::uint32_t flags) {
-    bool more = (flags & IORING_CQE_F_MORE) != 0;
-    if (!more) backend_.op_done();
+    bool more;
     std::uint32_t bits = 0;
     {
         std::lock_guard lock(lock_);
-        if (!more) {
-            --inflight_;
-            poll_armed_ = false;
-        }
+        more = still_armed_locked(flags, poll_armed_);
         if (removed_ || stream_) return;  // a stream's bits follow its queues
         if (res >= 0) {
             bits = readiness_of_poll(res);
@@ -454,15 +461,10 @@ void UringRegistration::cancel_locked(Op op) {
 }
 
 void UringRegistration::on_recv(int res, std::uint32_t flags) {
-    bool more = (flags & IORING_CQE_F_MORE) != 0;
-    if (!more) backend_.op_done();
     std::uint32_t bits = 0;
     {
         std::lock_guard lock(lock_);
-        if (!more) {
-            --inflight_;
-            recv_armed_ = false;
-        }
+        bool more = still_armed_locked(flags, recv_armed_);
         if (res > 0) {
             auto id = static_cast<std::uint32_t>(flags >> IORING_CQE_BUFFER_SHIFT);
             if (removed_) {
