@@ -62,7 +62,6 @@ constexpr std::errc kWouldBlock = std::errc::resource_unavailable_try_again;
 /// Two connected TCP streams on 127.0.0.1 (the listener is gone once both exist).
 struct Tcp {
     using Socket = TcpStream;
-    static constexpr bool kStream = true;
 
     static Task<io::Result<std::pair<TcpStream, TcpStream>>> pair() {
         auto listener = TcpListener::bind("127.0.0.1:0");
@@ -82,7 +81,6 @@ struct Tcp {
 /// Two connected Unix streams (a socketpair).
 struct Unix {
     using Socket = UnixStream;
-    static constexpr bool kStream = true;
 
     static Task<io::Result<std::pair<UnixStream, UnixStream>>> pair() { co_return UnixStream::pair(); }
     static io::Result<std::size_t> try_take(UnixStream& s, std::span<std::byte> buf) { return s.try_read(buf); }
@@ -92,7 +90,6 @@ struct Unix {
 /// Two UDP sockets on 127.0.0.1, each connected to the other.
 struct Udp {
     using Socket = UdpSocket;
-    static constexpr bool kStream = false;
 
     static Task<io::Result<std::pair<UdpSocket, UdpSocket>>> pair() {
         auto a = UdpSocket::bind("127.0.0.1:0");
