@@ -1,7 +1,9 @@
 // The echo_server mode of the workload contract: a TCP echo on
 // 127.0.0.1:PORT, one task per connection, TCP_NODELAY on accepted sockets,
 // until the process is killed.
+#include <chrono>
 #include <corio/net.hpp>
+#include <corio/time.hpp>
 #include <cstdio>
 #include <string>
 
@@ -28,7 +30,12 @@ corio::Task<int> serve(std::uint16_t port) {
     }
     for (;;) {
         auto accepted = co_await listener->accept();
-        if (!accepted) continue;  // e.g. EMFILE: keep serving the others
+        if (!accepted) {
+            // e.g. EMFILE: keep serving the others, and back off instead of
+            // retrying the same error hot.
+            co_await corio::time::sleep(std::chrono::milliseconds(10));
+            continue;
+        }
         (void)accepted->first.set_nodelay(true);
         corio::spawn(echo_connection(std::move(accepted->first)));
     }
