@@ -1,5 +1,5 @@
-// Pieces the socket implementations share: turning a system call's ssize_t
-// into a byte count and reading an inet socket's addresses.
+// Pieces the socket implementations share: reading an inet socket's
+// addresses. (A system call's byte count: corio::detail::byte_count.)
 #pragma once
 
 #include <sys/socket.h>
@@ -11,13 +11,6 @@
 #include "corio/net/socket_addr.hpp"
 
 namespace corio::net::detail {
-
-/// A byte count from a system call's ssize_t result.
-inline Poll<io::Result<std::size_t>> byte_count(Poll<io::Result<ssize_t>> r) {
-    if (r.is_pending()) return Pending;
-    if (!*r) return Ready(io::Result<std::size_t>(std::unexpected(r->error())));
-    return Ready(io::Result<std::size_t>(static_cast<std::size_t>(**r)));
-}
 
 /// The local (or, with `peer`, the remote) address of an inet socket.
 inline io::Result<SocketAddr> inet_sockname(int fd, bool peer) {

@@ -19,12 +19,6 @@ namespace {
 
 using RecvFromResult = io::Result<std::pair<std::size_t, SocketAddr>>;
 
-/// The byte count of a system call run without waiting.
-io::Result<std::size_t> byte_count(io::Result<ssize_t> r) {
-    if (!r) return std::unexpected(r.error());
-    return static_cast<std::size_t>(*r);
-}
-
 /// A received datagram's length and the sender recvfrom stored in `ss`.
 RecvFromResult with_sender(ssize_t n, const sockaddr_storage& ss, socklen_t len) {
     auto peer = SocketAddr::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
@@ -76,13 +70,13 @@ io::Result<void> UdpSocket::connect(std::string_view addr) noexcept {
 Poll<io::Result<std::size_t>> UdpSocket::poll_send(Context& cx, std::span<const std::byte> buf, Waiter* waiter) {
     int fd = io_.fd();
     auto send_one = [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); };
-    return detail::byte_count(io_.poll_io(cx, corio::detail::Direction::Write, send_one, 0, waiter));
+    return corio::detail::byte_count(io_.poll_io(cx, corio::detail::Direction::Write, send_one, 0, waiter));
 }
 
 Poll<io::Result<std::size_t>> UdpSocket::poll_recv(Context& cx, std::span<std::byte> buf, Waiter* waiter) {
     int fd = io_.fd();
     auto recv_one = [&] { return ::recv(fd, buf.data(), buf.size(), 0); };
-    return detail::byte_count(io_.poll_io(cx, corio::detail::Direction::Read, recv_one, 0, waiter));
+    return corio::detail::byte_count(io_.poll_io(cx, corio::detail::Direction::Read, recv_one, 0, waiter));
 }
 
 Poll<io::Result<std::size_t>> UdpSocket::poll_send_to(Context& cx, std::span<const std::byte> buf,
@@ -91,7 +85,7 @@ Poll<io::Result<std::size_t>> UdpSocket::poll_send_to(Context& cx, std::span<con
     auto send_one = [&] {
         return ::sendto(fd, buf.data(), buf.size(), MSG_NOSIGNAL, target.as_sockaddr(), target.len());
     };
-    return detail::byte_count(io_.poll_io(cx, corio::detail::Direction::Write, send_one, 0, waiter));
+    return corio::detail::byte_count(io_.poll_io(cx, corio::detail::Direction::Write, send_one, 0, waiter));
 }
 
 Poll<RecvFromResult> UdpSocket::poll_recv_from_flags(Context& cx, std::span<std::byte> buf, int flags, Waiter* waiter) {
@@ -122,13 +116,13 @@ Poll<io::Result<DatagramInfo>> UdpSocket::poll_recv_datagram(Context& cx, std::s
 
 io::Result<std::size_t> UdpSocket::try_recv(std::span<std::byte> buf) {
     int fd = io_.fd();
-    return byte_count(
+    return corio::detail::byte_count(
         io_.try_io(corio::detail::Direction::Read, [&] { return ::recv(fd, buf.data(), buf.size(), 0); }));
 }
 
 io::Result<std::size_t> UdpSocket::try_send(std::span<const std::byte> buf) {
     int fd = io_.fd();
-    return byte_count(
+    return corio::detail::byte_count(
         io_.try_io(corio::detail::Direction::Write, [&] { return ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL); }));
 }
 
@@ -146,7 +140,7 @@ RecvFromResult UdpSocket::try_recv_from(std::span<std::byte> buf) {
 
 io::Result<std::size_t> UdpSocket::try_send_to(std::span<const std::byte> buf, const SocketAddr& target) {
     int fd = io_.fd();
-    return byte_count(io_.try_io(corio::detail::Direction::Write, [&] {
+    return corio::detail::byte_count(io_.try_io(corio::detail::Direction::Write, [&] {
         return ::sendto(fd, buf.data(), buf.size(), MSG_NOSIGNAL, target.as_sockaddr(), target.len());
     }));
 }

@@ -6,6 +6,8 @@
 // used and wait for the reactor, so a readiness event is never lost.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cerrno>
 #include <cstddef>
 #include <span>
@@ -17,6 +19,17 @@
 #include "corio/io/core.hpp"
 
 namespace corio::detail {
+
+/// A byte count from a system call's ssize_t result (what poll_io and
+/// try_io give for recv, send and their kin).
+inline io::Result<std::size_t> byte_count(io::Result<ssize_t> r) {
+    if (!r) return std::unexpected(r.error());
+    return static_cast<std::size_t>(*r);
+}
+inline Poll<io::Result<std::size_t>> byte_count(Poll<io::Result<ssize_t>> r) {
+    if (r.is_pending()) return Pending;
+    return Ready(byte_count(std::move(*r)));
+}
 
 class PollEvented {
 public:
@@ -138,6 +151,8 @@ public:
     Poll<io::Result<std::size_t>> poll_write_stream(Context& cx, std::span<const std::byte> buf);
     /// Ready once everything written has reached the kernel.
     Poll<io::Result<void>> poll_flush_stream(Context& cx);
+    /// Flushes, then shuts the write direction down (AsyncWrite::poll_shutdown).
+    Poll<io::Result<void>> poll_shutdown_stream(Context& cx);
     /// shutdown(2) with `how`; the write side goes after what was written.
     io::Result<void> shutdown_stream(int how) noexcept;
     /// Reads what is available now; would-block error when nothing is.

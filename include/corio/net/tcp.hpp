@@ -84,12 +84,7 @@ public:
     /// Ready once what was written has reached the kernel (at once on epoll).
     Poll<io::Result<void>> poll_flush(Context& cx) { return io_.poll_flush_stream(cx); }
     /// Flushes, then shuts the write direction down.
-    Poll<io::Result<void>> poll_shutdown(Context& cx) {
-        auto flushed = io_.poll_flush_stream(cx);
-        if (flushed.is_pending()) return Pending;
-        if (!*flushed) return flushed;
-        return Ready(shutdown(SHUT_WR));
-    }
+    Poll<io::Result<void>> poll_shutdown(Context& cx) { return io_.poll_shutdown_stream(cx); }
 
     using OwnedReadHalf = detail::OwnedReadHalf<TcpStream>;
     using OwnedWriteHalf = detail::OwnedWriteHalf<TcpStream>;

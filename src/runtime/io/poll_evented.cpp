@@ -52,21 +52,6 @@ Poll<io::Result<ReadyEvent>> PollEvented::poll_ready(Context& cx, std::uint32_t 
 
 namespace {
 
-Poll<io::Result<std::size_t>> byte_count(Poll<io::Result<ssize_t>> r) {
-    if (r.is_pending()) return Pending;
-    if (!*r) return Ready(io::Result<std::size_t>(std::unexpected(r->error())));
-    return Ready(io::Result<std::size_t>(static_cast<std::size_t>(**r)));
-}
-
-io::Result<std::size_t> byte_count(io::Result<ssize_t> r) {
-    if (!r) return std::unexpected(r.error());
-    return static_cast<std::size_t>(*r);
-}
-
-}  // namespace
-
-namespace {
-
 StreamOps* stream_ops_of(IoRegistration* reg) noexcept {
     return reg == nullptr ? nullptr : static_cast<Registration*>(reg)->stream_ops();
 }
@@ -116,6 +101,13 @@ Poll<io::Result<std::size_t>> PollEvented::poll_write_stream(Context& cx, std::s
 Poll<io::Result<void>> PollEvented::poll_flush_stream(Context& cx) {
     if (StreamOps* s = stream_ops_of(reg_)) return s->poll_flush(cx);
     return Ready(io::Result<void>());
+}
+
+Poll<io::Result<void>> PollEvented::poll_shutdown_stream(Context& cx) {
+    auto flushed = poll_flush_stream(cx);
+    if (flushed.is_pending()) return Pending;
+    if (!*flushed) return flushed;
+    return Ready(shutdown_stream(SHUT_WR));
 }
 
 io::Result<void> PollEvented::shutdown_stream(int how) noexcept {
