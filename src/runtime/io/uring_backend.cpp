@@ -140,7 +140,7 @@ private:
     bool poll_armed_ = false;
     bool recv_armed_ = false;
     bool recv_paused_ = false;  // a cancel was sent: the stream holds kMaxHeld buffers
-    // Received: buffers chained by id (see UringBackend::next_), the first
+    // Received: buffers chained by id (see UringBackend::Chunk), the first
     // partly consumed.
     std::uint32_t head_ = kNoBuffer;
     std::uint32_t tail_ = kNoBuffer;
@@ -219,12 +219,12 @@ public:
     /// Hands everything queued to the kernel now (a system call).
     void submit_queued() noexcept {
         std::lock_guard lock(sq_lock_);
-        if (ring_.flush() != 0) (void)ring_.enter(ring_.flush(), 0, -1);
+        enter_queued_locked();
     }
 
     void flush() noexcept override {
         std::lock_guard lock(sq_lock_);
-        if (waiting_ && ring_.flush() != 0) (void)ring_.enter(ring_.flush(), 0, -1);
+        if (waiting_) enter_queued_locked();
     }
 
     /// Fills one submission entry with `fill` and queues it; hands the queue
@@ -236,13 +236,13 @@ public:
         std::lock_guard lock(sq_lock_);
         io_uring_sqe* sqe = ring_.get_sqe();
         while (sqe == nullptr) {  // full: back-pressure, the kernel takes what is queued
-            int r = ring_.enter(ring_.flush(), 0, -1);
+            int r = enter_queued_locked();
             if (r == -EBUSY || r == -EAGAIN) std::this_thread::yield();  // completions first: the driver reaps them
             sqe = ring_.get_sqe();
         }
         fill(*sqe);
         if (counted) ops_in_flight_.fetch_add(1, std::memory_order_relaxed);
-        if (waiting_ && flushing_thread != this) (void)ring_.enter(ring_.flush(), 0, -1);
+        if (waiting_ && flushing_thread != this) enter_queued_locked();
     }
 
     // Provided buffers.
@@ -304,6 +304,15 @@ public:
     }
 
 private:
+    /// Publishes the queued entries and hands them to the kernel (with
+    /// sq_lock_ held); an enter also brings in completions that overflowed.
+    /// What io_uring_enter returned, 0 when there was nothing to do.
+    int enter_queued_locked() noexcept {
+        unsigned n = ring_.flush();
+        if (n == 0 && !ring_.cq_overflowed() && !ring_.taskrun_pending()) return 0;
+        return ring_.enter(n, 0, -1);
+    }
+
     static void check_kernel() {
         // Multishot receive into a provided-buffer ring needs Linux 6.0.
         utsname u{};
@@ -410,13 +419,9 @@ void UringRegistration::on_poll(int res, std::uint32_t flags) {
         std::lock_guard lock(lock_);
         more = still_armed_locked(flags, poll_armed_);
         if (removed_ || stream_) return;  // a stream's bits follow its queues
-        if (res >= 0) {
-            bits = readiness_of_poll(res);
-        } else {
-            // Ended under us (cancelled: the submitting thread exited): the
-            // waiters look again, and their wait arms a new poll.
-            bits = 0;
-        }
+        // An error: the poll ended under us (cancelled: the submitting thread
+        // exited); the waiters look again, and their wait arms a new poll.
+        if (res >= 0) bits = readiness_of_poll(res);
     }
     if (bits != 0) {
         set_readiness(bits);
@@ -760,7 +765,7 @@ bool UringBackend::reap() {
         if (!ring_.cq_overflowed()) return io_events;
         // The kernel kept completions that did not fit: an enter brings them in.
         std::lock_guard lock(sq_lock_);
-        (void)ring_.enter(0, 0, -1);
+        (void)enter_queued_locked();
     }
 }
 
@@ -777,9 +782,9 @@ bool UringBackend::turn(int timeout_ms) {
         (void)ring_.enter(to_submit, 1, ns);  // -ETIME, -EINTR: look at what came anyway
         std::lock_guard lock(sq_lock_);
         waiting_ = false;
-    } else if (to_submit != 0 || ring_.cq_overflowed() || ring_.taskrun_pending()) {
+    } else {
         std::lock_guard lock(sq_lock_);
-        (void)ring_.enter(ring_.flush(), 0, -1);
+        (void)enter_queued_locked();
     }
     return reap();
 }
