@@ -3,7 +3,7 @@
 #   tools/quick_test.sh tests/sync/mutex_test.cpp [more tests...] [-- gtest args]
 # SAN=tsan|asan builds with Clang 19 and that sanitizer; default is GCC -O1 -g
 # -Werror like the gcc preset. The library is built once per flavour under
-# /tmp/corio-quick/<flavour>; extra src/*.cpp files given on the command line
+# /tmp/corio-quick/<tree>/<flavour>; extra src/*.cpp files given on the command line
 # are compiled into the test binary (for code not yet in a library build).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,7 +14,9 @@ case "$san" in
   asan) cxx=clang++-19; flags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"; preset=asan ;;
   *) echo "SAN must be tsan, asan or unset" >&2; exit 2 ;;
 esac
-lib_dir="/tmp/corio-quick/$san"
+# One build per work tree (git worktrees of this repo each get their own).
+tree_id="$(printf %s "$root" | cksum | cut -d" " -f1)"
+lib_dir="/tmp/corio-quick/$tree_id/$san"
 srcs=(); args=()
 while (($#)); do
   if [[ "$1" == "--" ]]; then shift; args=("$@"); break; fi
@@ -28,7 +30,7 @@ mkdir -p /tmp/corio-quick
   cmake --preset "$preset" -S "$root" -B "$lib_dir" -DCORIO_BUILD_TESTS=OFF -DCORIO_BUILD_EXAMPLES=OFF \
         -DCORIO_BUILD_BENCH=OFF >/dev/null
   cmake --build "$lib_dir" --target corio >/dev/null
-) 9>/tmp/corio-quick/lock
+) 9>"/tmp/corio-quick/$tree_id.lock"
 shopt -s nullglob
 support=("$root"/tests/support/*.cpp)
 name="$(basename "${srcs[0]}" .cpp)"
