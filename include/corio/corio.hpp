@@ -2,6 +2,7 @@
 #pragma once
 
 #include "corio/cancel.hpp"
+#include "corio/diag.hpp"
 #include "corio/future.hpp"
 #include "corio/io.hpp"
 #include "corio/net.hpp"
@@ -10,6 +11,7 @@
 #include "corio/signal.hpp"
 #include "corio/sync.hpp"
 #include "corio/task.hpp"
+#include "corio/task/builder.hpp"
 #include "corio/task/join_set.hpp"
 #include "corio/task/local_set.hpp"
 #include "corio/task/task_local.hpp"

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <source_location>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -17,6 +18,7 @@
 #include "corio/detail/coop.hpp"
 #include "corio/detail/runtime_core.hpp"
 #include "corio/detail/task_cell.hpp"
+#include "corio/diag.hpp"
 #include "corio/future.hpp"
 #include "corio/runtime/io_backend.hpp"
 #include "corio/runtime/metrics.hpp"
@@ -26,10 +28,14 @@
 
 namespace corio {
 
+namespace task {
+class Builder;
+}
+
 namespace detail {
 template <class F>
-JoinHandle<output_of<F>> spawn_on(RuntimeCore& core, F&& fut) {
-    TaskHeader* task = TaskCell<F>::allocate(std::forward<F>(fut), &core);
+JoinHandle<output_of<F>> spawn_on(RuntimeCore& core, F&& fut, TaskOrigin origin) {
+    TaskHeader* task = TaskCell<F>::allocate(std::forward<F>(fut), &core, origin);
     core.ref();  // the task's reference, dropped when the cell is freed
     core.spawn(task);
     return JoinHandle<output_of<F>>(task);
@@ -108,10 +114,10 @@ public:
     }
 
     /// Spawns `fut` as a new task on this runtime; from a foreign thread the
-    /// runtime is woken to run it.
+    /// runtime is woken to run it. The task records where it was spawned.
     template <Future F>
-    JoinHandle<output_of<F>> spawn(F fut) {
-        return detail::spawn_on(*core_, std::move(fut));
+    JoinHandle<output_of<F>> spawn(F fut, std::source_location where = std::source_location::current()) {
+        return detail::spawn_on(*core_, std::move(fut), detail::TaskOrigin(where));
     }
 
     /// Runs `fn` on this runtime's blocking pool; see task::spawn_blocking.
@@ -129,8 +135,15 @@ public:
     /// The I/O backend the runtime's driver uses: Epoll or IoUring, never Auto.
     IoBackend io_backend() const noexcept { return core_->io_backend(); }
 
+    /// Every task of this runtime: its id, name, spawn site, state and what
+    /// it is waiting for (corio/diag.hpp). Reads what the runtime recorded:
+    /// never re-polls a task, never waits for a running poll. Callable from
+    /// any thread, inside a task too.
+    diag::Dump dump() const { return core_->dump(); }
+
 private:
     friend class Runtime;
+    friend class task::Builder;
     explicit Handle(detail::RuntimeCore* core) noexcept : core_(core) {
         if (core_ != nullptr) core_->ref();
     }
@@ -172,6 +185,15 @@ public:
     /// Auto). build() throws std::system_error when an explicitly chosen
     /// backend is unavailable.
     Builder& io_backend(IoBackend backend);
+    /// A poll running longer than this is reported while it still runs
+    /// (default 100 ms; zero turns the stall detector off).
+    Builder& stall_threshold(std::chrono::nanoseconds threshold);
+    /// Receives stall reports, on a thread of its own (default: a few lines
+    /// on stderr). At most 5 reports a minute reach it.
+    Builder& on_stall(std::function<void(const diag::StallReport&)> handler);
+    /// Writes dump().to_string() to stderr whenever the process receives
+    /// `signo` (SIGUSR1, say). The handler stays installed for the process.
+    Builder& dump_on_signal(int signo);
 
     /// Builds the runtime. Throws std::system_error when the OS refuses a
     /// resource (eventfd, epoll) and std::invalid_argument for bad settings.
@@ -188,6 +210,9 @@ public:
         bool start_paused = false;
         bool multi_thread = false;
         IoBackend io_backend = IoBackend::Auto;
+        std::chrono::nanoseconds stall_threshold = std::chrono::milliseconds(100);
+        std::function<void(const diag::StallReport&)> on_stall;
+        int dump_signal = 0;
     };
 
 private:
@@ -231,8 +256,8 @@ public:
     /// Spawns `fut` as a task on this runtime (it runs while some thread is
     /// inside block_on).
     template <Future F>
-    JoinHandle<output_of<F>> spawn(F fut) {
-        return detail::spawn_on(core(), std::move(fut));
+    JoinHandle<output_of<F>> spawn(F fut, std::source_location where = std::source_location::current()) {
+        return detail::spawn_on(core(), std::move(fut), detail::TaskOrigin(where));
     }
 
     /// Runs `fn` on this runtime's blocking pool; see task::spawn_blocking.
@@ -258,9 +283,11 @@ private:
 
 /// Spawns `fut` on the runtime running on this thread. Throws
 /// std::logic_error when called outside a runtime.
+/// The task records where it was spawned (Handle::dump, stall reports).
 template <Future F>
-JoinHandle<output_of<F>> spawn(F fut) {
-    return detail::spawn_on(detail::current_runtime_or_throw("corio::spawn"), std::move(fut));
+JoinHandle<output_of<F>> spawn(F fut, std::source_location where = std::source_location::current()) {
+    return detail::spawn_on(detail::current_runtime_or_throw("corio::spawn"), std::move(fut),
+                            detail::TaskOrigin(where));
 }
 
 /// The `#[tokio::main]` equivalent: builds a multi-thread runtime, runs

@@ -17,13 +17,17 @@
 #pragma once
 
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <optional>
+#include <source_location>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
 
+#include "corio/detail/describe.hpp"
 #include "corio/detail/frame_alloc.hpp"
+#include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 
 namespace corio {
@@ -35,11 +39,19 @@ namespace detail {
 
 struct PromiseBase;
 
+struct LeafAwaiter;
+
+/// What a leaf awaiter can do, one static table per awaiter type.
+struct LeafOps {
+    /// Polls the awaited future once; true when it became ready (its output stored).
+    bool (*poll)(LeafAwaiter* self, Context& cx);
+    /// Says what the awaited future waits for (dumps, stall reports).
+    void (*describe)(const LeafAwaiter* self, DescribeSink& out) noexcept;
+};
+
 /// The awaiter a chain is suspended on: a non-Task future that returned Pending.
 struct LeafAwaiter {
-    /// Polls the awaited future once; true when it became ready (its output stored).
-    using PollFn = bool (*)(LeafAwaiter* self, Context& cx);
-    PollFn poll_fn = nullptr;
+    const LeafOps* ops = nullptr;
     PromiseBase* owner = nullptr;  // the promise of the innermost frame, suspended here
 };
 
@@ -51,10 +63,30 @@ struct PollScope {
 
 inline thread_local PollScope* current_poll_scope = nullptr;
 
+/// The leaf being polled on this thread right now, if any: what the stall
+/// monitor's signal handler reads to tell what a stuck task waits in.
+/// (Atomic, relaxed: a plain store the handler on this thread always sees.)
+inline thread_local Atomic<const LeafAwaiter*> polling_leaf{nullptr};
+
+/// Sets polling_leaf for the scope of one leaf poll.
+class PollingLeaf {
+public:
+    explicit PollingLeaf(const LeafAwaiter* leaf) noexcept : saved_(polling_leaf.load(std::memory_order_relaxed)) {
+        polling_leaf.store(leaf, std::memory_order_relaxed);
+    }
+    PollingLeaf(const PollingLeaf&) = delete;
+    PollingLeaf& operator=(const PollingLeaf&) = delete;
+    ~PollingLeaf() { polling_leaf.store(saved_, std::memory_order_relaxed); }
+
+private:
+    const LeafAwaiter* saved_;
+};
+
 struct PromiseBase {
     PromiseBase* parent_ = nullptr;  // the awaiting frame's promise; null for the outermost frame
     std::coroutine_handle<> self_;   // this frame
     std::exception_ptr exception_;   // the body's exception, or a leaf poll's while suspended
+    std::source_location site_;      // the co_await this frame last suspended at (task dumps)
 
     static void* operator new(std::size_t size) { return frame_allocate(size); }
     static void operator delete(void* block, std::size_t size) noexcept { frame_deallocate(block, size); }
@@ -93,15 +125,20 @@ class FutureAwaiter : public LeafAwaiter {
     using Result = std::conditional_t<std::is_void_v<Out>, NoResult, std::optional<Out>>;
 
 public:
-    explicit FutureAwaiter(F& fut) noexcept : fut_(fut) { poll_fn = &poll_thunk; }
+    FutureAwaiter(F& fut, PromiseBase* awaiting) noexcept : fut_(fut) {
+        ops = &kOps;
+        owner = awaiting;
+    }
     FutureAwaiter(const FutureAwaiter&) = delete;
     FutureAwaiter& operator=(const FutureAwaiter&) = delete;
 
-    bool await_ready() { return poll_once(*current_poll_scope->cx); }
+    bool await_ready() {
+        PollingLeaf polling(this);
+        return poll_once(*current_poll_scope->cx);
+    }
 
     template <class P>
-    void await_suspend(std::coroutine_handle<P> self) noexcept {
-        owner = &self.promise();
+    void await_suspend(std::coroutine_handle<P>) noexcept {
         *current_poll_scope->leaf_slot = this;
     }
 
@@ -122,10 +159,49 @@ private:
         }
     }
     static bool poll_thunk(LeafAwaiter* self, Context& cx) { return static_cast<FutureAwaiter*>(self)->poll_once(cx); }
+    static void describe_thunk(const LeafAwaiter* self, DescribeSink& out) noexcept {
+        describe_future(static_cast<const FutureAwaiter*>(self)->fut_, out);
+    }
+    static constexpr LeafOps kOps{&poll_thunk, &describe_thunk};
 
     F& fut_;
     [[no_unique_address]] Result result_ = Result();
 };
+
+/// Writes the chain of frames suspended on `leaf` into `out`, root first.
+inline void describe_leaf_chain(const LeafAwaiter* leaf, ChainBuffer& out) noexcept {
+    constexpr std::size_t kMaxWalk = 256;
+    const PromiseBase* frames[kMaxWalk];
+    std::size_t n = 0;
+    std::size_t deeper = 0;
+    for (const PromiseBase* p = leaf->owner; p != nullptr; p = p->parent_) {
+        if (n < kMaxWalk) {
+            frames[n++] = p;  // innermost first
+        } else {
+            ++deeper;
+        }
+    }
+    // frames[n - 1] is the outermost we reached; print root side first. A
+    // chain deeper than the buffer keeps its outer and inner ends.
+    constexpr std::size_t kHalf = ChainBuffer::kMaxLevels / 2;
+    std::size_t keep = n;
+    out.skipped = deeper;
+    if (n > ChainBuffer::kMaxLevels) {
+        out.skipped += n - ChainBuffer::kMaxLevels;
+        keep = ChainBuffer::kMaxLevels;
+    }
+    for (std::size_t k = 0; k < keep; ++k) {
+        std::size_t i = (keep == n || k < kHalf) ? n - 1 - k : keep - 1 - k;
+        ChainLevel* level = out.add();
+        if (level == nullptr) return;
+        level->where = frames[i]->site_;
+        if (i == 0) {
+            DescribeSink sink(level->what, sizeof level->what);
+            leaf->ops->describe(leaf, sink);
+            level->what_len = static_cast<std::uint16_t>(sink.size());
+        }
+    }
+}
 
 template <class T>
 struct TaskPromise;
@@ -138,7 +214,7 @@ class TaskAwaiter : public LeafAwaiter {
     using Result = std::conditional_t<std::is_void_v<T>, NoResult, std::optional<T>>;
 
 public:
-    explicit TaskAwaiter(Task<T>& task) noexcept : task_(task) { poll_fn = &poll_thunk; }
+    explicit TaskAwaiter(Task<T>& task) noexcept : task_(task) { ops = &kOps; }
     TaskAwaiter(const TaskAwaiter&) = delete;
     TaskAwaiter& operator=(const TaskAwaiter&) = delete;
 
@@ -194,29 +270,41 @@ private:
         }
     }
     static bool poll_thunk(LeafAwaiter* self, Context& cx) { return static_cast<TaskAwaiter*>(self)->poll_once(cx); }
+    static void describe_thunk(const LeafAwaiter*, DescribeSink& out) noexcept {
+        out << "Task (started elsewhere, polled as a future)";
+    }
+    static constexpr LeafOps kOps{&poll_thunk, &describe_thunk};
 
     Task<T>& task_;
     std::coroutine_handle<TaskPromise<T>> child_;
     [[no_unique_address]] Result result_ = Result();
 };
 
+// Each await_transform records where the frame suspends (the default
+// argument is evaluated at the co_await expression): one 8-byte store.
 template <class T>
 struct TaskTransform : PromiseBase {
     template <class U>
-    TaskAwaiter<U> await_transform(Task<U>&& task) noexcept {
+    TaskAwaiter<U> await_transform(Task<U>&& task,
+                                   std::source_location site = std::source_location::current()) noexcept {
+        site_ = site;
         return TaskAwaiter<U>(task);
     }
     template <class U>
-    TaskAwaiter<U> await_transform(Task<U>& task) noexcept {
+    TaskAwaiter<U> await_transform(Task<U>& task,
+                                   std::source_location site = std::source_location::current()) noexcept {
+        site_ = site;
         return TaskAwaiter<U>(task);
     }
     template <class F>
         requires Future<std::remove_cvref_t<F>>
-    FutureAwaiter<std::remove_reference_t<F>> await_transform(F&& fut) noexcept {
-        return FutureAwaiter<std::remove_reference_t<F>>(fut);
+    FutureAwaiter<std::remove_reference_t<F>> await_transform(
+        F&& fut, std::source_location site = std::source_location::current()) noexcept {
+        site_ = site;
+        return FutureAwaiter<std::remove_reference_t<F>>(fut, this);
     }
     template <class A>
-    A&& await_transform(A&& other) {
+    A&& await_transform(A&& other, std::source_location = std::source_location::current()) {
         static_assert(Future<std::remove_cvref_t<A>>,
                       "co_await inside a corio::Task needs a corio::Future (a type with "
                       "`using Output` and `Poll<Output> poll(Context&)`) or a corio::Task");
@@ -286,7 +374,8 @@ public:
         ScopeGuard guard(&scope);
         if (detail::LeafAwaiter* leaf = leaf_) {
             try {
-                if (!leaf->poll_fn(leaf, cx)) return Pending;
+                detail::PollingLeaf polling(leaf);
+                if (!leaf->ops->poll(leaf, cx)) return Pending;
             } catch (...) {
                 leaf->owner->exception_ = std::current_exception();  // rethrown by the leaf's await_resume
             }
@@ -304,6 +393,17 @@ public:
 
     /// Gives up the coroutine handle without destroying it (for awaiting as a child).
     Handle release() noexcept { return std::exchange(h_, nullptr); }
+
+    /// The await chain this Task is suspended on, root first (task dumps).
+    /// Only while it is not being polled on another thread.
+    void describe_chain(detail::ChainBuffer& out) const noexcept {
+        if (!h_) return;
+        if (leaf_ == nullptr) {
+            out.started = false;
+            return;
+        }
+        detail::describe_leaf_chain(leaf_, out);
+    }
 
 private:
     struct ScopeGuard {

@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "corio/detail/describe.hpp"
 #include "corio/detail/timer_entry.hpp"
 #include "corio/future.hpp"
 #include "corio/task.hpp"
@@ -135,6 +136,9 @@ public:
     bool is_elapsed() const;
     /// Moves the deadline (earlier or later); a completed Sleep becomes pending again.
     void reset(Instant deadline);
+
+    /// For task dumps: "time::sleep (12 ms left)".
+    void describe(detail::DescribeSink& out) const noexcept;
 
 private:
     Instant deadline_;

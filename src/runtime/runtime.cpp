@@ -1,6 +1,7 @@
 // Builder, Runtime and corio::run.
 #include "corio/runtime.hpp"
 
+#include <csignal>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -71,7 +72,29 @@ Builder& Builder::start_paused(bool paused) {
     return *this;
 }
 
+Builder& Builder::stall_threshold(std::chrono::nanoseconds threshold) {
+    config_.stall_threshold = threshold;
+    return *this;
+}
+
+Builder& Builder::on_stall(std::function<void(const diag::StallReport&)> handler) {
+    config_.on_stall = std::move(handler);
+    return *this;
+}
+
+Builder& Builder::dump_on_signal(int signo) {
+    config_.dump_signal = signo;
+    return *this;
+}
+
 Runtime Builder::build() {
+    if (config_.stall_threshold < std::chrono::nanoseconds::zero()) {
+        throw std::invalid_argument("corio::Builder: stall_threshold must not be negative");
+    }
+    if (config_.dump_signal < 0 || config_.dump_signal >= NSIG || config_.dump_signal == SIGKILL ||
+        config_.dump_signal == SIGSTOP) {
+        throw std::invalid_argument("corio::Builder: dump_on_signal needs a signal that can be caught");
+    }
     if (config_.event_interval == 0) throw std::invalid_argument("corio::Builder: event_interval must be at least 1");
     if (config_.max_blocking_threads == 0) {
         throw std::invalid_argument("corio::Builder: max_blocking_threads must be at least 1");

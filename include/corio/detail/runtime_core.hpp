@@ -8,6 +8,7 @@
 
 #include "corio/detail/sync.hpp"
 #include "corio/detail/task_cell.hpp"
+#include "corio/diag.hpp"
 #include "corio/runtime/io_backend.hpp"
 #include "corio/runtime/metrics.hpp"
 
@@ -32,6 +33,8 @@ public:
     /// The backend io_driver() uses (never Auto).
     virtual IoBackend io_backend() const noexcept = 0;
     virtual RuntimeMetrics metrics() const = 0;
+    /// Every task's recorded state (Handle::dump); any thread.
+    virtual diag::Dump dump() = 0;
     /// The pool that runs this runtime's spawn_blocking closures; null for a
     /// scheduler that has none (spawn_blocking then throws std::logic_error).
     virtual BlockingPool* blocking_pool() noexcept { return nullptr; }

@@ -16,18 +16,26 @@
 //                  the run queue (while NOTIFIED and idle), every Waker
 //
 // The cell is freed when the count reaches zero.
+//
+// The header also carries what diagnostics read (corio/diag.hpp): the task's
+// id, where it was spawned (and its name, if it has one), and two counters
+// its poller keeps. They cost 16 bytes; the counters sit in what was padding.
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <exception>
 #include <new>
 #include <optional>
+#include <source_location>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <variant>
 
 #include "corio/detail/coop.hpp"
+#include "corio/detail/describe.hpp"
 #include "corio/detail/frame_alloc.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
@@ -71,6 +79,69 @@ protected:
     ~Scheduler() = default;
 };
 
+// ---- identity ------------------------------------------------------------------
+
+/// A named task's origin: its name and spawn site, on the heap.
+struct TaskName {
+    std::string name;
+    std::source_location where;
+};
+
+static_assert(sizeof(std::source_location) == sizeof(std::uintptr_t));
+
+/// Where a task comes from, in one word: a std::source_location's bits, or
+/// (low bit set) a TaskName the cell owns.
+class TaskOrigin {
+public:
+    TaskOrigin() noexcept = default;
+    explicit TaskOrigin(std::source_location where) noexcept : bits_(std::bit_cast<std::uintptr_t>(where)) {}
+    TaskOrigin(std::string name, std::source_location where)
+        : bits_(reinterpret_cast<std::uintptr_t>(new TaskName{std::move(name), where}) | 1) {}
+
+    std::source_location where() const noexcept {
+        if (const TaskName* n = named()) return n->where;
+        return std::bit_cast<std::source_location>(bits_);
+    }
+    /// The name, or null for an unnamed task.
+    const std::string* name() const noexcept { return named() != nullptr ? &named()->name : nullptr; }
+    void destroy() noexcept {
+        delete named();
+        bits_ = 0;
+    }
+
+private:
+    const TaskName* named() const noexcept {
+        return (bits_ & 1) != 0 ? reinterpret_cast<const TaskName*>(bits_ & ~std::uintptr_t{1}) : nullptr;
+    }
+    std::uintptr_t bits_ = 0;
+};
+
+/// Task ids: each thread takes blocks of ids from one counter, so spawning
+/// on several threads shares no cache line per spawn.
+inline Atomic<std::uint64_t> next_task_id_block{1};
+inline std::uint64_t next_task_id() noexcept {
+    constexpr std::uint64_t kBlock = 1024;
+    thread_local std::uint64_t next = 0;
+    thread_local std::uint64_t end = 0;
+    if (next == end) {
+        next = next_task_id_block.fetch_add(kBlock, std::memory_order_relaxed);
+        end = next + kBlock;
+    }
+    return next++;
+}
+
+/// Milliseconds on CLOCK_MONOTONIC_COARSE (wraps after 49 days; task ages
+/// and idle times are differences). A scheduler thread reads a copy it
+/// refreshes every scheduler tick, so a poll reads no clock.
+std::uint32_t coarse_clock_ms() noexcept;
+inline thread_local std::uint32_t worker_clock_ms = 0;
+inline thread_local bool worker_clock_live = false;
+inline std::uint32_t task_clock_ms() noexcept { return worker_clock_live ? worker_clock_ms : coarse_clock_ms(); }
+inline void refresh_worker_clock() noexcept {
+    worker_clock_ms = coarse_clock_ms();
+    worker_clock_live = true;
+}
+
 struct TaskVTable {
     void (*poll)(TaskHeader*);                    // run once; the caller gave up its queue reference
     void (*poll_yielded)(TaskHeader*);            // run a task re-queued by schedule_yielded (still RUNNING)
@@ -78,6 +149,8 @@ struct TaskVTable {
     void (*take_output)(TaskHeader*, void* out);  // emplace the output into *out (std::optional<TaskOutcome<T>>)
     void (*drop_output)(TaskHeader*) noexcept;
     void (*dealloc)(TaskHeader*) noexcept;
+    /// Writes the await chain; only while the caller keeps the task from being polled.
+    void (*describe)(const TaskHeader*, ChainBuffer& out) noexcept;
 };
 
 struct TaskHeader {
@@ -87,9 +160,24 @@ struct TaskHeader {
     TaskHeader* owned_prev = nullptr;  // owned-list links; owned_next == nullptr means not linked
     TaskHeader* owned_next = nullptr;
     Waker join_waker;
+    std::uint64_t id = 0;  // task::Id
+    TaskOrigin origin;
+    // Written only by the thread polling the task; atomic for dump readers.
+    Atomic<std::uint32_t> polls{0};
+    Atomic<std::uint32_t> polled_ms{0};  // task_clock_ms() at the last poll
+    std::uint32_t spawned_ms = 0;
 
+    /// The owned lists' sentinel: no task.
     TaskHeader(std::uint64_t initial, const TaskVTable* vt, Scheduler* s) noexcept
         : state(initial), vtable(vt), scheduler(s) {}
+    TaskHeader(std::uint64_t initial, const TaskVTable* vt, Scheduler* s, TaskOrigin from) noexcept
+        : state(initial),
+          vtable(vt),
+          scheduler(s),
+          id(next_task_id()),
+          origin(from),
+          polled_ms(task_clock_ms()),
+          spawned_ms(polled_ms.load(std::memory_order_relaxed)) {}
 };
 
 // ---- reference counting ----------------------------------------------------
@@ -110,12 +198,17 @@ inline void task_unref(TaskHeader* t, std::uint64_t count = 1) noexcept {
 
 /// The task being polled on this thread, and whether it woke itself meanwhile.
 /// A self-wake needs no atomic: the poller re-queues the task afterwards.
-inline thread_local TaskHeader* current_task = nullptr;
+/// `current_task` is atomic (relaxed: a plain load or store) so the stall
+/// monitor can read another thread's; `poll_count` counts polls on this thread.
+inline thread_local Atomic<TaskHeader*> current_task{nullptr};
 inline thread_local bool current_task_woken = false;
+inline thread_local Atomic<std::uint64_t> poll_count{0};
+
+inline bool is_current_task(const TaskHeader* t) noexcept { return t == current_task.load(std::memory_order_relaxed); }
 
 /// Marks the task NOTIFIED; queues it (with a new reference) if it was idle.
 inline void task_wake_by_ref(TaskHeader* t) {
-    if (t == current_task) {
+    if (is_current_task(t)) {
         current_task_woken = true;
         return;
     }
@@ -136,7 +229,7 @@ inline void task_wake_by_ref(TaskHeader* t) {
 
 /// Like task_wake_by_ref, but consumes the caller's reference.
 inline void task_wake_by_val(TaskHeader* t) {
-    if (t == current_task) {
+    if (is_current_task(t)) {
         current_task_woken = true;
         task_unref(t);  // never the last reference: the poller holds one
         return;
@@ -324,19 +417,24 @@ struct TaskCell final : TaskHeader {
     using Out = output_of<F>;
     enum class Stage : std::uint8_t { Running, Finished, Consumed };
 
-    TaskCell(F&& fut, Scheduler* s) : TaskHeader(kInitialState, &kVTable, s) { new (&future_) F(std::move(fut)); }
+    TaskCell(F&& fut, Scheduler* s, TaskOrigin from) : TaskHeader(kInitialState, &kVTable, s, from) {
+        new (&future_) F(std::move(fut));
+    }
 
     static constexpr std::uint64_t kInitialState =
         state::kNotified | state::kJoinInterest | 3 * state::kRefOne;  // owned list, run queue, JoinHandle
 
     static TaskCell* from(TaskHeader* t) noexcept { return static_cast<TaskCell*>(t); }
 
-    static TaskHeader* allocate(F&& fut, Scheduler* s) {
-        void* mem = frame_allocate(sizeof(TaskCell));
+    /// Takes ownership of `from` (also when it throws).
+    static TaskHeader* allocate(F&& fut, Scheduler* s, TaskOrigin from = TaskOrigin()) {
+        void* mem = nullptr;
         try {
-            return new (mem) TaskCell(std::move(fut), s);
+            mem = frame_allocate(sizeof(TaskCell));
+            return new (mem) TaskCell(std::move(fut), s, from);
         } catch (...) {
-            frame_deallocate(mem, sizeof(TaskCell));
+            from.destroy();
+            if (mem != nullptr) frame_deallocate(mem, sizeof(TaskCell));
             throw;
         }
     }
@@ -396,11 +494,17 @@ struct TaskCell final : TaskHeader {
         Context cx(waker.get());
         BudgetScope budget;
         struct CurrentTask {
-            explicit CurrentTask(TaskHeader* t) noexcept : saved(std::exchange(current_task, t)) {}
-            ~CurrentTask() { current_task = saved; }
+            explicit CurrentTask(TaskHeader* t) noexcept : saved(current_task.load(std::memory_order_relaxed)) {
+                current_task.store(t, std::memory_order_relaxed);
+            }
+            ~CurrentTask() { current_task.store(saved, std::memory_order_relaxed); }
             TaskHeader* saved;
         } current{this};
         current_task_woken = false;
+        // Single writers (this thread, this task's poller): no read-modify-write.
+        poll_count.store(poll_count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        polled_ms.store(task_clock_ms(), std::memory_order_relaxed);
         try {
             Poll<Out> result = future_.poll(cx);
             if (result.is_pending()) return false;
@@ -451,6 +555,7 @@ struct TaskCell final : TaskHeader {
         Scheduler* s = t->scheduler;
         if (cell->stage_ == Stage::Running) cell->destroy_future();
         drop_output(t);
+        cell->origin.destroy();
         cell->~TaskCell();
         frame_deallocate(cell, sizeof(TaskCell));
         s->unref();
@@ -463,7 +568,20 @@ struct TaskCell final : TaskHeader {
 
     ~TaskCell() {}
 
-    static constexpr TaskVTable kVTable{&poll, &poll_yielded, &cancel, &take_output, &drop_output, &dealloc};
+    static void describe(const TaskHeader* t, ChainBuffer& out) noexcept {
+        const TaskCell* cell = static_cast<const TaskCell*>(t);
+        if (cell->stage_ != Stage::Running) return;
+        if constexpr (requires { cell->future_.describe_chain(out); }) {
+            cell->future_.describe_chain(out);
+        } else {
+            ChainLevel* level = out.add();
+            DescribeSink sink(level->what, sizeof level->what);
+            describe_future(cell->future_, sink);
+            level->what_len = static_cast<std::uint16_t>(sink.size());
+        }
+    }
+
+    static constexpr TaskVTable kVTable{&poll, &poll_yielded, &cancel, &take_output, &drop_output, &dealloc, &describe};
 
     Stage stage_ = Stage::Running;
     union {

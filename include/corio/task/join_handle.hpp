@@ -14,6 +14,7 @@
 #include "corio/detail/coop.hpp"
 #include "corio/detail/task_cell.hpp"
 #include "corio/future.hpp"
+#include "corio/task/id.hpp"
 #include "corio/task/join_error.hpp"
 
 namespace corio {
@@ -80,6 +81,18 @@ public:
     /// A handle that can abort the task without owning its output.
     AbortHandle abort_handle() const;
 
+    /// For task dumps: "JoinHandle (task 42)".
+    void describe(detail::DescribeSink& out) const noexcept {
+        out << "JoinHandle";
+        if (task_ != nullptr) out << " (task " << task_->id << ")";
+    }
+
+    /// The task's id. Throws std::logic_error on an empty handle.
+    task::Id id() const {
+        if (task_ == nullptr) throw std::logic_error("corio: JoinHandle::id() on an empty handle");
+        return task::Id(task_->id);
+    }
+
     /// False for a default-constructed or moved-from handle, or after the output was taken.
     bool valid() const noexcept { return task_ != nullptr; }
 
@@ -117,6 +130,11 @@ public:
     }
     bool is_finished() const noexcept {
         return task_ == nullptr || (task_->state.load(std::memory_order_acquire) & detail::state::kComplete) != 0;
+    }
+    /// The task's id. Throws std::logic_error on a moved-from handle.
+    task::Id id() const {
+        if (task_ == nullptr) throw std::logic_error("corio: AbortHandle::id() on a moved-from handle");
+        return task::Id(task_->id);
     }
 
 private:

@@ -29,6 +29,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <source_location>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -421,25 +422,25 @@ public:
     /// set is then unchanged), std::bad_alloc when memory runs out.
     template <Future F>
         requires std::same_as<output_of<F>, T>
-    AbortHandle spawn(F fut) {
-        return insert([&] { return corio::spawn(std::move(fut)); });
+    AbortHandle spawn(F fut, std::source_location where = std::source_location::current()) {
+        return insert([&] { return corio::spawn(std::move(fut), where); });
     }
 
     /// Spawns `fut` on the runtime of `handle` (from any thread) as a task of
     /// this set. Returns a handle that aborts it.
     template <Future F>
         requires std::same_as<output_of<F>, T>
-    AbortHandle spawn_on(F fut, const Handle& handle) {
+    AbortHandle spawn_on(F fut, const Handle& handle, std::source_location where = std::source_location::current()) {
         Handle target = handle;
-        return insert([&] { return target.spawn(std::move(fut)); });
+        return insert([&] { return target.spawn(std::move(fut), where); });
     }
 
     /// Spawns `fut` with task::spawn_local (it stays on this thread) as a
     /// task of this set. Throws std::logic_error where spawn_local would.
     template <Future F>
         requires std::same_as<output_of<F>, T>
-    AbortHandle spawn_local(F fut) {
-        return insert([&] { return task::spawn_local(std::move(fut)); });
+    AbortHandle spawn_local(F fut, std::source_location where = std::source_location::current()) {
+        return insert([&] { return task::spawn_local(std::move(fut), where); });
     }
 
     /// A future of the next task to finish: its JoinResult, or std::nullopt

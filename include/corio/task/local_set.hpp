@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <source_location>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -89,8 +90,8 @@ Scheduler& local_spawn_target();
 
 /// Spawns `fut` onto `scheduler` (a LocalSetCore or a current_thread runtime).
 template <class F>
-JoinHandle<output_of<F>> spawn_local_on(Scheduler& scheduler, F&& fut) {
-    TaskHeader* task = TaskCell<F>::allocate(std::forward<F>(fut), &scheduler);
+JoinHandle<output_of<F>> spawn_local_on(Scheduler& scheduler, F&& fut, TaskOrigin origin) {
+    TaskHeader* task = TaskCell<F>::allocate(std::forward<F>(fut), &scheduler, origin);
     scheduler.ref();  // the task's reference, dropped when the cell is freed
     scheduler.spawn(task);
     return JoinHandle<output_of<F>>(task);
@@ -222,8 +223,8 @@ public:
     /// the set is driven. Callable from any thread. Throws std::logic_error
     /// on a moved-from set.
     template <Future F>
-    JoinHandle<output_of<F>> spawn_local(F fut) {
-        return detail::spawn_local_on(core(), std::move(fut));
+    JoinHandle<output_of<F>> spawn_local(F fut, std::source_location where = std::source_location::current()) {
+        return detail::spawn_local_on(core(), std::move(fut), detail::TaskOrigin(where));
     }
 
     /// A future that drives the set until `fut` completes, with `fut`'s
@@ -265,8 +266,8 @@ private:
 /// never leave its thread). Throws std::logic_error elsewhere (outside a
 /// LocalSet on a multi-thread runtime, or outside any runtime).
 template <Future F>
-JoinHandle<output_of<F>> spawn_local(F fut) {
-    return detail::spawn_local_on(detail::local_spawn_target(), std::move(fut));
+JoinHandle<output_of<F>> spawn_local(F fut, std::source_location where = std::source_location::current()) {
+    return detail::spawn_local_on(detail::local_spawn_target(), std::move(fut), detail::TaskOrigin(where));
 }
 
 static_assert(Future<LocalSet>);

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "corio/detail/sync.hpp"
+#include "diag/collect.hpp"
 #include "runtime/time/clock.hpp"
 
 namespace corio::detail {
@@ -20,6 +21,7 @@ public:
     ~Enter() {
         current_runtime = saved_runtime_;
         current_clock = saved_clock_;
+        worker_clock_live = false;  // refreshed while this thread drives the runtime
     }
 
 private:
@@ -31,7 +33,10 @@ const RawWakerVTable CurrentThread::kRootWakerVTable{&root_waker_clone, &root_wa
                                                      &root_waker_drop};
 
 CurrentThread::CurrentThread(const Builder::Config& config)
-    : config_(config), blocking_(BlockingPool::create(config)), driver_(config.start_paused, config.io_backend, true) {
+    : config_(config),
+      blocking_(BlockingPool::create(config)),
+      driver_(config.start_paused, config.io_backend, true),
+      monitor_(config, 1, [this] { return dump(); }) {
     // A paused clock does not jump while blocking work runs; the pool
     // unparks the driver when that work is done (until shutdown clears it).
     BlockingPool* pool = &*blocking_;
@@ -116,6 +121,8 @@ QueueEntry CurrentThread::next_task() {
 // Runs up to event_interval tasks; false when there was nothing to run. The
 // root future is polled between batches, so neither starves the other.
 bool CurrentThread::run_batch() {
+    refresh_worker_clock();
+    if (dump_requests_.load(std::memory_order_relaxed) != dump_seen_) serve_dump_requests();
     for (std::uint32_t i = 0; i < config_.event_interval; ++i) {
         QueueEntry entry = next_task();
         if (!entry) return i != 0;
@@ -141,6 +148,11 @@ void CurrentThread::block_on(bool (*poll_root)(void* ctx, Context& cx), void* ct
         ~Release() { flag.store(false, std::memory_order_release); }
     } release{driving_};
     Enter enter(*this);
+    monitor_.attach(0);
+    struct Detach {
+        Monitor& monitor;
+        ~Detach() { monitor.detach(0); }
+    } detach{monitor_};
 
     BorrowedWaker waker(RawWaker{this, &kRootWakerVTable});
     Context cx(waker.get());
@@ -162,6 +174,8 @@ void CurrentThread::block_on(bool (*poll_root)(void* ctx, Context& cx), void* ct
         local_depth_.store(0, std::memory_order_relaxed);
         parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
         driver_.park();
+        refresh_worker_clock();
+        if (dump_requests_.load(std::memory_order_relaxed) != dump_seen_) serve_dump_requests();
     }
 }
 
@@ -185,6 +199,51 @@ void CurrentThread::root_waker_wake_by_ref(const void* self) {
 
 void CurrentThread::root_waker_drop(const void* self) { static_cast<CurrentThread*>(const_cast<void*>(self))->unref(); }
 
+// ---- diagnostics -----------------------------------------------------------------------
+
+diag::Dump CurrentThread::dump() {
+    if (on_driver_thread()) return dump_here();
+    if (!driving_.load(std::memory_order_acquire)) {
+        diag::Dump d;
+        d.incomplete = "no thread is inside block_on, so the tasks cannot be read now";
+        return d;
+    }
+    std::unique_lock lock(dump_mutex_);
+    std::uint64_t ticket = dump_requests_.load(std::memory_order_relaxed) + 1;
+    dump_requests_.store(ticket, std::memory_order_relaxed);
+    driver_.unpark();
+    // Never wait out a poll that does not end: the stall detector tells what it is.
+    if (dump_cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return dump_served_ >= ticket; })) {
+        return dump_result_;
+    }
+    diag::Dump d;
+    d.incomplete = "the runtime's thread did not come back from a poll within 100 ms (see the stall report)";
+    return d;
+}
+
+diag::Dump CurrentThread::dump_here() {
+    diag::Dump d;
+    std::vector<const TaskHeader*> polling{current_task.load(std::memory_order_relaxed)};
+    auto scratch = std::make_unique<ChainBuffer>();
+    owned_.for_each([&](TaskHeader* t) {
+        d.tasks.emplace_back();
+        read_task(t, d.tasks.back(), *scratch, worker_of(t, polling));
+    });
+    finish_dump(d);
+    return d;
+}
+
+void CurrentThread::serve_dump_requests() {
+    dump_seen_ = dump_requests_.load(std::memory_order_relaxed);
+    diag::Dump d = dump_here();
+    {
+        std::lock_guard lock(dump_mutex_);
+        dump_result_ = std::move(d);
+        dump_served_ = dump_seen_;
+    }
+    dump_cv_.notify_all();
+}
+
 // ---- shutdown ------------------------------------------------------------------------
 
 void CurrentThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
@@ -194,6 +253,7 @@ void CurrentThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
         std::abort();
     }
     shut_down_ = true;
+    monitor_.stop();
     Enter enter(*this);  // destructors of cancelled tasks may spawn, wake or drop timers
     inject_.close();
     // Yielded tasks in the local queue are RUNNING, so they are cancelled

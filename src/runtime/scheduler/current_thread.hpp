@@ -14,6 +14,7 @@
 #include "corio/detail/runtime_core.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/runtime.hpp"
+#include "diag/monitor.hpp"
 #include "runtime/blocking/pool.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/scheduler/local_queue.hpp"
@@ -44,6 +45,7 @@ public:
     IoBackend io_backend() const noexcept override { return driver_.io().kind(); }
     BlockingPool* blocking_pool() noexcept override { return &*blocking_; }
     RuntimeMetrics metrics() const override;
+    diag::Dump dump() override;
 
 private:
     ~CurrentThread();
@@ -54,6 +56,8 @@ private:
     QueueEntry next_task();
     bool push_remote(TaskHeader* task);
     bool drain_queues() noexcept;
+    diag::Dump dump_here();
+    void serve_dump_requests();
 
     static RawWaker root_waker_clone(const void* self);
     static void root_waker_wake(const void* self);
@@ -80,6 +84,16 @@ private:
     Atomic<bool> driving_{false};
 
     RemoteQueue inject_;  // wakes and spawns from other threads
+
+    // A dump asked for on another thread is made by the runtime's thread,
+    // the only one that may walk owned_, between two polls.
+    Mutex dump_mutex_;
+    CondVar dump_cv_;
+    Atomic<std::uint64_t> dump_requests_{0};
+    std::uint64_t dump_seen_ = 0;    // the runtime's thread only
+    std::uint64_t dump_served_ = 0;  // guarded by dump_mutex_
+    diag::Dump dump_result_;         // guarded by dump_mutex_
+    Monitor monitor_;                // last: its thread calls dump()
 };
 
 }  // namespace corio::detail

@@ -124,11 +124,14 @@ private:
 class LocalSetScheduler::HideOuterTask {
 public:
     HideOuterTask() noexcept
-        : saved_task_(std::exchange(current_task, nullptr)), saved_woken_(std::exchange(current_task_woken, false)) {}
+        : saved_task_(current_task.load(std::memory_order_relaxed)),
+          saved_woken_(std::exchange(current_task_woken, false)) {
+        current_task.store(nullptr, std::memory_order_relaxed);
+    }
     HideOuterTask(const HideOuterTask&) = delete;
     HideOuterTask& operator=(const HideOuterTask&) = delete;
     ~HideOuterTask() {
-        current_task = saved_task_;
+        current_task.store(saved_task_, std::memory_order_relaxed);
         current_task_woken = saved_woken_;
     }
 

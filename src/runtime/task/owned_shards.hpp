@@ -50,6 +50,15 @@ public:
         }
         return nullptr;
     }
+    /// Calls `fn(task)` for each linked task, one shard locked at a time;
+    /// `fn` must not link or unlink tasks.
+    template <class Fn>
+    void for_each(Fn&& fn) {
+        for (Shard& s : shards_) {
+            std::lock_guard lock(s.mutex);
+            s.list.for_each(fn);
+        }
+    }
     std::size_t size() {
         std::size_t n = 0;
         for (Shard& s : shards_) {

@@ -47,6 +47,11 @@ public:
     }
 
     TaskHeader* front() noexcept { return empty() ? nullptr : sentinel_.owned_next; }
+    /// Calls `fn(task)` for each task, oldest first; `fn` must not unlink any.
+    template <class Fn>
+    void for_each(Fn&& fn) {
+        for (TaskHeader* t = sentinel_.owned_next; t != &sentinel_; t = t->owned_next) fn(t);
+    }
     /// Any thread may read the size (a snapshot, for metrics).
     std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
     bool empty() const noexcept { return size() == 0; }

@@ -57,6 +57,11 @@ Poll<void> Sleep::poll(Context& cx) {
     return node_.driver->poll_timer(&node_, deadline_, cx.waker());
 }
 
+void Sleep::describe(detail::DescribeSink& out) const noexcept {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_.duration_since(Instant::now()));
+    out << "time::sleep (" << static_cast<long long>(left.count()) << " ms left)";
+}
+
 bool Sleep::is_elapsed() const {
     bool fired = node_.driver != nullptr ? node_.driver->is_fired(&node_) : node_.fired;
     return fired || deadline_ <= Instant::now();

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "corio/detail/sync.hpp"
+#include "diag/collect.hpp"
 #include "runtime/time/clock.hpp"
 
 namespace corio::detail::mt {
@@ -59,7 +60,8 @@ MultiThread::MultiThread(const Builder::Config& config)
     : config_(config),
       blocking_(BlockingPool::create(config)),
       driver_(false, config.io_backend),
-      idle_(config.worker_threads) {
+      idle_(config.worker_threads),
+      monitor_(config, config.worker_threads, [this] { return dump(); }) {
     driver_.driver.time().set_shared(true);
     workers_.reserve(config_.worker_threads);
     for (std::size_t i = 0; i < config_.worker_threads; ++i) {
@@ -181,6 +183,8 @@ void MultiThread::run_worker(std::size_t index) {
         pthread_setname_np(pthread_self(), name.c_str());
     }
     if (config_.on_thread_start) config_.on_thread_start();
+    refresh_worker_clock();
+    monitor_.attach(index);
     // Submissions to the I/O backend made here wait for our next park or
     // maintenance instead of a system call each (one per scheduler turn).
     driver_.driver.io().take_flush_duty();
@@ -197,7 +201,9 @@ void MultiThread::run_worker(std::size_t index) {
             continue;
         }
         park_worker(w, index);
+        refresh_worker_clock();
     }
+    monitor_.detach(index);
     if (config_.on_thread_stop) config_.on_thread_stop();
 }
 
@@ -292,6 +298,7 @@ void MultiThread::park_worker(Worker& w, std::size_t index) {
 
 void MultiThread::maintenance(Worker& w) {
     (void)w;
+    refresh_worker_clock();
     driver_.driver.io().flush();
     if (driver_.lock.try_lock()) {
         driver_.driver.poll_ready();
@@ -390,9 +397,30 @@ RuntimeMetrics MultiThread::metrics() const {
     return m;
 }
 
+// ---- diagnostics -----------------------------------------------------------------------------------
+
+diag::Dump MultiThread::dump() {
+    diag::Dump d;
+    std::lock_guard lock(dump_mutex_);
+    if (dumps_closed_) {
+        d.incomplete = "the runtime has shut down";
+        return d;
+    }
+    std::vector<const TaskHeader*> polling = monitor_.polling();
+    auto scratch = std::make_unique<ChainBuffer>();
+    owned_.for_each([&](TaskHeader* t) {
+        d.tasks.emplace_back();
+        read_task(t, d.tasks.back(), *scratch, worker_of(t, polling));
+    });
+    finish_dump(d);
+    return d;
+}
+
 // ---- shutdown -----------------------------------------------------------------------------------
 
 // The order, and why each step comes where it does:
+// 0. The monitor thread stops, and dumps are refused from here on (one
+//    already running finishes first: it holds dump_mutex_).
 // 1. `stopping_` is set and the inject queue closed, so no task can be queued
 //    from outside any more (a remote wake or spawn finds it closed and drops
 //    or cancels its task); what was queued there is kept for step 4.
@@ -415,6 +443,11 @@ void MultiThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
         std::abort();
     }
     shut_down_ = true;
+    monitor_.stop();
+    {
+        std::lock_guard lock(dump_mutex_);
+        dumps_closed_ = true;
+    }
     stopping_.store(true, std::memory_order_release);  // release: workers that acquire it see the closed queues
     std::vector<QueueEntry> queued = inject_.close();
     for (auto& w : workers_) w->parker.unpark(driver_);

@@ -19,6 +19,7 @@
 #include "corio/detail/runtime_core.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/runtime.hpp"
+#include "diag/monitor.hpp"
 #include "runtime/blocking/pool.hpp"
 #include "runtime/scheduler/local_queue.hpp"
 #include "runtime/scheduler/multi_thread/idle.hpp"
@@ -75,6 +76,7 @@ public:
     IoBackend io_backend() const noexcept override { return driver_.driver.io().kind(); }
     RuntimeMetrics metrics() const override;
     BlockingPool* blocking_pool() noexcept override { return &*blocking_; }
+    diag::Dump dump() override;
 
 private:
     ~MultiThread();
@@ -101,6 +103,9 @@ private:
     Idle idle_;
     OwnedShards owned_;
     std::vector<std::unique_ptr<Worker>> workers_;
+    Mutex dump_mutex_;  // a dump and shutdown never overlap
+    bool dumps_closed_ = false;
+    Monitor monitor_;  // after what dump() reads
     Atomic<bool> stopping_{false};
     Atomic<std::uint64_t> remote_schedules_{0};
     bool shut_down_ = false;

@@ -1,0 +1,80 @@
+// Diagnostics: what every task is waiting for (Handle::dump) and which task
+// holds a worker (the stall detector, Builder::stall_threshold / on_stall).
+//
+// Both read state the runtime records as it goes: a task's id, name and
+// spawn site, its poll count and times, and, for a suspended Task, the
+// co_await each of its frames is suspended at. A dump never re-polls a task
+// and never waits for one that is running.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <source_location>
+#include <string>
+#include <vector>
+
+#include "corio/task/id.hpp"
+
+namespace corio::diag {
+
+enum class TaskState {
+    Idle,       // suspended, waiting to be woken
+    Scheduled,  // woken, waiting in a run queue
+    Running,    // being polled now
+    Done,       // finished; its output not yet taken by its JoinHandle
+};
+
+/// "Idle", "Scheduled", "Running" or "Done".
+const char* to_string(TaskState state) noexcept;
+
+/// One frame of a task's await chain.
+struct AwaitPoint {
+    std::source_location where;  // the co_await expression (empty for a root that is not a Task)
+    std::string what;            // at the leaf: what it waits for ("time::sleep (12 ms left)");
+                                 // empty for a frame awaiting a child Task
+};
+
+struct TaskInfo {
+    task::Id id{0};
+    std::string name;  // empty unless spawned with task::Builder::name
+    std::source_location spawned_at;
+    TaskState state = TaskState::Idle;
+    std::optional<std::size_t> worker;  // the worker polling it, while Running
+    /// Root Task's co_await first, leaf last. Empty while Running (its frames
+    /// are changing), for a Task never polled, and for a finished task.
+    std::vector<AwaitPoint> awaiting;
+    std::size_t awaiting_skipped = 0;       // frames left out of a very deep chain
+    std::chrono::milliseconds age{0};       // since spawn
+    std::chrono::milliseconds idle_for{0};  // since its last poll began
+    std::uint64_t polls = 0;
+};
+
+struct Dump {
+    std::vector<TaskInfo> tasks;  // by id
+    /// Tasks the dump could not read, with why (e.g. a current_thread
+    /// runtime whose thread is stuck in a poll); empty normally.
+    std::string incomplete;
+
+    /// A readable tree per task.
+    std::string to_string() const;
+    /// {"tasks":[{"id":..,"name":..,...,"awaiting":[{"file":..,"line":..,"function":..,"what":..}]}]}
+    std::string to_json() const;
+};
+
+/// A poll that has run past Builder::stall_threshold, reported while it is
+/// still running.
+struct StallReport {
+    TaskInfo task;  // state Running; `awaiting` as recorded when the poll began
+                    // to wait in a leaf future, else empty
+    std::size_t worker = 0;
+    std::chrono::nanoseconds in_poll{0};
+    bool on_cpu = false;                 // false: blocked in the kernel (from /proc)
+    std::vector<std::string> backtrace;  // the worker thread's frames, innermost first
+
+    /// The lines the default handler writes to stderr.
+    std::string to_string() const;
+};
+
+}  // namespace corio::diag

@@ -1,0 +1,346 @@
+// task::Id helpers, reading tasks for dumps, and the dump's text and JSON.
+#include "corio/diag.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
+#include "corio/task/id.hpp"
+#include "diag/collect.hpp"
+
+namespace corio {
+
+namespace task {
+std::string to_string(Id id) { return "task " + std::to_string(id.value()); }
+
+Id id() {
+    if (auto id = try_id()) return *id;
+    throw std::logic_error("corio::task::id() called outside a task");
+}
+
+std::optional<Id> try_id() noexcept {
+    const detail::TaskHeader* t = detail::current_task.load(std::memory_order_relaxed);
+    if (t == nullptr) return std::nullopt;
+    return Id(t->id);
+}
+}  // namespace task
+
+namespace detail {
+
+std::uint32_t coarse_clock_ms() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<std::uint32_t>(static_cast<std::uint64_t>(ts.tv_sec) * 1000u +
+                                      static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u);
+}
+
+void read_identity(const TaskHeader* t, diag::TaskInfo& info, std::uint32_t now_ms) {
+    info.id = task::Id(t->id);
+    const std::string* name = t->origin.name();
+    info.name = name != nullptr ? *name : std::string();
+    info.spawned_at = t->origin.where();
+    info.polls = t->polls.load(std::memory_order_relaxed);
+    // Unsigned differences: right across the 49-day wrap.
+    info.age = std::chrono::milliseconds(static_cast<std::uint32_t>(now_ms - t->spawned_ms));
+    info.idle_for =
+        std::chrono::milliseconds(static_cast<std::uint32_t>(now_ms - t->polled_ms.load(std::memory_order_relaxed)));
+}
+
+void append_chain(const ChainBuffer& chain, diag::TaskInfo& info) {
+    for (std::size_t i = 0; i < chain.depth; ++i) {
+        const ChainLevel& l = chain.levels[i];
+        info.awaiting.push_back(diag::AwaitPoint{l.where, std::string(l.what, l.what_len)});
+    }
+    info.awaiting_skipped = chain.skipped;
+}
+
+namespace {
+
+// Claims an idle or queued task: RUNNING, plus a reference of our own.
+bool try_claim(TaskHeader* t) noexcept {
+    std::uint64_t cur = t->state.load(std::memory_order_acquire);
+    for (;;) {
+        if (cur & (state::kRunning | state::kComplete)) return false;
+        // acquire: see the frames as the last poller left them.
+        if (t->state.compare_exchange_weak(cur, (cur | state::kRunning) + state::kRefOne, std::memory_order_acquire,
+                                           std::memory_order_acquire))
+            return true;
+    }
+}
+
+// Gives the claim back. A wake (or abort) that came meanwhile found the task
+// RUNNING and left it to us to queue: our reference becomes the queue's.
+void unclaim(TaskHeader* t) {
+    std::uint64_t cur = t->state.load(std::memory_order_acquire);
+    while (!t->state.compare_exchange_weak(cur, cur & ~state::kRunning, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+    }
+    if (cur & state::kNotified) {
+        t->scheduler->schedule(t);
+    } else {
+        task_unref(t);
+    }
+}
+
+}  // namespace
+
+void read_task(TaskHeader* t, diag::TaskInfo& info, ChainBuffer& scratch, std::optional<std::size_t> polling_worker) {
+    read_identity(t, info, coarse_clock_ms());
+    std::uint64_t cur = t->state.load(std::memory_order_acquire);
+    if (cur & state::kComplete) {
+        info.state = diag::TaskState::Done;
+        return;
+    }
+    if (polling_worker) {
+        info.state = diag::TaskState::Running;
+        info.worker = polling_worker;
+        return;
+    }
+    if (!try_claim(t)) {
+        // RUNNING but no worker polls it: re-queued after a yield, or being
+        // polled by a thread the runtime does not watch (a LocalSet's driver).
+        cur = t->state.load(std::memory_order_acquire);
+        info.state = (cur & state::kComplete) ? diag::TaskState::Done : diag::TaskState::Scheduled;
+        return;
+    }
+    cur = t->state.load(std::memory_order_relaxed);
+    info.state = (cur & state::kNotified) ? diag::TaskState::Scheduled : diag::TaskState::Idle;
+    scratch.depth = 0;
+    scratch.skipped = 0;
+    scratch.started = true;
+    t->vtable->describe(t, scratch);
+    unclaim(t);
+    append_chain(scratch, info);
+}
+
+std::optional<std::size_t> worker_of(const TaskHeader* t, const std::vector<const TaskHeader*>& polling) {
+    for (std::size_t i = 0; i < polling.size(); ++i) {
+        if (polling[i] == t) return i;
+    }
+    return std::nullopt;
+}
+
+void finish_dump(diag::Dump& dump) {
+    std::sort(dump.tasks.begin(), dump.tasks.end(),
+              [](const diag::TaskInfo& a, const diag::TaskInfo& b) { return a.id < b.id; });
+}
+
+}  // namespace detail
+
+namespace diag {
+
+const char* to_string(TaskState state) noexcept {
+    switch (state) {
+        case TaskState::Idle:
+            return "Idle";
+        case TaskState::Scheduled:
+            return "Scheduled";
+        case TaskState::Running:
+            return "Running";
+        case TaskState::Done:
+            return "Done";
+    }
+    return "?";
+}
+
+namespace {
+
+// The qualified name alone: "ns::f" out of "corio::Task<void> ns::f(int)"
+// (GCC 12 names a coroutine's frame function "void f(f()::_Z1fv.Frame*)",
+// which becomes "f" too).
+std::string function_name(const std::source_location& where) {
+    std::string_view f = where.function_name();
+    std::size_t start = 0;
+    std::size_t end = f.size();
+    int depth = 0;
+    for (std::size_t i = 0; i < f.size(); ++i) {
+        char c = f[i];
+        if (f.substr(i).starts_with("(anonymous namespace)")) {
+            i += 20;
+            continue;
+        }
+        if (c == '<') ++depth;
+        if (c == '>' && depth > 0) --depth;
+        if (depth != 0) continue;
+        if (c == ' ') start = i + 1;  // a return type ends here
+        if (c == '(') {
+            end = i;
+            break;
+        }
+    }
+    if (start > end) start = 0;
+    return std::string(f.substr(start, end - start));
+}
+
+std::string file_line(const std::source_location& where) {
+    std::string file = where.file_name();
+    std::size_t slash = file.rfind('/');
+    if (slash != std::string::npos) file = file.substr(slash + 1);
+    return file + ":" + std::to_string(where.line());
+}
+
+std::string duration_text(std::chrono::milliseconds d) {
+    char buf[32];
+    if (d.count() < 1000) {
+        std::snprintf(buf, sizeof buf, "%lld ms", static_cast<long long>(d.count()));
+    } else {
+        std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(d.count()) / 1000.0);
+    }
+    return buf;
+}
+
+// Printable in a terminal: control bytes escaped, the rest as given.
+std::string printable(const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) {
+        if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
+void write_task_text(const TaskInfo& t, std::string& out, const char* indent) {
+    out += indent;
+    out += task::to_string(t.id);
+    if (!t.name.empty()) out += " \"" + printable(t.name) + "\"";
+    out += std::string(" ") + to_string(t.state);
+    if (t.worker) out += " on worker " + std::to_string(*t.worker);
+    out += ", spawned at " + file_line(t.spawned_at);
+    out += ", age " + duration_text(t.age);
+    if (t.state == TaskState::Idle || t.state == TaskState::Scheduled) out += ", idle " + duration_text(t.idle_for);
+    out += ", " + std::to_string(t.polls) + (t.polls == 1 ? " poll" : " polls") + "\n";
+    for (std::size_t i = 0; i < t.awaiting.size(); ++i) {
+        const AwaitPoint& p = t.awaiting[i];
+        bool last = i + 1 == t.awaiting.size();
+        out += indent;
+        out += last ? "  └─ " : "  ├─ ";
+        if (p.where.line() != 0) {
+            out += "at " + file_line(p.where) + " in " + function_name(p.where);
+            if (!p.what.empty()) out += ": ";
+        }
+        out += printable(p.what) + "\n";
+        if (t.awaiting_skipped != 0 && i + 1 == detail::ChainBuffer::kMaxLevels / 2 && !last) {
+            out += indent;
+            out += "  │  ... " + std::to_string(t.awaiting_skipped) + " frames ...\n";
+        }
+    }
+}
+
+void json_string(const std::string& s, std::string& out) {
+    out += '"';
+    std::size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<unsigned char>(s[i]);
+        // Valid UTF-8 sequences pass through; any other byte becomes U+FFFD.
+        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        bool valid = len != 0 && i + len <= s.size();
+        for (std::size_t k = 1; valid && k < len; ++k) valid = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
+        if (!valid) {
+            out += "\\ufffd";
+            ++i;
+            continue;
+        }
+        if (len > 1) {
+            out.append(s, i, len);
+            i += len;
+            continue;
+        }
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+        ++i;
+    }
+    out += '"';
+}
+
+void json_location(const std::source_location& where, std::string& out) {
+    out += "\"file\":";
+    json_string(where.file_name(), out);
+    out += ",\"line\":" + std::to_string(where.line()) + ",\"function\":";
+    json_string(function_name(where), out);
+}
+
+}  // namespace
+
+std::string Dump::to_string() const {
+    std::string out = "corio task dump: " + std::to_string(tasks.size()) + (tasks.size() == 1 ? " task\n" : " tasks\n");
+    if (!incomplete.empty()) out += "  (incomplete: " + incomplete + ")\n";
+    for (const TaskInfo& t : tasks) write_task_text(t, out, "");
+    return out;
+}
+
+std::string Dump::to_json() const {
+    std::string out = "{\"tasks\":[";
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+        const TaskInfo& t = tasks[i];
+        if (i != 0) out += ',';
+        out += "{\"id\":" + std::to_string(t.id.value()) + ",\"name\":";
+        json_string(t.name, out);
+        out += ",\"state\":\"" + std::string(diag::to_string(t.state)) + "\",\"worker\":";
+        out += t.worker ? std::to_string(*t.worker) : "null";
+        out += ",\"spawned_at\":{";
+        json_location(t.spawned_at, out);
+        out += "},\"age_ms\":" + std::to_string(t.age.count()) + ",\"idle_ms\":" + std::to_string(t.idle_for.count()) +
+               ",\"polls\":" + std::to_string(t.polls) + ",\"awaiting\":[";
+        for (std::size_t k = 0; k < t.awaiting.size(); ++k) {
+            if (k != 0) out += ',';
+            out += '{';
+            json_location(t.awaiting[k].where, out);
+            out += ",\"what\":";
+            json_string(t.awaiting[k].what, out);
+            out += '}';
+        }
+        out += "],\"awaiting_skipped\":" + std::to_string(t.awaiting_skipped) + '}';
+    }
+    out += "],\"incomplete\":";
+    json_string(incomplete, out);
+    out += '}';
+    return out;
+}
+
+std::string StallReport::to_string() const {
+    char head[160];
+    std::snprintf(head, sizeof head, "corio: stall: worker %zu has been polling one task for %lld ms (%s)\n", worker,
+                  static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(in_poll).count()),
+                  on_cpu ? "on CPU" : "blocked in the kernel");
+    std::string out = head;
+    write_task_text(task, out, "  ");
+    if (task.awaiting.empty()) out += "    (no await chain: the task is running its own code, see the backtrace)\n";
+    for (std::size_t i = 0; i < backtrace.size(); ++i) {
+        out += "    #" + std::to_string(i) + " " + backtrace[i] + "\n";
+    }
+    return out;
+}
+
+}  // namespace diag
+}  // namespace corio

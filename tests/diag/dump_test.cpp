@@ -1,0 +1,288 @@
+// task::Id, task::Builder and Handle::dump().
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "corio/diag.hpp"
+#include "corio/runtime.hpp"
+#include "corio/sync/notify.hpp"
+#include "corio/task.hpp"
+#include "corio/task/builder.hpp"
+#include "corio/task/id.hpp"
+#include "corio/task/join_set.hpp"
+#include "corio/time.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using corio::Task;
+
+const corio::diag::TaskInfo* find(const corio::diag::Dump& d, corio::task::Id id) {
+    for (const auto& t : d.tasks) {
+        if (t.id == id) return &t;
+    }
+    return nullptr;
+}
+
+corio::Runtime make_runtime(bool multi) {
+    if (multi) return corio::Builder::new_multi_thread().worker_threads(2).build();
+    return corio::Builder::new_current_thread().build();
+}
+
+// ---- task::Id -------------------------------------------------------------------------
+
+TEST(TaskId, OutsideATaskIdThrowsAndTryIdIsEmpty) {
+    EXPECT_THROW(corio::task::id(), std::logic_error);
+    EXPECT_FALSE(corio::task::try_id().has_value());
+    // block_on's own future is not a task either, as in Tokio.
+    auto rt = make_runtime(false);
+    bool threw = rt.block_on([]() -> Task<bool> {
+        try {
+            corio::task::id();
+        } catch (const std::logic_error&) {
+            co_return true;
+        }
+        co_return false;
+    }());
+    EXPECT_TRUE(threw);
+}
+
+TEST(TaskId, TheTaskSeesTheIdItsHandlesReport) {
+    for (bool multi : {false, true}) {
+        auto rt = make_runtime(multi);
+        rt.block_on([]() -> Task<void> {
+            auto handle = corio::spawn([]() -> Task<corio::task::Id> { co_return corio::task::id(); }());
+            corio::task::Id expected = handle.id();
+            EXPECT_EQ(handle.abort_handle().id(), expected);
+            EXPECT_EQ(corio::task::to_string(expected), "task " + std::to_string(expected.value()));
+            EXPECT_EQ(co_await handle, expected);
+        }());
+    }
+}
+
+TEST(TaskId, IdsAreUniqueAcrossThreadsAndNeverReused) {
+    auto rt = make_runtime(true);
+    std::unordered_set<corio::task::Id> seen;
+    rt.block_on([&]() -> Task<void> {
+        for (int round = 0; round < 4; ++round) {
+            std::vector<corio::JoinHandle<corio::task::Id>> handles;
+            for (int i = 0; i < 500; ++i) {
+                handles.push_back(corio::spawn([]() -> Task<corio::task::Id> { co_return corio::task::id(); }()));
+            }
+            for (auto& h : handles) seen.insert(co_await h);
+        }
+    }());
+    EXPECT_EQ(seen.size(), 2000u);
+}
+
+TEST(TaskId, EmptyHandlesThrowOnId) {
+    corio::JoinHandle<void> empty;
+    EXPECT_THROW((void)empty.id(), std::logic_error);
+}
+
+// ---- Dump -----------------------------------------------------------------------------------
+
+int g_child_line = 0;
+int g_parent_line = 0;
+
+Task<void> wait_on(corio::sync::Notify& n) {
+    g_child_line = __LINE__ + 1;
+    co_await n.notified();
+}
+
+Task<void> parent(corio::sync::Notify& n) {
+    g_parent_line = __LINE__ + 1;
+    co_await wait_on(n);
+}
+
+class DumpBoth : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(Flavours, DumpBoth, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "multi_thread" : "current_thread"; });
+
+TEST_P(DumpBoth, ShowsNameSpawnSiteAndTheAwaitChainRootFirst) {
+    auto rt = make_runtime(GetParam());
+    corio::sync::Notify gate;
+    int spawn_line = 0;
+    corio::task::Id id{0};
+    rt.block_on([&]() -> Task<void> {
+        spawn_line = __LINE__ + 1;
+        auto h = corio::task::Builder().name("conn 10.0.0.1:5123").spawn(parent(gate));
+        id = h.id();
+        for (int i = 0; i < 50 && g_child_line == 0; ++i) co_await corio::time::sleep(1ms);
+        co_await corio::time::sleep(5ms);
+        corio::diag::Dump d = corio::Handle::current().dump();
+        const corio::diag::TaskInfo* t = find(d, id);
+        EXPECT_NE(t, nullptr);
+        if (t != nullptr) {
+            EXPECT_EQ(t->name, "conn 10.0.0.1:5123");
+            EXPECT_EQ(t->spawned_at.line(), static_cast<unsigned>(spawn_line));
+            EXPECT_EQ(t->state, corio::diag::TaskState::Idle);
+            EXPECT_GE(t->polls, 1u);
+            EXPECT_EQ(t->awaiting.size(), 2u);
+            if (t->awaiting.size() == 2) {
+                EXPECT_EQ(t->awaiting[0].where.line(), static_cast<unsigned>(g_parent_line));
+                EXPECT_EQ(t->awaiting[1].where.line(), static_cast<unsigned>(g_child_line));
+                EXPECT_NE(t->awaiting[1].what.find("Notif"), std::string::npos) << t->awaiting[1].what;
+            }
+        }
+        std::string text = d.to_string();
+        EXPECT_NE(text.find("\"conn 10.0.0.1:5123\" Idle"), std::string::npos) << text;
+        EXPECT_NE(text.find("dump_test.cpp:" + std::to_string(g_child_line)), std::string::npos) << text;
+        // The task calling dump() is itself in the dump, running.
+        const corio::diag::TaskInfo* self = nullptr;
+        for (const auto& info : d.tasks) {
+            if (info.state == corio::diag::TaskState::Running) self = &info;
+        }
+        EXPECT_EQ(self, nullptr) << "block_on's root is not a task";
+        gate.notify_one();
+        co_await h;
+    }());
+}
+
+TEST_P(DumpBoth, ATaskDumpingItselfShowsRunningOnItsWorker) {
+    auto rt = make_runtime(GetParam());
+    rt.block_on([]() -> Task<void> {
+        auto h = corio::spawn([]() -> Task<void> {
+            corio::diag::Dump d = corio::Handle::current().dump();
+            const corio::diag::TaskInfo* me = find(d, corio::task::id());
+            EXPECT_NE(me, nullptr);
+            if (me != nullptr) {
+                EXPECT_EQ(me->state, corio::diag::TaskState::Running);
+                EXPECT_TRUE(me->worker.has_value());
+                EXPECT_TRUE(me->awaiting.empty());
+            }
+            co_return;
+        }());
+        co_await h;
+    }());
+}
+
+TEST_P(DumpBoth, FromAForeignThreadWhileTasksComeAndGo) {
+    auto rt = make_runtime(GetParam());
+    corio::Handle handle = rt.handle();
+    std::atomic<bool> done{false};
+    std::atomic<int> dumps{0};
+    std::thread dumper([&] {
+        while (!done.load()) {
+            corio::diag::Dump d = handle.dump();
+            for (const auto& t : d.tasks) EXPECT_NE(t.id.value(), 0u);
+            dumps.fetch_add(1);
+        }
+    });
+    rt.block_on([]() -> Task<void> {
+        for (int round = 0; round < 50; ++round) {
+            corio::task::JoinSet<int> set;
+            for (int i = 0; i < 20; ++i) {
+                set.spawn([](int v) -> Task<int> {
+                    co_await corio::time::sleep(std::chrono::microseconds(100 * (v % 3)));
+                    co_return v;
+                }(i));
+            }
+            while (auto r = co_await set.join_next()) (void)r;
+        }
+    }());
+    done = true;
+    dumper.join();
+    EXPECT_GT(dumps.load(), 0);
+}
+
+TEST(Dump, JsonEscapesQuotesNewlinesAndBadUtf8) {
+    auto rt = make_runtime(false);
+    corio::sync::Notify gate;
+    rt.block_on([&]() -> Task<void> {
+        std::string name = "a \"quoted\"\nname \xff\xfe end";
+        auto h = corio::task::Builder().name(name).spawn(parent(gate));
+        co_await corio::task::yield_now();
+        std::string json = corio::Handle::current().dump().to_json();
+        EXPECT_NE(json.find(R"("name":"a \"quoted\"\nname \ufffd\ufffd end")"), std::string::npos) << json;
+        std::string text = corio::Handle::current().dump().to_string();
+        EXPECT_NE(text.find("a \"quoted\"\\x0aname"), std::string::npos) << text;
+        gate.notify_one();
+        co_await h;
+    }());
+}
+
+Task<void> recurse(int depth, corio::sync::Notify& n) {
+    if (depth == 0) {
+        co_await n.notified();
+    } else {
+        co_await recurse(depth - 1, n);
+    }
+}
+
+TEST(Dump, AVeryDeepChainKeepsBothEndsAndCountsTheRest) {
+    auto rt = make_runtime(false);
+    corio::sync::Notify gate;
+    rt.block_on([&]() -> Task<void> {
+        auto h = corio::spawn(recurse(40, gate));
+        co_await corio::task::yield_now();
+        corio::diag::Dump d = corio::Handle::current().dump();
+        const corio::diag::TaskInfo* t = find(d, h.id());
+        EXPECT_NE(t, nullptr);
+        if (t != nullptr) {
+            EXPECT_EQ(t->awaiting.size(), 32u);
+            EXPECT_EQ(t->awaiting_skipped, 41u - 32u);
+            EXPECT_NE(t->awaiting.back().what.find("Notif"), std::string::npos);
+        }
+        gate.notify_one();
+        co_await h;
+    }());
+}
+
+TEST(Dump, AfterShutdownIsEmptyAndSaysSo) {
+    auto rt = make_runtime(true);
+    corio::Handle handle = rt.handle();
+    rt.shutdown_timeout(1s);
+    corio::diag::Dump d = handle.dump();
+    EXPECT_TRUE(d.tasks.empty());
+    EXPECT_FALSE(d.incomplete.empty());
+}
+
+TEST(Dump, CurrentThreadStuckInAPollGivesAnIncompleteDumpWithoutWaitingForIt) {
+    auto rt = corio::Builder::new_current_thread().stall_threshold(0ns).build();
+    corio::Handle handle = rt.handle();
+    std::atomic<bool> release{false};
+    std::atomic<bool> stuck{false};
+    std::thread driver([&] {
+        rt.block_on([&]() -> Task<void> {
+            auto h = corio::spawn([](std::atomic<bool>* stuck, std::atomic<bool>* release) -> Task<void> {
+                stuck->store(true);
+                while (!release->load()) std::this_thread::sleep_for(1ms);
+                co_return;
+            }(&stuck, &release));
+            co_await h;
+        }());
+    });
+    while (!stuck.load()) std::this_thread::sleep_for(1ms);
+    auto t0 = std::chrono::steady_clock::now();
+    corio::diag::Dump d = handle.dump();
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_LT(took, 1s);
+    EXPECT_FALSE(d.incomplete.empty());
+    release = true;
+    driver.join();
+}
+
+TEST(Dump, AFinishedTaskWhoseOutputWasNotTakenShowsDone) {
+    auto rt = make_runtime(false);
+    rt.block_on([]() -> Task<void> {
+        auto h = corio::spawn([]() -> Task<int> { co_return 7; }());
+        co_await corio::task::yield_now();
+        co_await corio::task::yield_now();
+        corio::diag::Dump d = corio::Handle::current().dump();
+        const corio::diag::TaskInfo* t = find(d, h.id());
+        // Finished tasks leave the runtime's list: gone, or Done, never half-read.
+        if (t != nullptr) {
+            EXPECT_EQ(t->state, corio::diag::TaskState::Done);
+        }
+        EXPECT_EQ(co_await h, 7);
+    }());
+}
+
+}  // namespace
