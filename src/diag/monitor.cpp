@@ -32,6 +32,7 @@ struct Capture {
     Atomic<bool> armed{false};
     Atomic<int> done{0};  // 1: captured; 2: the thread had moved on to another task
     TaskHeader* expected = nullptr;
+    pthread_t thread{};  // the thread the capture is for
     std::uint64_t id = 0;
     std::source_location where;
     char name[128] = {};
@@ -47,11 +48,16 @@ struct Capture {
 Capture capture;
 std::mutex capture_mutex;
 
+// The attached thread's hook for a stall (Monitor::attach).
+thread_local void (*stalled_hook)() noexcept = nullptr;
+
 int capture_signal() { return SIGRTMAX - 3; }
 
 void on_capture_signal(int) {
     int saved_errno = errno;
-    if (capture.armed.exchange(false, std::memory_order_acq_rel)) {
+    if (auto hook = stalled_hook) hook();
+    if (capture.armed.load(std::memory_order_acquire) && pthread_equal(pthread_self(), capture.thread) != 0 &&
+        capture.armed.exchange(false, std::memory_order_acq_rel)) {
         TaskHeader* t = current_task.load(std::memory_order_relaxed);
         if (t != capture.expected) {
             capture.done.store(2, std::memory_order_release);
@@ -209,10 +215,12 @@ void Monitor::stop() noexcept {
     wake_fd_ = -1;
 }
 
-void Monitor::attach(std::size_t index) noexcept {
+void Monitor::attach(std::size_t index, void (*on_stalled)() noexcept) noexcept {
+    stalled_hook = on_stalled;
     std::lock_guard lock(mutex_);
     if (index >= slots_.size()) return;
     Slot& s = slots_[index];
+    s.signalable = on_stalled != nullptr;
     s.current = &current_task;
     s.polls = &poll_count;
     s.thread = pthread_self();
@@ -287,9 +295,17 @@ void Monitor::check_slots(std::chrono::steady_clock::time_point now) {
             s.reported = false;
             continue;
         }
-        if (!s.reported && now - s.since >= threshold_) {
+        if (now - s.since < threshold_) continue;
+        if (!s.reported) {
             s.reported = true;
+            s.signalled = now;
             report_stall(s, i, task, now - s.since);
+        } else if (s.signalable && now - s.signalled >= threshold_) {
+            // Run its hook again, once a threshold: more may need rescuing.
+            // (Each signal makes a blocking poll(2) or epoll_wait(2) in the
+            // stuck task return EINTR, so not more often.)
+            s.signalled = now;
+            pthread_kill(s.thread, capture_signal());
         }
     }
 }
@@ -298,7 +314,10 @@ void Monitor::report_stall(Slot& slot, std::size_t index, TaskHeader* task, std:
     using namespace std::chrono;
     auto now = steady_clock::now();
     std::erase_if(recent_reports_, [&](steady_clock::time_point t) { return now - t >= minutes(1); });
-    if (recent_reports_.size() >= kReportsPerMinute) return;
+    if (recent_reports_.size() >= kReportsPerMinute) {
+        if (slot.signalable) pthread_kill(slot.thread, capture_signal());  // its hook still runs
+        return;
+    }
 
     diag::StallReport report;
     report.worker = index;
@@ -309,6 +328,7 @@ void Monitor::report_stall(Slot& slot, std::size_t index, TaskHeader* task, std:
 
     std::lock_guard capture_lock(capture_mutex);
     capture.expected = task;
+    capture.thread = slot.thread;
     capture.done.store(0, std::memory_order_relaxed);
     capture.armed.store(true, std::memory_order_release);
     int captured = 0;

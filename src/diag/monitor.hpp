@@ -42,8 +42,10 @@ public:
     /// Stops the threads (idempotent); later attaches are ignored.
     void stop() noexcept;
 
-    /// The calling thread is worker `index` until detach(index).
-    void attach(std::size_t index) noexcept;
+    /// The calling thread is worker `index` until detach(index). While it
+    /// stays stuck in one poll, `on_stalled` runs now and then in a signal
+    /// handler on that thread (it must be async-signal-safe).
+    void attach(std::size_t index, void (*on_stalled)() noexcept = nullptr) noexcept;
     void detach(std::size_t index) noexcept;
 
     /// What each worker is polling right now (null: nothing), by index.
@@ -60,6 +62,8 @@ private:
         std::uint64_t seen_polls = 0;
         std::chrono::steady_clock::time_point since{};
         bool reported = false;
+        bool signalable = false;  // it has an on_stalled hook to run
+        std::chrono::steady_clock::time_point signalled{};
     };
 
     void run();

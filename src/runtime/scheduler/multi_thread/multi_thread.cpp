@@ -25,6 +25,31 @@ struct WorkerContext {
 };
 thread_local WorkerContext current_worker_context;
 
+// The LIFO slot belongs to its worker, but a task parked there behind a task
+// that then blocks the worker would wait for the blocker. So the stall
+// monitor, when it finds the worker stuck in one poll, signals it; the
+// handler, on the worker's own thread, moves the slot's entry to `rescued`,
+// which any worker may steal. The worker marks its own updates of the slot,
+// so the handler never moves an entry half swapped (signal fences: the
+// handler runs on the same thread, no CPU fence is needed).
+QueueEntry swap_lifo(Worker& w, QueueEntry replacement) noexcept {
+    w.lifo_busy.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    QueueEntry old = std::exchange(w.lifo, replacement);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    w.lifo_busy.store(false, std::memory_order_relaxed);
+    return old;
+}
+
+// Runs in the stall monitor's signal handler on a stalled worker's thread.
+void rescue_lifo() noexcept {
+    Worker* w = current_worker_context.worker;
+    if (w == nullptr || w->lifo_busy.load(std::memory_order_relaxed) || !w->lifo) return;
+    if (w->rescued.load(std::memory_order_relaxed) != 0) return;  // the last one is not taken yet
+    QueueEntry e = std::exchange(w->lifo, QueueEntry());
+    w->rescued.store(e.bits(), std::memory_order_release);  // release: the task's state goes with it
+}
+
 std::uint32_t next_random(std::uint32_t& state) noexcept {
     // xorshift32: cheap randomness for the steal order.
     state ^= state << 13;
@@ -98,7 +123,7 @@ void MultiThread::schedule(TaskHeader* task) {
     }
     // The task just woken runs next on this worker (it likely shares data with
     // the waker); the one it displaces goes to the back of the queue.
-    QueueEntry displaced = std::exchange(w->lifo, QueueEntry::woken(task));
+    QueueEntry displaced = swap_lifo(*w, QueueEntry::woken(task));
     if (displaced) {
         push_local(*w, displaced);
         notify_parked();
@@ -184,7 +209,7 @@ void MultiThread::run_worker(std::size_t index) {
     }
     if (config_.on_thread_start) config_.on_thread_start();
     refresh_worker_clock();
-    monitor_.attach(index);
+    monitor_.attach(index, &rescue_lifo);
     // Submissions to the I/O backend made here wait for our next park or
     // maintenance instead of a system call each (one per scheduler turn).
     driver_.driver.io().take_flush_duty();
@@ -211,7 +236,7 @@ QueueEntry MultiThread::next_task(Worker& w) {
     if (std::exchange(w.inject_first, false)) {
         if (QueueEntry e = inject_.pop()) return e;
     }
-    if (QueueEntry e = std::exchange(w.lifo, QueueEntry())) return e;
+    if (QueueEntry e = swap_lifo(w, QueueEntry())) return e;
     if (QueueEntry e = w.queue.pop()) return e;
     if (inject_.is_empty()) return QueueEntry();
     // Take a fair share of the inject queue into the local queue.
@@ -235,6 +260,13 @@ QueueEntry MultiThread::steal_work(Worker& w, std::size_t index) {
     for (std::size_t i = 0; i < n; ++i) {
         std::size_t victim = (start + i) % n;
         if (victim == index) continue;
+        Worker& v = *workers_[victim];
+        // acquire: pairs with rescue_lifo's release.
+        if (v.rescued.load(std::memory_order_relaxed) != 0) {
+            if (std::uintptr_t bits = v.rescued.exchange(0, std::memory_order_acquire)) {
+                return QueueEntry::from_bits(bits);
+            }
+        }
         if (QueueEntry e = workers_[victim]->queue.steal_into(w.queue)) {
             w.stats.steals.fetch_add(1, std::memory_order_relaxed);
             return e;
@@ -253,7 +285,7 @@ void MultiThread::run_task(Worker& w, QueueEntry entry) {
     w.stats.polls.fetch_add(1, std::memory_order_relaxed);
     flush_deferred_notify(w);
     for (std::uint32_t i = 0; i < kLifoPollCap; ++i) {
-        QueueEntry next = std::exchange(w.lifo, QueueEntry());
+        QueueEntry next = swap_lifo(w, QueueEntry());
         if (!next) return;
         next.run();
         w.stats.polls.fetch_add(1, std::memory_order_relaxed);
@@ -261,7 +293,7 @@ void MultiThread::run_task(Worker& w, QueueEntry entry) {
     }
     // Over the cap: the LIFO task waits its turn at the back of the queue
     // (others are told only if it is not the only work we have).
-    if (QueueEntry next = std::exchange(w.lifo, QueueEntry())) {
+    if (QueueEntry next = swap_lifo(w, QueueEntry())) {
         bool others_waiting = !w.queue.is_empty();
         push_local(w, next);
         if (others_waiting) notify_parked();
@@ -459,6 +491,8 @@ void MultiThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
     for (QueueEntry e : queued) discard(e);
     for (auto& w : workers_) {
         if (QueueEntry e = std::exchange(w->lifo, QueueEntry())) discard(e);
+        if (std::uintptr_t bits = w->rescued.exchange(0, std::memory_order_acquire))
+            discard(QueueEntry::from_bits(bits));
         while (QueueEntry e = w->queue.pop()) discard(e);
     }
     cancel_owned(owned_);

@@ -42,8 +42,12 @@ struct Worker {
     RunQueue queue;
     Parker parker;
     WorkerStats stats;
-    // Touched only by the worker's own thread:
+    // The LIFO slot of a stalled worker, moved here by the stall monitor's
+    // signal handler on the worker's own thread; other workers steal it.
+    Atomic<std::uintptr_t> rescued{0};
+    // Touched only by the worker's own thread (and its signal handler):
     QueueEntry lifo;
+    Atomic<bool> lifo_busy{false};  // the worker is updating `lifo` (see swap_lifo)
     bool searching = false;
     std::uint32_t until_maintenance = 1;  // polls until the next driver/inject check
     bool inject_first = false;            // this tick, look at the inject queue before the local one
