@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "corio/runtime/metrics.hpp"
 #include "corio/task/id.hpp"
 
 namespace corio::diag {
@@ -76,5 +77,10 @@ struct StallReport {
     /// The lines the default handler writes to stderr.
     std::string to_string() const;
 };
+
+/// `metrics` in Prometheus' text exposition format (version 0.0.4): gauges
+/// and counters named corio_*, one series per worker labelled worker="i",
+/// and corio_worker_poll_duration_seconds as a histogram when recorded.
+std::string prometheus_text(const RuntimeMetrics& metrics);
 
 }  // namespace corio::diag

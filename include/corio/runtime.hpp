@@ -194,6 +194,9 @@ public:
     /// Writes dump().to_string() to stderr whenever the process receives
     /// `signo` (SIGUSR1, say). The handler stays installed for the process.
     Builder& dump_on_signal(int signo);
+    /// Keep per-worker histograms of poll durations (metrics().workers[i]
+    /// .poll_time_histogram; off by default: it reads the clock twice a poll).
+    Builder& enable_metrics_histograms(bool enable);
 
     /// Builds the runtime. Throws std::system_error when the OS refuses a
     /// resource (eventfd, epoll) and std::invalid_argument for bad settings.
@@ -213,6 +216,7 @@ public:
         std::chrono::nanoseconds stall_threshold = std::chrono::milliseconds(100);
         std::function<void(const diag::StallReport&)> on_stall;
         int dump_signal = 0;
+        bool metrics_histograms = false;
     };
 
 private:

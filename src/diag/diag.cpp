@@ -328,6 +328,91 @@ std::string Dump::to_json() const {
     return out;
 }
 
+namespace {
+
+void prom_family(std::string& out, const char* name, const char* type, const char* help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+}
+
+void prom_sample(std::string& out, const std::string& name, const std::string& labels, std::uint64_t value) {
+    out += name;
+    if (!labels.empty()) out += "{" + labels + "}";
+    out += ' ' + std::to_string(value) + '\n';
+}
+
+std::string worker_label(std::size_t i) { return "worker=\"" + std::to_string(i) + "\""; }
+
+}  // namespace
+
+std::string prometheus_text(const RuntimeMetrics& m) {
+    std::string out;
+    prom_family(out, "corio_workers", "gauge", "Worker threads of the runtime.");
+    prom_sample(out, "corio_workers", "", m.num_workers);
+    prom_family(out, "corio_alive_tasks", "gauge", "Tasks spawned and not yet finished.");
+    prom_sample(out, "corio_alive_tasks", "", m.alive_tasks);
+    prom_family(out, "corio_inject_queue_depth", "gauge", "Tasks waiting in the global queue.");
+    prom_sample(out, "corio_inject_queue_depth", "", m.inject_queue_depth);
+    prom_family(out, "corio_remote_schedules_total", "counter", "Spawns and wakes from outside the workers.");
+    prom_sample(out, "corio_remote_schedules_total", "", m.remote_schedules);
+    prom_family(out, "corio_budget_forced_yields_total", "counter", "Polls cut short by the cooperative budget.");
+    prom_sample(out, "corio_budget_forced_yields_total", "", m.budget_forced_yields);
+
+    struct Counter {
+        const char* name;
+        const char* type;
+        const char* help;
+        std::uint64_t WorkerMetrics::* field;
+    };
+    const Counter counters[] = {
+        {"corio_worker_polls_total", "counter", "Task polls run by the worker.", &WorkerMetrics::polls},
+        {"corio_worker_steals_total", "counter", "Successful steals from other workers.", &WorkerMetrics::steals},
+        {"corio_worker_parks_total", "counter", "Times the worker went to sleep.", &WorkerMetrics::parks},
+    };
+    for (const Counter& c : counters) {
+        prom_family(out, c.name, c.type, c.help);
+        for (std::size_t i = 0; i < m.workers.size(); ++i)
+            prom_sample(out, c.name, worker_label(i), m.workers[i].*c.field);
+    }
+    prom_family(out, "corio_worker_local_queue_depth", "gauge", "Tasks in the worker's run queue.");
+    for (std::size_t i = 0; i < m.workers.size(); ++i) {
+        prom_sample(out, "corio_worker_local_queue_depth", worker_label(i), m.workers[i].local_queue_depth);
+    }
+
+    bool histograms = false;
+    for (const WorkerMetrics& w : m.workers) histograms = histograms || !w.poll_time_histogram.empty();
+    if (!histograms) return out;
+    const char* h = "corio_worker_poll_duration_seconds";
+    prom_family(out, h, "histogram", "How long the worker's task polls took.");
+    for (std::size_t i = 0; i < m.workers.size(); ++i) {
+        const WorkerMetrics& w = m.workers[i];
+        std::uint64_t cumulative = 0;
+        for (std::size_t k = 0; k < w.poll_time_histogram.size(); ++k) {
+            cumulative += w.poll_time_histogram[k];
+            std::string le = "+Inf";
+            if (k + 1 < w.poll_time_histogram.size()) {
+                char buf[32];
+                std::snprintf(buf, sizeof buf, "%g",
+                              std::chrono::duration<double>(RuntimeMetrics::poll_time_bucket_upper(k)).count());
+                le = buf;
+            }
+            prom_sample(out, std::string(h) + "_bucket", worker_label(i) + ",le=\"" + le + "\"", cumulative);
+        }
+        char sum[48];
+        std::snprintf(sum, sizeof sum, "%.9f", static_cast<double>(w.poll_time_total_ns) / 1e9);
+        out += std::string(h) + "_sum{" + worker_label(i) + "} " + sum + "\n";
+        prom_sample(out, std::string(h) + "_count", worker_label(i), cumulative);
+    }
+    return out;
+}
+
 std::string StallReport::to_string() const {
     char head[160];
     std::snprintf(head, sizeof head, "corio: stall: worker %zu has been polling one task for %lld ms (%s)\n", worker,

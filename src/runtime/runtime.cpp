@@ -82,6 +82,11 @@ Builder& Builder::on_stall(std::function<void(const diag::StallReport&)> handler
     return *this;
 }
 
+Builder& Builder::enable_metrics_histograms(bool enable) {
+    config_.metrics_histograms = enable;
+    return *this;
+}
+
 Builder& Builder::dump_on_signal(int signo) {
     config_.dump_signal = signo;
     return *this;

@@ -3,6 +3,7 @@
 // this header.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -15,6 +16,11 @@ struct WorkerMetrics {
     std::uint64_t steals = 0;           ///< successful steals from other workers
     std::uint64_t parks = 0;            ///< times the worker went to sleep
     std::size_t local_queue_depth = 0;  ///< tasks in its run queue now
+    /// How long its polls took, in RuntimeMetrics::kPollTimeBuckets log2
+    /// buckets (see poll_time_bucket_upper); empty unless the runtime was
+    /// built with Builder::enable_metrics_histograms(true).
+    std::vector<std::uint64_t> poll_time_histogram;
+    std::uint64_t poll_time_total_ns = 0;  ///< sum of those polls' durations
 };
 
 /// A snapshot of a runtime's counters (Handle::metrics()).
@@ -25,6 +31,22 @@ struct RuntimeMetrics {
     std::uint64_t remote_schedules = 0;      ///< spawns and wakes that came from outside the workers
     std::uint64_t budget_forced_yields = 0;  ///< polls cut short by the cooperative budget
     std::vector<WorkerMetrics> workers;
+
+    /// Poll-time buckets: bucket k < kPollTimeBuckets - 1 counts polls
+    /// shorter than 2^k microseconds (and, from k = 1, at least 2^(k-1));
+    /// the last one counts the rest (2^18 us, 262 ms, and longer).
+    static constexpr std::size_t kPollTimeBuckets = 20;
+    /// The exclusive upper bound of bucket k; nanoseconds::max() for the last.
+    static constexpr std::chrono::nanoseconds poll_time_bucket_upper(std::size_t k) noexcept {
+        if (k + 1 >= kPollTimeBuckets) return std::chrono::nanoseconds::max();
+        return std::chrono::microseconds(std::int64_t{1} << k);
+    }
+    /// The bucket a poll of duration `d` falls in.
+    static constexpr std::size_t poll_time_bucket(std::chrono::nanoseconds d) noexcept {
+        std::size_t k = 0;
+        while (k + 1 < kPollTimeBuckets && d >= poll_time_bucket_upper(k)) ++k;
+        return k;
+    }
 };
 
 }  // namespace corio

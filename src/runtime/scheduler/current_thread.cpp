@@ -102,6 +102,7 @@ RuntimeMetrics CurrentThread::metrics() const {
     w.polls = polls_.load(std::memory_order_relaxed);
     w.parks = parks_.load(std::memory_order_relaxed);
     w.local_queue_depth = local_depth_.load(std::memory_order_relaxed);
+    if (config_.metrics_histograms) poll_times_.read_into(w);
     m.workers.push_back(w);
     return m;
 }
@@ -126,7 +127,11 @@ bool CurrentThread::run_batch() {
     for (std::uint32_t i = 0; i < config_.event_interval; ++i) {
         QueueEntry entry = next_task();
         if (!entry) return i != 0;
-        entry.run();
+        if (config_.metrics_histograms) {
+            poll_times_.time([&] { entry.run(); });
+        } else {
+            entry.run();
+        }
         polls_.store(polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
     }
     local_depth_.store(local_.size(), std::memory_order_relaxed);

@@ -18,6 +18,7 @@
 #include "runtime/blocking/pool.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/scheduler/local_queue.hpp"
+#include "runtime/scheduler/poll_timer.hpp"
 #include "runtime/scheduler/remote_queue.hpp"
 #include "runtime/task/owned_tasks.hpp"
 
@@ -78,6 +79,7 @@ private:
     Atomic<std::uint64_t> parks_{0};
     Atomic<std::uint64_t> remote_schedules_{0};
     Atomic<std::size_t> local_depth_{0};
+    PollHistogram poll_times_;  // only with config_.metrics_histograms
     bool shut_down_ = false;
 
     Atomic<bool> root_woken_{false};

@@ -281,13 +281,13 @@ void MultiThread::run_task(Worker& w, QueueEntry entry) {
         // The last searcher found work: wake another to look for more.
         if (idle_.transition_from_searching()) notify_parked();
     }
-    entry.run();
+    run_entry(w, entry);
     w.stats.polls.fetch_add(1, std::memory_order_relaxed);
     flush_deferred_notify(w);
     for (std::uint32_t i = 0; i < kLifoPollCap; ++i) {
         QueueEntry next = swap_lifo(w, QueueEntry());
         if (!next) return;
-        next.run();
+        run_entry(w, next);
         w.stats.polls.fetch_add(1, std::memory_order_relaxed);
         flush_deferred_notify(w);
     }
@@ -297,6 +297,14 @@ void MultiThread::run_task(Worker& w, QueueEntry entry) {
         bool others_waiting = !w.queue.is_empty();
         push_local(w, next);
         if (others_waiting) notify_parked();
+    }
+}
+
+void MultiThread::run_entry(Worker& w, QueueEntry entry) {
+    if (config_.metrics_histograms) {
+        w.stats.poll_times.time([&] { entry.run(); });
+    } else {
+        entry.run();
     }
 }
 
@@ -424,6 +432,7 @@ RuntimeMetrics MultiThread::metrics() const {
         wm.steals = w->stats.steals.load(std::memory_order_relaxed);
         wm.parks = w->stats.parks.load(std::memory_order_relaxed);
         wm.local_queue_depth = w->queue.len();
+        if (config_.metrics_histograms) w->stats.poll_times.read_into(wm);
         m.workers.push_back(wm);
     }
     return m;

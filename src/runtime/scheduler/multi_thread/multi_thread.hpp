@@ -26,6 +26,7 @@
 #include "runtime/scheduler/multi_thread/inject.hpp"
 #include "runtime/scheduler/multi_thread/park.hpp"
 #include "runtime/scheduler/multi_thread/queue.hpp"
+#include "runtime/scheduler/poll_timer.hpp"
 #include "runtime/task/owned_shards.hpp"
 
 namespace corio::detail::mt {
@@ -36,6 +37,7 @@ struct WorkerStats {
     Atomic<std::uint64_t> steals{0};
     Atomic<std::uint64_t> parks{0};
     Atomic<std::uint64_t> forced_yields{0};
+    PollHistogram poll_times;  // only with Config::metrics_histograms
 };
 
 struct Worker {
@@ -91,6 +93,7 @@ private:
     QueueEntry next_task(Worker& w);
     QueueEntry steal_work(Worker& w, std::size_t index);
     void run_task(Worker& w, QueueEntry entry);
+    void run_entry(Worker& w, QueueEntry entry);
     void park_worker(Worker& w, std::size_t index);
     void maintenance(Worker& w);
     void push_local(Worker& w, QueueEntry entry);
