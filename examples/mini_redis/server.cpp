@@ -4,6 +4,7 @@
 #include <corio/runtime.hpp>
 #include <corio/select.hpp>
 #include <corio/sync/semaphore.hpp>
+#include <corio/task/builder.hpp>
 #include <corio/task/task_tracker.hpp>
 #include <corio/time.hpp>
 #include <cstdio>
@@ -49,16 +50,18 @@ corio::Task<void> run(corio::net::TcpListener listener, corio::CancellationToken
             continue;
         }
         TcpStream stream = std::move(accepted->first);
+        // Named after the peer: that is what Handle::dump() and stall reports show.
+        corio::task::Builder task = corio::task::Builder().name("conn " + accepted->second.to_string());
         // Replies are small and awaited one by one: send them without delay.
         (void)stream.set_nodelay(true);
         auto permit = corio::sync::Semaphore::try_acquire_owned(limit);
         // Dropping the JoinHandle detaches the task; the tracker counts it
         // until it ends.
         if (!permit) {
-            connections.spawn(refuse(std::move(stream)));
+            task.spawn(connections.track_future(refuse(std::move(stream))));
             continue;
         }
-        connections.spawn(serve_connection(std::move(stream), state, std::move(*permit)));
+        task.spawn(connections.track_future(serve_connection(std::move(stream), state, std::move(*permit))));
     }
 
     // Stop accepting, then wait until every connection task has ended (the

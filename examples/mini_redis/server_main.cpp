@@ -102,9 +102,12 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    corio::Runtime rt = settings.threads > 1
-                            ? corio::Builder::new_multi_thread().worker_threads(settings.threads).build()
-                            : corio::Builder::new_current_thread().build();
+    // `kill -USR1 <pid>` prints every task (one per connection, named after
+    // its peer) and what it waits for on stderr.
+    corio::Runtime rt =
+        settings.threads > 1
+            ? corio::Builder::new_multi_thread().worker_threads(settings.threads).dump_on_signal(SIGUSR1).build()
+            : corio::Builder::new_current_thread().dump_on_signal(SIGUSR1).build();
     int rc = rt.block_on(serve(settings));
     std::fflush(stdout);
     return rc;

@@ -28,6 +28,7 @@
 #include <utility>
 #include <variant>
 
+#include "corio/detail/describe.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 
@@ -372,6 +373,16 @@ public:
     using Output = std::variant<typename detail::Branch<As>::Output...>;
 
     explicit Select(As&&... futs) : branches_(detail::Branch<As>(std::forward<As>(futs))...) {}
+
+    /// For task dumps: "select(sync::Notify::Notified, net::TcpListener::Accept)".
+    void describe(detail::DescribeSink& out) const noexcept {
+        out << (Biased ? "select_biased(" : "select(");
+        bool first = true;
+        ((out << (first ? "" : ", "), first = false,
+          detail::write_short_type_name(detail::type_name<std::remove_cvref_t<As>>(), out)),
+         ...);
+        out << ")";
+    }
 
     /// Ready with the winner's output. Rethrows a branch's exception (the
     /// branches polled before it keep their state); throws std::logic_error

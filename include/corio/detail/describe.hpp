@@ -132,4 +132,18 @@ struct ChainBuffer {
     }
 };
 
+/// Writes `f`'s await chain: its own (a Task, or a wrapper that forwards to
+/// one: `void describe_chain(ChainBuffer&) const noexcept`), else one level
+/// saying what `f` is.
+template <class F>
+void describe_chain_of(const F& f, ChainBuffer& out) noexcept {
+    if constexpr (requires { f.describe_chain(out); }) {
+        f.describe_chain(out);
+    } else if (ChainLevel* level = out.add()) {
+        DescribeSink sink(level->what, sizeof level->what);
+        describe_future(f, sink);
+        level->what_len = static_cast<std::uint16_t>(sink.size());
+    }
+}
+
 }  // namespace corio::detail

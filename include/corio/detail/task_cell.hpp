@@ -571,14 +571,7 @@ struct TaskCell final : TaskHeader {
     static void describe(const TaskHeader* t, ChainBuffer& out) noexcept {
         const TaskCell* cell = static_cast<const TaskCell*>(t);
         if (cell->stage_ != Stage::Running) return;
-        if constexpr (requires { cell->future_.describe_chain(out); }) {
-            cell->future_.describe_chain(out);
-        } else {
-            ChainLevel* level = out.add();
-            DescribeSink sink(level->what, sizeof level->what);
-            describe_future(cell->future_, sink);
-            level->what_len = static_cast<std::uint16_t>(sink.size());
-        }
+        describe_chain_of(cell->future_, out);
     }
 
     static constexpr TaskVTable kVTable{&poll, &poll_yielded, &cancel, &take_output, &drop_output, &dealloc, &describe};

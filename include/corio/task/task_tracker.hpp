@@ -22,10 +22,12 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <source_location>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
 
+#include "corio/detail/describe.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 #include "corio/runtime.hpp"
@@ -141,6 +143,9 @@ public:
     /// Polls the inner future.
     Poll<Output> poll(Context& cx) { return future_.poll(cx); }
 
+    /// For task dumps: the inner future's chain.
+    void describe_chain(detail::ChainBuffer& out) const noexcept { detail::describe_chain_of(future_, out); }
+
 private:
     // Declared first so it is destroyed last: the count drops only once the
     // future (and everything it owns) is gone.
@@ -223,23 +228,24 @@ public:
     /// is returned as corio::spawn returns it. Throws std::logic_error
     /// outside a runtime (nothing is then tracked).
     template <Future F>
-    JoinHandle<output_of<F>> spawn(F fut) {
-        return corio::spawn(track_future(std::move(fut)));
+    JoinHandle<output_of<F>> spawn(F fut, std::source_location where = std::source_location::current()) {
+        return corio::spawn(track_future(std::move(fut)), where);
     }
 
     /// Spawns `fut` as a tracked task on the runtime of `handle` (from any
     /// thread).
     template <Future F>
-    JoinHandle<output_of<F>> spawn_on(F fut, const Handle& handle) {
+    JoinHandle<output_of<F>> spawn_on(F fut, const Handle& handle,
+                                      std::source_location where = std::source_location::current()) {
         Handle target = handle;
-        return target.spawn(track_future(std::move(fut)));
+        return target.spawn(track_future(std::move(fut)), where);
     }
 
     /// Spawns `fut` as a tracked task with task::spawn_local (it stays on
     /// this thread). Throws std::logic_error where spawn_local would.
     template <Future F>
-    JoinHandle<output_of<F>> spawn_local(F fut) {
-        return task::spawn_local(track_future(std::move(fut)));
+    JoinHandle<output_of<F>> spawn_local(F fut, std::source_location where = std::source_location::current()) {
+        return task::spawn_local(track_future(std::move(fut)), where);
     }
 
     /// `fut` wrapped so that this tracker counts it while it exists, to be
