@@ -358,7 +358,7 @@ void Monitor::report_stall(Slot& slot, std::size_t index, TaskHeader* task, std:
         for (int i = 2; symbols != nullptr && i < capture.frame_count; ++i) {
             report.backtrace.push_back(demangled_frame(symbols[i]));
         }
-        std::free(symbols);
+        std::free(static_cast<void*>(symbols));
     }
     recent_reports_.push_back(now);
     deliver(std::move(report));
