@@ -46,9 +46,8 @@ struct TaskInfo {
     /// Root Task's co_await first, leaf last. Empty while Running (its frames
     /// are changing), for a Task never polled, and for a finished task.
     std::vector<AwaitPoint> awaiting;
-    std::size_t awaiting_skipped = 0;       // frames left out of a very deep chain
-    std::chrono::milliseconds age{0};       // since spawn
-    std::chrono::milliseconds idle_for{0};  // since its last poll began
+    std::size_t awaiting_skipped = 0;  // frames left out of a very deep chain
+    std::chrono::seconds age{0};       // since spawn, in whole seconds
     std::uint64_t polls = 0;
 };
 

@@ -43,10 +43,7 @@ void read_identity(const TaskHeader* t, diag::TaskInfo& info, std::uint32_t now_
     info.name = name != nullptr ? *name : std::string();
     info.spawned_at = t->origin.where();
     info.polls = t->polls.load(std::memory_order_relaxed);
-    // Unsigned differences: right across the 49-day wrap.
-    info.age = std::chrono::milliseconds(static_cast<std::uint32_t>(now_ms - t->spawned_ms));
-    info.idle_for =
-        std::chrono::milliseconds(static_cast<std::uint32_t>(now_ms - t->polled_ms.load(std::memory_order_relaxed)));
+    info.age = std::chrono::seconds(t->age_s(now_ms));
 }
 
 void append_chain(const ChainBuffer& chain, diag::TaskInfo& info) {
@@ -182,16 +179,6 @@ std::string file_line(const std::source_location& where) {
     return file + ":" + std::to_string(where.line());
 }
 
-std::string duration_text(std::chrono::milliseconds d) {
-    char buf[32];
-    if (d.count() < 1000) {
-        std::snprintf(buf, sizeof buf, "%lld ms", static_cast<long long>(d.count()));
-    } else {
-        std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(d.count()) / 1000.0);
-    }
-    return buf;
-}
-
 // Printable in a terminal: control bytes escaped, the rest as given.
 std::string printable(const std::string& s) {
     std::string out;
@@ -214,8 +201,7 @@ void write_task_text(const TaskInfo& t, std::string& out, const char* indent) {
     out += std::string(" ") + to_string(t.state);
     if (t.worker) out += " on worker " + std::to_string(*t.worker);
     out += ", spawned at " + file_line(t.spawned_at);
-    out += ", age " + duration_text(t.age);
-    if (t.state == TaskState::Idle || t.state == TaskState::Scheduled) out += ", idle " + duration_text(t.idle_for);
+    out += ", age " + (t.age.count() == 0 ? std::string("<1 s") : std::to_string(t.age.count()) + " s");
     out += ", " + std::to_string(t.polls) + (t.polls == 1 ? " poll" : " polls") + "\n";
     for (std::size_t i = 0; i < t.awaiting.size(); ++i) {
         const AwaitPoint& p = t.awaiting[i];
@@ -310,8 +296,8 @@ std::string Dump::to_json() const {
         out += t.worker ? std::to_string(*t.worker) : "null";
         out += ",\"spawned_at\":{";
         json_location(t.spawned_at, out);
-        out += "},\"age_ms\":" + std::to_string(t.age.count()) + ",\"idle_ms\":" + std::to_string(t.idle_for.count()) +
-               ",\"polls\":" + std::to_string(t.polls) + ",\"awaiting\":[";
+        out += "},\"age_s\":" + std::to_string(t.age.count()) + ",\"polls\":" + std::to_string(t.polls) +
+               ",\"awaiting\":[";
         for (std::size_t k = 0; k < t.awaiting.size(); ++k) {
             if (k != 0) out += ',';
             out += '{';

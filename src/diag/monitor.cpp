@@ -38,8 +38,7 @@ struct Capture {
     char name[128] = {};
     std::size_t name_len = 0;
     std::uint32_t polls = 0;
-    std::uint32_t spawned_ms = 0;
-    std::uint32_t polled_ms = 0;
+    std::uint32_t age_s = 0;
     ChainBuffer chain;
     void* frames[kMaxFrames] = {};
     int frame_count = 0;
@@ -70,8 +69,7 @@ void on_capture_signal(int) {
                 std::memcpy(capture.name, n->data(), capture.name_len);
             }
             capture.polls = t->polls.load(std::memory_order_relaxed);
-            capture.spawned_ms = t->spawned_ms;
-            capture.polled_ms = t->polled_ms.load(std::memory_order_relaxed);
+            capture.age_s = t->age_s(coarse_clock_ms());
             capture.chain.depth = 0;
             capture.chain.skipped = 0;
             capture.chain.started = true;
@@ -345,13 +343,11 @@ void Monitor::report_stall(Slot& slot, std::size_t index, TaskHeader* task, std:
     }
     if (captured == 2) return;  // the poll ended meanwhile: no stall any more
     if (captured == 1) {
-        std::uint32_t now_ms = coarse_clock_ms();
         report.task.id = task::Id(capture.id);
         report.task.name.assign(capture.name, capture.name_len);
         report.task.spawned_at = capture.where;
         report.task.polls = capture.polls;
-        report.task.age = milliseconds(static_cast<std::uint32_t>(now_ms - capture.spawned_ms));
-        report.task.idle_for = milliseconds(static_cast<std::uint32_t>(now_ms - capture.polled_ms));
+        report.task.age = seconds(capture.age_s);
         if (capture.chain.started) append_chain(capture.chain, report.task);
         char** symbols = backtrace_symbols(capture.frames, capture.frame_count);
         // Frames 0 and 1 are the signal handler and the kernel's trampoline.

@@ -18,8 +18,9 @@
 // The cell is freed when the count reaches zero.
 //
 // The header also carries what diagnostics read (corio/diag.hpp): the task's
-// id, where it was spawned (and its name, if it has one), and two counters
-// its poller keeps. They cost 16 bytes; the counters sit in what was padding.
+// id, where it was spawned (and its name, if it has one), its poll count and
+// when it was spawned. They cost 16 bytes; the last two sit in what was
+// padding before the stage.
 #pragma once
 
 #include <atomic>
@@ -162,22 +163,25 @@ struct TaskHeader {
     Waker join_waker;
     std::uint64_t id = 0;  // task::Id
     TaskOrigin origin;
-    // Written only by the thread polling the task; atomic for dump readers.
-    Atomic<std::uint32_t> polls{0};
-    Atomic<std::uint32_t> polled_ms{0};  // task_clock_ms() at the last poll
-    std::uint32_t spawned_ms = 0;
+    Atomic<std::uint32_t> polls{0};  // written only by the poller; atomic for dump readers
+    std::uint8_t spawned_s[3] = {};  // task_clock_ms() / 1000 at spawn, 24 bits (wraps after 194 days)
 
     /// The owned lists' sentinel: no task.
     TaskHeader(std::uint64_t initial, const TaskVTable* vt, Scheduler* s) noexcept
         : state(initial), vtable(vt), scheduler(s) {}
     TaskHeader(std::uint64_t initial, const TaskVTable* vt, Scheduler* s, TaskOrigin from) noexcept
-        : state(initial),
-          vtable(vt),
-          scheduler(s),
-          id(next_task_id()),
-          origin(from),
-          polled_ms(task_clock_ms()),
-          spawned_ms(polled_ms.load(std::memory_order_relaxed)) {}
+        : state(initial), vtable(vt), scheduler(s), id(next_task_id()), origin(from) {
+        std::uint32_t now_s = task_clock_ms() / 1000;
+        spawned_s[0] = static_cast<std::uint8_t>(now_s);
+        spawned_s[1] = static_cast<std::uint8_t>(now_s >> 8);
+        spawned_s[2] = static_cast<std::uint8_t>(now_s >> 16);
+    }
+
+    /// Seconds since spawn (mod 2^24), given task_clock_ms() now.
+    std::uint32_t age_s(std::uint32_t now_ms) const noexcept {
+        std::uint32_t spawned = spawned_s[0] | (std::uint32_t{spawned_s[1]} << 8) | (std::uint32_t{spawned_s[2]} << 16);
+        return (now_ms / 1000 - spawned) & 0xffffff;
+    }
 };
 
 // ---- reference counting ----------------------------------------------------
@@ -504,7 +508,6 @@ struct TaskCell final : TaskHeader {
         // Single writers (this thread, this task's poller): no read-modify-write.
         poll_count.store(poll_count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        polled_ms.store(task_clock_ms(), std::memory_order_relaxed);
         try {
             Poll<Out> result = future_.poll(cx);
             if (result.is_pending()) return false;
