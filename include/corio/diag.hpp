@@ -43,6 +43,7 @@ struct TaskInfo {
     std::source_location spawned_at;
     TaskState state = TaskState::Idle;
     std::optional<std::size_t> worker;  // the worker polling it, while Running
+    bool blocking = false;              // a task::spawn_blocking closure (on the blocking pool)
     /// Root Task's co_await first, leaf last. Empty while Running (its frames
     /// are changing), for a Task never polled, and for a finished task.
     std::vector<AwaitPoint> awaiting;

@@ -62,6 +62,9 @@ public:
     using Output = std::remove_cv_t<std::invoke_result_t<Fn>>;
     explicit BlockingTask(Fn fn) noexcept(std::is_nothrow_move_constructible_v<Fn>) : fn_(std::move(fn)) {}
 
+    /// For task dumps.
+    void describe(DescribeSink& out) const noexcept { out << "spawn_blocking closure"; }
+
     Poll<Output> poll(Context&) {
         if constexpr (std::is_void_v<Output>) {
             std::invoke(std::move(fn_));
@@ -76,12 +79,12 @@ private:
 };
 
 template <BlockingFn F>
-JoinHandle<blocking_output_t<F>> spawn_blocking_on(RuntimeCore& core, F&& fn) {
+JoinHandle<blocking_output_t<F>> spawn_blocking_on(RuntimeCore& core, F&& fn, TaskOrigin origin) {
     using Fut = BlockingTask<std::decay_t<F>>;
     BlockingPool* pool = core.blocking_pool();
     if (pool == nullptr) throw std::logic_error("corio::spawn_blocking: this runtime has no blocking pool");
     Scheduler& scheduler = blocking_scheduler(*pool);
-    TaskHeader* task = TaskCell<Fut>::allocate(Fut(std::forward<F>(fn)), &scheduler);
+    TaskHeader* task = TaskCell<Fut>::allocate(Fut(std::forward<F>(fn)), &scheduler, origin);
     scheduler.ref();  // the task's reference, dropped when the cell is freed
     scheduler.spawn(task);
     return JoinHandle<blocking_output_t<F>>(task);
@@ -122,8 +125,9 @@ public:
 
     /// Runs `fn` on this runtime's blocking pool; see task::spawn_blocking.
     template <detail::BlockingFn F>
-    JoinHandle<detail::blocking_output_t<F>> spawn_blocking(F&& fn) {
-        return detail::spawn_blocking_on(*core_, std::forward<F>(fn));
+    JoinHandle<detail::blocking_output_t<F>> spawn_blocking(
+        F&& fn, std::source_location where = std::source_location::current()) {
+        return detail::spawn_blocking_on(*core_, std::forward<F>(fn), detail::TaskOrigin(where));
     }
 
     /// True when both refer to the same runtime.
@@ -266,8 +270,9 @@ public:
 
     /// Runs `fn` on this runtime's blocking pool; see task::spawn_blocking.
     template <detail::BlockingFn F>
-    JoinHandle<detail::blocking_output_t<F>> spawn_blocking(F&& fn) {
-        return detail::spawn_blocking_on(core(), std::forward<F>(fn));
+    JoinHandle<detail::blocking_output_t<F>> spawn_blocking(
+        F&& fn, std::source_location where = std::source_location::current()) {
+        return detail::spawn_blocking_on(core(), std::forward<F>(fn), detail::TaskOrigin(where));
     }
 
     /// A handle to this runtime.
@@ -314,9 +319,10 @@ namespace task {
 /// waits (up to its timeout) for the running ones. Throws std::logic_error
 /// outside a runtime.
 template <detail::BlockingFn F>
-JoinHandle<detail::blocking_output_t<F>> spawn_blocking(F&& fn) {
+JoinHandle<detail::blocking_output_t<F>> spawn_blocking(F&& fn,
+                                                        std::source_location where = std::source_location::current()) {
     return detail::spawn_blocking_on(detail::current_runtime_or_throw("corio::task::spawn_blocking"),
-                                     std::forward<F>(fn));
+                                     std::forward<F>(fn), detail::TaskOrigin(where));
 }
 
 /// The future of consume_budget().

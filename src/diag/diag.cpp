@@ -200,6 +200,7 @@ void write_task_text(const TaskInfo& t, std::string& out, const char* indent) {
     if (!t.name.empty()) out += " \"" + printable(t.name) + "\"";
     out += std::string(" ") + to_string(t.state);
     if (t.worker) out += " on worker " + std::to_string(*t.worker);
+    if (t.blocking) out += t.state == TaskState::Running ? " on a blocking thread" : " (blocking pool)";
     out += ", spawned at " + file_line(t.spawned_at);
     out += ", age " + (t.age.count() == 0 ? std::string("<1 s") : std::to_string(t.age.count()) + " s");
     out += ", " + std::to_string(t.polls) + (t.polls == 1 ? " poll" : " polls") + "\n";
@@ -294,6 +295,7 @@ std::string Dump::to_json() const {
         json_string(t.name, out);
         out += ",\"state\":\"" + std::string(diag::to_string(t.state)) + "\",\"worker\":";
         out += t.worker ? std::to_string(*t.worker) : "null";
+        out += std::string(",\"blocking\":") + (t.blocking ? "true" : "false");
         out += ",\"spawned_at\":{";
         json_location(t.spawned_at, out);
         out += "},\"age_s\":" + std::to_string(t.age.count()) + ",\"polls\":" + std::to_string(t.polls) +

@@ -285,4 +285,34 @@ TEST(Dump, AFinishedTaskWhoseOutputWasNotTakenShowsDone) {
     }());
 }
 
+TEST(Dump, ListsBlockingTasksRunningAndQueuedWithTheirSpawnSites) {
+    auto rt = corio::Builder::new_current_thread().max_blocking_threads(1).stall_threshold(0ns).build();
+    rt.block_on([]() -> Task<void> {
+        std::atomic<bool> release{false};
+        std::atomic<bool> started{false};
+        int line = __LINE__ + 1;
+        auto running = corio::task::spawn_blocking([&] {
+            started = true;
+            while (!release.load()) std::this_thread::sleep_for(1ms);
+        });
+        auto queued = corio::task::spawn_blocking([] { return 7; });
+        while (!started.load()) co_await corio::time::sleep(1ms);
+        corio::diag::Dump d = corio::Handle::current().dump();
+        const corio::diag::TaskInfo* r = find(d, running.id());
+        const corio::diag::TaskInfo* q = find(d, queued.id());
+        EXPECT_NE(r, nullptr);
+        EXPECT_NE(q, nullptr);
+        if (r != nullptr && q != nullptr) {
+            EXPECT_TRUE(r->blocking);
+            EXPECT_EQ(r->state, corio::diag::TaskState::Running);
+            EXPECT_EQ(r->spawned_at.line(), static_cast<unsigned>(line));
+            EXPECT_EQ(q->state, corio::diag::TaskState::Scheduled);
+        }
+        EXPECT_NE(d.to_string().find("Running on a blocking thread"), std::string::npos) << d.to_string();
+        release = true;
+        co_await running;
+        EXPECT_EQ(co_await queued, 7);
+    }());
+}
+
 }  // namespace

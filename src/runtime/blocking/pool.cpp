@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "corio/detail/sync.hpp"
+#include "diag/collect.hpp"
 
 namespace corio::detail {
 namespace {
@@ -111,6 +112,20 @@ void BlockingPool::task_done(std::unique_lock<corio::detail::Mutex>&) {
     if (active_.fetch_sub(1, std::memory_order_release) == 1 && on_idle_) on_idle_();
 }
 
+void BlockingPool::dump_into(diag::Dump& dump) const {
+    std::lock_guard lock(mutex_);
+    std::uint32_t now_ms = coarse_clock_ms();
+    auto add = [&](const TaskHeader* t, diag::TaskState state) {
+        diag::TaskInfo info;
+        read_identity(t, info, now_ms);
+        info.state = state;
+        info.blocking = true;
+        dump.tasks.push_back(std::move(info));
+    };
+    for (QueueEntry e : queue_) add(e.task(), diag::TaskState::Scheduled);  // the queue's reference keeps it
+    for (const TaskHeader* t : running_) add(t, diag::TaskState::Running);
+}
+
 void BlockingPool::set_on_idle(std::function<void()> on_idle) {
     std::lock_guard lock(mutex_);
     on_idle_ = std::move(on_idle);
@@ -143,8 +158,17 @@ void BlockingPool::worker_main() {
         if (!queue_.empty()) {
             QueueEntry entry = queue_.front();
             queue_.pop_front();
+            // A reference of our own keeps the cell readable by dump_into
+            // until it leaves running_, even if the run frees the task.
+            TaskHeader* task = entry.task();
+            task_ref(task);
+            running_.push_back(task);
             lock.unlock();
             entry.run();  // never throws: the cell catches the closure's exception
+            lock.lock();
+            std::erase(running_, task);
+            lock.unlock();
+            task_unref(task);  // may free the cell (and the closure's output): not under our lock
             lock.lock();
             task_done(lock);
             continue;

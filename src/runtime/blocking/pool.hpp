@@ -27,9 +27,11 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "corio/detail/sync.hpp"
 #include "corio/detail/task_cell.hpp"
+#include "corio/diag.hpp"
 #include "corio/runtime.hpp"
 #include "runtime/task/lifecycle.hpp"
 
@@ -77,6 +79,9 @@ public:
     /// Live threads (busy or idle); for tests and diagnostics.
     std::size_t num_threads() const;
 
+    /// Appends the queued (Scheduled) and running tasks to `dump`.
+    void dump_into(diag::Dump& dump) const;
+
 private:
     explicit BlockingPool(const Builder::Config& config);
     ~BlockingPool() = default;
@@ -99,15 +104,16 @@ private:
     Atomic<std::size_t> active_{0};  // queued + running; written under mutex_
 
     mutable Mutex mutex_;
-    CondVar work_cv_;                // idle threads wait here for notified_ or shutdown_
-    CondVar exit_cv_;                // shutdown waits here for threads_ to drop
-    std::deque<QueueEntry> queue_;   // guarded by mutex_
-    std::size_t threads_ = 0;        // guarded by mutex_: threads that can still take work
-    std::size_t exiting_ = 0;        // guarded by mutex_: threads past their loop, in on_thread_stop
-    std::size_t idle_ = 0;           // guarded by mutex_
-    std::size_t notified_ = 0;       // guarded by mutex_: idle threads told to take work
-    bool shutdown_ = false;          // guarded by mutex_
-    std::function<void()> on_idle_;  // guarded by mutex_
+    CondVar work_cv_;                   // idle threads wait here for notified_ or shutdown_
+    CondVar exit_cv_;                   // shutdown waits here for threads_ to drop
+    std::deque<QueueEntry> queue_;      // guarded by mutex_
+    std::vector<TaskHeader*> running_;  // guarded by mutex_: tasks being run, each with a reference of its own
+    std::size_t threads_ = 0;           // guarded by mutex_: threads that can still take work
+    std::size_t exiting_ = 0;           // guarded by mutex_: threads past their loop, in on_thread_stop
+    std::size_t idle_ = 0;              // guarded by mutex_
+    std::size_t notified_ = 0;          // guarded by mutex_: idle threads told to take work
+    bool shutdown_ = false;             // guarded by mutex_
+    std::function<void()> on_idle_;     // guarded by mutex_
 };
 
 /// Owns one reference to a BlockingPool.

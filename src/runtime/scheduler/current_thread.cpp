@@ -234,6 +234,7 @@ diag::Dump CurrentThread::dump_here() {
         d.tasks.emplace_back();
         read_task(t, d.tasks.back(), *scratch, worker_of(t, polling));
     });
+    blocking_->dump_into(d);
     finish_dump(d);
     return d;
 }

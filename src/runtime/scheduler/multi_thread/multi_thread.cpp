@@ -453,6 +453,7 @@ diag::Dump MultiThread::dump() {
         d.tasks.emplace_back();
         read_task(t, d.tasks.back(), *scratch, worker_of(t, polling));
     });
+    blocking_->dump_into(d);
     finish_dump(d);
     return d;
 }
