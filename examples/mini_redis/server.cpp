@@ -7,6 +7,7 @@
 #include <corio/task/builder.hpp>
 #include <corio/task/task_tracker.hpp>
 #include <corio/time.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <utility>
@@ -22,10 +23,12 @@ using namespace std::chrono_literals;
 using corio::net::TcpStream;
 
 /// Answers a client over the connection limit and closes its connection.
+/// It waits only briefly for the client to close first: at the limit,
+/// descriptors are scarce, and each refusal holds one while it waits.
 corio::Task<void> refuse(TcpStream stream) {
     Connection conn(std::move(stream));
     resp::error(conn.output(), "ERR max number of clients reached");
-    co_await close_with_reply(conn, 1s);
+    co_await close_with_reply(conn, 50ms);
 }
 
 }  // namespace
@@ -37,14 +40,22 @@ corio::Task<void> run(corio::net::TcpListener listener, corio::CancellationToken
     corio::task::TaskTracker connections;  // every connection task, refused ones too
 
     corio::Cancelled stop = shutdown.cancelled();
+    corio::time::Instant last_complaint;
+    std::uint64_t failed_accepts = 0;
     for (;;) {
         auto accept = listener.accept();
         auto event = co_await corio::select_biased(stop, accept);
         if (event.index() == 0) break;
         auto& accepted = std::get<1>(event);
         if (!accepted) {
-            // Typically EMFILE: back off instead of spinning on the same error.
-            std::fprintf(stderr, "mini-redis: accept failed: %s\n", accepted.error().message().c_str());
+            // Typically EMFILE: back off instead of spinning on the same
+            // error, and say so at most once a second.
+            ++failed_accepts;
+            if (failed_accepts == 1 || last_complaint.elapsed() >= 1s) {
+                std::fprintf(stderr, "mini-redis: accept failed: %s (%llu times so far)\n",
+                             accepted.error().message().c_str(), static_cast<unsigned long long>(failed_accepts));
+                last_complaint = corio::time::Instant::now();
+            }
             auto pause = corio::time::sleep(100ms);
             co_await corio::select_biased(stop, pause);
             continue;

@@ -10,6 +10,9 @@
 // command it is executing, and exits with status 0 within about 5 seconds.
 //
 // Try it: mini-redis-server, then redis-cli SET hello world; redis-cli GET hello.
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <charconv>
 #include <corio/cancel.hpp>
 #include <corio/corio.hpp>
@@ -72,6 +75,35 @@ corio::Task<int> serve(Settings settings) {
     co_return 0;
 }
 
+// Descriptors kept for everything but clients: the listener, the runtime's
+// own (epoll or io_uring, eventfds, timers), the standard streams, and one to
+// accept and refuse a client over the limit. Redis keeps 32 as well.
+constexpr unsigned long kReservedFds = 32;
+
+// Raises the soft descriptor limit toward the hard one, as Redis does, so
+// --max-connections clients fit; when they cannot, lowers max_connections to
+// what fits and says so. Without this, clients past the limit would find
+// accept failing (EMFILE) and hang instead of being told "max clients".
+void fit_descriptor_limit(Settings& settings) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    rlim_t wanted = settings.max_connections + kReservedFds;
+    if (limit.rlim_cur < wanted) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min<rlim_t>(wanted, limit.rlim_max);
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+    if (limit.rlim_cur >= wanted) return;
+    unsigned long fits =
+        limit.rlim_cur > kReservedFds + 1 ? static_cast<unsigned long>(limit.rlim_cur) - kReservedFds : 1;
+    std::fprintf(stderr,
+                 "mini-redis: warning: the descriptor limit (%llu, hard %llu) fits %lu clients: --max-connections "
+                 "lowered from %lu to %lu\n",
+                 static_cast<unsigned long long>(limit.rlim_cur), static_cast<unsigned long long>(limit.rlim_max), fits,
+                 settings.max_connections, fits);
+    settings.max_connections = fits;
+}
+
 bool parse_number(const char* text, unsigned long& out) {
     const char* end = text + std::strlen(text);
     auto [ptr, ec] = std::from_chars(text, end, out);
@@ -102,6 +134,7 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    fit_descriptor_limit(settings);
     // `kill -USR1 <pid>` prints every task (one per connection, named after
     // its peer) and what it waits for on stderr.
     corio::Runtime rt =
