@@ -162,13 +162,20 @@ corio::Task<bool> Session::send_output() {
     std::string& out = conn_.output();
     auto bytes = std::as_bytes(std::span(out.data(), out.size()));
     corio::io::Result<void> written;
+    // A client that does not read its replies must not hold up a shutdown:
+    // the write loses to the stop signal (and the connection is dropped).
     if (subscriptions_.empty()) {
-        written = co_await conn_.stream().write_all(bytes);
+        auto write = conn_.stream().write_all(bytes);
+        auto event = co_await corio::select_biased(write, stop_);
+        if (event.index() == 1) co_return false;
+        written = std::get<0>(event);
     } else {
         // A subscriber that stopped reading is disconnected after a while
         // rather than kept (with its messages) for ever.
-        auto write = conn_.stream().write_all(bytes);
-        auto in_time = co_await corio::time::timeout(state_->options.subscriber_write_timeout, std::move(write));
+        auto write = corio::time::timeout(state_->options.subscriber_write_timeout, conn_.stream().write_all(bytes));
+        auto event = co_await corio::select_biased(write, stop_);
+        if (event.index() == 1) co_return false;
+        auto& in_time = std::get<0>(event);
         if (!in_time) co_return false;
         written = *in_time;
     }
