@@ -9,6 +9,11 @@
 #   benchmark  redis-benchmark -t ping,set,get, without and with -P 16
 #   pubsub     two `redis-cli subscribe` processes both get a PUBLISH
 #   shutdown   SIGTERM with a client connected: exit status 0, promptly
+#   readers    SIGTERM while 20 clients pipeline GETs of a 100 KB value and
+#              never read the replies: exit within 2 s (not the 5 s grace)
+#   fdlimit    the server under `ulimit -n 1024`, 1,500 clients: it says it
+#              lowered --max-connections, serves 992 and tells the other 508
+#              "max number of clients reached" (none hangs)
 # Starts the server on an ephemeral port (--port 0) with --threads THREADS.
 # Exits 77 (CTest's SKIP_RETURN_CODE) when redis-cli or redis-benchmark is
 # not installed. Every wait is bounded.
@@ -44,7 +49,11 @@ fail() {
 
 # Starts the server and sets $port from its "listening on IP:PORT" line.
 start_server() {
-    "$server" --port 0 --threads "$threads" >"$work/server.out" 2>"$work/server.err" &
+    if [[ "$part" == fdlimit ]]; then
+        (ulimit -n 1024 && exec "$server" --port 0 --threads "$threads") >"$work/server.out" 2>"$work/server.err" &
+    else
+        "$server" --port 0 --threads "$threads" >"$work/server.out" 2>"$work/server.err" &
+    fi
     server_pid=$!
     for _ in $(seq 100); do
         port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$work/server.out")
@@ -186,12 +195,70 @@ part_shutdown() {
     ((SECONDS - start <= 6)) || fail "shutdown took $((SECONDS - start)) s"
 }
 
+part_readers() {
+    expect OK SET k "$(head -c 100000 /dev/zero | tr '\0' x)"
+    local fds=() fd
+    for _ in $(seq 20); do
+        exec {fd}<>"/dev/tcp/127.0.0.1/$port" || fail "cannot connect"
+        fds+=("$fd")
+        # 200 pipelined GETs (20 MB of replies) that are never read.
+        printf 'GET k\r\n%.0s' $(seq 200) >&"$fd"
+    done
+    sleep 1
+    local start=$EPOCHREALTIME
+    kill -TERM "$server_pid"
+    wait_for 10 exited "$server_pid" || fail "the server did not exit within 10 s of SIGTERM"
+    wait "$server_pid" || fail "the server exited with a failure status"
+    server_pid=""
+    local took
+    took=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+    echo "exited $took s after SIGTERM with 20 clients not reading"
+    awk -v t="$took" 'BEGIN { exit !(t <= 2) }' || fail "shutdown took $took s"
+    for fd in "${fds[@]}"; do exec {fd}>&-; done
+}
+
+part_fdlimit() {
+    command -v python3 >/dev/null || { echo "python3 is not installed: skipping"; exit 77; }
+    grep -q "lowered from 10000 to 992" "$work/server.err" || fail "no warning about the descriptor limit"
+    # (bash's `read -t` cannot wait on a descriptor past 1023.)
+    local counts
+    counts=$(timeout 60 python3 - "$port" <<'PY'
+import resource, socket, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+port = int(sys.argv[1])
+held, pong, refused, other = [], 0, 0, 0
+for _ in range(1500):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(10)
+    held.append(s)
+    s.sendall(b"PING\r\n")
+    try:
+        reply = s.recv(100)
+    except OSError:
+        reply = b""
+    if reply.startswith(b"+PONG"):
+        pong += 1
+    elif b"max number of clients reached" in reply:
+        refused += 1
+    else:
+        other += 1
+print(pong, refused, other)
+PY
+    ) || fail "the clients failed"
+    read -r pong refused other <<<"$counts"
+    echo "1500 clients under ulimit -n 1024: $pong served, $refused refused, $other other"
+    ((pong == 992 && refused == 508 && other == 0)) || fail "expected 992 served and 508 refused"
+}
+
 start_server
 case "$part" in
     commands) part_commands ;;
     benchmark) part_benchmark ;;
     pubsub) part_pubsub ;;
     shutdown) part_shutdown ;;
+    readers) part_readers ;;
+    fdlimit) part_fdlimit ;;
     *) fail "unknown part $part" ;;
 esac
 if [[ -n "$server_pid" ]]; then
