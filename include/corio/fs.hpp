@@ -1,10 +1,15 @@
 // corio::fs: asynchronous file system operations (Tokio's tokio::fs, Rust's
 // std::fs names).
 //
-// Each free function is one trip to the runtime's blocking pool, which runs
-// the plain system calls (open, read, stat, ...) there; fs::read_dir and
-// fs::File batch (see their headers) so that walking a directory or reading
-// a large file does not cost a trip per entry or per small read.
+// On the epoll backend each free function is one trip to the runtime's
+// blocking pool, which runs the plain system calls (open, read, stat, ...)
+// there. On the io_uring backend read, read_to_string, write, metadata,
+// symlink_metadata and try_exists go through the ring instead (openat,
+// statx, read, write, close), so many small files cost no thread hand-offs;
+// the others, fs::read_dir (io_uring has no directory read) and fs::File
+// use the pool on both backends. fs::read_dir and fs::File batch (see their
+// headers) so that walking a directory or reading a large file does not cost
+// a trip per entry or per small read.
 //
 // Errors are io::Result values with the system's error code (compare with
 // std::errc: no_such_file_or_directory, permission_denied, is_a_directory,
@@ -22,8 +27,8 @@
 #include <string_view>
 #include <vector>
 
-#include "corio/detail/blocking_io.hpp"
 #include "corio/fs/file.hpp"
+#include "corio/fs/io_future.hpp"
 #include "corio/fs/metadata.hpp"
 #include "corio/fs/read_dir.hpp"
 #include "corio/io/core.hpp"
@@ -31,11 +36,6 @@
 namespace corio::fs {
 
 using Path = std::filesystem::path;
-
-/// The future every free function returns: its io::Result<T>. Lazy: the
-/// trip to the blocking pool starts at the first poll.
-template <class T>
-using IoFuture = corio::detail::BlockingIo<io::Result<T>>;
 
 /// The whole contents of a file.
 IoFuture<std::vector<std::byte>> read(Path path);

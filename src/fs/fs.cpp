@@ -11,15 +11,26 @@
 #include <utility>
 
 #include "corio/detail/blocking_io.hpp"
+#include "fs/ring.hpp"
 #include "fs/sys.hpp"
 
 namespace corio::fs {
 
 IoFuture<std::vector<std::byte>> read(Path path) {
+    if (ring::available()) return IoFuture<std::vector<std::byte>>(ring::read(std::move(path)));
     return IoFuture<std::vector<std::byte>>([path = std::move(path)] { return sys::read(path); });
 }
 
+namespace {
+Task<io::Result<std::string>> ring_read_to_string(Path path) {
+    auto bytes = co_await ring::read(std::move(path));
+    if (!bytes) co_return std::unexpected(bytes.error());
+    co_return std::string(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+}
+}  // namespace
+
 IoFuture<std::string> read_to_string(Path path) {
+    if (ring::available()) return IoFuture<std::string>(ring_read_to_string(std::move(path)));
     return IoFuture<std::string>([path = std::move(path)]() -> io::Result<std::string> {
         auto bytes = sys::read(path);
         if (!bytes) return std::unexpected(bytes.error());
@@ -29,6 +40,7 @@ IoFuture<std::string> read_to_string(Path path) {
 
 IoFuture<void> write(Path path, std::span<const std::byte> data) {
     std::vector<std::byte> owned(data.begin(), data.end());
+    if (ring::available()) return IoFuture<void>(ring::write(std::move(path), std::move(owned)));
     return IoFuture<void>([path = std::move(path), owned = std::move(owned)] { return sys::write(path, owned); });
 }
 
@@ -65,10 +77,12 @@ IoFuture<void> create_dir_all(Path path) {
 }
 
 IoFuture<Metadata> metadata(Path path) {
+    if (ring::available()) return IoFuture<Metadata>(ring::stat(std::move(path), true));
     return IoFuture<Metadata>([path = std::move(path)] { return sys::stat(path, true); });
 }
 
 IoFuture<Metadata> symlink_metadata(Path path) {
+    if (ring::available()) return IoFuture<Metadata>(ring::stat(std::move(path), false));
     return IoFuture<Metadata>([path = std::move(path)] { return sys::stat(path, false); });
 }
 
@@ -95,6 +109,7 @@ IoFuture<void> set_permissions(Path path, Permissions perm) {
 }
 
 IoFuture<bool> try_exists(Path path) {
+    if (ring::available()) return IoFuture<bool>(ring::try_exists(std::move(path)));
     return IoFuture<bool>([path = std::move(path)] { return sys::try_exists(path); });
 }
 

@@ -22,6 +22,7 @@
 #include "corio/task.hpp"
 #include "corio/task/join_set.hpp"
 #include "support/co_assert.hpp"
+#include "support/poll.hpp"
 #include "support/run_bounded.hpp"
 #include "support/temp_dir.hpp"
 
@@ -278,6 +279,26 @@ Task<void> read_dir_errors_and_early_drop() {
     EXPECT_FALSE(none.has_value());
 }
 TEST(Fs, ReadDirErrorsAndEarlyDrop) { run_bounded(read_dir_errors_and_early_drop()); }
+
+Task<void> calls_dropped_in_flight_free_nothing_in_use() {
+    test::TempDir dir("corio-fs");
+    CO_ASSERT_TRUE(dir.ok());
+    std::string big(1 << 20, 'q');
+    auto w = co_await fs::write(dir.file("big"), std::string_view(big));
+    CO_ASSERT_OK(w);
+    for (int i = 0; i < 20; ++i) {
+        auto read = fs::read(dir.file("big"));
+        (void)test::poll_once(read);  // started (on the pool, or in the ring), then dropped
+        auto stat = fs::metadata(dir.file("big"));
+        (void)test::poll_once(stat);
+        auto write = fs::write(dir.file("w" + std::to_string(i)), std::string_view(big));
+        (void)test::poll_once(write);
+    }
+    auto back = co_await fs::read_to_string(dir.file("big"));
+    CO_ASSERT_OK(back);
+    EXPECT_EQ(*back, big);
+}
+TEST(Fs, CallsDroppedInFlightFreeNothingInUse) { run_bounded(calls_dropped_in_flight_free_nothing_in_use()); }
 
 Task<io::Result<std::size_t>> read_size(Path path) {
     auto bytes = co_await fs::read(std::move(path));
