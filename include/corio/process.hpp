@@ -212,7 +212,7 @@ public:
 private:
     friend class Command;
     Child(pid_t pid, corio::detail::PollEvented pidfd, bool kill_on_drop) noexcept
-        : pid_(pid), pidfd_(std::move(pidfd)), kill_on_drop_(kill_on_drop) {}
+        : pid_(pid), pidfd_(std::move(pidfd)), runtime_(Handle::try_current()), kill_on_drop_(kill_on_drop) {}
     /// Reaps the child if it exited: its status, or no value while it runs.
     io::Result<std::optional<ExitStatus>> reap_if_exited();
     void drop() noexcept;
@@ -220,6 +220,7 @@ private:
     pid_t pid_ = -1;
     corio::detail::PollEvented pidfd_;  // readable once the process exited
     std::optional<ExitStatus> status_;  // set once reaped
+    std::optional<Handle> runtime_;     // the runtime whose reactor watches pidfd_: a dropped child's reaper runs there
     bool kill_on_drop_ = false;
 };
 

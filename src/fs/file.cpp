@@ -83,9 +83,9 @@ File& File::operator=(File&&) noexcept = default;
 File::~File() = default;  // a write in flight keeps the handle, which closes the file after it
 
 void File::start_read(std::size_t size) {
-    std::vector<std::byte> buf = std::move(buf_);
+    // Into the spare buffer: buf_ may still hold unread bytes (a read-ahead).
+    std::vector<std::byte> buf = std::move(spare_);
     buf.resize(size);
-    pos_ = end_ = 0;
     ahead_ = size;
     inflight_.emplace(task::spawn_blocking([handle = handle_, buf = std::move(buf)]() mutable {
         auto n = sys::read_full(handle->fd(), buf);
@@ -96,6 +96,9 @@ void File::start_read(std::size_t size) {
 void File::absorb(FileOp op) {
     switch (op.kind) {
         case FileOp::Kind::Read:
+            // Only once buf_ was drained (poll_read) or its unread bytes
+            // were counted for the rewind (poll_settle).
+            spare_ = std::move(buf_);
             buf_ = std::move(op.buf);
             pos_ = 0;
             end_ = op.result ? *op.result : 0;
@@ -127,6 +130,7 @@ Poll<void> File::poll_inflight(Context& cx) {
         inflight_.reset();
         buf_.clear();
         pos_ = end_ = 0;
+        ahead_ = 0;
         error_ = std::make_error_code(std::errc::operation_canceled);
     }
     return Ready();
@@ -141,7 +145,7 @@ Poll<io::Result<std::size_t>> File::poll_read(Context& cx, std::span<std::byte> 
             std::size_t n = std::min(dst.size(), end_ - pos_);
             std::memcpy(dst.data(), buf_.data() + pos_, n);
             pos_ += n;
-            if (pos_ == end_ && !inflight_ && !read_eof_ && chunk_ != 0) {
+            if (!inflight_ && !read_eof_ && chunk_ != 0) {
                 chunk_ = std::min(chunk_ * 2, kMaxFileChunk);
                 start_read(chunk_);  // read ahead: the next chunk comes while this one is used
             }
@@ -164,8 +168,11 @@ Poll<io::Result<std::size_t>> File::poll_read(Context& cx, std::span<std::byte> 
 
 Poll<io::Result<std::size_t>> File::poll_settle(Context& cx) {
     using Out = io::Result<std::size_t>;
+    // A read-ahead in flight lands in buf_ and displaces what is unread there:
+    // count both for the rewind.
+    std::size_t unread_before = ahead_ != 0 ? end_ - pos_ : 0;
     if (poll_inflight(cx).is_pending()) return Pending;
-    std::size_t rewind = end_ - pos_;
+    std::size_t rewind = unread_before + (end_ - pos_);
     pos_ = end_ = 0;
     chunk_ = 0;
     read_eof_ = false;

@@ -255,6 +255,7 @@ Child& Child::operator=(Child&& other) noexcept {
         pid_ = std::exchange(other.pid_, -1);
         pidfd_ = std::move(other.pidfd_);
         status_ = std::exchange(other.status_, std::nullopt);
+        runtime_ = std::move(other.runtime_);
         kill_on_drop_ = other.kill_on_drop_;
     }
     return *this;
@@ -272,8 +273,8 @@ void Child::drop() noexcept {
     }
     // Still running: a task on the runtime reaps it when it exits.
     try {
-        if (auto handle = Handle::try_current()) {
-            handle->spawn(reap_in_background(std::move(pidfd_)));
+        if (runtime_) {
+            runtime_->spawn(reap_in_background(std::move(pidfd_)));
             return;
         }
     } catch (...) {  // no memory for the task: the child stays unreaped

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -91,6 +92,34 @@ Task<void> a_write_after_a_read_lands_after_the_bytes_read() {
     EXPECT_EQ(*text, "012abc6789");
 }
 TEST(File, AWriteAfterAReadLandsAfterTheBytesRead) { run_bounded(a_write_after_a_read_lands_after_the_bytes_read()); }
+
+Task<void> a_write_after_a_read_ahead_lands_at_the_logical_offset() {
+    test::TempDir dir("corio-file");
+    CO_ASSERT_TRUE(dir.ok());
+    auto data = pattern(4 * 1024 * 1024);
+    auto w = co_await fs::write(dir.file("f"), std::span<const std::byte>(data));
+    CO_ASSERT_OK(w);
+    auto f = co_await File::options().read(true).write(true).open(dir.file("f"));
+    CO_ASSERT_OK(f);
+    std::vector<std::byte> buf(100 * 1024);  // past the first chunk: a read-ahead is in flight or done
+    auto r = co_await io::read_exact(*f, std::span<std::byte>(buf));
+    CO_ASSERT_OK(r);
+    EXPECT_TRUE(std::equal(buf.begin(), buf.end(), data.begin()));
+    auto wrote = co_await io::write_all(*f, std::string_view("XYZ"));
+    CO_ASSERT_OK(wrote);
+    auto at = co_await f->seek(SeekFrom::current(0));
+    CO_ASSERT_OK(at);
+    EXPECT_EQ(*at, 100u * 1024 + 3);
+    auto back = co_await fs::read(dir.file("f"));
+    CO_ASSERT_OK(back);
+    CO_ASSERT_TRUE(back->size() == data.size());
+    EXPECT_EQ(static_cast<char>((*back)[100 * 1024]), 'X');
+    EXPECT_EQ(static_cast<char>((*back)[100 * 1024 + 2]), 'Z');
+    EXPECT_EQ((*back)[100 * 1024 + 3], data[100 * 1024 + 3]);
+}
+TEST(File, AWriteAfterAReadAheadLandsAtTheLogicalOffset) {
+    run_bounded(a_write_after_a_read_ahead_lands_at_the_logical_offset());
+}
 
 Task<void> seek_set_len_and_sync() {
     test::TempDir dir("corio-file");

@@ -1,11 +1,11 @@
 // fs::File and fs::OpenOptions: a file opened for asynchronous reading and
 // writing, served by the blocking pool (Tokio's design, with read-ahead).
 //
-// A File keeps at most one operation in flight on the pool and an internal
-// buffer. poll_read serves bytes from the buffer; when it runs dry, one trip
-// reads a chunk (at least what was asked; it doubles, up to kMaxFileChunk,
-// while the file is read sequentially) and, after a full chunk, the next
-// chunk is read ahead while the caller consumes this one. poll_write copies
+// A File keeps at most one operation in flight on the pool and two internal
+// buffers. poll_read serves bytes from one; when it runs dry, one trip reads
+// a chunk (at least what was asked; it doubles, up to kMaxFileChunk, while
+// the file is read sequentially), and as soon as a full chunk is being
+// consumed the next one is read ahead into the other buffer. poll_write copies
 // up to kMaxFileChunk bytes into the buffer, starts the write and returns at
 // once; its error, if any, is reported by the next operation (flush, write,
 // seek, ...), so call flush() (or sync_all()) before relying on the data.
@@ -211,7 +211,8 @@ private:
     friend class detail::FileOpFuture;
 
     std::shared_ptr<detail::FileHandle> handle_;
-    std::vector<std::byte> buf_;  // read: unread bytes are [pos_, end_)
+    std::vector<std::byte> buf_;    // read: unread bytes are [pos_, end_)
+    std::vector<std::byte> spare_;  // the other buffer: a read-ahead fills it while buf_ is consumed
     std::size_t pos_ = 0;
     std::size_t end_ = 0;
     std::size_t chunk_ = 0;  // the next read's size while reading sequentially; 0: not reading
