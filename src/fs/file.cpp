@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "corio/detail/blocking_io.hpp"
+#include "corio/detail/coop.hpp"
 #include "corio/task/join_error.hpp"
 #include "fs/sys.hpp"
 
@@ -161,6 +162,13 @@ Poll<io::Result<std::size_t>> File::poll_read(Context& cx, std::span<std::byte> 
             return Ready(Out(std::size_t{0}));
         }
         read_eof_ = false;
+        if (!inflight_) {
+            // What the page cache holds is read straight into `dst`, here,
+            // without waiting (and the kernel offset stays the logical one).
+            if (!corio::detail::poll_proceed(cx)) return Pending;
+            auto cached = sys::read_cached(handle_->fd(), dst);
+            if (cached) return Ready(Out(*cached));
+        }
         if (chunk_ == 0) chunk_ = std::max(dst.size(), kFirstChunk);
         start_read(std::min(std::max(chunk_, dst.size()), kMaxFileChunk));
     }

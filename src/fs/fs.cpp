@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "corio/detail/blocking_io.hpp"
@@ -18,24 +20,42 @@ namespace corio::fs {
 
 IoFuture<std::vector<std::byte>> read(Path path) {
     if (ring::available()) return IoFuture<std::vector<std::byte>>(ring::read(std::move(path)));
-    return IoFuture<std::vector<std::byte>>([path = std::move(path)] { return sys::read(path); });
+    using Out = io::Result<std::vector<std::byte>>;
+    return IoFuture<std::vector<std::byte>>(
+        [path]() -> std::optional<Out> {
+            auto cached = sys::read_cached_file(path, sys::kMaxCachedRead);
+            if (!cached) return std::nullopt;
+            return cached;
+        },
+        [path = std::move(path)] { return sys::read(path); });
 }
 
 namespace {
+std::string as_string(const std::vector<std::byte>& bytes) {
+    return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
 Task<io::Result<std::string>> ring_read_to_string(Path path) {
     auto bytes = co_await ring::read(std::move(path));
     if (!bytes) co_return std::unexpected(bytes.error());
-    co_return std::string(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+    co_return as_string(*bytes);
 }
 }  // namespace
 
 IoFuture<std::string> read_to_string(Path path) {
     if (ring::available()) return IoFuture<std::string>(ring_read_to_string(std::move(path)));
-    return IoFuture<std::string>([path = std::move(path)]() -> io::Result<std::string> {
-        auto bytes = sys::read(path);
-        if (!bytes) return std::unexpected(bytes.error());
-        return std::string(reinterpret_cast<const char*>(bytes->data()), bytes->size());
-    });
+    using Out = io::Result<std::string>;
+    return IoFuture<std::string>(
+        [path]() -> std::optional<Out> {
+            auto cached = sys::read_cached_file(path, sys::kMaxCachedRead);
+            if (!cached) return std::nullopt;
+            return Out(as_string(*cached));
+        },
+        [path = std::move(path)]() -> Out {
+            auto bytes = sys::read(path);
+            if (!bytes) return std::unexpected(bytes.error());
+            return as_string(*bytes);
+        });
 }
 
 IoFuture<void> write(Path path, std::span<const std::byte> data) {

@@ -189,6 +189,8 @@ bool available() noexcept {
 }
 
 Task<io::Result<std::vector<std::byte>>> read(Path path) {
+    auto cached = sys::read_cached_file(path, sys::kMaxCachedRead);  // no ring trip when all is cached
+    if (cached) co_return cached;
     auto opened = co_await open_file(path, O_RDONLY, 0);
     if (!opened) co_return std::unexpected(opened.error());
     FdGuard guard{*opened};

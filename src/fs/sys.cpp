@@ -4,8 +4,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -88,6 +91,44 @@ io::Result<std::size_t> read_full(int fd, std::span<std::byte> buf) {
         done += static_cast<std::size_t>(n);
     }
     return done;
+}
+
+io::Result<std::size_t> read_cached(int fd, std::span<std::byte> buf) {
+    iovec iov{buf.data(), buf.size()};
+    for (;;) {
+        ssize_t n = ::preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        if (errno != EINTR) return io::error(std::errc::resource_unavailable_try_again);
+    }
+}
+
+io::Result<std::vector<std::byte>> read_cached_file(const Path& path, std::size_t max) {
+    auto would_block = io::error(std::errc::resource_unavailable_try_again);
+    if (path.native().find('\0') != std::string::npos) return would_block;
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC;
+    how.resolve = RESOLVE_CACHED;
+    int fd = static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how));
+    if (fd < 0) return would_block;
+    FdGuard guard{fd};
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) > max) {
+        return would_block;
+    }
+    std::vector<std::byte> data(static_cast<std::size_t>(st.st_size) + 1);
+    std::size_t len = 0;
+    for (;;) {
+        auto n = read_cached(fd, std::span<std::byte>(data).subspan(len));
+        if (!n) return would_block;
+        if (*n == 0) break;
+        len += *n;
+        if (len == data.size()) {
+            if (data.size() > max) return would_block;  // it grew: the blocking path reads it
+            data.resize(data.size() * 2);
+        }
+    }
+    data.resize(len);
+    return data;
 }
 
 io::Result<void> write_full(int fd, std::span<const std::byte> buf) {

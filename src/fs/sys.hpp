@@ -38,6 +38,18 @@ io::Result<void> symlink(const Path& original, const Path& link);
 io::Result<Path> read_link(const Path& path);
 io::Result<void> set_permissions(const Path& path, Permissions perm);
 io::Result<bool> try_exists(const Path& path);
+/// Reads into `buf` at the file offset only if that needs no disk I/O
+/// (preadv2 with RWF_NOWAIT: the bytes are in the page cache); a short read
+/// is possible. resource_unavailable_try_again when it would wait, or on any
+/// failure (the caller then takes its blocking path, which reports errors).
+io::Result<std::size_t> read_cached(int fd, std::span<std::byte> buf);
+/// read(path) without waiting, for files of at most `max` bytes: the path
+/// resolves from the dentry cache (openat2 RESOLVE_CACHED) and the data is in
+/// the page cache. resource_unavailable_try_again otherwise, or on any error.
+io::Result<std::vector<std::byte>> read_cached_file(const Path& path, std::size_t max);
+/// The largest file read_cached_file serves on a runtime thread (a copy of
+/// this size is short next to a trip to the blocking pool).
+inline constexpr std::size_t kMaxCachedRead = 256 * 1024;
 /// Reads until `buf` is full or end of file (retrying EINTR and short reads).
 io::Result<std::size_t> read_full(int fd, std::span<std::byte> buf);
 /// Writes all of `buf`.

@@ -6,6 +6,7 @@
 // Runs in corio_io_tests, so on both I/O backends.
 #include "corio/fs/file.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -35,10 +36,32 @@ using namespace std::chrono_literals;
 
 constexpr test::RunBounded run_bounded{20s};
 
+/// Everything `f` reads, in 64 KiB reads.
+Task<io::Result<std::vector<std::byte>>> read_all(File& f) {
+    std::vector<std::byte> back;
+    std::vector<std::byte> buf(64 * 1024);
+    for (;;) {
+        auto n = co_await io::read(f, std::span<std::byte>(buf));
+        if (!n) co_return std::unexpected(n.error());
+        if (*n == 0) co_return back;
+        back.insert(back.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+    }
+}
+
 std::vector<std::byte> pattern(std::size_t n) {
     std::vector<std::byte> v(n);
     for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>((i * 7 + i / 251) & 0xff);
     return v;
+}
+
+/// Drops `path`'s pages from the page cache, so reads of it take the
+/// blocking pool's path (with read-ahead) instead of the cached fast path.
+void evict(const Path& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::fdatasync(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
 }
 
 Task<void> large_write_then_read_round_trips() {
@@ -56,17 +79,14 @@ Task<void> large_write_then_read_round_trips() {
         CO_ASSERT_OK(md);
         EXPECT_EQ(md->len(), data.size());
     }
-    auto f = co_await File::open(dir.file("big"));
-    CO_ASSERT_OK(f);
-    std::vector<std::byte> back;
-    std::vector<std::byte> buf(64 * 1024);
-    for (;;) {
-        auto n = co_await io::read(*f, std::span<std::byte>(buf));
-        CO_ASSERT_OK(n);
-        if (*n == 0) break;
-        back.insert(back.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+    for (bool cached : {true, false}) {
+        if (!cached) evict(dir.file("big"));
+        auto f = co_await File::open(dir.file("big"));
+        CO_ASSERT_OK(f);
+        auto back = co_await read_all(*f);
+        CO_ASSERT_OK(back);
+        EXPECT_TRUE(*back == data) << (cached ? "cached" : "evicted");
     }
-    EXPECT_TRUE(back == data);
 }
 TEST(File, LargeWriteThenReadRoundTrips) { run_bounded(large_write_then_read_round_trips()); }
 
@@ -99,6 +119,7 @@ Task<void> a_write_after_a_read_ahead_lands_at_the_logical_offset() {
     auto data = pattern(4 * 1024 * 1024);
     auto w = co_await fs::write(dir.file("f"), std::span<const std::byte>(data));
     CO_ASSERT_OK(w);
+    evict(dir.file("f"));  // through the pool, with read-ahead
     auto f = co_await File::options().read(true).write(true).open(dir.file("f"));
     CO_ASSERT_OK(f);
     std::vector<std::byte> buf(100 * 1024);  // past the first chunk: a read-ahead is in flight or done

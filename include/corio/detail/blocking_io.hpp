@@ -13,6 +13,7 @@
 #include <system_error>
 #include <utility>
 
+#include "corio/detail/coop.hpp"
 #include "corio/future.hpp"
 #include "corio/io/core.hpp"
 #include "corio/runtime.hpp"
@@ -48,6 +49,30 @@ public:
 private:
     std::move_only_function<R()> fn_;
     std::optional<JoinHandle<R>> handle_;
+};
+
+/// A future that first tries `fast` on the polling thread (a call that
+/// cannot wait: its result, or no value when it would have to), and only
+/// then runs `pool` on the blocking pool. One unit of the cooperative budget.
+template <class R>
+class CORIO_NODISCARD_FUTURE CachedOrBlocking {
+public:
+    using Output = R;
+    CachedOrBlocking(std::move_only_function<std::optional<R>()> fast, std::move_only_function<R()> pool) noexcept
+        : fast_(std::move(fast)), pool_(std::move(pool)) {}
+
+    Poll<R> poll(Context& cx) {
+        if (fast_) {
+            if (!poll_proceed(cx)) return Pending;
+            auto fast = std::exchange(fast_, nullptr);
+            if (std::optional<R> r = fast()) return Ready(std::move(*r));
+        }
+        return pool_.poll(cx);
+    }
+
+private:
+    std::move_only_function<std::optional<R>()> fast_;
+    BlockingIo<R> pool_;
 };
 
 }  // namespace corio::detail

@@ -1,10 +1,14 @@
 // fs::IoFuture<T>: the future of corio::fs's free functions. It runs the
 // call on the blocking pool (epoll backend), or as a short chain of io_uring
 // operations when the runtime's backend is io_uring and the call has a ring
-// form (read, write, metadata, ...). Same results either way.
+// form (read, write, metadata, ...). Same results either way. A small file
+// read whose path and data are all cached is served at once on the polling
+// thread with calls that cannot wait (openat2 RESOLVE_CACHED, preadv2
+// RWF_NOWAIT), on either backend.
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -30,13 +34,17 @@ public:
     explicit IoFuture(F fn) : impl_(std::in_place_index<0>, std::move_only_function<Output()>(std::move(fn))) {}
     /// Runs `ring` (a chain of io_uring operations).
     explicit IoFuture(Task<Output> ring) noexcept : impl_(std::in_place_index<1>, std::move(ring)) {}
+    /// Tries `fast` on the polling thread (no value: it would wait), then
+    /// runs `pool` on the blocking pool.
+    IoFuture(std::move_only_function<std::optional<Output>()> fast, std::move_only_function<Output()> pool)
+        : impl_(std::in_place_index<2>, std::move(fast), std::move(pool)) {}
 
     Poll<Output> poll(Context& cx) {
         return std::visit([&cx](auto& fut) { return fut.poll(cx); }, impl_);
     }
 
 private:
-    std::variant<corio::detail::BlockingIo<Output>, Task<Output>> impl_;
+    std::variant<corio::detail::BlockingIo<Output>, Task<Output>, corio::detail::CachedOrBlocking<Output>> impl_;
 };
 
 }  // namespace corio::fs
