@@ -4,9 +4,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -63,6 +65,13 @@ io::Result<void> remove_tree_at(int parent, const char* name) {
     return check(::unlinkat(parent, name, AT_REMOVEDIR));
 }
 
+/// The file lives in a memory file system (tmpfs, ramfs).
+bool in_memory(int fd) noexcept {
+    struct statfs fs{};
+    if (::fstatfs(fd, &fs) != 0) return false;
+    return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
+}
+
 }  // namespace
 
 io::Result<void> check_path(const Path& path) {
@@ -98,7 +107,15 @@ io::Result<std::size_t> read_cached(int fd, std::span<std::byte> buf) {
     for (;;) {
         ssize_t n = ::preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
         if (n >= 0) return static_cast<std::size_t>(n);
-        if (errno != EINTR) return io::error(std::errc::resource_unavailable_try_again);
+        if (errno == EINTR) continue;
+        // tmpfs and ramfs cannot say (EOPNOTSUPP), but they hold their files
+        // in memory: a plain read there copies without waiting for a disk.
+        if (errno == EOPNOTSUPP && in_memory(fd)) {
+            n = ::read(fd, buf.data(), buf.size());
+            if (n >= 0) return static_cast<std::size_t>(n);
+            if (errno == EINTR) continue;
+        }
+        return io::error(std::errc::resource_unavailable_try_again);
     }
 }
 

@@ -39,9 +39,9 @@ io::Result<Path> read_link(const Path& path);
 io::Result<void> set_permissions(const Path& path, Permissions perm);
 io::Result<bool> try_exists(const Path& path);
 /// Reads into `buf` at the file offset only if that needs no disk I/O
-/// (preadv2 with RWF_NOWAIT: the bytes are in the page cache); a short read
-/// is possible. resource_unavailable_try_again when it would wait, or on any
-/// failure (the caller then takes its blocking path, which reports errors).
+/// (preadv2 with RWF_NOWAIT: the bytes are in the page cache; or a plain
+/// read on tmpfs and ramfs, whose files are memory); a short read is possible. resource_unavailable_try_again when it
+/// would wait, or on any failure (the caller then takes its blocking path, which reports errors).
 io::Result<std::size_t> read_cached(int fd, std::span<std::byte> buf);
 /// read(path) without waiting, for files of at most `max` bytes: the path
 /// resolves from the dentry cache (openat2 RESOLVE_CACHED) and the data is in

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "corio/io/util.hpp"
 #include "corio/runtime.hpp"
 #include "corio/task.hpp"
 #include "corio/task/join_set.hpp"
@@ -279,6 +280,24 @@ Task<void> read_dir_errors_and_early_drop() {
     EXPECT_FALSE(none.has_value());
 }
 TEST(Fs, ReadDirErrorsAndEarlyDrop) { run_bounded(read_dir_errors_and_early_drop()); }
+
+Task<void> files_in_memory_file_systems_read_the_same() {
+    test::TempDir dir("corio-fs", "/dev/shm");  // tmpfs: no RWF_NOWAIT there
+    if (!dir.ok()) co_return;                   // no /dev/shm on this machine
+    std::string body(10000, 'm');
+    auto w = co_await fs::write(dir.file("m"), std::string_view(body));
+    CO_ASSERT_OK(w);
+    auto text = co_await fs::read_to_string(dir.file("m"));
+    CO_ASSERT_OK(text);
+    EXPECT_EQ(*text, body);
+    auto f = co_await File::open(dir.file("m"));
+    CO_ASSERT_OK(f);
+    std::string via_file;
+    auto n = co_await io::read_to_end(*f, via_file);
+    CO_ASSERT_OK(n);
+    EXPECT_EQ(via_file, body);
+}
+TEST(Fs, FilesInMemoryFileSystemsReadTheSame) { run_bounded(files_in_memory_file_systems_read_the_same()); }
 
 Task<void> calls_dropped_in_flight_free_nothing_in_use() {
     test::TempDir dir("corio-fs");

@@ -14,8 +14,10 @@ namespace corio::test {
 /// A fresh directory (mkdtemp) removed with everything in it at the end.
 class TempDir {
 public:
-    explicit TempDir(std::string_view prefix = "corio") {
-        std::string pattern = (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+    /// Under `base` (the system's temporary directory by default).
+    explicit TempDir(std::string_view prefix = "corio",
+                     const std::filesystem::path& base = std::filesystem::temp_directory_path()) {
+        std::string pattern = (base / (std::string(prefix) + "-XXXXXX")).string();
         if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
     }
     TempDir(const TempDir&) = delete;
