@@ -270,6 +270,52 @@ TEST(Process, ADroppedRunningChildKeepsRunningAndIsReapedWhenItExits) {
     run_bounded(a_dropped_running_child_keeps_running_and_is_reaped_when_it_exits());
 }
 
+/// Spawns `sleep 100` (with or without kill_on_drop), reports its pid, then
+/// waits for it, so the runtime's shutdown drops the Child mid-wait.
+Task<void> sleep_until_shutdown(bool kill_on_drop, pid_t* pid) {
+    auto child = Command("sleep").arg("100").kill_on_drop(kill_on_drop).spawn();
+    if (!child) co_return;
+    *pid = *child->id();
+    auto status = co_await child->wait();
+    (void)status;
+}
+
+/// Runs sleep_until_shutdown on a runtime that is then destroyed; the child's pid.
+pid_t shut_down_with_a_sleeping_child(bool kill_on_drop) {
+    pid_t pid = -1;
+    {
+        Runtime rt = Builder::new_current_thread().build();
+        auto waiter = rt.spawn(sleep_until_shutdown(kill_on_drop, &pid));
+        rt.block_on([](pid_t* pid) -> Task<void> {
+            while (*pid < 0) co_await task::yield_now();
+        }(&pid));
+    }  // shutdown: the waiting task and its Child are dropped
+    return pid;
+}
+
+TEST(Process, RuntimeShutdownKillsChildrenWithKillOnDrop) {
+    pid_t pid = shut_down_with_a_sleeping_child(true);
+    ASSERT_GT(pid, 0);
+    int status = 0;
+    pid_t waited = ::waitpid(pid, &status, 0);
+    if (waited < 0) {  // reaped already, by the dropped Child's last try: it was gone by then
+        EXPECT_EQ(errno, ECHILD);
+        return;
+    }
+    EXPECT_EQ(waited, pid);  // killed; the runtime was gone before it could reap
+    EXPECT_TRUE(WIFSIGNALED(status));
+    EXPECT_EQ(WTERMSIG(status), SIGKILL);
+}
+
+TEST(Process, RuntimeShutdownLeavesOtherChildrenRunning) {
+    pid_t pid = shut_down_with_a_sleeping_child(false);
+    ASSERT_GT(pid, 0);
+    EXPECT_TRUE(running(pid));  // documented: it keeps running, and nobody reaps it
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+}
+
 Task<void> children_are_awaited_across_worker_threads() {
     task::JoinSet<io::Result<ExitStatus>> set;
     Command cmd("sh");
