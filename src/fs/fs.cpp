@@ -21,8 +21,9 @@ namespace corio::fs {
 IoFuture<std::vector<std::byte>> read(Path path) {
     if (ring::available()) return IoFuture<std::vector<std::byte>>(ring::read(std::move(path)));
     using Out = io::Result<std::vector<std::byte>>;
+    Path fast_path = path;  // each closure its own copy (argument order is unspecified)
     return IoFuture<std::vector<std::byte>>(
-        [path]() -> std::optional<Out> {
+        [path = std::move(fast_path)]() -> std::optional<Out> {
             auto cached = sys::read_cached_file(path, sys::kMaxCachedRead);
             if (!cached) return std::nullopt;
             return cached;
@@ -45,8 +46,9 @@ Task<io::Result<std::string>> ring_read_to_string(Path path) {
 IoFuture<std::string> read_to_string(Path path) {
     if (ring::available()) return IoFuture<std::string>(ring_read_to_string(std::move(path)));
     using Out = io::Result<std::string>;
+    Path fast_path = path;  // each closure its own copy (argument order is unspecified)
     return IoFuture<std::string>(
-        [path]() -> std::optional<Out> {
+        [path = std::move(fast_path)]() -> std::optional<Out> {
             auto cached = sys::read_cached_file(path, sys::kMaxCachedRead);
             if (!cached) return std::nullopt;
             return Out(as_string(*cached));
@@ -137,7 +139,7 @@ IoFuture<bool> try_exists(Path path) {
 
 namespace detail {
 
-DirBatch read_dir_batch(DirPtr dir, std::shared_ptr<const std::filesystem::path> path, std::size_t max) {
+DirBatch read_dir_batch(DirPtr dir, const std::shared_ptr<const std::filesystem::path>& path, std::size_t max) {
     DirBatch batch;
     batch.entries.reserve(max);
     int dfd = ::dirfd(dir.get());
@@ -192,7 +194,7 @@ void ReadDir::absorb(detail::DirBatch batch) {
 void ReadDir::start_next() {
     if (inflight_ || !dir_ || error_) return;
     inflight_.emplace(task::spawn_blocking([dir = std::move(dir_), path = path_]() mutable {
-        return detail::read_dir_batch(std::move(dir), std::move(path), kReadDirBatch);
+        return detail::read_dir_batch(std::move(dir), path, kReadDirBatch);
     }));
 }
 

@@ -17,6 +17,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -88,7 +89,9 @@ ssize_t write_no_sigpipe(int fd, const void* data, std::size_t size) {
 struct ReapOnDrop {
     PollEvented pidfd;
     ~ReapOnDrop() {
-        if (pidfd.is_open()) (void)reap_pidfd(pidfd.fd());
+        if (!pidfd.is_open()) return;
+        auto reaped = reap_pidfd(pidfd.fd());  // still running: nobody reaps it (see process.hpp)
+        (void)reaped;
     }
 };
 
@@ -265,7 +268,10 @@ Child::~Child() { drop(); }
 
 void Child::drop() noexcept {
     if (!pidfd_.is_open() || status_) return;
-    if (kill_on_drop_) (void)start_kill();
+    if (kill_on_drop_) {
+        auto killed = start_kill();  // an error here (EPERM?) leaves it running, as without kill_on_drop
+        (void)killed;
+    }
     auto reaped = reap_pidfd(pidfd_.fd());
     if (!reaped || reaped->has_value()) {
         pidfd_.close();
@@ -277,7 +283,10 @@ void Child::drop() noexcept {
             runtime_->spawn(reap_in_background(std::move(pidfd_)));
             return;
         }
-    } catch (...) {  // no memory for the task: the child stays unreaped
+    } catch (const std::bad_alloc&) {
+        // No memory for the reaper task: the child stays unreaped (closed below).
+        pidfd_.close();
+        return;
     }
     pidfd_.close();
 }

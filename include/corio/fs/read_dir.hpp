@@ -44,7 +44,7 @@ struct DirCloser {
 };
 using DirPtr = std::unique_ptr<DIR, DirCloser>;
 struct DirBatch;
-DirBatch read_dir_batch(DirPtr dir, std::shared_ptr<const std::filesystem::path> path, std::size_t max);
+DirBatch read_dir_batch(DirPtr dir, const std::shared_ptr<const std::filesystem::path>& path, std::size_t max);
 }  // namespace detail
 
 /// One entry of a directory (never "." or ".."). A plain value: its
@@ -69,7 +69,7 @@ public:
     io::Result<Metadata> metadata() const { return metadata_; }
 
 private:
-    friend detail::DirBatch detail::read_dir_batch(detail::DirPtr, std::shared_ptr<const std::filesystem::path>,
+    friend detail::DirBatch detail::read_dir_batch(detail::DirPtr, const std::shared_ptr<const std::filesystem::path>&,
                                                    std::size_t);
     DirEntry(std::shared_ptr<const std::filesystem::path> dir, std::string name, ino_t ino, io::Result<Metadata> md)
         : dir_(std::move(dir)), name_(std::move(name)), ino_(ino), metadata_(std::move(md)) {}

@@ -7,6 +7,8 @@
 // turn() waits for events or wake(), whichever comes first.
 #pragma once
 
+#include <linux/io_uring.h>  // io_uring_sqe, which OneShotOp fills
+
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -15,8 +17,6 @@
 #include "corio/detail/io_registration.hpp"
 #include "corio/io/core.hpp"
 #include "corio/runtime/io_backend.hpp"
-
-struct io_uring_sqe;  // <linux/io_uring.h>: only a ring backend fills one
 
 namespace corio::detail {
 
