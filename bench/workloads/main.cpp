@@ -91,6 +91,9 @@ std::uint64_t default_n(std::string_view w) {
     if (w == "yield_many" || w == "mpsc") return 1'000'000;
     if (w == "chained_spawn") return 10'000;
     if (w == "idle_tasks") return 200'000;
+    if (w == "fs_walk") return 100'000;
+    if (w == "fs_read_small") return 10'000;
+    if (w == "process_spawn") return 1'000;
     return 0;
 }
 
@@ -105,6 +108,9 @@ WorkloadFn find_workload(std::string_view w) {
     if (w == "mpsc") return &corio_bench::mpsc;
     if (w == "timers") return &corio_bench::timers;
     if (w == "idle_tasks") return &corio_bench::idle_tasks;
+    if (w == "fs_walk") return &corio_bench::fs_walk;
+    if (w == "fs_read_small") return &corio_bench::fs_read_small;
+    if (w == "process_spawn") return &corio_bench::process_spawn;
     return nullptr;
 }
 

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <corio/runtime.hpp>
+#include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 namespace corio_bench {
@@ -25,6 +27,32 @@ Outcome chained_spawn(corio::Runtime& rt, std::uint64_t n);
 Outcome mpsc(corio::Runtime& rt, std::uint64_t n);
 Outcome timers(corio::Runtime& rt, std::uint64_t n);
 Outcome idle_tasks(corio::Runtime& rt, std::uint64_t n);
+
+Outcome fs_walk(corio::Runtime& rt, std::uint64_t n);
+Outcome fs_read_small(corio::Runtime& rt, std::uint64_t n);
+Outcome process_spawn(corio::Runtime& rt, std::uint64_t n);
+
+/// A fresh directory under $TMPDIR (/tmp) holding file i = 0..n-1 at
+/// d{i/1000}/s{(i/100)%10}/f{i%100}, each the 16-byte line "%015llu\n"
+/// repeated `repeat` times (CONTRACT.md); removed when destroyed.
+class FileTree {
+public:
+    FileTree(std::uint64_t n, std::size_t repeat);
+    FileTree(const FileTree&) = delete;
+    FileTree& operator=(const FileTree&) = delete;
+    ~FileTree();
+    const std::filesystem::path& root() const noexcept { return root_; }
+
+private:
+    std::filesystem::path root_;
+};
+
+/// The path of file `i` in a FileTree rooted at `root`.
+std::filesystem::path tree_file(const std::filesystem::path& root, std::uint64_t i);
+
+/// fs_walk and fs_read_small on an existing tree (for side-by-side runs).
+Outcome fs_walk_in(corio::Runtime& rt, const std::filesystem::path& root, std::uint64_t n);
+Outcome fs_read_small_in(corio::Runtime& rt, const std::filesystem::path& root, std::uint64_t n);
 
 /// Serves the TCP echo of the contract on 127.0.0.1:`port` until killed; 1 if it cannot bind.
 int echo_server(corio::Runtime& rt, std::uint16_t port);

@@ -3,9 +3,11 @@
 
 #include "corio/cancel.hpp"
 #include "corio/diag.hpp"
+#include "corio/fs.hpp"
 #include "corio/future.hpp"
 #include "corio/io.hpp"
 #include "corio/net.hpp"
+#include "corio/process.hpp"
 #include "corio/runtime.hpp"
 #include "corio/select.hpp"
 #include "corio/signal.hpp"

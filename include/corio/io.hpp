@@ -8,6 +8,7 @@
 // header, nor this one), so any of them may be included on its own.
 #pragma once
 
+#include "corio/io/async_fd.hpp"
 #include "corio/io/buf_reader.hpp"
 #include "corio/io/buf_writer.hpp"
 #include "corio/io/core.hpp"

@@ -7,6 +7,8 @@
 // turn() waits for events or wake(), whichever comes first.
 #pragma once
 
+#include <linux/io_uring.h>  // io_uring_sqe, which OneShotOp fills
+
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -17,6 +19,23 @@
 #include "corio/runtime/io_backend.hpp"
 
 namespace corio::detail {
+
+/// One operation a ring backend (io_uring) submits on a caller's behalf and
+/// completes once: a file's openat, read, statx, close, ... The caller keeps
+/// the object (and every buffer fill() names) alive until complete() ran.
+class OneShotOp {
+public:
+    /// Fills the submission entry (everything but user_data, which the
+    /// backend owns). Called once, on the submitting thread, under the
+    /// backend's submission lock: no blocking, no calls back into it.
+    virtual void fill(io_uring_sqe& sqe) noexcept = 0;
+    /// The kernel's result (res of the completion: >= 0, or -errno). Called
+    /// exactly once, on whichever thread reaps completions.
+    virtual void complete(int res) noexcept = 0;
+
+protected:
+    ~OneShotOp() = default;
+};
 
 /// A byte stream served from completions instead of system calls (io_uring):
 /// the registration buffers what was received and what is to be sent. Its
@@ -88,6 +107,9 @@ public:
     virtual void take_flush_duty() noexcept {}
     /// Hands what this thread queued to the kernel if a turn is waiting.
     virtual void flush() noexcept {}
+    /// Submits `op` (see OneShotOp); false when the backend has no ring
+    /// (epoll), and then never calls it. Any thread.
+    virtual bool submit_one_shot(OneShotOp&) { return false; }
 };
 
 /// The epoll backend. Throws std::system_error when the kernel refuses.

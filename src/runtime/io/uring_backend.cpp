@@ -15,6 +15,9 @@
 //   read loses nothing. Writes are copied into the registration (at most
 //   kMaxUnsent bytes queued) and sent by one send in flight at a time, so a
 //   dropped write future never leaves the kernel reading the caller's buffer.
+// - One-shot operations (corio::fs's openat, statx, read, write): a
+//   OneShotOp fills its own entry and is completed with the result; it is
+//   not a registration, and its owner keeps it alive until then.
 //
 // Lifetime: every submission that refers to a registration counts in its
 // `inflight`; it is freed (by the driver, after removal) only when that is
@@ -56,9 +59,9 @@ constexpr std::size_t kMaxUnsent = 64 * 1024;  // bytes a stream queues before w
 constexpr std::uint32_t kNoBuffer = ~0u;
 constexpr unsigned kFileSlots = 1024;  // fixed files for streams closed with sends still in flight
 
-// user_data: a registration's address with the operation in the low bits.
+// user_data: a registration's address (a OneShotOp's for kOneShot) with the operation in the low bits.
 // kSlotClosed carries a fixed-file slot number instead of an address.
-enum Op : std::uint64_t { kPoll = 1, kRecv = 3, kSend = 4, kIgnore = 5, kWake = 6, kSlotClosed = 7 };
+enum Op : std::uint64_t { kPoll = 1, kOneShot = 2, kRecv = 3, kSend = 4, kIgnore = 5, kWake = 6, kSlotClosed = 7 };
 constexpr std::uint64_t kOpMask = 7;
 
 constexpr std::uint32_t kReadBits = readiness::kReadable | readiness::kReadClosed | readiness::kError;
@@ -215,6 +218,14 @@ public:
     void shutdown() noexcept override;
 
     void take_flush_duty() noexcept override { flushing_thread = this; }
+
+    bool submit_one_shot(OneShotOp& op) override {
+        submit([&](io_uring_sqe& sqe) {
+            op.fill(sqe);
+            sqe.user_data = reinterpret_cast<std::uint64_t>(&op) | kOneShot;
+        });
+        return true;
+    }
 
     /// Hands everything queued to the kernel now (a system call).
     void submit_queued() noexcept {
@@ -743,6 +754,10 @@ bool UringBackend::dispatch(const uring::Completion& cqe) {
             return true;
         case kSend:
             reg->on_send(cqe.res);
+            return true;
+        case kOneShot:
+            op_done();
+            reinterpret_cast<OneShotOp*>(cqe.user_data & ~kOpMask)->complete(cqe.res);
             return true;
         case kSlotClosed: {
             std::lock_guard lock(buffer_lock_);
