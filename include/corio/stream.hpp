@@ -8,6 +8,7 @@
 #pragma once
 
 #include "corio/stream/adapters.hpp"
+#include "corio/stream/channels.hpp"
 #include "corio/stream/consumers.hpp"
 #include "corio/stream/core.hpp"
 #include "corio/stream/generator.hpp"
