@@ -2,12 +2,15 @@
 #pragma once
 
 #include "corio/cancel.hpp"
+#include "corio/codec.hpp"
 #include "corio/future.hpp"
 #include "corio/io.hpp"
 #include "corio/net.hpp"
 #include "corio/runtime.hpp"
 #include "corio/select.hpp"
 #include "corio/signal.hpp"
+#include "corio/sink.hpp"
+#include "corio/stream.hpp"
 #include "corio/sync.hpp"
 #include "corio/task.hpp"
 #include "corio/task/join_set.hpp"
