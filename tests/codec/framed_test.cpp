@@ -147,7 +147,8 @@ Task<void> endless_line_bounded() {
     auto writer = spawn([](io::DuplexStream w) -> Task<void> {
         std::string chunk(1000, 'y');
         for (int i = 0; i < 200; ++i) {
-            if (!co_await io::write_all(w, chunk)) co_return;  // the reader gave up
+            auto written = co_await io::write_all(w, chunk);
+            if (!written) co_return;  // the reader gave up
         }
     }(std::move(b)));
     auto err = co_await stream::next(framed);
