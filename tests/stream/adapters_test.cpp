@@ -299,9 +299,9 @@ TEST(StreamMerge, EndsOnceEveryStreamHasEnded) {
 }
 
 TEST(StreamMerge, WakesForWhicheverStreamMakesProgress) {
+    test::WakeCounts counts;  // first: it outlives the clones of the waker in a and b
     Script a;
     Script b;
-    test::WakeCounts counts;
     Waker waker = test::make_counting_waker(counts);
     Context cx(waker);
     auto s = stream::merge(ScriptStream(a), ScriptStream(b));
@@ -353,10 +353,10 @@ Task<void> consume_pushed(Script& script) {
 }
 
 Task<void> producer_and_consumer() {
+    test::WakeCounts counts;  // first: it outlives the clone of the waker in script
     Script script;
     auto consumer = consume_pushed(script);
     // Drive the consumer by hand while "producing" from this task.
-    test::WakeCounts counts;
     Waker waker = test::make_counting_waker(counts);
     Context cx(waker);
     CO_ASSERT_TRUE(consumer.poll(cx).is_pending());

@@ -79,9 +79,9 @@ AsyncGenerator<int> awaiting(std::shared_ptr<ManualState<int>> state) {
 }
 
 TEST(AsyncGenerator, AwaitsAFuturePendingUntilItsWakerIsWoken) {
+    test::WakeCounts counts;  // first: it outlives the clones of the waker below
     auto state = std::make_shared<ManualState<int>>();
     auto gen = awaiting(state);
-    test::WakeCounts counts;
     Waker waker = test::make_counting_waker(counts);
     Context cx(waker);
     auto first = gen.poll_next(cx);
@@ -122,7 +122,7 @@ TEST(AsyncGenerator, AwaitsAChildTask) {
     EXPECT_EQ(*poll_next_once(gen).value(), 11);
 }
 
-AsyncGenerator<std::string> copies(const std::string& s) {
+AsyncGenerator<std::string> copies(std::string s) {  // by value: the body runs after the call
     std::string local = s;
     co_yield local;  // an lvalue: copied
     co_yield local;
