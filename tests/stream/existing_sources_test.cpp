@@ -70,6 +70,29 @@ Task<void> unbounded_stream() {
 
 TEST(StreamFromMpsc, AnUnboundedReceiverWaitsForValuesSentLater) { run_bounded(unbounded_stream()); }
 
+Task<void> produce(sync::mpsc::Sender<int> tx, int first, int n) {
+    for (int i = first; i < first + n; ++i) {
+        auto sent = co_await tx.send(i);
+        if (!sent) co_return;
+    }
+}
+
+Task<void> merge_across_threads() {
+    auto [tx1, rx1] = sync::mpsc::channel<int>(4);
+    auto [tx2, rx2] = sync::mpsc::channel<int>(4);
+    auto p1 = spawn(produce(std::move(tx1), 0, 500));
+    auto p2 = spawn(produce(std::move(tx2), 1000, 500));
+    auto sum = co_await stream::fold(stream::merge(rx1, rx2), 0L, [](long acc, int v) { return acc + v; });
+    EXPECT_EQ(sum, 124750L + 624750L);
+    co_await std::move(p1);
+    co_await std::move(p2);
+}
+
+TEST(StreamFromMpsc, MergedReceiversFedFromOtherWorkersYieldEveryValue) {
+    constexpr auto run_multi = test::RunBounded::multi_thread(10s, 2);
+    run_multi(merge_across_threads());
+}
+
 Task<void> broadcast_stream() {
     auto [tx, rx] = sync::broadcast::channel<int>(2);
     for (int i = 1; i <= 4; ++i) (void)tx.send(i);
