@@ -48,6 +48,22 @@ void BM_GeneratorPollNext(benchmark::State& state) {
 }
 BENCHMARK(BM_GeneratorPollNext);
 
+// stream::next's future polled by hand: what stream::next adds to poll_next.
+void BM_GeneratorNextPolledByHand(benchmark::State& state) {
+    auto gen = naturals();
+    corio::Waker waker = corio::Waker::noop();
+    corio::Context cx(waker);
+    std::uint64_t sum = 0;
+    for (auto _ : state) {
+        auto next = corio::stream::next(gen);
+        auto p = next.poll(cx);
+        sum += **p;
+        benchmark::DoNotOptimize(sum);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_GeneratorNextPolledByHand);
+
 // A generator through map | filter | take, drained with stream::next.
 corio::Task<void> adapters_body(benchmark::State& state) {
     auto s = naturals() | corio::stream::map([](std::uint64_t v) { return v * 3; }) |
