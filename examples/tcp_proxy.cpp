@@ -111,7 +111,7 @@ private:
 /// until the last activity plus `limit`, and sleeps again when something
 /// moved meanwhile. Cancellation-safe (it only sleeps). Takes `activity` by
 /// reference, which a lazy Task may do only because `activity` lives in the
-/// frame that owns this Task and outlives it (guide section 9).
+/// frame that owns this Task and outlives it (guide section 11).
 corio::Task<void> idle_for(const Activity& activity, time::Duration limit) {
     for (;;) {
         time::Instant deadline = activity.last + limit;

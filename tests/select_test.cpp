@@ -26,6 +26,7 @@
 #include "corio/runtime.hpp"
 #include "corio/task.hpp"
 #include "corio/time.hpp"
+#include "support/allocation_counter.hpp"
 #include "support/counting_waker.hpp"
 #include "support/drop_counter.hpp"
 #include "support/fixed_futures.hpp"
@@ -35,28 +36,11 @@
 #include "support/simple_tasks.hpp"
 #include "support/thread_safe_manual_future.hpp"
 
-// ---- allocation counting --------------------------------------------------------
-// A weak replacement of the global operator new that counts, on this thread
-// only and only while `counting` is set. Weak so that another test file of the
-// binary (or a sanitizer runtime) that replaces operator new wins without a
-// link error; a positive control then shows the counter is inactive and the
-// no-allocation test skips instead of passing vacuously.
-namespace {
-thread_local bool counting_allocations = false;
-thread_local long counted_allocations = 0;
-}  // namespace
-
-__attribute__((weak)) void* operator new(std::size_t size) {
-    if (counting_allocations) ++counted_allocations;
-    if (size == 0) size = 1;
-    if (void* p = std::malloc(size)) return p;
-    throw std::bad_alloc();
-}
-
 namespace corio {
 namespace {
 
 using namespace std::chrono_literals;
+using test::AllocationScope;
 using test::AlwaysReady;
 using test::DropCounts;
 using test::make_counting_waker;
@@ -73,17 +57,6 @@ using test::value_task;
 using test::WakeCounts;
 
 constexpr auto kBound = 10s;  // only reached when a wake-up is lost
-
-/// Counts operator new calls on this thread while alive.
-class AllocationScope {
-public:
-    AllocationScope() noexcept {
-        counted_allocations = 0;
-        counting_allocations = true;
-    }
-    ~AllocationScope() { counting_allocations = false; }
-    long count() const noexcept { return counted_allocations; }
-};
 
 /// A Notify-like permit counter for one thread: `notify()` adds a permit and
 /// wakes the waiter; the future of `notified()` consumes one permit, only when
@@ -454,12 +427,7 @@ TEST(Combinators, WorkWithTimeoutAndSpawn) {
 }
 
 TEST(Combinators, DoNotAllocate) {
-    {
-        AllocationScope probe;
-        // A direct call, not a new-expression: Clang may elide `delete new int`.
-        ::operator delete(::operator new(sizeof(int)));
-        if (probe.count() != 1) GTEST_SKIP() << "operator new is replaced elsewhere in this binary";
-    }
+    if (!test::counting_is_active()) GTEST_SKIP() << "operator new is replaced elsewhere in this binary";
     auto a = std::make_shared<ManualState<int>>();
     WakeCounts counts;
     Waker waker = make_counting_waker(counts);

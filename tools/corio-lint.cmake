@@ -1,5 +1,5 @@
 # corio-lint: finds the coroutine shapes that GCC 12 miscompiles (guide
-# section 9, "Common mistakes"). Needs only CMake, so it runs wherever a
+# section 11, "Common mistakes"). Needs only CMake, so it runs wherever a
 # corio user builds:
 #
 #   cmake -P corio-lint.cmake [--] PATH...     (or the installed `corio-lint PATH...`)
@@ -179,6 +179,6 @@ if(findings GREATER 0)
     message("${report}")
     message(FATAL_ERROR "corio-lint: ${findings} line(s) in ${checked} file(s) use a coroutine shape that GCC 12 "
         "miscompiles. Await in a statement of its own (`auto r = co_await x;`), then branch on r. "
-        "See the corio guide, section 9.")
+        "See the corio guide, section 11.")
 endif()
 message(STATUS "corio-lint: ${checked} file(s) checked, no GCC 12 coroutine trap found")

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "corio/cancel.hpp"
+#include "corio/codec.hpp"
 #include "corio/diag.hpp"
 #include "corio/fs.hpp"
 #include "corio/future.hpp"
@@ -11,6 +12,8 @@
 #include "corio/runtime.hpp"
 #include "corio/select.hpp"
 #include "corio/signal.hpp"
+#include "corio/sink.hpp"
+#include "corio/stream.hpp"
 #include "corio/sync.hpp"
 #include "corio/task.hpp"
 #include "corio/task/builder.hpp"

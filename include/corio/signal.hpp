@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "corio/future.hpp"
@@ -56,6 +57,14 @@ public:
 
     /// recv() as a poll function.
     Poll<io::Result<void>> poll_recv(Context& cx);
+
+    /// The signal as a corio::Stream that never ends: one item per (coalesced)
+    /// arrival, or the error recv() would report. Cancellation-safe as recv().
+    using Item = io::Result<void>;
+    /// poll_recv under the Stream name (never Ready(nullopt)).
+    Poll<std::optional<Item>> poll_next(Context& cx) {
+        return poll_recv(cx).map([](Item r) { return std::optional<Item>(std::move(r)); });
+    }
 
     /// The signal number.
     int signum() const noexcept;

@@ -254,6 +254,14 @@ public:
     Tick tick() noexcept { return Tick(*this); }
     Poll<Instant> poll_tick(Context& cx);
 
+    /// The interval as a corio::Stream that never ends: each tick's
+    /// scheduled instant. Cancellation-safe as tick().
+    using Item = Instant;
+    /// poll_tick under the Stream name (never Ready(nullopt)).
+    Poll<std::optional<Instant>> poll_next(Context& cx) {
+        return poll_tick(cx).map([](Instant at) { return std::optional<Instant>(at); });
+    }
+
     /// Restarts: the next tick comes one period from now.
     void reset() noexcept;
     Duration period() const noexcept { return period_; }

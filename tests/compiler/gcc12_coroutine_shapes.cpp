@@ -11,7 +11,7 @@
 // behave, i.e. all "ok" on Clang and on GCC 13 or newer, and exactly the
 // shapes marked `gcc12_breaks` miscompiled on GCC 12. So the test fails if a
 // new shape breaks *or* if a shape we list stops breaking (the list in the
-// README and guide section 9 would then be out of date).
+// README and guide section 11 would then be out of date).
 //
 // Two families, both reported against GCC:
 // - A co_await in the condition of if/while/for/do-while/switch, in a

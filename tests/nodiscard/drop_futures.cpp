@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 using namespace std::chrono_literals;
 namespace io = corio::io;
@@ -106,6 +107,22 @@ void drop_everything(net::TcpStream& stream, net::TcpListener& listener, net::Ud
     io::BufReader<net::TcpStream> reader{net::TcpStream(std::move(stream))};
     reader.read_line(line);   // DROP BufReader::read_line
     corio::signal::ctrl_c();  // DROP signal::ctrl_c
+}
+
+// Stream consumers and sink operations are futures too.
+void drop_stream_and_sink_futures() {
+    auto numbers = corio::stream::iter(std::vector<int>{1, 2});
+    corio::stream::next(numbers);                                         // DROP stream::next
+    corio::stream::collect<std::vector<int>>(numbers);                    // DROP stream::collect
+    corio::stream::fold(numbers, 0, [](int a, int b) { return a + b; });  // DROP stream::fold
+    corio::stream::for_each(numbers, [](int) {});                         // DROP stream::for_each
+    corio::stream::count(numbers);                                        // DROP stream::count
+    auto [a, b] = io::duplex(64);
+    corio::codec::Framed framed(std::move(a), corio::codec::LinesCodec());
+    corio::sink::send(framed, std::string("x"));                           // DROP sink::send
+    corio::sink::send_all(framed, corio::stream::once(std::string("y")));  // DROP sink::send_all
+    corio::sink::flush(framed);                                            // DROP sink::flush
+    corio::sink::close(framed);                                            // DROP sink::close
 }
 
 // The one future that may be dropped: a JoinHandle detaches its task.

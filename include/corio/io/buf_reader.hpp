@@ -230,6 +230,19 @@ public:
         return Ready(Out(std::exchange(partial_, std::string())));
     }
 
+    /// The lines as a corio::Stream: each line (as poll_next_line()), an
+    /// error as an error item (the stream goes on after it), and the end at
+    /// end of stream. Cancellation-safe as next().
+    using Item = Result<std::string>;
+    /// poll_next_line under the Stream name.
+    Poll<std::optional<Item>> poll_next(Context& cx) {
+        auto r = poll_next_line(cx);
+        if (r.is_pending()) return Pending;
+        if (!*r) return Ready(std::optional<Item>(std::in_place, std::unexpect, r->error()));
+        if (!**r) return Poll<std::optional<Item>>(std::in_place);
+        return Ready(std::optional<Item>(std::in_place, std::move(***r)));
+    }
+
     /// Waits for the next line (see poll_next_line()). This object must
     /// outlive the future. Cancellation-safe: a partly read line is kept
     /// here, and the next call completes it.

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -144,6 +145,30 @@ public:
     /// accept() for hand-written futures: the task waits in the listener's
     /// single slot (the most recent waker wins).
     Poll<io::Result<std::pair<UnixStream, std::string>>> poll_accept(Context& cx) { return poll_accept(cx, nullptr); }
+
+    /// The stream of incoming(); see there.
+    class Incoming {
+    public:
+        using Item = io::Result<UnixStream>;
+        explicit Incoming(UnixListener& listener) noexcept : listener_(&listener) {}
+        Poll<std::optional<Item>> poll_next(Context& cx) {
+            auto r = listener_->poll_accept(cx);
+            if (r.is_pending()) return Pending;
+            if (!*r) return Ready(std::optional<Item>(std::in_place, std::unexpect, r->error()));
+            return Ready(std::optional<Item>(std::in_place, std::move((*r)->first)));
+        }
+
+    private:
+        UnixListener* listener_;
+    };
+
+    /// The accepted connections as a corio::Stream that never ends (as
+    /// Tokio's TcpListenerStream): each connection, or an accept error as an
+    /// error item (EMFILE, say; the stream goes on, so back off before the
+    /// next poll). Borrows the listener, which must outlive it. Waits in the
+    /// listener's single slot as poll_accept(). Cancellation-safe: no
+    /// connection is lost when a stream::next on it is dropped.
+    Incoming incoming() noexcept { return Incoming(*this); }
 
     /// The path it is bound to.
     io::Result<std::string> local_addr() const;

@@ -87,6 +87,13 @@ public:
     /// Pending after storing cx's waker.
     Poll<std::optional<T>> poll_recv(Context& cx) { return detail::poll_recv(*chan_, cx); }
 
+    /// The receiver as a corio::Stream (`stream::next(rx)`, `rx | stream::map(f)`):
+    /// each value, then the end once recv() would yield nullopt. Cancellation-
+    /// safe as recv().
+    using Item = T;
+    /// poll_recv under the Stream name.
+    Poll<std::optional<T>> poll_next(Context& cx) { return detail::poll_recv(*chan_, cx); }
+
     /// A value if one is buffered; else Empty, or Disconnected when nothing
     /// more can come (every sender gone, or closed and no permit out).
     std::expected<T, TryRecvError> try_recv() {
