@@ -108,7 +108,8 @@ public:
         ScopeGuard guard(&scope);
         if (detail::LeafAwaiter* leaf = leaf_) {
             try {
-                if (!leaf->poll_fn(leaf, cx)) return Pending;
+                detail::PollingLeaf polling(leaf);
+                if (!leaf->ops->poll(leaf, cx)) return Pending;
             } catch (...) {
                 leaf->owner->exception_ = std::current_exception();  // rethrown by the leaf's await_resume
             }
