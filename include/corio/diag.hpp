@@ -67,8 +67,8 @@ struct Dump {
 /// A poll that has run past Builder::stall_threshold, reported while it is
 /// still running.
 struct StallReport {
-    TaskInfo task;  // state Running; `awaiting` as recorded when the poll began
-                    // to wait in a leaf future, else empty
+    TaskInfo task;  // state Running; `awaiting` when the poll is stuck inside a
+                    // leaf future polled again after a wake, else empty
     std::size_t worker = 0;
     std::chrono::nanoseconds in_poll{0};
     bool on_cpu = false;                 // false: blocked in the kernel (from /proc)

@@ -125,20 +125,19 @@ class FutureAwaiter : public LeafAwaiter {
     using Result = std::conditional_t<std::is_void_v<Out>, NoResult, std::optional<Out>>;
 
 public:
-    FutureAwaiter(F& fut, PromiseBase* awaiting) noexcept : fut_(fut) {
-        ops = &kOps;
-        owner = awaiting;
-    }
+    explicit FutureAwaiter(F& fut) noexcept : fut_(fut) { ops = &kOps; }
     FutureAwaiter(const FutureAwaiter&) = delete;
     FutureAwaiter& operator=(const FutureAwaiter&) = delete;
 
-    bool await_ready() {
-        PollingLeaf polling(this);
-        return poll_once(*current_poll_scope->cx);
-    }
+    // The first poll is not marked as the polling leaf (PollingLeaf): it
+    // would cost every ready co_await two more stores. A stall inside it
+    // is reported without an await chain; one inside a later poll, after a
+    // wake, carries it.
+    bool await_ready() { return poll_once(*current_poll_scope->cx); }
 
     template <class P>
-    void await_suspend(std::coroutine_handle<P>) noexcept {
+    void await_suspend(std::coroutine_handle<P> self) noexcept {
+        owner = &self.promise();
         *current_poll_scope->leaf_slot = this;
     }
 
@@ -301,7 +300,7 @@ struct TaskTransform : PromiseBase {
     FutureAwaiter<std::remove_reference_t<F>> await_transform(
         F&& fut, std::source_location site = std::source_location::current()) noexcept {
         site_ = site;
-        return FutureAwaiter<std::remove_reference_t<F>>(fut, this);
+        return FutureAwaiter<std::remove_reference_t<F>>(fut);
     }
     template <class A>
     A&& await_transform(A&& other, std::source_location = std::source_location::current()) {

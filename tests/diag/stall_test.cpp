@@ -109,12 +109,19 @@ TEST(Stall, ASpinningPollIsReportedAsOnCpu) {
     EXPECT_TRUE(reports.list[0].on_cpu);
 }
 
-/// A hand-written future whose poll blocks: a stall inside a leaf, where
-/// the task's await chain stands still and is reported.
+/// A hand-written future whose second poll blocks: a stall inside a leaf
+/// polled after a wake, where the task's await chain stands still and is
+/// reported. (A stall in a leaf's first poll is reported without a chain.)
 struct BlockingLeaf {
     using Output = void;
     const Reports* reports;
-    corio::Poll<void> poll(corio::Context&) {
+    bool woken = false;
+    corio::Poll<void> poll(corio::Context& cx) {
+        if (!woken) {
+            woken = true;
+            cx.waker().wake_by_ref();
+            return corio::Pending;
+        }
         reports->block_until_reported();
         return corio::Ready();
     }
