@@ -85,7 +85,7 @@ void unclaim(TaskHeader* t) {
 }  // namespace
 
 void read_task(TaskHeader* t, diag::TaskInfo& info, ChainBuffer& scratch, std::optional<std::size_t> polling_worker) {
-    read_identity(t, info, coarse_clock_ms());
+    read_identity(t, info, scratch.now_ms);
     std::uint64_t cur = t->state.load(std::memory_order_acquire);
     if (cur & state::kComplete) {
         info.state = diag::TaskState::Done;
@@ -121,8 +121,14 @@ std::optional<std::size_t> worker_of(const TaskHeader* t, const std::vector<cons
 }
 
 void finish_dump(diag::Dump& dump) {
-    std::sort(dump.tasks.begin(), dump.tasks.end(),
-              [](const diag::TaskInfo& a, const diag::TaskInfo& b) { return a.id < b.id; });
+    // Sort keys, then move each TaskInfo once.
+    std::vector<std::pair<std::uint64_t, std::size_t>> order(dump.tasks.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = {dump.tasks[i].id.value(), i};
+    std::sort(order.begin(), order.end());
+    std::vector<diag::TaskInfo> sorted;
+    sorted.reserve(order.size());
+    for (const auto& [id, i] : order) sorted.push_back(std::move(dump.tasks[i]));
+    dump.tasks = std::move(sorted);
 }
 
 }  // namespace detail

@@ -92,9 +92,12 @@ inline void write_short_type_name(std::string_view name, DescribeSink& out) noex
         } else if (rest.starts_with("detail::")) {
             i += 8;
         } else {
-            char one[1] = {c};
-            out << std::string_view(one, 1);
-            ++i;
+            // Copy up to the end of this name segment in one go.
+            std::size_t end = rest.find_first_of("<>:");
+            if (end == std::string_view::npos) end = rest.size();
+            if (end == 0) end = 1;
+            out << rest.substr(0, end);
+            i += end;
         }
     }
 }
@@ -120,8 +123,9 @@ struct ChainBuffer {
     static constexpr std::size_t kMaxLevels = 32;
     ChainLevel levels[kMaxLevels];
     std::size_t depth = 0;
-    std::size_t skipped = 0;  // levels left out in the middle of a deeper chain
-    bool started = true;      // false: a Task not yet polled
+    std::size_t skipped = 0;   // levels left out in the middle of a deeper chain
+    bool started = true;       // false: a Task not yet polled
+    std::uint32_t now_ms = 0;  // the reader's clock (a dump reads it once)
 
     ChainLevel* add() noexcept {
         if (depth == kMaxLevels) return nullptr;
