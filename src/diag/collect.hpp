@@ -1,7 +1,9 @@
 // Reading a task's recorded state for Handle::dump() and stall reports.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -26,6 +28,20 @@ void read_identity(const TaskHeader* t, diag::TaskInfo& info, std::uint32_t now_
 
 /// Appends `chain` to `info.awaiting`.
 void append_chain(const ChainBuffer& chain, diag::TaskInfo& info);
+
+/// Appends every task of `owned` (OwnedTasks or OwnedShards, about `count`
+/// of them) to `dump`; `polling` is what each worker polls now.
+template <class Owned>
+void read_owned_tasks(Owned& owned, std::size_t count, const std::vector<const TaskHeader*>& polling,
+                      diag::Dump& dump) {
+    dump.tasks.reserve(dump.tasks.size() + count + 16);
+    auto scratch = std::make_unique<ChainBuffer>();
+    scratch->now_ms = coarse_clock_ms();
+    owned.for_each([&](TaskHeader* t) {
+        dump.tasks.emplace_back();
+        read_task(t, dump.tasks.back(), *scratch, worker_of(t, polling));
+    });
+}
 
 /// Sorts by id.
 void finish_dump(diag::Dump& dump);

@@ -228,14 +228,7 @@ diag::Dump CurrentThread::dump() {
 
 diag::Dump CurrentThread::dump_here() {
     diag::Dump d;
-    std::vector<const TaskHeader*> polling{current_task.load(std::memory_order_relaxed)};
-    d.tasks.reserve(owned_.size() + 16);
-    auto scratch = std::make_unique<ChainBuffer>();
-    scratch->now_ms = coarse_clock_ms();
-    owned_.for_each([&](TaskHeader* t) {
-        d.tasks.emplace_back();
-        read_task(t, d.tasks.back(), *scratch, worker_of(t, polling));
-    });
+    read_owned_tasks(owned_, owned_.size(), {current_task.load(std::memory_order_relaxed)}, d);
     blocking_->dump_into(d);
     finish_dump(d);
     return d;

@@ -447,14 +447,7 @@ diag::Dump MultiThread::dump() {
         d.incomplete = "the runtime has shut down";
         return d;
     }
-    std::vector<const TaskHeader*> polling = monitor_.polling();
-    d.tasks.reserve(owned_.size() + 16);
-    auto scratch = std::make_unique<ChainBuffer>();
-    scratch->now_ms = coarse_clock_ms();
-    owned_.for_each([&](TaskHeader* t) {
-        d.tasks.emplace_back();
-        read_task(t, d.tasks.back(), *scratch, worker_of(t, polling));
-    });
+    read_owned_tasks(owned_, owned_.size(), monitor_.polling(), d);
     blocking_->dump_into(d);
     finish_dump(d);
     return d;
