@@ -18,6 +18,7 @@
 
 #include "corio/detail/poll_evented.hpp"
 #include "corio/io.hpp"
+#include "corio/net/detail/incoming.hpp"
 #include "corio/net/detail/readiness.hpp"
 #include "corio/net/detail/stream_ops.hpp"
 #include "corio/net/socket_addr.hpp"
@@ -135,20 +136,7 @@ public:
     Poll<io::Result<std::pair<TcpStream, SocketAddr>>> poll_accept(Context& cx) { return poll_accept(cx, nullptr); }
 
     /// The stream of incoming(); see there.
-    class Incoming {
-    public:
-        using Item = io::Result<TcpStream>;
-        explicit Incoming(TcpListener& listener) noexcept : listener_(&listener) {}
-        Poll<std::optional<Item>> poll_next(Context& cx) {
-            auto r = listener_->poll_accept(cx);
-            if (r.is_pending()) return Pending;
-            if (!*r) return Ready(std::optional<Item>(std::in_place, std::unexpect, r->error()));
-            return Ready(std::optional<Item>(std::in_place, std::move((*r)->first)));
-        }
-
-    private:
-        TcpListener* listener_;
-    };
+    using Incoming = detail::Incoming<TcpListener, TcpStream>;
 
     /// The accepted connections as a corio::Stream that never ends (as
     /// Tokio's TcpListenerStream): each connection, or an accept error as an
