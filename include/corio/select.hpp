@@ -772,7 +772,7 @@ SelectWith<true, On<Fs, Hs>...> select_biased_with(On<Fs, Hs>&&... branches) {
 /// Two branches with the same output type cannot be told apart this way:
 /// use r.index() or select_with() then.
 template <class... Fs>
-struct overloaded : Fs... {
+struct overloaded : Fs... {  // NOLINT(readability-identifier-naming): the idiom's usual name (cppreference)
     using Fs::operator()...;
 };
 template <class... Fs>

@@ -530,14 +530,16 @@ corio::Task<void> shutdown_scenario(ServerOptions options) {
     EXPECT_TRUE(co_await idle->closed_by_server()) << "an idle connection closes at once";
     co_await server;
     auto took = corio::time::Instant::now() - start;
-    EXPECT_GE(took, options.shutdown_grace - 10ms) << "run() waits for the busy connection";
-    EXPECT_LT(took, options.shutdown_grace + 2s) << "but not longer than the grace period";
+    // A client that does not read its replies holds up nothing: its reply
+    // write loses to the shutdown (Redis exits in 0.2 s in this case).
+    EXPECT_LT(took, options.shutdown_grace / 2) << "run() waited for a client that does not read";
+    EXPECT_TRUE(co_await busy->closed_by_server()) << "the busy connection is closed";
     // The listener is closed.
     corio::io::Result<TcpStream> late = co_await TcpStream::connect(addr);
     EXPECT_FALSE(late.has_value());
 }
 
-TEST_P(Server, ShutdownClosesIdleConnectionsAndWaitsForBusyOnesAtMostTheGracePeriod) {
+TEST_P(Server, ShutdownClosesIdleConnectionsAndDoesNotWaitForClientsThatDoNotRead) {
     ServerOptions options;
     options.shutdown_grace = 300ms;
     corio::Runtime rt = GetParam() == Flavor::CurrentThread
