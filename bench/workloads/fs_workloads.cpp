@@ -146,7 +146,7 @@ FileTree::FileTree(std::uint64_t n, std::size_t repeat) {
     for (std::uint64_t i = 0; i < n; ++i) {
         stdfs::path file = tree_file(root_, i);
         if (i % 100 == 0) stdfs::create_directories(file.parent_path());
-        char line[17];
+        char line[24];  // 15 digits and a newline for any i below 10^15; room for the rest (GCC -Wformat-truncation)
         std::snprintf(line, sizeof line, "%015llu\n", static_cast<unsigned long long>(i));
         std::string body;
         body.reserve(16 * repeat);
