@@ -202,6 +202,47 @@ inline void describe_leaf_chain(const LeafAwaiter* leaf, ChainBuffer& out) noexc
     }
 }
 
+/// Drives a chain whose outermost frame is `outer`: re-polls its leaf when it
+/// has one (false when that is still Pending) and resumes the leaf's frame,
+/// or starts `outer`. Task and AsyncGenerator poll through this.
+inline bool resume_chain(LeafAwaiter*& leaf_slot, std::coroutine_handle<> outer, Context& cx) {
+    struct ScopeGuard {
+        explicit ScopeGuard(PollScope* scope) noexcept : saved(std::exchange(current_poll_scope, scope)) {}
+        ScopeGuard(const ScopeGuard&) = delete;
+        ScopeGuard& operator=(const ScopeGuard&) = delete;
+        ~ScopeGuard() { current_poll_scope = saved; }
+        PollScope* saved;
+    };
+    PollScope scope{&leaf_slot, &cx};
+    ScopeGuard guard(&scope);
+    if (LeafAwaiter* leaf = leaf_slot) {
+        try {
+            PollingLeaf polling(leaf);
+            if (!leaf->ops->poll(leaf, cx)) return false;
+        } catch (...) {
+            leaf->owner->exception_ = std::current_exception();  // rethrown by the leaf's await_resume
+        }
+        leaf_slot = nullptr;
+        leaf->owner->self_.resume();
+    } else {
+        outer.resume();
+    }
+    return true;
+}
+
+/// Destroys a chain innermost-first (constant stack at any depth): every
+/// frame suspended below `outer` on `leaf` (if any), then `outer`.
+inline void destroy_chain(LeafAwaiter* leaf, std::coroutine_handle<> outer) noexcept {
+    if (leaf != nullptr) {
+        PromiseBase* promise = leaf->owner;
+        while (PromiseBase* parent = promise->parent_) {
+            promise->self_.destroy();  // frees `promise`; its parent was read first
+            promise = parent;
+        }
+    }
+    outer.destroy();
+}
+
 template <class T>
 struct TaskPromise;
 
@@ -369,20 +410,7 @@ public:
     /// rethrows the body's exception when it failed.
     Poll<T> poll(Context& cx) {
         if (!h_) throw std::logic_error("corio: polled an empty Task (moved from, or already completed)");
-        detail::PollScope scope{&leaf_, &cx};
-        ScopeGuard guard(&scope);
-        if (detail::LeafAwaiter* leaf = leaf_) {
-            try {
-                detail::PollingLeaf polling(leaf);
-                if (!leaf->ops->poll(leaf, cx)) return Pending;
-            } catch (...) {
-                leaf->owner->exception_ = std::current_exception();  // rethrown by the leaf's await_resume
-            }
-            leaf_ = nullptr;
-            leaf->owner->self_.resume();
-        } else {
-            h_.resume();
-        }
+        if (!detail::resume_chain(leaf_, h_, cx)) return Pending;
         if (!h_.done()) return Pending;
         return take_result();
     }
@@ -405,13 +433,6 @@ public:
     }
 
 private:
-    struct ScopeGuard {
-        explicit ScopeGuard(detail::PollScope* scope) noexcept
-            : saved(std::exchange(detail::current_poll_scope, scope)) {}
-        ~ScopeGuard() { detail::current_poll_scope = saved; }
-        detail::PollScope* saved;
-    };
-
     Poll<T> take_result() {
         Handle h = std::exchange(h_, nullptr);
         struct Destroy {
@@ -428,15 +449,7 @@ private:
 
     // Destroys the chain innermost-first, so any depth needs constant stack.
     void destroy() noexcept {
-        if (!h_) return;
-        if (detail::LeafAwaiter* leaf = std::exchange(leaf_, nullptr)) {
-            detail::PromiseBase* promise = leaf->owner;
-            while (detail::PromiseBase* parent = promise->parent_) {
-                promise->self_.destroy();  // frees `promise`; its parent was read first
-                promise = parent;
-            }
-        }
-        std::exchange(h_, nullptr).destroy();
+        if (h_) detail::destroy_chain(std::exchange(leaf_, nullptr), std::exchange(h_, nullptr));
     }
 
     Handle h_;

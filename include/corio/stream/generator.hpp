@@ -104,20 +104,7 @@ public:
     /// the body's exception (once; afterwards Ready(nullopt)).
     Poll<std::optional<T>> poll_next(Context& cx) {
         if (!h_) return stream::detail::ready_end<T>();
-        detail::PollScope scope{&leaf_, &cx};
-        ScopeGuard guard(&scope);
-        if (detail::LeafAwaiter* leaf = leaf_) {
-            try {
-                detail::PollingLeaf polling(leaf);
-                if (!leaf->ops->poll(leaf, cx)) return Pending;
-            } catch (...) {
-                leaf->owner->exception_ = std::current_exception();  // rethrown by the leaf's await_resume
-            }
-            leaf_ = nullptr;
-            leaf->owner->self_.resume();
-        } else {
-            h_.resume();
-        }
+        if (!detail::resume_chain(leaf_, h_, cx)) return Pending;
         if (T* value = std::exchange(h_.promise().current_, nullptr)) {
             return stream::detail::ready_item<T>(std::move(*value));
         }
@@ -126,15 +113,6 @@ public:
     }
 
 private:
-    struct ScopeGuard {
-        explicit ScopeGuard(detail::PollScope* scope) noexcept
-            : saved(std::exchange(detail::current_poll_scope, scope)) {}
-        ScopeGuard(const ScopeGuard&) = delete;
-        ScopeGuard& operator=(const ScopeGuard&) = delete;
-        ~ScopeGuard() { detail::current_poll_scope = saved; }
-        detail::PollScope* saved;
-    };
-
     // The body ended: free the frame, then rethrow its exception if any.
     Poll<std::optional<T>> finish() {
         std::exception_ptr failure = std::exchange(h_.promise().exception_, nullptr);
@@ -146,15 +124,7 @@ private:
     // Destroys the chain innermost-first (as Task does), so any await depth
     // needs constant stack.
     void destroy() noexcept {
-        if (!h_) return;
-        if (detail::LeafAwaiter* leaf = std::exchange(leaf_, nullptr)) {
-            detail::PromiseBase* promise = leaf->owner;
-            while (detail::PromiseBase* parent = promise->parent_) {
-                promise->self_.destroy();  // frees `promise`; its parent was read first
-                promise = parent;
-            }
-        }
-        std::exchange(h_, nullptr).destroy();
+        if (h_) detail::destroy_chain(std::exchange(leaf_, nullptr), std::exchange(h_, nullptr));
     }
 
     Handle h_;
