@@ -88,16 +88,17 @@ TEST(TaskId, EmptyHandlesThrowOnId) {
 
 // ---- Dump -----------------------------------------------------------------------------------
 
-int g_child_line = 0;
-int g_parent_line = 0;
+// Written by the task on a worker, read by the test's root: atomics, so TSan sees the order.
+std::atomic<int> g_child_line{0};
+std::atomic<int> g_parent_line{0};
 
 Task<void> wait_on(corio::sync::Notify& n) {
-    g_child_line = __LINE__ + 1;
+    g_child_line.store(__LINE__ + 1);
     co_await n.notified();
 }
 
 Task<void> parent(corio::sync::Notify& n) {
-    g_parent_line = __LINE__ + 1;
+    g_parent_line.store(__LINE__ + 1);
     co_await wait_on(n);
 }
 
@@ -114,10 +115,15 @@ TEST_P(DumpBoth, ShowsNameSpawnSiteAndTheAwaitChainRootFirst) {
         spawn_line = __LINE__ + 1;
         auto h = corio::task::Builder().name("conn 10.0.0.1:5123").spawn(parent(gate));
         id = h.id();
-        for (int i = 0; i < 50 && g_child_line == 0; ++i) co_await corio::time::sleep(1ms);
-        co_await corio::time::sleep(5ms);
-        corio::diag::Dump d = corio::Handle::current().dump();
-        const corio::diag::TaskInfo* t = find(d, id);
+        // Dump until the child has suspended on the Notify (bounded: 5 s at most).
+        corio::diag::Dump d;
+        const corio::diag::TaskInfo* t = nullptr;
+        for (int i = 0; i < 5000; ++i) {
+            d = corio::Handle::current().dump();
+            t = find(d, id);
+            if (t != nullptr && t->state == corio::diag::TaskState::Idle && t->awaiting.size() == 2) break;
+            co_await corio::time::sleep(1ms);
+        }
         EXPECT_NE(t, nullptr);
         if (t != nullptr) {
             EXPECT_EQ(t->name, "conn 10.0.0.1:5123");
@@ -126,14 +132,14 @@ TEST_P(DumpBoth, ShowsNameSpawnSiteAndTheAwaitChainRootFirst) {
             EXPECT_GE(t->polls, 1u);
             EXPECT_EQ(t->awaiting.size(), 2u);
             if (t->awaiting.size() == 2) {
-                EXPECT_EQ(t->awaiting[0].where.line(), static_cast<unsigned>(g_parent_line));
-                EXPECT_EQ(t->awaiting[1].where.line(), static_cast<unsigned>(g_child_line));
+                EXPECT_EQ(t->awaiting[0].where.line(), static_cast<unsigned>(g_parent_line.load()));
+                EXPECT_EQ(t->awaiting[1].where.line(), static_cast<unsigned>(g_child_line.load()));
                 EXPECT_NE(t->awaiting[1].what.find("Notif"), std::string::npos) << t->awaiting[1].what;
             }
         }
         std::string text = d.to_string();
         EXPECT_NE(text.find("\"conn 10.0.0.1:5123\" Idle"), std::string::npos) << text;
-        EXPECT_NE(text.find("dump_test.cpp:" + std::to_string(g_child_line)), std::string::npos) << text;
+        EXPECT_NE(text.find("dump_test.cpp:" + std::to_string(g_child_line.load())), std::string::npos) << text;
         // The task calling dump() is itself in the dump, running.
         const corio::diag::TaskInfo* self = nullptr;
         for (const auto& info : d.tasks) {
