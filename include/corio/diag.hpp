@@ -45,11 +45,22 @@ struct TaskInfo {
     std::optional<std::size_t> worker;  // the worker polling it, while Running
     bool blocking = false;              // a task::spawn_blocking closure (on the blocking pool)
     /// Root Task's co_await first, leaf last. Empty while Running (its frames
-    /// are changing), for a Task never polled, and for a finished task.
+    /// are changing), while Scheduled (a worker may start polling it while
+    /// the dump reads), for a Task never polled, and for a finished task.
     std::vector<AwaitPoint> awaiting;
     std::size_t awaiting_skipped = 0;  // frames left out of a very deep chain
     std::chrono::seconds age{0};       // since spawn, in whole seconds
+    /// Since its last poll ended (since spawn if never polled); zero while Running.
+    std::chrono::milliseconds idle_for{0};
     std::uint64_t polls = 0;
+    /// Wake-ups that led to a poll (every poll but the first follows one,
+    /// and a Scheduled task has one pending); a wake of a task already
+    /// queued is folded into that one, as the scheduler folds it.
+    std::uint64_t wakes = 0;
+    std::uint64_t self_wakes = 0;  // of those, the task's own while polled (yield_now, the budget)
+    /// Total time in poll; only when the runtime times polls
+    /// (Builder::enable_metrics_histograms), else empty.
+    std::optional<std::chrono::microseconds> busy;
 };
 
 struct Dump {

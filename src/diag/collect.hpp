@@ -23,20 +23,26 @@ std::optional<std::size_t> worker_of(const TaskHeader* t, const std::vector<cons
 /// `polling_worker` says which worker polls `t` right now, if any.
 void read_task(TaskHeader* t, diag::TaskInfo& info, ChainBuffer& scratch, std::optional<std::size_t> polling_worker);
 
-/// The identity and counters of `t` (not its state or chain).
-void read_identity(const TaskHeader* t, diag::TaskInfo& info, std::uint32_t now_ms);
+/// The identity and counters of `t` (not its state or chain); `busy` only
+/// when `busy_measured`.
+void read_identity(const TaskHeader* t, diag::TaskInfo& info, std::uint32_t now_ms, bool busy_measured);
+
+/// Sets `info.state`, and what follows from it (wakes, idle_for).
+void set_state(diag::TaskInfo& info, diag::TaskState state);
 
 /// Appends `chain` to `info.awaiting`.
 void append_chain(const ChainBuffer& chain, diag::TaskInfo& info);
 
 /// Appends every task of `owned` (OwnedTasks or OwnedShards, about `count`
-/// of them) to `dump`; `polling` is what each worker polls now.
+/// of them) to `dump`; `polling` is what each worker polls now, and
+/// `busy_measured` whether the runtime times polls.
 template <class Owned>
 void read_owned_tasks(Owned& owned, std::size_t count, const std::vector<const TaskHeader*>& polling,
-                      diag::Dump& dump) {
+                      bool busy_measured, diag::Dump& dump) {
     dump.tasks.reserve(dump.tasks.size() + count + 16);
     auto scratch = std::make_unique<ChainBuffer>();
     scratch->now_ms = coarse_clock_ms();
+    scratch->busy_measured = busy_measured;
     owned.for_each([&](TaskHeader* t) {
         dump.tasks.emplace_back();
         read_task(t, dump.tasks.back(), *scratch, worker_of(t, polling));

@@ -37,13 +37,24 @@ std::uint32_t coarse_clock_ms() noexcept {
                                       static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u);
 }
 
-void read_identity(const TaskHeader* t, diag::TaskInfo& info, std::uint32_t now_ms) {
+void read_identity(const TaskHeader* t, diag::TaskInfo& info, std::uint32_t now_ms, bool busy_measured) {
     info.id = task::Id(t->id);
     const std::string* name = t->origin.name();
     info.name = name != nullptr ? *name : std::string();
     info.spawned_at = t->origin.where();
     info.polls = t->polls.load(std::memory_order_relaxed);
+    info.self_wakes = t->self_wakes.load(std::memory_order_relaxed);
     info.age = std::chrono::seconds(t->age_s(now_ms));
+    std::uint32_t idle_ms = now_ms - t->last_polled_ms.load(std::memory_order_relaxed);  // mod 2^32
+    info.idle_for = std::chrono::milliseconds(idle_ms < (1u << 31) ? idle_ms : 0);       // a clock a tick ahead: 0
+    if (busy_measured) info.busy = std::chrono::microseconds(t->busy_us.load(std::memory_order_relaxed));
+}
+
+void set_state(diag::TaskInfo& info, diag::TaskState state) {
+    info.state = state;
+    if (state == diag::TaskState::Running) info.idle_for = {};
+    std::uint64_t woken = state == diag::TaskState::Scheduled ? 1 : 0;
+    info.wakes = info.polls == 0 ? 0 : info.polls - 1 + woken;
 }
 
 void append_chain(const ChainBuffer& chain, diag::TaskInfo& info) {
@@ -56,11 +67,13 @@ void append_chain(const ChainBuffer& chain, diag::TaskInfo& info) {
 
 namespace {
 
-// Claims an idle or queued task: RUNNING, plus a reference of our own.
+// Claims an idle task: RUNNING, plus a reference of our own. A queued
+// (NOTIFIED) task is never claimed: its run queue entry would run it while
+// we read, or, were we to queue it again on unclaim, run it twice.
 bool try_claim(TaskHeader* t) noexcept {
     std::uint64_t cur = t->state.load(std::memory_order_acquire);
     for (;;) {
-        if (cur & (state::kRunning | state::kComplete)) return false;
+        if (cur & (state::kRunning | state::kComplete | state::kNotified)) return false;
         // acquire: see the frames as the last poller left them.
         if (t->state.compare_exchange_weak(cur, (cur | state::kRunning) + state::kRefOne, std::memory_order_acquire,
                                            std::memory_order_acquire))
@@ -85,26 +98,26 @@ void unclaim(TaskHeader* t) {
 }  // namespace
 
 void read_task(TaskHeader* t, diag::TaskInfo& info, ChainBuffer& scratch, std::optional<std::size_t> polling_worker) {
-    read_identity(t, info, scratch.now_ms);
+    read_identity(t, info, scratch.now_ms, scratch.busy_measured);
     std::uint64_t cur = t->state.load(std::memory_order_acquire);
     if (cur & state::kComplete) {
-        info.state = diag::TaskState::Done;
+        set_state(info, diag::TaskState::Done);
         return;
     }
     if (polling_worker) {
-        info.state = diag::TaskState::Running;
+        set_state(info, diag::TaskState::Running);
         info.worker = polling_worker;
         return;
     }
     if (!try_claim(t)) {
-        // RUNNING but no worker polls it: re-queued after a yield, or being
-        // polled by a thread the runtime does not watch (a LocalSet's driver).
+        // Queued (woken, or RUNNING after a yield), or being polled by a
+        // thread the runtime does not watch (a LocalSet's driver): its
+        // frames may change as we read, so no chain.
         cur = t->state.load(std::memory_order_acquire);
-        info.state = (cur & state::kComplete) ? diag::TaskState::Done : diag::TaskState::Scheduled;
+        set_state(info, (cur & state::kComplete) ? diag::TaskState::Done : diag::TaskState::Scheduled);
         return;
     }
-    cur = t->state.load(std::memory_order_relaxed);
-    info.state = (cur & state::kNotified) ? diag::TaskState::Scheduled : diag::TaskState::Idle;
+    set_state(info, diag::TaskState::Idle);  // a wake from now on is ours to queue, in unclaim
     scratch.depth = 0;
     scratch.skipped = 0;
     scratch.started = true;
@@ -200,6 +213,22 @@ std::string printable(const std::string& s) {
     return out;
 }
 
+// "850 us", "12 ms", "3.4 s", "25 min".
+std::string readable(std::chrono::microseconds d) {
+    char buf[32];
+    auto us = static_cast<double>(d.count());
+    if (us < 1000) {
+        std::snprintf(buf, sizeof buf, "%.0f us", us);
+    } else if (us < 1e6) {
+        std::snprintf(buf, sizeof buf, us < 1e4 ? "%.1f ms" : "%.0f ms", us / 1e3);
+    } else if (us < 600e6) {
+        std::snprintf(buf, sizeof buf, us < 1e7 ? "%.1f s" : "%.0f s", us / 1e6);
+    } else {
+        std::snprintf(buf, sizeof buf, "%.0f min", us / 60e6);
+    }
+    return buf;
+}
+
 void write_task_text(const TaskInfo& t, std::string& out, const char* indent) {
     out += indent;
     out += task::to_string(t.id);
@@ -209,7 +238,14 @@ void write_task_text(const TaskInfo& t, std::string& out, const char* indent) {
     if (t.blocking) out += t.state == TaskState::Running ? " on a blocking thread" : " (blocking pool)";
     out += ", spawned at " + file_line(t.spawned_at);
     out += ", age " + (t.age.count() == 0 ? std::string("<1 s") : std::to_string(t.age.count()) + " s");
-    out += ", " + std::to_string(t.polls) + (t.polls == 1 ? " poll" : " polls") + "\n";
+    if (t.state != TaskState::Running) out += ", idle " + readable(t.idle_for);
+    out += ", " + std::to_string(t.polls) + (t.polls == 1 ? " poll" : " polls");
+    if (t.wakes != 0) {
+        out += ", " + std::to_string(t.wakes) + (t.wakes == 1 ? " wake" : " wakes");
+        if (t.self_wakes != 0) out += " (" + std::to_string(t.self_wakes) + " its own)";
+    }
+    if (t.busy) out += ", busy " + readable(*t.busy);
+    out += "\n";
     for (std::size_t i = 0; i < t.awaiting.size(); ++i) {
         const AwaitPoint& p = t.awaiting[i];
         bool last = i + 1 == t.awaiting.size();
@@ -304,8 +340,10 @@ std::string Dump::to_json() const {
         out += std::string(",\"blocking\":") + (t.blocking ? "true" : "false");
         out += ",\"spawned_at\":{";
         json_location(t.spawned_at, out);
-        out += "},\"age_s\":" + std::to_string(t.age.count()) + ",\"polls\":" + std::to_string(t.polls) +
-               ",\"awaiting\":[";
+        out += "},\"age_s\":" + std::to_string(t.age.count()) + ",\"idle_ms\":" + std::to_string(t.idle_for.count()) +
+               ",\"polls\":" + std::to_string(t.polls) + ",\"wakes\":" + std::to_string(t.wakes) +
+               ",\"self_wakes\":" + std::to_string(t.self_wakes) +
+               ",\"busy_us\":" + (t.busy ? std::to_string(t.busy->count()) : std::string("null")) + ",\"awaiting\":[";
         for (std::size_t k = 0; k < t.awaiting.size(); ++k) {
             if (k != 0) out += ',';
             out += '{';
@@ -344,6 +382,35 @@ void prom_sample(std::string& out, const std::string& name, const std::string& l
 
 std::string worker_label(std::size_t i) { return "worker=\"" + std::to_string(i) + "\""; }
 
+// One histogram family, a series per worker; nothing when no worker has one
+// (the runtime was built without enable_metrics_histograms).
+void prom_histogram(std::string& out, const RuntimeMetrics& m, const std::string& name, const char* help,
+                    std::vector<std::uint64_t> WorkerMetrics::* buckets, std::uint64_t WorkerMetrics::* total_ns) {
+    bool any = false;
+    for (const WorkerMetrics& w : m.workers) any = any || !(w.*buckets).empty();
+    if (!any) return;
+    prom_family(out, name.c_str(), "histogram", help);
+    for (std::size_t i = 0; i < m.workers.size(); ++i) {
+        const std::vector<std::uint64_t>& counts = m.workers[i].*buckets;
+        std::uint64_t cumulative = 0;
+        for (std::size_t k = 0; k < counts.size(); ++k) {
+            cumulative += counts[k];
+            std::string le = "+Inf";
+            if (k + 1 < counts.size()) {
+                char buf[32];
+                std::snprintf(buf, sizeof buf, "%g",
+                              std::chrono::duration<double>(RuntimeMetrics::poll_time_bucket_upper(k)).count());
+                le = buf;
+            }
+            prom_sample(out, name + "_bucket", worker_label(i) + ",le=\"" + le + "\"", cumulative);
+        }
+        char sum[48];
+        std::snprintf(sum, sizeof sum, "%.9f", static_cast<double>(m.workers[i].*total_ns) / 1e9);
+        out += name + "_sum{" + worker_label(i) + "} " + sum + "\n";
+        prom_sample(out, name + "_count", worker_label(i), cumulative);
+    }
+}
+
 }  // namespace
 
 std::string prometheus_text(const RuntimeMetrics& m) {
@@ -380,30 +447,11 @@ std::string prometheus_text(const RuntimeMetrics& m) {
         prom_sample(out, "corio_worker_local_queue_depth", worker_label(i), m.workers[i].local_queue_depth);
     }
 
-    bool histograms = false;
-    for (const WorkerMetrics& w : m.workers) histograms = histograms || !w.poll_time_histogram.empty();
-    if (!histograms) return out;
-    const char* h = "corio_worker_poll_duration_seconds";
-    prom_family(out, h, "histogram", "How long the worker's task polls took.");
-    for (std::size_t i = 0; i < m.workers.size(); ++i) {
-        const WorkerMetrics& w = m.workers[i];
-        std::uint64_t cumulative = 0;
-        for (std::size_t k = 0; k < w.poll_time_histogram.size(); ++k) {
-            cumulative += w.poll_time_histogram[k];
-            std::string le = "+Inf";
-            if (k + 1 < w.poll_time_histogram.size()) {
-                char buf[32];
-                std::snprintf(buf, sizeof buf, "%g",
-                              std::chrono::duration<double>(RuntimeMetrics::poll_time_bucket_upper(k)).count());
-                le = buf;
-            }
-            prom_sample(out, std::string(h) + "_bucket", worker_label(i) + ",le=\"" + le + "\"", cumulative);
-        }
-        char sum[48];
-        std::snprintf(sum, sizeof sum, "%.9f", static_cast<double>(w.poll_time_total_ns) / 1e9);
-        out += std::string(h) + "_sum{" + worker_label(i) + "} " + sum + "\n";
-        prom_sample(out, std::string(h) + "_count", worker_label(i), cumulative);
-    }
+    prom_histogram(out, m, "corio_worker_poll_duration_seconds", "How long the worker's task polls took.",
+                   &WorkerMetrics::poll_time_histogram, &WorkerMetrics::poll_time_total_ns);
+    prom_histogram(out, m, "corio_worker_schedule_latency_seconds",
+                   "How long tasks waited in a run queue before the worker polled them.",
+                   &WorkerMetrics::schedule_latency_histogram, &WorkerMetrics::schedule_latency_total_ns);
     return out;
 }
 

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -146,6 +147,92 @@ TEST_P(DumpBoth, ShowsNameSpawnSiteAndTheAwaitChainRootFirst) {
             if (info.state == corio::diag::TaskState::Running) self = &info;
         }
         EXPECT_EQ(self, nullptr) << "block_on's root is not a task";
+        gate.notify_one();
+        co_await h;
+    }());
+}
+
+// Dumps until task `id` is idle (at most 5 s), then returns what the dump says of it.
+Task<std::optional<corio::diag::TaskInfo>> dump_when_idle(corio::task::Id id) {
+    for (int i = 0; i < 5000; ++i) {
+        corio::diag::Dump d = corio::Handle::current().dump();
+        if (const corio::diag::TaskInfo* t = find(d, id); t != nullptr && t->state == corio::diag::TaskState::Idle) {
+            co_return *t;
+        }
+        co_await corio::time::sleep(1ms);
+    }
+    co_return std::nullopt;
+}
+
+TEST_P(DumpBoth, CountsWakesAndYieldsAndTellsHowLongATaskHasBeenIdle) {
+    auto rt = make_runtime(GetParam());
+    corio::sync::Notify gate;
+    rt.block_on([&]() -> Task<void> {
+        auto h = corio::spawn([](corio::sync::Notify& n) -> Task<void> {
+            for (int i = 0; i < 3; ++i) co_await corio::task::yield_now();  // three wakes of its own
+            co_await n.notified();                                          // one from the root
+            co_await n.notified();
+        }(gate));
+        std::optional<corio::diag::TaskInfo> t = co_await dump_when_idle(h.id());
+        EXPECT_TRUE(t.has_value());
+        if (t) {
+            EXPECT_EQ(t->polls, 4u);
+            EXPECT_EQ(t->wakes, 3u);
+            EXPECT_EQ(t->self_wakes, 3u);
+            EXPECT_FALSE(t->busy.has_value()) << "polls are timed only with enable_metrics_histograms";
+        }
+        gate.notify_one();
+        // Idle again, on its second notified(), for at least 60 ms.
+        for (int i = 0; i < 5000; ++i) {
+            t = co_await dump_when_idle(h.id());
+            if (!t || t->polls == 5) break;
+            co_await corio::time::sleep(1ms);
+        }
+        co_await corio::time::sleep(60ms);
+        corio::diag::Dump d = corio::Handle::current().dump();
+        const corio::diag::TaskInfo* idle = find(d, h.id());
+        EXPECT_NE(idle, nullptr);
+        if (idle != nullptr) {
+            EXPECT_EQ(idle->polls, 5u);
+            EXPECT_EQ(idle->wakes, 4u);
+            EXPECT_EQ(idle->self_wakes, 3u);
+            // The coarse clock it is read on moves in steps of a few ms.
+            EXPECT_GE(idle->idle_for, 50ms);
+            EXPECT_LT(idle->idle_for, 60s);
+            std::string text = d.to_string();
+            EXPECT_NE(text.find("5 polls, 4 wakes (3 its own)"), std::string::npos) << text;
+            EXPECT_NE(text.find(", idle "), std::string::npos) << text;
+            std::string json = d.to_json();
+            EXPECT_NE(json.find("\"wakes\":4,\"self_wakes\":3,\"busy_us\":null"), std::string::npos) << json;
+        }
+        gate.notify_one();
+        co_await h;
+    }());
+}
+
+TEST_P(DumpBoth, WithPollTimingATaskShowsItsBusyTime) {
+    auto builder =
+        GetParam() ? corio::Builder::new_multi_thread().worker_threads(2) : corio::Builder::new_current_thread();
+    auto rt = builder.enable_metrics_histograms(true).stall_threshold(0ns).build();
+    corio::sync::Notify gate;
+    rt.block_on([&]() -> Task<void> {
+        auto h = corio::spawn([](corio::sync::Notify& n) -> Task<void> {
+            auto until = std::chrono::steady_clock::now() + 20ms;
+            while (std::chrono::steady_clock::now() < until) {
+            }  // one poll of 20 ms
+            co_await n.notified();
+        }(gate));
+        std::optional<corio::diag::TaskInfo> t = co_await dump_when_idle(h.id());
+        EXPECT_TRUE(t.has_value());
+        if (t) {
+            EXPECT_TRUE(t->busy.has_value());
+            if (t->busy) {
+                EXPECT_GE(*t->busy, 20ms);
+                EXPECT_LT(*t->busy, 60s);
+            }
+        }
+        std::string text = corio::Handle::current().dump().to_string();
+        EXPECT_NE(text.find(", busy "), std::string::npos) << text;
         gate.notify_one();
         co_await h;
     }());

@@ -51,8 +51,12 @@ TEST(MetricsHistograms, CountEveryPollInTheRightBucket) {
         std::uint64_t polls = 0;
         std::uint64_t counted = 0;
         std::uint64_t long_ones = 0;
+        std::uint64_t waits = 0;
         for (const auto& w : m.workers) {
             ASSERT_EQ(w.poll_time_histogram.size(), RuntimeMetrics::kPollTimeBuckets);
+            ASSERT_EQ(w.schedule_latency_histogram.size(), RuntimeMetrics::kPollTimeBuckets);
+            waits += std::accumulate(w.schedule_latency_histogram.begin(), w.schedule_latency_histogram.end(),
+                                     std::uint64_t{0});
             polls += w.polls;
             counted += std::accumulate(w.poll_time_histogram.begin(), w.poll_time_histogram.end(), std::uint64_t{0});
             long_ones += w.poll_time_histogram[RuntimeMetrics::poll_time_bucket(3ms)];
@@ -61,14 +65,21 @@ TEST(MetricsHistograms, CountEveryPollInTheRightBucket) {
         EXPECT_EQ(counted, polls);
         EXPECT_EQ(polls, 11u);
         EXPECT_EQ(long_ones, 1u);
+        // Every poll followed a spawn or a yield, each of which stamped the task.
+        EXPECT_EQ(waits, polls);
     }
 }
 
 TEST(MetricsHistograms, AreOffByDefault) {
     auto rt = corio::Builder::new_current_thread().build();
     rt.block_on([]() -> Task<void> { co_await corio::spawn(short_and_long_polls()); }());
-    for (const auto& w : rt.handle().metrics().workers) EXPECT_TRUE(w.poll_time_histogram.empty());
-    EXPECT_EQ(corio::diag::prometheus_text(rt.handle().metrics()).find("poll_duration"), std::string::npos);
+    for (const auto& w : rt.handle().metrics().workers) {
+        EXPECT_TRUE(w.poll_time_histogram.empty());
+        EXPECT_TRUE(w.schedule_latency_histogram.empty());
+    }
+    std::string text = corio::diag::prometheus_text(rt.handle().metrics());
+    EXPECT_EQ(text.find("poll_duration"), std::string::npos);
+    EXPECT_EQ(text.find("schedule_latency"), std::string::npos);
 }
 
 TEST(Prometheus, TextHasTypedFamiliesPerWorkerSeriesAndACumulativeHistogram) {
@@ -83,6 +94,9 @@ TEST(Prometheus, TextHasTypedFamiliesPerWorkerSeriesAndACumulativeHistogram) {
         << text;
     EXPECT_NE(text.find("corio_worker_poll_duration_seconds_bucket{worker=\"0\",le=\"+Inf\"} "), std::string::npos);
     EXPECT_NE(text.find("corio_worker_poll_duration_seconds_sum{worker=\"1\"} "), std::string::npos);
+    EXPECT_NE(text.find("# TYPE corio_worker_schedule_latency_seconds histogram\n"), std::string::npos);
+    EXPECT_NE(text.find("corio_worker_schedule_latency_seconds_bucket{worker=\"1\",le=\"+Inf\"} "), std::string::npos);
+    EXPECT_NE(text.find("corio_worker_schedule_latency_seconds_count{worker=\"0\"} "), std::string::npos);
     // Every line is a comment or "name{labels} value".
     std::size_t start = 0;
     while (start < text.size()) {

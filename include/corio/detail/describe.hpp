@@ -123,9 +123,10 @@ struct ChainBuffer {
     static constexpr std::size_t kMaxLevels = 32;
     ChainLevel levels[kMaxLevels];
     std::size_t depth = 0;
-    std::size_t skipped = 0;   // levels left out in the middle of a deeper chain
-    bool started = true;       // false: a Task not yet polled
-    std::uint32_t now_ms = 0;  // the reader's clock (a dump reads it once)
+    std::size_t skipped = 0;     // levels left out in the middle of a deeper chain
+    bool started = true;         // false: a Task not yet polled
+    std::uint32_t now_ms = 0;    // the reader's clock (a dump reads it once)
+    bool busy_measured = false;  // the runtime times polls (enable_metrics_histograms)
 
     ChainLevel* add() noexcept {
         if (depth == kMaxLevels) return nullptr;

@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <new>
@@ -163,7 +164,14 @@ struct TaskHeader {
     Waker join_waker;
     std::uint64_t id = 0;  // task::Id
     TaskOrigin origin;
-    Atomic<std::uint32_t> polls{0};  // written only by the poller; atomic for dump readers
+    // Written only by the poller (relaxed, no read-modify-write); atomic for dump readers.
+    Atomic<std::uint32_t> polls{0};
+    Atomic<std::uint32_t> self_wakes{0};      // polls that ended with the task waking itself (yields)
+    Atomic<std::uint32_t> last_polled_ms{0};  // task_clock_ms() when its last poll ended (or at spawn)
+    Atomic<std::uint32_t> busy_us{0};         // time in poll, saturating; measured only under a PollObserver
+    std::uint32_t scheduled_us = 0;           // when last queued (stamp_scheduled), 0 if not stamped
+    // Last, so that a cell's first member (a one-byte stage) fills the byte
+    // after it and a Task's cell stays at 112 bytes (seven 16-byte granules).
     std::uint8_t spawned_s[3] = {};  // task_clock_ms() / 1000 at spawn, 24 bits (wraps after 194 days)
 
     /// The owned lists' sentinel: no task.
@@ -171,7 +179,9 @@ struct TaskHeader {
         : state(initial), vtable(vt), scheduler(s) {}
     TaskHeader(std::uint64_t initial, const TaskVTable* vt, Scheduler* s, TaskOrigin from) noexcept
         : state(initial), vtable(vt), scheduler(s), id(next_task_id()), origin(from) {
-        std::uint32_t now_s = task_clock_ms() / 1000;
+        std::uint32_t now_ms = task_clock_ms();
+        last_polled_ms.store(now_ms, std::memory_order_relaxed);
+        std::uint32_t now_s = now_ms / 1000;
         spawned_s[0] = static_cast<std::uint8_t>(now_s);
         spawned_s[1] = static_cast<std::uint8_t>(now_s >> 8);
         spawned_s[2] = static_cast<std::uint8_t>(now_s >> 16);
@@ -182,6 +192,72 @@ struct TaskHeader {
         std::uint32_t spawned = spawned_s[0] | (std::uint32_t{spawned_s[1]} << 8) | (std::uint32_t{spawned_s[2]} << 16);
         return (now_ms / 1000 - spawned) & 0xffffff;
     }
+};
+
+// ---- poll timing (Builder::enable_metrics_histograms) ---------------------
+
+/// Told about every task poll on a thread that has one (a worker of a
+/// runtime built with enable_metrics_histograms): how long it took, and how
+/// long the task had waited in a run queue (negative when not stamped).
+class PollObserver {
+public:
+    virtual void polled(std::int64_t took_ns, std::int64_t waited_ns) noexcept = 0;
+
+protected:
+    ~PollObserver() = default;
+};
+
+inline thread_local PollObserver* poll_observer = nullptr;
+
+/// Nanoseconds on the steady clock.
+inline std::int64_t poll_clock_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+/// Records when `t` was queued, for the schedule-latency histogram: a
+/// scheduler that measures calls it as it queues a task.
+inline void stamp_scheduled(TaskHeader* t) noexcept {
+    t->scheduled_us = static_cast<std::uint32_t>(poll_clock_ns() / 1000) | 1;  // never 0: 0 means not stamped
+}
+
+/// Brackets one poll of a task and leaves what dumps and metrics read: when
+/// the poll ended and, under a PollObserver, how long it took and how long
+/// the task had waited in a run queue before it.
+class PollRecord {
+public:
+    explicit PollRecord(TaskHeader& t) noexcept : task_(t), observer_(poll_observer) {
+        if (observer_ != nullptr) [[unlikely]]
+            start();
+    }
+    PollRecord(const PollRecord&) = delete;
+    PollRecord& operator=(const PollRecord&) = delete;
+    ~PollRecord() {
+        task_.last_polled_ms.store(task_clock_ms(), std::memory_order_relaxed);
+        if (observer_ != nullptr) [[unlikely]]
+            finish();
+    }
+
+private:
+    void start() noexcept {
+        start_ns_ = poll_clock_ns();
+        if (std::uint32_t queued = std::exchange(task_.scheduled_us, 0); queued != 0) {
+            std::uint32_t waited_us = static_cast<std::uint32_t>(start_ns_ / 1000) - queued;  // mod 2^32
+            waited_ns_ = std::int64_t{waited_us} * 1000;
+        }
+    }
+    void finish() noexcept {
+        std::int64_t took = poll_clock_ns() - start_ns_;
+        std::uint64_t busy = task_.busy_us.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(took) / 1000;
+        task_.busy_us.store(busy > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(busy),
+                            std::memory_order_relaxed);
+        observer_->polled(took, waited_ns_);
+    }
+
+    TaskHeader& task_;
+    PollObserver* observer_;
+    std::int64_t start_ns_ = 0;
+    std::int64_t waited_ns_ = -1;
 };
 
 // ---- reference counting ----------------------------------------------------
@@ -475,6 +551,7 @@ struct TaskCell final : TaskHeader {
         }
         if (current_task_woken) {
             current_task_woken = false;
+            t->self_wakes.store(t->self_wakes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             t->scheduler->schedule_yielded(t);
             return;
         }
@@ -508,6 +585,7 @@ struct TaskCell final : TaskHeader {
         // Single writers (this thread, this task's poller): no read-modify-write.
         poll_count.store(poll_count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        PollRecord record(*this);
         try {
             Poll<Out> result = future_.poll(cx);
             if (result.is_pending()) return false;

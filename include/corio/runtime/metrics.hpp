@@ -21,6 +21,11 @@ struct WorkerMetrics {
     /// built with Builder::enable_metrics_histograms(true).
     std::vector<std::uint64_t> poll_time_histogram;
     std::uint64_t poll_time_total_ns = 0;  ///< sum of those polls' durations
+    /// How long tasks waited between being woken (or spawned, or yielding)
+    /// and being polled by this worker, in the same buckets; empty unless
+    /// enable_metrics_histograms. A LocalSet's tasks are not counted here.
+    std::vector<std::uint64_t> schedule_latency_histogram;
+    std::uint64_t schedule_latency_total_ns = 0;  ///< sum of those waits
 };
 
 /// A snapshot of a runtime's counters (Handle::metrics()).

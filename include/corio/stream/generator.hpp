@@ -136,9 +136,7 @@ static_assert(Stream<AsyncGenerator<int>>);
 namespace detail {
 template <class T>
 AsyncGenerator<T> GeneratorPromise<T>::get_return_object() noexcept {
-    auto h = std::coroutine_handle<GeneratorPromise<T>>::from_promise(*this);
-    this->self_ = h;
-    return AsyncGenerator<T>(h);
+    return AsyncGenerator<T>(PromiseBase::handle_of(*this));
 }
 }  // namespace detail
 

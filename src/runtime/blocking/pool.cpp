@@ -117,8 +117,8 @@ void BlockingPool::dump_into(diag::Dump& dump) const {
     std::uint32_t now_ms = coarse_clock_ms();
     auto add = [&](const TaskHeader* t, diag::TaskState state) {
         diag::TaskInfo info;
-        read_identity(t, info, now_ms);
-        info.state = state;
+        read_identity(t, info, now_ms, false);
+        set_state(info, state);
         info.blocking = true;
         dump.tasks.push_back(std::move(info));
     };

@@ -15,18 +15,21 @@ class CurrentThread::Enter {
 public:
     explicit Enter(CurrentThread& rt) noexcept
         : saved_runtime_(std::exchange(current_runtime, &rt)),
-          saved_clock_(std::exchange(current_clock, &rt.driver_.time().clock())) {}
+          saved_clock_(std::exchange(current_clock, &rt.driver_.time().clock())),
+          saved_observer_(std::exchange(poll_observer, rt.config_.metrics_histograms ? &rt.poll_times_ : nullptr)) {}
     Enter(const Enter&) = delete;
     Enter& operator=(const Enter&) = delete;
     ~Enter() {
         current_runtime = saved_runtime_;
         current_clock = saved_clock_;
+        poll_observer = saved_observer_;
         worker_clock_live = false;  // refreshed while this thread drives the runtime
     }
 
 private:
     RuntimeCore* saved_runtime_;
     const Clock* saved_clock_;
+    PollObserver* saved_observer_;
 };
 
 const RawWakerVTable CurrentThread::kRootWakerVTable{&root_waker_clone, &root_waker_wake, &root_waker_wake_by_ref,
@@ -58,6 +61,7 @@ void CurrentThread::unref() noexcept {
 // ---- scheduling ------------------------------------------------------------------
 
 void CurrentThread::schedule(TaskHeader* task) {
+    if (config_.metrics_histograms) stamp_scheduled(task);
     if (on_driver_thread()) {
         local_.push_back(QueueEntry::woken(task));
         return;
@@ -65,9 +69,13 @@ void CurrentThread::schedule(TaskHeader* task) {
     if (!push_remote(task)) task_unref(task);  // shut down: the task is being cancelled; drop the queue's reference
 }
 
-void CurrentThread::schedule_yielded(TaskHeader* task) { local_.push_back(QueueEntry::yielded(task)); }
+void CurrentThread::schedule_yielded(TaskHeader* task) {
+    if (config_.metrics_histograms) stamp_scheduled(task);
+    local_.push_back(QueueEntry::yielded(task));
+}
 
 void CurrentThread::spawn(TaskHeader* task) {
+    if (config_.metrics_histograms) stamp_scheduled(task);
     if (on_driver_thread()) {
         if (shut_down_) {
             cancel_unstarted(task);
@@ -127,11 +135,7 @@ bool CurrentThread::run_batch() {
     for (std::uint32_t i = 0; i < config_.event_interval; ++i) {
         QueueEntry entry = next_task();
         if (!entry) return i != 0;
-        if (config_.metrics_histograms) {
-            poll_times_.time([&] { entry.run(); });
-        } else {
-            entry.run();
-        }
+        entry.run();  // under enable_metrics_histograms the task's PollRecord times it
         polls_.store(polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
     }
     local_depth_.store(local_.size(), std::memory_order_relaxed);
@@ -228,7 +232,8 @@ diag::Dump CurrentThread::dump() {
 
 diag::Dump CurrentThread::dump_here() {
     diag::Dump d;
-    read_owned_tasks(owned_, owned_.size(), {current_task.load(std::memory_order_relaxed)}, d);
+    read_owned_tasks(owned_, owned_.size(), {current_task.load(std::memory_order_relaxed)}, config_.metrics_histograms,
+                     d);
     blocking_->dump_into(d);
     finish_dump(d);
     return d;

@@ -116,6 +116,7 @@ Worker* MultiThread::current_worker() const noexcept {
 // ---- scheduling -----------------------------------------------------------------------
 
 void MultiThread::schedule(TaskHeader* task) {
+    if (config_.metrics_histograms) stamp_scheduled(task);
     Worker* w = current_worker();
     if (w == nullptr) {
         push_remote(task);
@@ -131,6 +132,7 @@ void MultiThread::schedule(TaskHeader* task) {
 }
 
 void MultiThread::schedule_yielded(TaskHeader* task) {
+    if (config_.metrics_histograms) stamp_scheduled(task);
     Worker* w = current_worker();
     if (w == nullptr) {  // cannot happen: only workers poll tasks; stay correct anyway
         std::abort();
@@ -140,6 +142,7 @@ void MultiThread::schedule_yielded(TaskHeader* task) {
 }
 
 void MultiThread::spawn(TaskHeader* task) {
+    if (config_.metrics_histograms) stamp_scheduled(task);
     if (stopping_.load(std::memory_order_acquire)) {
         cancel_unstarted(task);
         return;
@@ -209,6 +212,7 @@ void MultiThread::run_worker(std::size_t index) {
     }
     if (config_.on_thread_start) config_.on_thread_start();
     refresh_worker_clock();
+    if (config_.metrics_histograms) poll_observer = &w.stats.poll_times;
     monitor_.attach(index, &rescue_lifo);
     // Submissions to the I/O backend made here wait for our next park or
     // maintenance instead of a system call each (one per scheduler turn).
@@ -281,13 +285,13 @@ void MultiThread::run_task(Worker& w, QueueEntry entry) {
         // The last searcher found work: wake another to look for more.
         if (idle_.transition_from_searching()) notify_parked();
     }
-    run_entry(w, entry);
+    entry.run();  // under enable_metrics_histograms the task's PollRecord times it
     w.stats.polls.fetch_add(1, std::memory_order_relaxed);
     flush_deferred_notify(w);
     for (std::uint32_t i = 0; i < kLifoPollCap; ++i) {
         QueueEntry next = swap_lifo(w, QueueEntry());
         if (!next) return;
-        run_entry(w, next);
+        next.run();
         w.stats.polls.fetch_add(1, std::memory_order_relaxed);
         flush_deferred_notify(w);
     }
@@ -297,14 +301,6 @@ void MultiThread::run_task(Worker& w, QueueEntry entry) {
         bool others_waiting = !w.queue.is_empty();
         push_local(w, next);
         if (others_waiting) notify_parked();
-    }
-}
-
-void MultiThread::run_entry(Worker& w, QueueEntry entry) {
-    if (config_.metrics_histograms) {
-        w.stats.poll_times.time([&] { entry.run(); });
-    } else {
-        entry.run();
     }
 }
 
@@ -447,7 +443,7 @@ diag::Dump MultiThread::dump() {
         d.incomplete = "the runtime has shut down";
         return d;
     }
-    read_owned_tasks(owned_, owned_.size(), monitor_.polling(), d);
+    read_owned_tasks(owned_, owned_.size(), monitor_.polling(), config_.metrics_histograms, d);
     blocking_->dump_into(d);
     finish_dump(d);
     return d;

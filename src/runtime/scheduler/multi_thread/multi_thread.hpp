@@ -93,7 +93,6 @@ private:
     QueueEntry next_task(Worker& w);
     QueueEntry steal_work(Worker& w, std::size_t index);
     void run_task(Worker& w, QueueEntry entry);
-    void run_entry(Worker& w, QueueEntry entry);
     void park_worker(Worker& w, std::size_t index);
     void maintenance(Worker& w);
     void push_local(Worker& w, QueueEntry entry);
