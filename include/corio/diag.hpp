@@ -44,6 +44,7 @@ struct TaskInfo {
     TaskState state = TaskState::Idle;
     std::optional<std::size_t> worker;  // the worker polling it, while Running
     bool blocking = false;              // a task::spawn_blocking closure (on the blocking pool)
+    bool local = false;                 // a LocalSet's task (polled by whoever drives the set)
     /// Root Task's co_await first, leaf last. Empty while Running (its frames
     /// are changing), while Scheduled (a worker may start polling it while
     /// the dump reads), for a Task never polled, and for a finished task.

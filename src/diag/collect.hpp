@@ -49,6 +49,12 @@ void read_owned_tasks(Owned& owned, std::size_t count, const std::vector<const T
     });
 }
 
+class RuntimeCore;
+
+/// Appends the tasks of every LocalSet that `runtime` made or last drove
+/// (defined with the LocalSet scheduler).
+void dump_local_sets(const RuntimeCore* runtime, diag::Dump& dump);
+
 /// Sorts by id.
 void finish_dump(diag::Dump& dump);
 

@@ -236,6 +236,7 @@ void write_task_text(const TaskInfo& t, std::string& out, const char* indent) {
     out += std::string(" ") + to_string(t.state);
     if (t.worker) out += " on worker " + std::to_string(*t.worker);
     if (t.blocking) out += t.state == TaskState::Running ? " on a blocking thread" : " (blocking pool)";
+    if (t.local) out += " (LocalSet)";
     out += ", spawned at " + file_line(t.spawned_at);
     out += ", age " + (t.age.count() == 0 ? std::string("<1 s") : std::to_string(t.age.count()) + " s");
     if (t.state != TaskState::Running) out += ", idle " + readable(t.idle_for);
@@ -338,6 +339,7 @@ std::string Dump::to_json() const {
         out += ",\"state\":\"" + std::string(diag::to_string(t.state)) + "\",\"worker\":";
         out += t.worker ? std::to_string(*t.worker) : "null";
         out += std::string(",\"blocking\":") + (t.blocking ? "true" : "false");
+        out += std::string(",\"local\":") + (t.local ? "true" : "false");
         out += ",\"spawned_at\":{";
         json_location(t.spawned_at, out);
         out += "},\"age_s\":" + std::to_string(t.age.count()) + ",\"idle_ms\":" + std::to_string(t.idle_for.count()) +

@@ -17,6 +17,7 @@
 #include "corio/task/builder.hpp"
 #include "corio/task/id.hpp"
 #include "corio/task/join_set.hpp"
+#include "corio/task/local_set.hpp"
 #include "corio/time.hpp"
 
 namespace {
@@ -376,6 +377,62 @@ TEST(Dump, AFinishedTaskWhoseOutputWasNotTakenShowsDone) {
         }
         EXPECT_EQ(co_await h, 7);
     }());
+}
+
+Task<void> local_waiter(corio::sync::Notify& n) { co_await n.notified(); }
+
+TEST_P(DumpBoth, ListsALocalSetsTasksFromInsideAndOutsideTheSet) {
+    auto rt = make_runtime(GetParam());
+    corio::sync::Notify gate;
+    corio::task::LocalSet set;
+    rt.block_on(set.run_until([&]() -> Task<void> {
+        auto local = corio::task::spawn_local(local_waiter(gate));
+        // From inside the set (its driver is polling us): the local task is read directly.
+        std::optional<corio::diag::TaskInfo> t = co_await dump_when_idle(local.id());
+        EXPECT_TRUE(t.has_value());
+        if (t) {
+            EXPECT_TRUE(t->local);
+            EXPECT_EQ(t->awaiting.size(), 1u);  // local_waiter suspended on the Notify
+        }
+        // From a task of the runtime: on a multi-thread runtime it runs on a
+        // worker while this thread drives the set, so the set may be busy
+        // for a moment; it is read once it is not.
+        auto outside = corio::spawn([](corio::task::Id id) -> Task<bool> {
+            for (int i = 0; i < 5000; ++i) {
+                corio::diag::Dump d = corio::Handle::current().dump();
+                if (const corio::diag::TaskInfo* info = find(d, id); info != nullptr && info->local) {
+                    EXPECT_NE(d.to_string().find("(LocalSet)"), std::string::npos) << d.to_string();
+                    EXPECT_NE(d.to_json().find("\"local\":true"), std::string::npos);
+                    co_return true;
+                }
+                co_await corio::time::sleep(1ms);
+            }
+            co_return false;
+        }(local.id()));
+        EXPECT_TRUE(co_await outside);
+        gate.notify_one();
+        co_await local;
+    }()));
+    // The set's tasks are gone with it.
+    for (const auto& info : rt.handle().dump().tasks) EXPECT_FALSE(info.local);
+}
+
+TEST(Dump, ALocalSetNeverDumpsIntoAnotherRuntime) {
+    auto a = corio::Builder::new_current_thread().build();
+    auto b = corio::Builder::new_current_thread().build();
+    corio::sync::Notify gate;
+    corio::task::LocalSet set;
+    a.block_on(set.run_until([&]() -> Task<void> {
+        auto local = corio::task::spawn_local(local_waiter(gate));
+        co_await corio::task::yield_now();
+        std::size_t locals = 0;
+        for (const auto& info : b.handle().dump().tasks) locals += info.local ? 1 : 0;
+        EXPECT_EQ(locals, 0u);
+        for (const auto& info : corio::Handle::current().dump().tasks) locals += info.local ? 1 : 0;
+        EXPECT_EQ(locals, 1u);
+        gate.notify_one();
+        co_await local;
+    }()));
 }
 
 TEST(Dump, ListsBlockingTasksRunningAndQueuedWithTheirSpawnSites) {

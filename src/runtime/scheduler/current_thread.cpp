@@ -235,6 +235,7 @@ diag::Dump CurrentThread::dump_here() {
     read_owned_tasks(owned_, owned_.size(), {current_task.load(std::memory_order_relaxed)}, config_.metrics_histograms,
                      d);
     blocking_->dump_into(d);
+    dump_local_sets(this, d);
     finish_dump(d);
     return d;
 }

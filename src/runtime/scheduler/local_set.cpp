@@ -10,6 +10,12 @@
 // While a driver runs (and during shutdown) `current_local_set` names the
 // set on this thread: wakes there go straight to the local queue, and
 // task::spawn_local spawns onto it.
+//
+// Dumps: every set is in one registry, with the runtime that made or last
+// drove it. Handle::dump() reads a set's tasks while holding `driving_` in
+// its third state, kDumped, so no driver polls them meanwhile (a driver
+// that comes then waits the few microseconds the read takes); a set being
+// driven on another thread at that moment is reported as not read.
 #include "corio/task/local_set.hpp"
 
 #include <atomic>
@@ -18,10 +24,12 @@
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "corio/detail/runtime_core.hpp"
 #include "corio/detail/sync.hpp"
+#include "diag/collect.hpp"
 #include "runtime/scheduler/current_thread.hpp"
 #include "runtime/scheduler/local_queue.hpp"
 #include "runtime/scheduler/remote_queue.hpp"
@@ -43,7 +51,7 @@ constexpr std::uint32_t kRemoteFirstInterval = 31;
 
 class LocalSetScheduler final : public LocalSetCore {
 public:
-    LocalSetScheduler() = default;
+    LocalSetScheduler();
     LocalSetScheduler(const LocalSetScheduler&) = delete;
     LocalSetScheduler& operator=(const LocalSetScheduler&) = delete;
 
@@ -60,11 +68,26 @@ public:
     void shutdown() noexcept override;
     std::size_t alive_tasks() const noexcept override;
 
+    /// A new reference, unless the set is already being destroyed.
+    bool try_ref() noexcept;
+    /// Appends this set's tasks to `dump` if `runtime` made or last drove it.
+    void dump_into(const RuntimeCore* runtime, diag::Dump& dump);
+
 private:
     class Drive;
     class HideOuterTask;
 
-    ~LocalSetScheduler() = default;
+    ~LocalSetScheduler();
+
+    // driving_'s states.
+    static constexpr std::uint8_t kFree = 0;
+    static constexpr std::uint8_t kDriven = 1;  // by a driving poll, or by shutdown
+    static constexpr std::uint8_t kDumped = 2;  // a dump reads the tasks
+    /// Takes driving_ for a drive or shutdown: false if another drive holds
+    /// it; waits out a dump. acquire: pairs with the previous holder's
+    /// release, so we see the local queue and owned list as it left them.
+    bool try_start_driving() noexcept;
+    void read_tasks(diag::Dump& dump);
 
     bool on_driver_thread() const noexcept { return current_local_set == this; }
     bool tick();
@@ -79,7 +102,8 @@ private:
     // release (when the task completes), so it covers remote spawns that no
     // driver has linked into owned_ yet.
     corio::detail::Atomic<std::size_t> alive_{0};
-    corio::detail::Atomic<bool> driving_{false};
+    corio::detail::Atomic<std::uint8_t> driving_{kFree};
+    corio::detail::Atomic<const RuntimeCore*> runtime_{nullptr};  // made or last driven in (dumps only)
 
     // Touched only by the holder of driving_ (a driving poll, or shutdown).
     LocalQueue local_;
@@ -98,18 +122,19 @@ public:
     explicit Drive(LocalSetScheduler& set) : set_(set) {
         // acquire: pairs with the previous driver's release, so this poll sees
         // the local queue and owned list as it left them (maybe on another thread).
-        if (set.driving_.exchange(true, std::memory_order_acquire)) {
+        if (!set.try_start_driving()) {
             throw std::logic_error(
                 "corio: this LocalSet is already being driven (by another thread, or from inside one of its own "
                 "tasks); drive a LocalSet from one place at a time");
         }
         saved_ = std::exchange(current_local_set, &set);
+        set.runtime_.store(current_runtime, std::memory_order_relaxed);
     }
     Drive(const Drive&) = delete;
     Drive& operator=(const Drive&) = delete;
     ~Drive() {
         current_local_set = saved_;
-        set_.driving_.store(false, std::memory_order_release);  // hands our writes to the next driver
+        set_.driving_.store(kFree, std::memory_order_release);  // hands our writes to the next driver
     }
 
 private:
@@ -152,6 +177,72 @@ void LocalSetScheduler::unref() noexcept {
 std::size_t LocalSetScheduler::alive_tasks() const noexcept {
     // acquire: pairs with release() so a caller seeing 0 sees the tasks' effects.
     return alive_.load(std::memory_order_acquire);
+}
+
+// ---- the registry, for dumps ---------------------------------------------------------
+
+struct LocalSetRegistry {
+    Mutex mutex;
+    std::vector<LocalSetScheduler*> sets;  // guarded by mutex
+};
+
+LocalSetRegistry& registry() {
+    static auto* r = new LocalSetRegistry();  // never destroyed: sets may outlive static destruction
+    return *r;
+}
+
+LocalSetScheduler::LocalSetScheduler() {
+    runtime_.store(current_runtime, std::memory_order_relaxed);
+    std::lock_guard lock(registry().mutex);
+    registry().sets.push_back(this);
+}
+
+LocalSetScheduler::~LocalSetScheduler() {
+    std::lock_guard lock(registry().mutex);
+    std::erase(registry().sets, this);
+}
+
+bool LocalSetScheduler::try_ref() noexcept {
+    std::size_t n = refs_.load(std::memory_order_relaxed);
+    // relaxed: as ref(); a count of 0 means the destructor is on its way.
+    while (n != 0 && !refs_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) {
+    }
+    return n != 0;
+}
+
+bool LocalSetScheduler::try_start_driving() noexcept {
+    for (;;) {
+        std::uint8_t expected = kFree;
+        if (driving_.compare_exchange_weak(expected, kDriven, std::memory_order_acquire, std::memory_order_relaxed)) {
+            return true;
+        }
+        if (expected == kDriven) return false;
+        if (expected == kDumped) std::this_thread::yield();
+    }
+}
+
+void LocalSetScheduler::dump_into(const RuntimeCore* runtime, diag::Dump& dump) {
+    if (runtime_.load(std::memory_order_relaxed) != runtime) return;
+    if (on_driver_thread()) {  // a task of this set asked: we are inside its drive
+        read_tasks(dump);
+        return;
+    }
+    std::uint8_t expected = kFree;
+    // acquire / release: as a drive, so we see the owned list as the last driver left it.
+    if (!driving_.compare_exchange_strong(expected, kDumped, std::memory_order_acquire, std::memory_order_relaxed)) {
+        if (!dump.incomplete.empty()) dump.incomplete += "; ";
+        dump.incomplete += "a LocalSet with " + std::to_string(alive_tasks()) +
+                           " tasks was being driven on another thread and was not read";
+        return;
+    }
+    read_tasks(dump);
+    driving_.store(kFree, std::memory_order_release);
+}
+
+void LocalSetScheduler::read_tasks(diag::Dump& dump) {
+    std::size_t first = dump.tasks.size();
+    read_owned_tasks(owned_, owned_.size(), {current_task.load(std::memory_order_relaxed)}, false, dump);
+    for (std::size_t i = first; i < dump.tasks.size(); ++i) dump.tasks[i].local = true;
 }
 
 // ---- scheduling ------------------------------------------------------------------
@@ -253,8 +344,7 @@ bool LocalSetScheduler::tick() {
 // ---- shutdown ----------------------------------------------------------------------
 
 void LocalSetScheduler::shutdown() noexcept {
-    // acquire: see the local queue and owned list as the last driver left them.
-    if (driving_.exchange(true, std::memory_order_acquire)) {
+    if (!try_start_driving()) {
         std::fputs(
             "corio: a LocalSet was destroyed while it was being driven (from inside one of its own tasks, "
             "or from another thread); that cannot work\n",
@@ -278,7 +368,7 @@ void LocalSetScheduler::shutdown() noexcept {
         cancel_owned(owned_);
     } while (drain_queues() || !owned_.empty());
     current_local_set = saved;
-    driving_.store(false, std::memory_order_release);
+    driving_.store(kFree, std::memory_order_release);
 }
 
 // Drops the queues' references; cancels remote spawns never linked. True when any.
@@ -294,6 +384,22 @@ bool LocalSetScheduler::drain_queues() noexcept {
 }  // namespace
 
 LocalSetCore* LocalSetCore::create() { return new LocalSetScheduler(); }
+
+void dump_local_sets(const RuntimeCore* runtime, diag::Dump& dump) {
+    // Read without the registry's lock, each set kept alive by a reference:
+    // reading may wake a task, and a dropped waker may destroy a LocalSet.
+    std::vector<LocalSetScheduler*> sets;
+    {
+        std::lock_guard lock(registry().mutex);
+        for (LocalSetScheduler* set : registry().sets) {
+            if (set->try_ref()) sets.push_back(set);
+        }
+    }
+    for (LocalSetScheduler* set : sets) {
+        set->dump_into(runtime, dump);
+        set->unref();
+    }
+}
 
 Scheduler& local_spawn_target() {
     if (current_local_set != nullptr) return *current_local_set;

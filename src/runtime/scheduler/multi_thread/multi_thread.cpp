@@ -445,6 +445,7 @@ diag::Dump MultiThread::dump() {
     }
     read_owned_tasks(owned_, owned_.size(), monitor_.polling(), config_.metrics_histograms, d);
     blocking_->dump_into(d);
+    dump_local_sets(this, d);
     finish_dump(d);
     return d;
 }
