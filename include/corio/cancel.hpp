@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "corio/detail/coop.hpp"
+#include "corio/detail/intrusive_list.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
@@ -40,9 +41,7 @@ namespace detail {
 
 /// A waiting `cancelled()` future's entry in its node's list. Every field is
 /// guarded by the tree's mutex.
-struct CancelWaiter {
-    CancelWaiter* prev = nullptr;
-    CancelWaiter* next = nullptr;
+struct CancelWaiter : ListHook<CancelWaiter> {
     Waker waker;
     // Written under the tree lock; also read without it by the owning
     // Cancelled's re-poll fast path (see Cancelled::poll).
@@ -145,10 +144,7 @@ public:
         }
         if (!waiter.linked.load(std::memory_order_relaxed)) {      // relaxed: under the tree lock
             waiter.linked.store(true, std::memory_order_relaxed);  // relaxed: only the owner reads it unlocked
-            waiter.prev = nullptr;
-            waiter.next = waiters_;
-            if (waiters_ != nullptr) waiters_->prev = &waiter;
-            waiters_ = &waiter;
+            waiters_.push_front(waiter);
         }
         return true;
     }
@@ -165,14 +161,7 @@ public:
         to.waker = std::move(from.waker);
         if (!from.linked.load(std::memory_order_relaxed)) return;  // relaxed: under the tree lock
         to.linked.store(true, std::memory_order_relaxed);
-        to.prev = from.prev;
-        to.next = from.next;
-        if (to.prev != nullptr) {
-            to.prev->next = &to;
-        } else {
-            waiters_ = &to;
-        }
-        if (to.next != nullptr) to.next->prev = &to;
+        IntrusiveList<CancelWaiter>::replace(from, to);
         from.linked.store(false, std::memory_order_relaxed);
     }
 
@@ -190,13 +179,7 @@ private:
     }
 
     void unlink_waiter(CancelWaiter& waiter) noexcept {
-        if (waiter.prev != nullptr) {
-            waiter.prev->next = waiter.next;
-        } else {
-            waiters_ = waiter.next;
-        }
-        if (waiter.next != nullptr) waiter.next->prev = waiter.prev;
-        waiter.prev = waiter.next = nullptr;
+        IntrusiveList<CancelWaiter>::remove(waiter);
         // release: the owner's unlocked fast path that sees false takes the
         // lock, and so sees the cancellation and the waker taken.
         waiter.linked.store(false, std::memory_order_release);
@@ -224,8 +207,8 @@ private:
             {
                 std::lock_guard lock(root_->mutex_);
                 for (CancelNode* n = this; n != nullptr && !batch.full(); n = next_preorder(n)) {
-                    while (n->waiters_ != nullptr && !batch.full()) {
-                        CancelWaiter& waiter = *n->waiters_;
+                    while (!n->waiters_.empty() && !batch.full()) {
+                        CancelWaiter& waiter = *n->waiters_.front();
                         batch.push(std::move(waiter.waker));
                         n->unlink_waiter(waiter);
                     }
@@ -246,7 +229,7 @@ private:
     CancelNode* prev_sibling_ = nullptr;
     CancelNode* next_sibling_ = nullptr;
     std::size_t child_count_ = 0;
-    CancelWaiter* waiters_ = nullptr;
+    IntrusiveList<CancelWaiter> waiters_;
 };
 
 }  // namespace detail

@@ -27,13 +27,14 @@
 #include <mutex>
 #include <vector>
 
+#include "corio/detail/intrusive_list.hpp"
 #include "corio/detail/poll_evented.hpp"
 #include "corio/detail/sync.hpp"
 
 namespace corio::detail {
 
 /// One Signal's state; heap-allocated so a Signal can move while linked.
-struct SignalListener {
+struct SignalListener : ListHook<SignalListener> {  // the registry's list, guarded by its mutex
     explicit SignalListener(int s) noexcept : signum(s) {}
 
     const int signum;
@@ -43,8 +44,6 @@ struct SignalListener {
 
     // Guarded by the registry mutex.
     Waker waker;  // a no-op waker when not waiting
-    SignalListener* prev = nullptr;
-    SignalListener* next = nullptr;
 };
 
 }  // namespace corio::detail
@@ -91,7 +90,7 @@ struct Registry {
     int read_fd = -1;                                              // guarded by mutex (written once)
     std::array<bool, kMaxSignal> installed{};                      // guarded by mutex
     std::array<std::uint64_t, kMaxSignal> broadcast_generation{};  // guarded by mutex
-    SignalListener* head = nullptr;                                // guarded by mutex
+    detail::IntrusiveList<detail::SignalListener> listeners;       // guarded by mutex
 };
 
 Registry& registry() {
@@ -137,22 +136,6 @@ std::error_code ensure_installed(Registry& r, int signum) {
     return {};
 }
 
-void link(Registry& r, SignalListener* l) noexcept {
-    l->next = r.head;
-    if (r.head != nullptr) r.head->prev = l;
-    r.head = l;
-}
-
-void unlink(Registry& r, SignalListener* l) noexcept {
-    if (l->prev != nullptr) {
-        l->prev->next = l->next;
-    } else {
-        r.head = l->next;
-    }
-    if (l->next != nullptr) l->next->prev = l->prev;
-    l->prev = l->next = nullptr;
-}
-
 // Wakes the waiting listeners of every signal that arrived since the last broadcast.
 void broadcast() {
     Registry& r = registry();
@@ -171,9 +154,9 @@ void broadcast() {
             }
         }
         if (!any) return;
-        for (SignalListener* l = r.head; l != nullptr; l = l->next) {
-            if (moved[l->signum] && !l->waker.is_noop()) to_wake.push_back(std::move(l->waker));
-        }
+        r.listeners.for_each([&](SignalListener& l) {
+            if (moved[l.signum] && !l.waker.is_noop()) to_wake.push_back(std::move(l.waker));
+        });
     }
     for (Waker& w : to_wake) std::move(w).wake();  // outside the lock: waking runs scheduler code
 }
@@ -241,7 +224,7 @@ Signal::~Signal() {
     Waker dropped;
     {
         std::lock_guard lock(r.mutex);
-        unlink(r, listener_.get());
+        detail::IntrusiveList<detail::SignalListener>::remove(*listener_);
         dropped = std::move(listener_->waker);
     }
 }
@@ -273,7 +256,7 @@ Signal signal(int signum) {
         listener->error = ec;
     } else {
         listener->seen = generation(signum);  // after installing: later arrivals are ours
-        link(r, listener.get());
+        r.listeners.push_front(*listener);
     }
     return Signal(std::move(listener));
 }

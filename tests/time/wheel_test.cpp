@@ -41,7 +41,7 @@ public:
     }
 
     void record(TimerEntry* e, std::uint64_t now_tick) {
-        EXPECT_FALSE(e->linked);
+        EXPECT_FALSE(e->is_linked());
         fired_.push_back(Fired{id_of(e), e->deadline_tick, now_tick});
     }
 
@@ -130,7 +130,7 @@ TEST(Wheel, LinksEachDeadlineInTheLevelOfItsDistanceAndFiresItNeitherEarlyNorLat
         Wheel wheel;
         Timers timers(1);
         wheel.insert(timers[0], c.deadline);
-        EXPECT_TRUE(timers[0]->linked);
+        EXPECT_TRUE(timers[0]->is_linked());
         EXPECT_EQ(timers[0]->level, c.level);
         EXPECT_EQ(timers[0]->deadline_tick, c.deadline);
         wheel.advance(c.deadline - 1, timers.recorder(c.deadline - 1));
@@ -174,7 +174,7 @@ TEST(Wheel, KeepsAnEntryAtTheLargestTickLinkedWithoutFiringIt) {
         wheel.advance(now, timers.recorder(now));
     }
     EXPECT_TRUE(timers.fired().empty());
-    EXPECT_TRUE(timers[0]->linked);
+    EXPECT_TRUE(timers[0]->is_linked());
     ASSERT_TRUE(wheel.next_expiration().has_value());
     EXPECT_GT(*wheel.next_expiration(), wheel.elapsed());
     wheel.remove(timers[0]);
@@ -217,7 +217,7 @@ TEST(Wheel, RemovedEntryNeverFires) {
     wheel.insert(timers[1], 5);
     wheel.insert(timers[2], 6);
     wheel.remove(timers[1]);
-    EXPECT_FALSE(timers[1]->linked);
+    EXPECT_FALSE(timers[1]->is_linked());
     EXPECT_EQ(wheel.size(), 2u);
     wheel.remove(timers[1]);  // no-op once unlinked
     EXPECT_EQ(wheel.size(), 2u);
@@ -322,7 +322,7 @@ TEST(Wheel, FireCallbackMayInsertEntriesThatFireInTheSameAdvance) {
     EXPECT_EQ(timers.fired()[1].id, 1u);
     EXPECT_EQ(timers.fired()[2].id, 2u);
     EXPECT_EQ(timers.fired()[3].id, 3u);
-    EXPECT_TRUE(timers[4]->linked);
+    EXPECT_TRUE(timers[4]->is_linked());
     EXPECT_EQ(wheel.size(), 1u);
     EXPECT_EQ(wheel.elapsed(), 100u);
     // Tick 1000 sits in a level-1 slot, which starts at 960.
@@ -376,7 +376,7 @@ TEST(Wheel, DrainUnlinksAndHandsOverEveryEntryOnce) {
     wheel.insert(timers[deadlines.size()], 1);  // due
     std::vector<int> seen(deadlines.size() + 1, 0);
     wheel.drain([&](TimerEntry* e) {
-        EXPECT_FALSE(e->linked);
+        EXPECT_FALSE(e->is_linked());
         ++seen[timers.id_of(e)];
     });
     EXPECT_TRUE(std::ranges::all_of(seen, [](int n) { return n == 1; }));
@@ -462,7 +462,7 @@ private:
         const std::size_t start = rng_() % entries_;
         for (std::size_t i = 0; i < entries_; ++i) {
             const std::size_t id = (start + i) % entries_;
-            if (timers_[id]->linked == linked) {
+            if (timers_[id]->is_linked() == linked) {
                 return id;
             }
         }
@@ -514,7 +514,7 @@ private:
         std::uint64_t last_deadline = 0;
         wheel_.advance(now_tick, [&](TimerEntry* e) {
             const std::size_t id = timers_.id_of(e);
-            ASSERT_FALSE(e->linked);
+            ASSERT_FALSE(e->is_linked());
             ASSERT_LE(e->deadline_tick, now_tick) << "fired early";
             ASSERT_GE(e->deadline_tick, last_deadline) << "out of deadline order";
             last_deadline = e->deadline_tick;

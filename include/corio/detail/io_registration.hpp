@@ -96,7 +96,7 @@ public:
             std::lock_guard lock(waiters_.lock());
             node.waker.clone_from(cx.waker());
             node.wanted = mask;
-            if (!node.linked) waiters_.push_back(node);
+            if (!node.is_linked()) waiters_.push_back(node);
             node.tag = 1;  // the owner's own note that it joined: read without the lock
         }
         auto ready = recheck(mask);
@@ -114,7 +114,7 @@ public:
     void cancel_wait(IoWaiter& node) noexcept {
         if (node.tag == 0) return;  // never joined since it last left
         std::lock_guard lock(waiters_.lock());
-        if (node.linked) waiters_.remove(node);  // shutdown() may have unlinked it
+        if (node.is_linked()) waiters_.remove(node);  // shutdown() may have unlinked it
         node.tag = 0;
     }
 
@@ -220,7 +220,7 @@ private:
         IoWaiter* n = waiters_.front();
         while (n != nullptr) {
             if ((n->wanted & bits) == 0 || n->waker.will_wake(Waker::noop())) {
-                n = n->next;
+                n = waiters_.next(*n);
                 continue;
             }
             if (wakes.full()) {  // wake this batch outside the lock, then look again from the start
@@ -231,7 +231,7 @@ private:
                 continue;
             }
             wakes.push(std::move(n->waker));
-            n = n->next;
+            n = waiters_.next(*n);
         }
         lock.unlock();
         // wakes' destructor wakes the rest, outside the lock: waking may run scheduler code

@@ -39,6 +39,7 @@
 #include "corio/detail/coop.hpp"
 #include "corio/detail/describe.hpp"
 #include "corio/detail/frame_alloc.hpp"
+#include "corio/detail/intrusive_list.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/future.hpp"
 #include "corio/task/join_error.hpp"
@@ -155,12 +156,13 @@ struct TaskVTable {
     void (*describe)(const TaskHeader*, ChainBuffer& out) noexcept;
 };
 
-struct TaskHeader {
+/// The tag of a task's links in its scheduler's owned list.
+struct OwnedListTag {};
+
+struct TaskHeader : ListHook<OwnedListTag> {
     corio::detail::Atomic<std::uint64_t> state;
     const TaskVTable* vtable;
     Scheduler* scheduler;
-    TaskHeader* owned_prev = nullptr;  // owned-list links; owned_next == nullptr means not linked
-    TaskHeader* owned_next = nullptr;
     Waker join_waker;
     std::uint64_t id = 0;  // task::Id
     TaskOrigin origin;
@@ -174,9 +176,6 @@ struct TaskHeader {
     // after it and a Task's cell stays at 112 bytes (seven 16-byte granules).
     std::uint8_t spawned_s[3] = {};  // task_clock_ms() / 1000 at spawn, 24 bits (wraps after 194 days)
 
-    /// The owned lists' sentinel: no task.
-    TaskHeader(std::uint64_t initial, const TaskVTable* vt, Scheduler* s) noexcept
-        : state(initial), vtable(vt), scheduler(s) {}
     TaskHeader(std::uint64_t initial, const TaskVTable* vt, Scheduler* s, TaskOrigin from) noexcept
         : state(initial), vtable(vt), scheduler(s), id(next_task_id()), origin(from) {
         std::uint32_t now_ms = task_clock_ms();

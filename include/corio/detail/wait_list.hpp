@@ -25,6 +25,7 @@
 #include <new>
 #include <utility>
 
+#include "corio/detail/intrusive_list.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
@@ -76,16 +77,13 @@ private:
 /// One waiting future's entry in a WaitList. Lives inside the future (which
 /// is never moved after its first poll), so its address is stable while it
 /// is linked.
-struct WaitNode {
+struct WaitNode : ListHook<WaitNode> {           // links and is_linked() guarded by the list's lock
     static constexpr std::uint32_t kQueued = 0;  // `outcome` while linked
 
-    WaitNode* prev = nullptr;     // guarded by the list's lock
-    WaitNode* next = nullptr;     // guarded by the list's lock
     Waker waker;                  // the most recent waker; guarded by the list's lock
     std::uint64_t wanted = 0;     // what the waiter asked for (permits)
     std::uint64_t remaining = 0;  // of `wanted`, what it still lacks; guarded by the list's lock
     std::uint64_t tag = 0;        // the generation it waits in (Notify, Barrier)
-    bool linked = false;          // guarded by the list's lock
     /// kQueued while linked; the primitive's outcome code once unlinked on
     /// the waiter's behalf (stored last, with release, see the file comment).
     Atomic<std::uint32_t> outcome{kQueued};
@@ -107,38 +105,18 @@ public:
     /// The lock guarding the list and the nodes' guarded fields.
     SpinLock& lock() noexcept { return lock_; }
 
-    bool empty() const noexcept { return head_ == nullptr; }
-    WaitNode* front() const noexcept { return head_; }
+    bool empty() const noexcept { return nodes_.empty(); }
+    WaitNode* front() const noexcept { return nodes_.front(); }
+    WaitNode* next(const WaitNode& node) const noexcept { return nodes_.next(node); }
 
     /// Appends `node` (not linked) with outcome kQueued.
     void push_back(WaitNode& node) noexcept {
         node.outcome.store(WaitNode::kQueued, std::memory_order_relaxed);  // relaxed: only the owner reads it yet
-        node.prev = tail_;
-        node.next = nullptr;
-        if (tail_ != nullptr) {
-            tail_->next = &node;
-        } else {
-            head_ = &node;
-        }
-        tail_ = &node;
-        node.linked = true;
+        nodes_.push_back(node);
     }
 
     /// Unlinks `node`, which must be linked in this list.
-    void remove(WaitNode& node) noexcept {
-        if (node.prev != nullptr) {
-            node.prev->next = node.next;
-        } else {
-            head_ = node.next;
-        }
-        if (node.next != nullptr) {
-            node.next->prev = node.prev;
-        } else {
-            tail_ = node.prev;
-        }
-        node.prev = node.next = nullptr;
-        node.linked = false;
-    }
+    void remove(WaitNode& node) noexcept { IntrusiveList<WaitNode>::remove(node); }
 
     /// Unlinks `node` on its waiter's behalf: its waker goes to `wakes` and
     /// `outcome` (non-zero) is published last. The node must not be touched
@@ -153,8 +131,7 @@ public:
 
 private:
     SpinLock lock_;
-    WaitNode* head_ = nullptr;  // guarded by lock_
-    WaitNode* tail_ = nullptr;  // guarded by lock_
+    IntrusiveList<WaitNode> nodes_;  // guarded by lock_
 };
 
 }  // namespace corio::detail

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "corio/detail/intrusive_list.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
@@ -27,7 +28,7 @@ namespace corio::detail {
 
 /// One waiting future's entry in a WaiterQueue. Lives inside that future
 /// (whose address is stable once polled).
-struct QueuedWaiter {
+struct QueuedWaiter : ListHook<QueuedWaiter> {  // links guarded by the queue's mutex
     QueuedWaiter() = default;
     QueuedWaiter(const QueuedWaiter&) = delete;
     QueuedWaiter& operator=(const QueuedWaiter&) = delete;
@@ -40,10 +41,8 @@ struct QueuedWaiter {
         return queued.load(std::memory_order_acquire);
     }
 
-    Waker waker;                   // guarded by the queue's mutex while queued
-    QueuedWaiter* prev = nullptr;  // guarded by the queue's mutex
-    QueuedWaiter* next = nullptr;  // guarded by the queue's mutex
-    std::uint64_t ticket = 0;      // guarded by the queue's mutex
+    Waker waker;               // guarded by the queue's mutex while queued
+    std::uint64_t ticket = 0;  // guarded by the queue's mutex
     Atomic<bool> queued{false};
 };
 
@@ -59,14 +58,7 @@ public:
     void push_back(QueuedWaiter& w, const Waker& waker) {
         w.waker.clone_from(waker);
         w.ticket = ++last_ticket_;
-        w.prev = tail_;
-        w.next = nullptr;
-        if (tail_ != nullptr) {
-            tail_->next = &w;
-        } else {
-            head_ = &w;
-        }
-        tail_ = &w;
+        waiters_.push_back(w);
         // relaxed: written under the mutex; the owner reads it on its own thread.
         w.queued.store(true, std::memory_order_relaxed);
         // seq_cst: a notifier that skips the mutex when it reads zero relies
@@ -89,9 +81,10 @@ public:
     /// Moves out the wakers of waiters with a ticket up to `limit`, oldest
     /// first, until `batch` is full; true when such waiters remain.
     bool pop_into(WakeList& batch, std::uint64_t limit) noexcept {
-        while (head_ != nullptr && head_->ticket <= limit) {
+        while (QueuedWaiter* head = waiters_.front()) {
+            if (head->ticket > limit) break;
             if (batch.full()) return true;
-            QueuedWaiter& w = *head_;
+            QueuedWaiter& w = *head;
             unlink(w);
             batch.push(std::move(w.waker));
             // release: the owner may free the node once it reads false.
@@ -106,23 +99,12 @@ public:
 
 private:
     void unlink(QueuedWaiter& w) noexcept {
-        if (w.prev != nullptr) {
-            w.prev->next = w.next;
-        } else {
-            head_ = w.next;
-        }
-        if (w.next != nullptr) {
-            w.next->prev = w.prev;
-        } else {
-            tail_ = w.prev;
-        }
-        w.prev = w.next = nullptr;
+        IntrusiveList<QueuedWaiter>::remove(w);
         // relaxed: only a hint for may_have_waiters; the push side is what must be ordered.
         len_.fetch_sub(1, std::memory_order_relaxed);
     }
 
-    QueuedWaiter* head_ = nullptr;
-    QueuedWaiter* tail_ = nullptr;
+    IntrusiveList<QueuedWaiter> waiters_;
     std::uint64_t last_ticket_ = 0;
     Atomic<std::size_t> len_{0};
 };

@@ -90,7 +90,7 @@ inline Barrier::Wait::~Wait() {
     if (phase_ != Phase::Waiting) return;
     if (node_.load_outcome() != corio::detail::WaitNode::kQueued) return;
     std::lock_guard lock(barrier_->waiters_.lock());
-    if (!node_.linked) return;
+    if (!node_.is_linked()) return;
     barrier_->waiters_.remove(node_);
     // A node still tagged with the current generation has not been released:
     // withdraw its arrival. One from an ended generation was about to be released.

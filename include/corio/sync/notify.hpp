@@ -180,7 +180,7 @@ inline Notify::Notified::~Notified() {
     std::uint32_t outcome = node_.load_outcome();
     if (outcome == corio::detail::WaitNode::kQueued) {
         std::lock_guard lock(notify_->waiters_.lock());
-        if (node_.linked) {
+        if (node_.is_linked()) {
             notify_->waiters_.remove(node_);
             if (notify_->waiters_.empty()) notify_->set_empty_locked();
             return;

@@ -437,7 +437,7 @@ inline SemaphoreAcquire::~SemaphoreAcquire() {
     if (outcome == WaitNode::kQueued) {
         WakeList wakes;
         std::unique_lock lock(sem_->waiters_.lock());
-        if (node_.linked) {
+        if (node_.is_linked()) {
             sem_->waiters_.remove(node_);
             // Pass on what had been assigned; also clears WAITERS when the queue emptied.
             sem_->release_locked(node_.wanted - node_.remaining, lock, wakes);

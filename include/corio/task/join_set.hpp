@@ -37,6 +37,7 @@
 #include "corio/detail/atomic_waker.hpp"
 #include "corio/detail/coop.hpp"
 #include "corio/detail/frame_alloc.hpp"
+#include "corio/detail/intrusive_list.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/detail/task_cell.hpp"
 #include "corio/future.hpp"
@@ -82,16 +83,14 @@ struct JoinSetCore;
 /// entry is in its list), one for the ready stack/FIFO (once notified), one
 /// per clone of its waker (the task's join waker holds one until the task
 /// cell is freed).
-struct JoinSetEntry {
+struct JoinSetEntry : ListHook<JoinSetEntry> {  // the set's list (owner only)
     explicit JoinSetEntry(JoinSetCore* c) noexcept : core(c) {}
 
     corio::detail::Atomic<std::uint32_t> refs{1};
     corio::detail::Atomic<bool> notified{false};  // set once: the entry was queued as ready
     JoinSetCore* core;                            // holds a reference on it
     JoinSetEntry* ready_next = nullptr;           // ready stack link, then FIFO link
-    JoinSetEntry* prev = nullptr;                 // the set's list (owner only)
-    JoinSetEntry* next = nullptr;
-    TaskHeader* task = nullptr;  // join reference; null once released (owner only)
+    TaskHeader* task = nullptr;                   // join reference; null once released (owner only)
 };
 
 /// The state a JoinSet shares with its entries.
@@ -105,8 +104,8 @@ struct JoinSetCore {
     AtomicWaker waiter;  // the task awaiting join_next, woken from whichever thread completes a task
 
     // Owner only.
-    JoinSetEntry* entries = nullptr;    // every entry still holding its task
-    JoinSetEntry* fifo_head = nullptr;  // ready entries, oldest first
+    IntrusiveList<JoinSetEntry> entries;  // every entry still holding its task
+    JoinSetEntry* fifo_head = nullptr;    // ready entries, oldest first
     JoinSetEntry* fifo_tail = nullptr;
     std::size_t len = 0;
 };
@@ -212,9 +211,7 @@ inline RawWaker join_set_waker_clone(const void* p) {
 /// task already finished). Owner only.
 inline void join_set_attach(JoinSetCore* core, JoinSetEntry* e, TaskHeader* task) noexcept {
     e->task = task;
-    e->next = core->entries;
-    if (core->entries != nullptr) core->entries->prev = e;
-    core->entries = e;
+    core->entries.push_front(*e);
     ++core->len;
     BorrowedWaker waker(RawWaker{e, &kJoinSetWakerVTable});
     // Cloning an entry waker never throws, so neither does this.
@@ -226,13 +223,7 @@ inline void join_set_attach(JoinSetCore* core, JoinSetEntry* e, TaskHeader* task
 }
 
 inline void join_set_unlink(JoinSetCore* core, JoinSetEntry* e) noexcept {
-    if (e->prev != nullptr) {
-        e->prev->next = e->next;
-    } else {
-        core->entries = e->next;
-    }
-    if (e->next != nullptr) e->next->prev = e->prev;
-    e->prev = e->next = nullptr;
+    IntrusiveList<JoinSetEntry>::remove(*e);
     --core->len;
 }
 
@@ -280,19 +271,15 @@ inline void join_set_release_head(JoinSetCore* core) noexcept {
 }
 
 inline void join_set_abort_all(JoinSetCore* core) {
-    for (JoinSetEntry* e = core->entries; e != nullptr; e = e->next) task_abort(e->task);
+    core->entries.for_each([](JoinSetEntry& e) { task_abort(e.task); });
 }
 
 /// Gives up every task (they run on, detached). Owner only.
 inline void join_set_detach_all(JoinSetCore* core) noexcept {
-    for (JoinSetEntry* e = core->entries; e != nullptr;) {
-        JoinSetEntry* next = e->next;
+    while (JoinSetEntry* e = core->entries.pop_front()) {
         task_drop_join_handle(std::exchange(e->task, nullptr));
-        e->prev = e->next = nullptr;
         join_set_entry_unref(e);  // the set's reference
-        e = next;
     }
-    core->entries = nullptr;
     core->len = 0;
     while (core->fifo_head != nullptr) join_set_entry_unref(join_set_fifo_pop(core));
 }

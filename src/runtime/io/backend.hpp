@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 
+#include "corio/detail/intrusive_list.hpp"
 #include "corio/detail/io_registration.hpp"
 #include "corio/io/core.hpp"
 #include "corio/runtime/io_backend.hpp"
@@ -60,7 +61,7 @@ protected:
 
 /// What the driver keeps per descriptor: the public registration, the links
 /// of the driver's list of live registrations, and what a backend adds.
-class Registration : public IoRegistration {
+class Registration : public IoRegistration, public ListHook<Registration> {  // the driver's live list
 public:
     Registration(int fd, IoDriver* driver) noexcept : IoRegistration(fd, driver) {}
     virtual ~Registration() = default;
@@ -68,9 +69,6 @@ public:
     /// The stream operations, for a backend that serves byte streams from
     /// completions; null: streams use system calls on readiness.
     virtual StreamOps* stream_ops() noexcept { return nullptr; }
-
-    Registration* prev = nullptr;  // the driver's live list, guarded by its mutex
-    Registration* next = nullptr;
 
 protected:
     void on_pending(std::uint32_t) override {}

@@ -43,11 +43,8 @@ IoDriver::IoDriver(IoBackend choice, bool single_thread) : backend_(make_backend
 
 IoDriver::~IoDriver() {
     release_removed();
-    for (Registration* reg : removed_) delete reg;  // the backend is gone with the runtime
-    while (Registration* reg = head_) {             // owners outlived the runtime: free what remains
-        unlink(reg);
-        delete reg;
-    }
+    for (Registration* reg : removed_) delete reg;                  // the backend is gone with the runtime
+    while (Registration* reg = live_list_.pop_front()) delete reg;  // owners outlived the runtime: free what remains
 }
 
 io::Result<IoRegistration*> IoDriver::add(int fd) {
@@ -60,17 +57,8 @@ io::Result<IoRegistration*> IoDriver::add(int fd) {
     Registration* reg = *created;
     live_.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(mutex_);
-    reg->next = head_;
-    if (head_ != nullptr) head_->prev = reg;
-    head_ = reg;
+    live_list_.push_front(*reg);
     return reg;
-}
-
-void IoDriver::unlink(Registration* reg) noexcept {
-    if (reg->prev != nullptr) reg->prev->next = reg->next;
-    if (reg->next != nullptr) reg->next->prev = reg->prev;
-    if (head_ == reg) head_ = reg->next;
-    reg->prev = reg->next = nullptr;
 }
 
 void IoDriver::remove(IoRegistration* public_reg) noexcept {
@@ -80,7 +68,7 @@ void IoDriver::remove(IoRegistration* public_reg) noexcept {
     live_.fetch_sub(1, std::memory_order_relaxed);
     {
         std::lock_guard lock(mutex_);
-        unlink(reg);
+        IntrusiveList<Registration>::remove(*reg);
         removed_.push_back(reg);
     }
 }
@@ -117,7 +105,7 @@ void IoDriver::shutdown() {
     {
         std::lock_guard lock(mutex_);
         shut_down_ = true;
-        for (Registration* reg = head_; reg != nullptr; reg = reg->next) live.push_back(reg);
+        live_list_.for_each([&](Registration& reg) { live.push_back(&reg); });
     }
     // Registrations stay allocated (their owners free them through remove()).
     for (Registration* reg : live) reg->shutdown();

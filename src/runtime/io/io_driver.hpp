@@ -52,16 +52,15 @@ public:
     bool empty() const noexcept { return live_.load(std::memory_order_relaxed) == 0; }
 
 private:
-    void unlink(Registration* reg) noexcept;
     void release_removed() noexcept;
 
     std::unique_ptr<Backend> backend_;
     mutable Mutex mutex_;
-    Registration* head_ = nullptr;          // live registrations, guarded by mutex_
-    std::vector<Registration*> removed_;    // guarded by mutex_
-    std::vector<Registration*> releasing_;  // driver thread only
-    bool shut_down_ = false;                // guarded by mutex_
-    Atomic<std::size_t> live_{0};           // a hint: relaxed is enough, the backend is the truth
+    IntrusiveList<Registration> live_list_;  // live registrations, guarded by mutex_
+    std::vector<Registration*> removed_;     // guarded by mutex_
+    std::vector<Registration*> releasing_;   // driver thread only
+    bool shut_down_ = false;                 // guarded by mutex_
+    Atomic<std::size_t> live_{0};            // a hint: relaxed is enough, the backend is the truth
 };
 
 }  // namespace corio::detail

@@ -38,7 +38,7 @@ Poll<void> TimeDriver::poll_timer(TimerNode* node, time::Instant deadline, const
     auto guard = lock();
     if (node->fired) return Ready();
     if (node->driver_gone) throw std::logic_error("corio: a timer was polled after its runtime shut down");
-    if (!node->linked) {
+    if (!node->is_linked()) {
         if (deadline <= clock_.now()) {
             node->fired = true;
             return Ready();
@@ -79,7 +79,7 @@ void TimeDriver::reset_timer(TimerNode* node, time::Instant deadline) {
     {
         auto guard = lock();
         node->fired = false;
-        if (!node->linked) return;  // registered again at its next poll
+        if (!node->is_linked()) return;  // registered again at its next poll
         wheel_.remove(node);
         if (deadline <= clock_.now()) {
             node->fired = true;
@@ -106,7 +106,7 @@ void TimeDriver::relink(TimerNode* from, TimerNode* to) {
     to->waker = std::move(from->waker);
     to->fired = from->fired;
     to->driver_gone = from->driver_gone;
-    if (!from->linked) return;
+    if (!from->is_linked()) return;
     std::uint64_t tick = from->deadline_tick;
     wheel_.remove(from);
     wheel_.insert(to, tick);

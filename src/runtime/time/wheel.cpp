@@ -51,14 +51,14 @@ constexpr unsigned slot_for(std::uint64_t tick, unsigned level) noexcept {
 }  // namespace
 
 void Wheel::insert(TimerEntry* e, std::uint64_t deadline_tick) noexcept {
-    assert(!e->linked);
+    assert(!e->is_linked());
     e->deadline_tick = deadline_tick;
     ++size_;
     link(e);
 }
 
 void Wheel::remove(TimerEntry* e) noexcept {
-    if (!e->linked) {
+    if (!e->is_linked()) {
         return;
     }
     unlink(e);
@@ -66,7 +66,7 @@ void Wheel::remove(TimerEntry* e) noexcept {
 }
 
 std::optional<std::uint64_t> Wheel::next_expiration() const noexcept {
-    if (due_.head != nullptr) {
+    if (!due_.empty()) {
         return elapsed_;
     }
     const std::optional<SlotRef> slot = earliest_slot();
@@ -114,41 +114,21 @@ void Wheel::link(TimerEntry* e) noexcept {
         list = &levels_[level].slots[slot];
     }
     // Append, so the due list fires in insertion order.
-    e->prev = list->tail;
-    e->next = nullptr;
-    if (list->tail != nullptr) {
-        list->tail->next = e;
-    } else {
-        list->head = e;
-    }
-    list->tail = e;
-    e->linked = true;
+    list->push_back(*e);
 }
 
 void Wheel::unlink(TimerEntry* e) noexcept {
-    assert(e->linked);
+    assert(e->is_linked());
     const bool due = e->level == kDueLevel;
     List& list = due ? due_ : levels_[e->level].slots[e->slot];
-    if (e->prev != nullptr) {
-        e->prev->next = e->next;
-    } else {
-        list.head = e->next;
-    }
-    if (e->next != nullptr) {
-        e->next->prev = e->prev;
-    } else {
-        list.tail = e->prev;
-    }
-    if (!due && list.head == nullptr) {
+    List::remove(*e);
+    if (!due && list.empty()) {
         levels_[e->level].occupied &= ~(std::uint64_t{1} << e->slot);
     }
-    e->prev = nullptr;
-    e->next = nullptr;
-    e->linked = false;
 }
 
 TimerEntry* Wheel::pop_due() noexcept {
-    TimerEntry* e = due_.head;
+    TimerEntry* e = due_.front();
     if (e != nullptr) {
         unlink(e);
         --size_;
@@ -157,11 +137,11 @@ TimerEntry* Wheel::pop_due() noexcept {
 }
 
 TimerEntry* Wheel::pop_any() noexcept {
-    TimerEntry* e = due_.head;
+    TimerEntry* e = due_.front();
     for (unsigned level = 0; e == nullptr && level < kLevels; ++level) {
         const std::uint64_t occupied = levels_[level].occupied;
         if (occupied != 0) {
-            e = levels_[level].slots[static_cast<unsigned>(std::countr_zero(occupied))].head;
+            e = levels_[level].slots[static_cast<unsigned>(std::countr_zero(occupied))].front();
         }
     }
     if (e != nullptr) {
@@ -172,20 +152,20 @@ TimerEntry* Wheel::pop_any() noexcept {
 }
 
 bool Wheel::expire_next_slot(std::uint64_t now_tick) noexcept {
-    assert(due_.head == nullptr);
+    assert(due_.empty());
     const std::optional<SlotRef> next = earliest_slot();
     if (!next || next->start_tick > now_tick) {
         return false;
     }
     elapsed_ = next->start_tick;
     List& list = levels_[next->level].slots[next->slot];
-    assert(list.head != nullptr);  // the occupancy bit is cleared with the last unlink
+    assert(!list.empty());  // the occupancy bit is cleared with the last unlink
     // Each entry either becomes due (deadline == elapsed_, as no deadline in
     // the slot is earlier than its start) or is re-linked relative to the new
     // elapsed_, which puts it in a lower level, or (if it was parked at the
     // horizon) in another top-level slot: never back into this slot, so the
     // loop ends. Firing only from the due list keeps deadline order.
-    while (TimerEntry* e = list.head) {
+    while (TimerEntry* e = list.front()) {
         unlink(e);
         link(e);
         assert(e->level != next->level || e->slot != next->slot);

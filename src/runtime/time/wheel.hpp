@@ -103,15 +103,12 @@ public:
     }
 
 private:
-    /// Doubly linked list of entries (a slot, or the due list).
-    struct List {
-        TimerEntry* head = nullptr;
-        TimerEntry* tail = nullptr;
-    };
+    /// The entries of a slot, or the due list.
+    using List = IntrusiveList<TimerEntry>;
 
     struct Level {
         std::uint64_t occupied = 0;  // bit s set <=> slots[s] is non-empty
-        std::array<List, kSlots> slots{};
+        std::array<List, kSlots> slots;
     };
 
     /// A slot and the tick it starts at.
@@ -140,7 +137,7 @@ private:
     bool expire_next_slot(std::uint64_t now_tick) noexcept;
 
     std::array<Level, kLevels> levels_{};
-    List due_{};
+    List due_;
     std::uint64_t elapsed_ = 0;
     std::size_t size_ = 0;
 };

@@ -163,7 +163,7 @@ public:
         }
         w.waker = waker;
         w.state.store(Waiter::Queued, std::memory_order_relaxed);  // relaxed: under the lock
-        send_waiters_.push_back(&w);
+        send_waiters_.push_back(w);
         return Acquire::Queued;
     }
 
@@ -186,7 +186,7 @@ public:
             std::lock_guard lock(lock_);
             s = w.state.load(std::memory_order_relaxed);  // relaxed: under the lock
             if (s == Waiter::Queued) {
-                send_waiters_.remove(&w);
+                send_waiters_.remove(w);
                 w.state.store(Waiter::Idle, std::memory_order_relaxed);  // relaxed: under the lock
                 // release: nothing to publish; clears the flag so the fast path resumes.
                 if (send_waiters_.empty()) word_.fetch_and(~word::kWaiters, std::memory_order_release);

@@ -21,6 +21,7 @@
 #include <mutex>
 
 #include "corio/detail/atomic_waker.hpp"
+#include "corio/detail/intrusive_list.hpp"
 #include "corio/detail/sync.hpp"
 #include "corio/detail/wake_list.hpp"
 #include "corio/future.hpp"
@@ -32,39 +33,14 @@ namespace corio::sync::mpsc::detail {
 /// A future waiting on the channel's lock-guarded list. `state` is written
 /// only under the lock; the owning future reads it without the lock
 /// (acquire): once it is not Queued, the channel no longer touches the node.
-struct Waiter {
+struct Waiter : corio::detail::ListHook<Waiter> {
     enum : std::uint8_t { Idle, Queued, Granted, Closed };
-    Waiter* prev = nullptr;
-    Waiter* next = nullptr;
     Waker waker;  // written under the lock; read by the owner without it
     corio::detail::Atomic<std::uint8_t> state{Idle};
 };
 
-/// Intrusive doubly linked FIFO of Waiters; guarded by the channel's lock.
-class WaiterList {
-public:
-    bool empty() const noexcept { return head_ == nullptr; }
-    void push_back(Waiter* w) noexcept {
-        w->prev = tail_;
-        w->next = nullptr;
-        (tail_ != nullptr ? tail_->next : head_) = w;
-        tail_ = w;
-    }
-    void remove(Waiter* w) noexcept {
-        (w->prev != nullptr ? w->prev->next : head_) = w->next;
-        (w->next != nullptr ? w->next->prev : tail_) = w->prev;
-        w->prev = w->next = nullptr;
-    }
-    Waiter* pop_front() noexcept {
-        Waiter* w = head_;
-        if (w != nullptr) remove(w);
-        return w;
-    }
-
-private:
-    Waiter* head_ = nullptr;
-    Waiter* tail_ = nullptr;
-};
+/// The FIFO of Waiters; guarded by the channel's lock.
+using WaiterList = corio::detail::IntrusiveList<Waiter>;
 
 /// What both channel kinds share: the receiver's parking protocol, the
 /// sender count, the lifetime count and the Sender::closed() waiters.
@@ -114,12 +90,12 @@ public:
     bool poll_closed(Waiter& w, const Waker& waker) {
         std::lock_guard lock(lock_);
         if (rx_closed_) {
-            if (w.state.load(std::memory_order_relaxed) == Waiter::Queued) closed_waiters_.remove(&w);
+            if (w.state.load(std::memory_order_relaxed) == Waiter::Queued) closed_waiters_.remove(w);
             w.state.store(Waiter::Closed, std::memory_order_relaxed);  // relaxed: under the lock
             return true;
         }
         if (w.state.load(std::memory_order_relaxed) != Waiter::Queued) {
-            closed_waiters_.push_back(&w);
+            closed_waiters_.push_back(w);
             w.state.store(Waiter::Queued, std::memory_order_relaxed);  // relaxed: under the lock
         }
         w.waker.clone_from(waker);
@@ -128,7 +104,7 @@ public:
     void cancel_closed(Waiter& w) noexcept {
         if (w.state.load(std::memory_order_acquire) != Waiter::Queued) return;
         std::lock_guard lock(lock_);
-        if (w.state.load(std::memory_order_relaxed) == Waiter::Queued) closed_waiters_.remove(&w);
+        if (w.state.load(std::memory_order_relaxed) == Waiter::Queued) closed_waiters_.remove(w);
         w.state.store(Waiter::Idle, std::memory_order_relaxed);  // relaxed: under the lock
     }
 
