@@ -31,6 +31,9 @@ const std::error_category& resp_category() noexcept {
 }
 
 corio::io::Result<std::optional<RequestCodec::Item>> RequestCodec::decode(corio::codec::BytesMut& buf) {
+    // A Framed decodes before every read and once after the last request of
+    // a batch, both usually on an empty buffer: answer those without parsing.
+    if (buf.empty()) return std::optional<Item>();
     CommandResult parsed = parse_command(buf.view(), args_);
     if (auto* request = std::get_if<ParsedCommand>(&parsed)) {
         buf.advance(request->consumed);  // moves no byte: the words stay valid (see the header comment)
@@ -42,6 +45,7 @@ corio::io::Result<std::optional<RequestCodec::Item>> RequestCodec::decode(corio:
 }
 
 corio::io::Result<std::optional<Frame>> FrameCodec::decode(corio::codec::BytesMut& buf) {
+    if (buf.empty()) return std::optional<Frame>();
     ParseResult parsed = parse(buf.view());
     if (auto* frame = std::get_if<Parsed>(&parsed)) {
         buf.advance(frame->consumed);
