@@ -50,7 +50,7 @@ corio::Task<Result<Client>> Client::connect(corio::net::SocketAddr addr) {
 
 corio::Task<Result<Frame>> Client::round_trip(std::vector<std::string> args) {
     Frame request = Frame::command(std::move(args));
-    corio::io::Result<void> sent = co_await conn_.write_frame(request);
+    corio::io::Result<void> sent = co_await conn_.write_frame(std::move(request));
     if (!sent) co_return std::unexpected(Error::from_io(sent.error()));
     Result<std::optional<Frame>> reply = co_await conn_.read_frame();
     if (!reply) co_return std::unexpected(std::move(reply.error()));
@@ -135,7 +135,7 @@ corio::Task<Result<void>> Subscriber::subscribe(std::vector<std::string> channel
     std::size_t expected = channels.size();
     channels.insert(channels.begin(), "SUBSCRIBE");
     Frame request = Frame::command(std::move(channels));
-    corio::io::Result<void> sent = co_await client_.conn_.write_frame(request);
+    corio::io::Result<void> sent = co_await client_.conn_.write_frame(std::move(request));
     if (!sent) co_return std::unexpected(Error::from_io(sent.error()));
     for (std::size_t i = 0; i < expected; ++i) {
         Result<std::string> channel = co_await read_confirmation("subscribe");
@@ -153,7 +153,7 @@ corio::Task<Result<void>> Subscriber::unsubscribe(std::vector<std::string> chann
     std::size_t expected = channels.empty() ? std::max<std::size_t>(1, channels_.size()) : channels.size();
     channels.insert(channels.begin(), "UNSUBSCRIBE");
     Frame request = Frame::command(std::move(channels));
-    corio::io::Result<void> sent = co_await client_.conn_.write_frame(request);
+    corio::io::Result<void> sent = co_await client_.conn_.write_frame(std::move(request));
     if (!sent) co_return std::unexpected(Error::from_io(sent.error()));
     for (std::size_t i = 0; i < expected; ++i) {
         Result<std::string> channel = co_await read_confirmation("unsubscribe");

@@ -92,17 +92,17 @@ ExpiryParse parse_expiry(std::string_view text, std::int64_t unit, std::int64_t&
 void Session::execute(Args args) {
     const CommandSpec* spec = find_command(args[0]);
     if (spec == nullptr) {
-        resp::error(out(), unknown_command(args));
+        reply(resp::Error{unknown_command(args)});
         return;
     }
     if (!subscriptions_.empty() && !spec->in_subscribe_mode) {
-        resp::error(out(), "ERR Can't execute '" + std::string(spec->name) +
-                               "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
-                               "context");
+        reply(resp::Error{"ERR Can't execute '" + std::string(spec->name) +
+                          "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
+                          "context"});
         return;
     }
     if (!arity_ok(*spec, args.size())) {
-        resp::error(out(), "ERR wrong number of arguments for '" + std::string(spec->name) + "' command");
+        reply(resp::Error{"ERR wrong number of arguments for '" + std::string(spec->name) + "' command"});
         return;
     }
     using Handler = void (Session::*)(Args);
@@ -117,30 +117,30 @@ void Session::execute(Args args) {
 
 void Session::ping(Args args) {
     if (args.size() > 2) {
-        resp::error(out(), "ERR wrong number of arguments for 'ping' command");
+        reply(resp::Error{"ERR wrong number of arguments for 'ping' command"});
         return;
     }
     if (!subscriptions_.empty()) {  // in subscribe mode a PING is answered as a message
-        resp::array_header(out(), 2);
-        resp::bulk(out(), "pong");
-        resp::bulk(out(), args.size() == 2 ? args[1] : std::string_view());
+        reply(resp::ArrayHeader{2});
+        reply(resp::Bulk{"pong"});
+        reply(resp::Bulk{args.size() == 2 ? args[1] : std::string_view()});
         return;
     }
     if (args.size() == 2) {
-        resp::bulk(out(), args[1]);
+        reply(resp::Bulk{args[1]});
     } else {
-        resp::simple(out(), "PONG");
+        reply(resp::Simple{"PONG"});
     }
 }
 
-void Session::echo(Args args) { resp::bulk(out(), args[1]); }
+void Session::echo(Args args) { reply(resp::Bulk{args[1]}); }
 
 void Session::get(Args args) {
     std::optional<std::string> value = state_->db.get(args[1]);
     if (value) {
-        resp::bulk(out(), *value);
+        reply(resp::Bulk{*value});
     } else {
-        resp::null_bulk(out());
+        reply(resp::NullBulk{});
     }
 }
 
@@ -156,10 +156,10 @@ void Session::set(Args args) {
                 case ExpiryParse::Ok:
                     break;
                 case ExpiryParse::NotAnInteger:
-                    resp::error(out(), kNotAnInteger);
+                    reply(resp::Error{kNotAnInteger});
                     return;
                 case ExpiryParse::Invalid:
-                    resp::error(out(), "ERR invalid expire time in 'set' command");
+                    reply(resp::Error{"ERR invalid expire time in 'set' command"});
                     return;
             }
             expire_ms = ms;
@@ -168,79 +168,79 @@ void Session::set(Args args) {
         } else if (equals_ignore_case(option, "xx") && condition == SetCondition::Always) {
             condition = SetCondition::IfPresent;
         } else {
-            resp::error(out(), kSyntaxError);
+            reply(resp::Error{kSyntaxError});
             return;
         }
     }
     std::optional<Instant> deadline;
     if (expire_ms) deadline = Instant::now() + std::chrono::milliseconds(*expire_ms);
     if (state_->db.set(args[1], std::string(args[2]), deadline, condition)) {
-        resp::simple(out(), "OK");
+        reply(resp::Simple{"OK"});
     } else {
-        resp::null_bulk(out());
+        reply(resp::NullBulk{});
     }
 }
 
 void Session::del(Args args) {
     std::int64_t n = 0;
     for (std::string_view key : args.subspan(1)) n += state_->db.del(key) ? 1 : 0;
-    resp::integer(out(), n);
+    reply(resp::Integer{n});
 }
 
 void Session::exists(Args args) {
     std::int64_t n = 0;
     for (std::string_view key : args.subspan(1)) n += state_->db.exists(key) ? 1 : 0;
-    resp::integer(out(), n);
+    reply(resp::Integer{n});
 }
 
 void Session::incr(Args args) {
     std::expected<std::int64_t, IncrError> v = state_->db.incr(args[1]);
     if (v) {
-        resp::integer(out(), *v);
+        reply(resp::Integer{*v});
     } else if (v.error() == IncrError::Overflow) {
-        resp::error(out(), "ERR increment or decrement would overflow");
+        reply(resp::Error{"ERR increment or decrement would overflow"});
     } else {
-        resp::error(out(), kNotAnInteger);
+        reply(resp::Error{kNotAnInteger});
     }
 }
 
 void Session::expire(Args args) {
     if (args.size() > 3) {
-        resp::error(out(), "ERR Unsupported option " + std::string(args[3]));
+        reply(resp::Error{"ERR Unsupported option " + std::string(args[3])});
         return;
     }
     std::int64_t seconds = 0;
     if (!parse_int64(args[2], seconds)) {
-        resp::error(out(), kNotAnInteger);
+        reply(resp::Error{kNotAnInteger});
         return;
     }
     constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int64_t>::max() / 1000;
     if (seconds > kMaxSeconds || seconds < -kMaxSeconds) {
-        resp::error(out(), "ERR invalid expire time in 'expire' command");
+        reply(resp::Error{"ERR invalid expire time in 'expire' command"});
         return;
     }
     Instant now = Instant::now();
     Instant at = seconds > 0 ? now + std::chrono::seconds(seconds) : now;  // not in the future: delete now
-    resp::integer(out(), state_->db.expire(args[1], at) ? 1 : 0);
+    reply(resp::Integer{state_->db.expire(args[1], at) ? 1 : 0});
 }
 
 void Session::ttl(Args args) {
     std::int64_t ms = state_->db.ttl_millis(args[1]);
-    resp::integer(out(), ms < 0 ? ms : (ms + 500) / 1000);
+    reply(resp::Integer{ms < 0 ? ms : (ms + 500) / 1000});
 }
 
 void Session::publish(Args args) {
     auto message = std::make_shared<const std::string>(args[2]);
-    resp::integer(out(), static_cast<std::int64_t>(state_->db.publish(args[1], std::move(message))));
+    reply(resp::Integer{static_cast<std::int64_t>(state_->db.publish(args[1], std::move(message)))});
 }
 
 void Session::subscribe(Args args) {
     for (std::string_view channel : args.subspan(1)) {
         add_subscription(channel);
-        resp::array_header(out(), 3);
-        resp::bulk(out(), "subscribe");
-        resp::bulk(out(), channel);
-        resp::integer(out(), static_cast<std::int64_t>(subscriptions_.size()));
+        reply(resp::ArrayHeader{3});
+        reply(resp::Bulk{"subscribe"});
+        reply(resp::Bulk{channel});
+        reply(resp::Integer{static_cast<std::int64_t>(subscriptions_.size())});
     }
 }
 
@@ -252,18 +252,18 @@ void Session::unsubscribe(Args args) {
         for (const auto& sub : subscriptions_) channels.push_back(sub->channel);
     }
     if (channels.empty()) {  // UNSUBSCRIBE with no argument and no subscription
-        resp::array_header(out(), 3);
-        resp::bulk(out(), "unsubscribe");
-        resp::null_bulk(out());
-        resp::integer(out(), 0);
+        reply(resp::ArrayHeader{3});
+        reply(resp::Bulk{"unsubscribe"});
+        reply(resp::NullBulk{});
+        reply(resp::Integer{0});
         return;
     }
     for (const std::string& channel : channels) {
         remove_subscription(channel);
-        resp::array_header(out(), 3);
-        resp::bulk(out(), "unsubscribe");
-        resp::bulk(out(), channel);
-        resp::integer(out(), static_cast<std::int64_t>(subscriptions_.size()));
+        reply(resp::ArrayHeader{3});
+        reply(resp::Bulk{"unsubscribe"});
+        reply(resp::Bulk{channel});
+        reply(resp::Integer{static_cast<std::int64_t>(subscriptions_.size())});
     }
 }
 
@@ -281,32 +281,32 @@ void Session::config(Args args) {
                 if (p == "*" || p == entry.first) found.push_back(entry);
             }
         }
-        resp::array_header(out(), found.size() * 2);
+        reply(resp::ArrayHeader{found.size() * 2});
         for (const auto& [name, value] : found) {
-            resp::bulk(out(), name);
-            resp::bulk(out(), value);
+            reply(resp::Bulk{name});
+            reply(resp::Bulk{value});
         }
     } else if (sub == "get") {
-        resp::error(out(), "ERR wrong number of arguments for 'config|get' command");
+        reply(resp::Error{"ERR wrong number of arguments for 'config|get' command"});
     } else if (sub == "resetstat") {
-        resp::simple(out(), "OK");
+        reply(resp::Simple{"OK"});
     } else {
-        resp::error(out(), "ERR unknown subcommand or wrong number of arguments for '" + std::string(args[1]) +
-                               "'. Try CONFIG HELP.");
+        reply(resp::Error{"ERR unknown subcommand or wrong number of arguments for '" + std::string(args[1]) +
+                          "'. Try CONFIG HELP."});
     }
 }
 
 void Session::command(Args args) {
     std::string sub = args.size() > 1 ? lower(args[1]) : std::string();
     if (sub.empty() || sub == "docs") {
-        resp::array_header(out(), 0);  // no documentation to offer; clients do without
+        reply(resp::ArrayHeader{0});  // no documentation to offer; clients do without
     } else if (sub == "count") {
-        resp::integer(out(), static_cast<std::int64_t>(kCommands.size()));
+        reply(resp::Integer{static_cast<std::int64_t>(kCommands.size())});
     } else if (sub == "info") {
-        resp::array_header(out(), args.size() - 2);
-        for (std::size_t i = 2; i < args.size(); ++i) resp::null_array(out());
+        reply(resp::ArrayHeader{args.size() - 2});
+        for (std::size_t i = 2; i < args.size(); ++i) reply(resp::NullArray{});
     } else {
-        resp::error(out(), "ERR unknown subcommand '" + std::string(args[1]) + "'. Try COMMAND HELP.");
+        reply(resp::Error{"ERR unknown subcommand '" + std::string(args[1]) + "'. Try COMMAND HELP."});
     }
 }
 
@@ -314,22 +314,22 @@ void Session::client(Args args) {
     std::string sub = lower(args[1]);
     if (sub == "setname" && args.size() == 3) {
         client_name_ = args[2];
-        resp::simple(out(), "OK");
+        reply(resp::Simple{"OK"});
     } else if (sub == "getname" && args.size() == 2) {
         if (client_name_.empty()) {
-            resp::null_bulk(out());
+            reply(resp::NullBulk{});
         } else {
-            resp::bulk(out(), client_name_);
+            reply(resp::Bulk{client_name_});
         }
     } else if (sub == "id" && args.size() == 2) {
-        resp::integer(out(), client_id_);
+        reply(resp::Integer{client_id_});
     } else if (sub == "setinfo" && args.size() == 4) {
-        resp::simple(out(), "OK");
+        reply(resp::Simple{"OK"});
     } else if (sub == "info" && args.size() == 2) {
-        resp::bulk(out(), "id=" + std::to_string(client_id_) + " name=" + client_name_ + " db=0\n");
+        reply(resp::Bulk{"id=" + std::to_string(client_id_) + " name=" + client_name_ + " db=0\n"});
     } else {
-        resp::error(out(), "ERR unknown subcommand or wrong number of arguments for '" + std::string(args[1]) +
-                               "'. Try CLIENT HELP.");
+        reply(resp::Error{"ERR unknown subcommand or wrong number of arguments for '" + std::string(args[1]) +
+                          "'. Try CLIENT HELP."});
     }
 }
 
@@ -345,22 +345,22 @@ void Session::info(Args) {
         "\r\n# Keyspace\r\n"
         "db0:keys=" +
         std::to_string(state_->db.key_count()) + ",expires=0,avg_ttl=0\r\n";
-    resp::bulk(out(), text);
+    reply(resp::Bulk{text});
 }
 
 void Session::select(Args args) {
     std::int64_t index = 0;
     if (!parse_int64(args[1], index)) {
-        resp::error(out(), kNotAnInteger);
+        reply(resp::Error{kNotAnInteger});
     } else if (index != 0) {
-        resp::error(out(), "ERR DB index is out of range");
+        reply(resp::Error{"ERR DB index is out of range"});
     } else {
-        resp::simple(out(), "OK");
+        reply(resp::Simple{"OK"});
     }
 }
 
 void Session::quit(Args) {
-    resp::simple(out(), "OK");
+    reply(resp::Simple{"OK"});
     quit_ = true;
 }
 

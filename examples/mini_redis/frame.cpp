@@ -1,4 +1,4 @@
-// The RESP2 parser and encoder (see frame.hpp). The parser is a recursive
+// The RESP2 parser (see frame.hpp; the encoders are templates there). The parser is a recursive
 // descent over a string_view that allocates only for bytes already present,
 // so a declared length costs nothing until its bytes arrive.
 #include "frame.hpp"
@@ -283,18 +283,6 @@ ParseResult finish(Parser& parser, Step step, Frame&& frame) {
     return ProtocolError{std::move(parser.error())};
 }
 
-void append_number(std::string& out, std::int64_t v) {
-    char digits[24];
-    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
-    out.append(digits, end);
-}
-
-void line(std::string& out, char tag, std::int64_t v) {
-    out.push_back(tag);
-    append_number(out, v);
-    out.append("\r\n", 2);
-}
-
 void debug(const Frame& f, std::string& out) {
     switch (f.type) {
         case Frame::Type::Simple:
@@ -362,55 +350,6 @@ CommandResult parse_command(std::string_view buf, CommandArgs& out) {
             break;
     }
     return ProtocolError{std::move(parser.error())};
-}
-
-namespace resp {
-void simple(std::string& out, std::string_view s) {
-    out.push_back('+');
-    out.append(s);
-    out.append("\r\n", 2);
-}
-void error(std::string& out, std::string_view message) {
-    out.push_back('-');
-    out.append(message);
-    out.append("\r\n", 2);
-}
-void integer(std::string& out, std::int64_t v) { line(out, ':', v); }
-void bulk(std::string& out, std::string_view bytes) {
-    line(out, '$', static_cast<std::int64_t>(bytes.size()));
-    out.append(bytes);
-    out.append("\r\n", 2);
-}
-void null_bulk(std::string& out) { out.append("$-1\r\n", 5); }
-void array_header(std::string& out, std::size_t n) { line(out, '*', static_cast<std::int64_t>(n)); }
-void null_array(std::string& out) { out.append("*-1\r\n", 5); }
-}  // namespace resp
-
-void encode(const Frame& frame, std::string& out) {
-    switch (frame.type) {
-        case Frame::Type::Simple:
-            resp::simple(out, frame.text);
-            return;
-        case Frame::Type::Error:
-            resp::error(out, frame.text);
-            return;
-        case Frame::Type::Integer:
-            resp::integer(out, frame.integer);
-            return;
-        case Frame::Type::Bulk:
-            resp::bulk(out, frame.text);
-            return;
-        case Frame::Type::NullBulk:
-            resp::null_bulk(out);
-            return;
-        case Frame::Type::NullArray:
-            resp::null_array(out);
-            return;
-        case Frame::Type::Array:
-            resp::array_header(out, frame.items.size());
-            for (const Frame& item : frame.items) encode(item, out);
-            return;
-    }
 }
 
 }  // namespace mini_redis

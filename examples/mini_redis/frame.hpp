@@ -1,5 +1,6 @@
-// The RESP2 frame codec of mini-redis: the Frame value, an incremental
-// parser that works on whatever bytes have arrived so far, and the encoder.
+// The RESP2 wire format of mini-redis: the Frame value, an incremental
+// parser that works on whatever bytes have arrived so far, and the encoders.
+// The corio codecs built on them are in resp_codec.hpp.
 //
 // The parser never trusts a length it was sent: it allocates only for bytes
 // that are already in the buffer, and rejects what the limits below forbid
@@ -8,6 +9,7 @@
 // "-ERR <message>" and closes the connection.
 #pragma once
 
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -142,27 +144,120 @@ ParseResult parse(std::string_view buf);
 /// Allocates only to grow `out`'s capacity (or for an error's message).
 CommandResult parse_command(std::string_view buf, CommandArgs& out);
 
-/// Appends the RESP2 encoding of `frame` to `out`.
-void encode(const Frame& frame, std::string& out);
-
-/// The encoders the server writes replies with, without building Frames.
-/// Each appends one value to `out`.
+/// The encoders, appending to any byte buffer with append(std::string_view):
+/// a std::string, or the corio::codec::BytesMut of a framed connection.
 namespace resp {
+
+/// "<tag><v>\r\n", the header line of integers, bulks and arrays.
+template <class Out>
+void number_line(Out& out, char tag, std::int64_t v) {
+    char line[24];
+    line[0] = tag;
+    auto [end, ec] = std::to_chars(line + 1, line + sizeof line - 2, v);
+    end[0] = '\r';
+    end[1] = '\n';
+    out.append(std::string_view(line, static_cast<std::size_t>(end + 2 - line)));
+}
 /// "+s\r\n".
-void simple(std::string& out, std::string_view s);
+template <class Out>
+void simple(Out& out, std::string_view s) {
+    out.append("+");
+    out.append(s);
+    out.append("\r\n");
+}
 /// "-message\r\n".
-void error(std::string& out, std::string_view message);
+template <class Out>
+void error(Out& out, std::string_view message) {
+    out.append("-");
+    out.append(message);
+    out.append("\r\n");
+}
 /// ":v\r\n".
-void integer(std::string& out, std::int64_t v);
+template <class Out>
+void integer(Out& out, std::int64_t v) {
+    number_line(out, ':', v);
+}
 /// "$len\r\nbytes\r\n".
-void bulk(std::string& out, std::string_view bytes);
+template <class Out>
+void bulk(Out& out, std::string_view bytes) {
+    number_line(out, '$', static_cast<std::int64_t>(bytes.size()));
+    out.append(bytes);
+    out.append("\r\n");
+}
 /// "$-1\r\n".
-void null_bulk(std::string& out);
+template <class Out>
+void null_bulk(Out& out) {
+    out.append("$-1\r\n");
+}
 /// "*n\r\n": follow it with the n elements.
-void array_header(std::string& out, std::size_t n);
+template <class Out>
+void array_header(Out& out, std::size_t n) {
+    number_line(out, '*', static_cast<std::int64_t>(n));
+}
 /// "*-1\r\n".
-void null_array(std::string& out);
+template <class Out>
+void null_array(Out& out) {
+    out.append("*-1\r\n");
+}
+
+/// The replies a server sends, as values a codec encodes (resp_codec.hpp)
+/// without building a Frame: each refers to bytes it does not own, which
+/// must outlive the encoding only.
+/// "+text".
+struct Simple {
+    std::string_view text;
+};
+/// "-message", conventionally "ERR ...".
+struct Error {
+    std::string_view message;
+};
+/// ":value".
+struct Integer {
+    std::int64_t value;
+};
+/// A bulk string.
+struct Bulk {
+    std::string_view bytes;
+};
+/// The null bulk string ("$-1").
+struct NullBulk {};
+/// "*size": the `size` elements follow as replies of their own.
+struct ArrayHeader {
+    std::size_t size;
+};
+/// The null array ("*-1").
+struct NullArray {};
+
 }  // namespace resp
+
+/// Appends the RESP2 encoding of `frame` to `out` (a std::string or BytesMut).
+template <class Out>
+void encode(const Frame& frame, Out& out) {
+    switch (frame.type) {
+        case Frame::Type::Simple:
+            resp::simple(out, frame.text);
+            return;
+        case Frame::Type::Error:
+            resp::error(out, frame.text);
+            return;
+        case Frame::Type::Integer:
+            resp::integer(out, frame.integer);
+            return;
+        case Frame::Type::Bulk:
+            resp::bulk(out, frame.text);
+            return;
+        case Frame::Type::NullBulk:
+            resp::null_bulk(out);
+            return;
+        case Frame::Type::NullArray:
+            resp::null_array(out);
+            return;
+        case Frame::Type::Array:
+            resp::array_header(out, frame.items.size());
+            for (const Frame& item : frame.items) encode(item, out);
+            return;
+    }
+}
 
 /// Parses a whole decimal integer the way Redis does (optional '-', no '+',
 /// no blanks, no leading zeros, within int64): false otherwise.

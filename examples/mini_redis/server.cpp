@@ -26,8 +26,8 @@ using corio::net::TcpStream;
 /// It waits only briefly for the client to close first: at the limit,
 /// descriptors are scarce, and each refusal holds one while it waits.
 corio::Task<void> refuse(TcpStream stream) {
-    Connection conn(std::move(stream));
-    resp::error(conn.output(), "ERR max number of clients reached");
+    ServerConnection conn(std::move(stream), RequestCodec());
+    (void)conn.codec().encode(resp::Error{"ERR max number of clients reached"}, conn.write_buffer());
     co_await close_with_reply(conn, 50ms);
 }
 

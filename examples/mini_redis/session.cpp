@@ -4,6 +4,8 @@
 
 #include <array>
 #include <corio/select.hpp>
+#include <corio/sink.hpp>
+#include <corio/stream/core.hpp>
 #include <corio/time.hpp>
 #include <cstddef>
 #include <utility>
@@ -68,7 +70,7 @@ private:
 }  // namespace
 
 Session::Session(corio::net::TcpStream stream, std::shared_ptr<ServerState> state)
-    : conn_(std::move(stream)),
+    : conn_(std::move(stream), RequestCodec()),
       state_(std::move(state)),
       stop_(state_->shutdown.cancelled()),
       client_id_(state_->next_client_id.fetch_add(1)) {}
@@ -84,112 +86,108 @@ Session::~Session() {
 corio::Task<void> Session::run() {
     for (;;) {
         if (state_->shutdown.is_cancelled()) co_return;
-        // Wait for the next thing to do. The read is cancellation-safe (its
-        // bytes land in the buffer in the poll that reads them), and so is a
-        // message receive, so whichever loses the select loses nothing.
-        bool got_input = false;
+        // Wait for the next thing to do. stream::next over the Framed is
+        // cancellation-safe (what it read stays in the read buffer), and so
+        // is a message receive, so whichever loses the select loses nothing.
+        std::optional<Request> request;
         if (subscriptions_.empty()) {
-            auto read = conn_.read_some();
-            auto event = co_await corio::select_biased(read, stop_);
+            auto next = corio::stream::next(conn_);
+            auto event = co_await corio::select_biased(next, stop_);
             if (event.index() == 1) co_return;
-            corio::io::Result<std::size_t>& n = std::get<0>(event);
-            if (!n || *n == 0) co_return;  // error, end of stream, or a frame too large
-            got_input = true;
+            request = std::move(std::get<0>(event));
+            if (!request) co_return;  // end of stream
         } else {
-            auto read = conn_.read_some();
-            NextMessage next(subscriptions_, rotation_);
-            auto event = co_await corio::select(read, next, stop_);
+            auto next = corio::stream::next(conn_);
+            NextMessage message(subscriptions_, rotation_);
+            auto event = co_await corio::select(next, message, stop_);
             if (event.index() == 2) co_return;
             if (event.index() == 1) {
                 deliver(std::get<1>(event).subscription, std::move(std::get<1>(event).message));
             } else {
-                corio::io::Result<std::size_t>& n = std::get<0>(event);
-                if (!n || *n == 0) co_return;
-                got_input = true;
+                request = std::move(std::get<0>(event));
+                if (!request) co_return;
             }
         }
-        bool keep_going = co_await respond(got_input);
+        bool keep_going = co_await respond(std::move(request));
         if (!keep_going) co_return;
+        // The batch is over: nothing points into the read buffer any more.
+        release_if_large(conn_.read_buffer());
     }
 }
 
-corio::Task<bool> Session::respond(bool got_input) {
-    Batch batch = Batch::Done;
-    do {
-        if (got_input) batch = execute_buffered();
-        if (!conn_.output().empty()) {
+corio::Task<bool> Session::respond(std::optional<Request> request) {
+    for (;;) {
+        Batch batch = execute_batch(std::move(request));
+        if (batch == Batch::Closed) co_return false;
+        if (!conn_.write_buffer().empty()) {
             bool sent = co_await send_output();
             if (!sent) co_return false;
         }
-    } while (batch == Batch::More);
-    if (batch == Batch::Quit) co_return false;
-    if (batch == Batch::ProtocolError) {
-        co_await close_with_reply(conn_, 1s);
-        co_return false;
+        switch (batch) {
+            case Batch::More:
+                request = conn_.next_buffered();
+                continue;
+            case Batch::Done:
+                co_return true;
+            case Batch::ProtocolError:
+                co_await close_with_reply(conn_, 1s);
+                co_return false;
+            case Batch::Quit:
+            case Batch::Closed:
+                co_return false;
+        }
     }
-    co_return true;
 }
 
-Session::Batch Session::execute_buffered() {
-    ReadBuffer& in = conn_.input();
-    while (!in.empty()) {
-        // The words point into the read buffer: the command runs before the
-        // bytes are consumed (consume() may free an emptied large buffer),
-        // and nothing reads into the buffer during a batch.
-        CommandResult parsed = parse_command(in.data(), args_);
-        if (std::holds_alternative<Incomplete>(parsed)) {
-            if (in.size() <= kMaxFrameBytes) return Batch::Done;
-            resp::error(conn_.output(), "ERR Protocol error: request too large");
-            return Batch::ProtocolError;
-        }
-        if (auto* error = std::get_if<ProtocolError>(&parsed)) {
-            std::string& out = conn_.output();
-            out.append("-ERR ");
-            out.append(error->message);
-            out.append("\r\n");
-            return Batch::ProtocolError;
-        }
-        std::size_t consumed = std::get<ParsedCommand>(parsed).consumed;
-        if (!args_.empty()) execute(args_.words());  // else an empty line, "*0" or "*-1"
-        in.consume(consumed);
+Session::Batch Session::execute_batch(std::optional<Request> request) {
+    // The words point into the read buffer: each command runs before the
+    // next decode, and nothing reads into the buffer during a batch.
+    for (; request; request = conn_.next_buffered()) {
+        if (!*request) return refuse_request(request->error());
+        Args args = **request;
+        if (!args.empty()) execute(args);  // else an empty line, "*0" or "*-1"
         if (quit_) return Batch::Quit;
-        if (conn_.output().size() >= kFlushAbove) return Batch::More;
+        if (conn_.write_buffer().size() >= kFlushAbove) return Batch::More;
     }
     return Batch::Done;
 }
 
+Session::Batch Session::refuse_request(std::error_code error) {
+    // An I/O error, or the end of the stream in the middle of a request:
+    // nobody is left to answer.
+    if (error != resp_errc::protocol_error) return Batch::Closed;
+    reply(resp::Error{"ERR " + conn_.codec().protocol_error()});
+    return Batch::ProtocolError;
+}
+
 corio::Task<bool> Session::send_output() {
-    std::string& out = conn_.output();
-    auto bytes = std::as_bytes(std::span(out.data(), out.size()));
     corio::io::Result<void> written;
     // A client that does not read its replies must not hold up a shutdown:
-    // the write loses to the stop signal (and the connection is dropped).
+    // the flush loses to the stop signal (and the connection is dropped).
     if (subscriptions_.empty()) {
-        auto write = conn_.stream().write_all(bytes);
-        auto event = co_await corio::select_biased(write, stop_);
+        auto flush = corio::sink::flush(conn_);
+        auto event = co_await corio::select_biased(flush, stop_);
         if (event.index() == 1) co_return false;
         written = std::get<0>(event);
     } else {
         // A subscriber that stopped reading is disconnected after a while
         // rather than kept (with its messages) for ever.
-        auto write = corio::time::timeout(state_->options.subscriber_write_timeout, conn_.stream().write_all(bytes));
-        auto event = co_await corio::select_biased(write, stop_);
+        auto flush = corio::time::timeout(state_->options.subscriber_write_timeout, corio::sink::flush(conn_));
+        auto event = co_await corio::select_biased(flush, stop_);
         if (event.index() == 1) co_return false;
         auto& in_time = std::get<0>(event);
         if (!in_time) co_return false;
         written = *in_time;
     }
-    out.clear();
     co_return written.has_value();
 }
 
 void Session::deliver(Subscription* sub, std::expected<Payload, corio::sync::broadcast::RecvError> message) {
     if (message) {
-        std::string& out = conn_.output();
-        resp::array_header(out, 3);
-        resp::bulk(out, "message");
-        resp::bulk(out, sub->channel);
-        resp::bulk(out, **message);
+        reply(resp::ArrayHeader{3});
+        reply(resp::Bulk{"message"});
+        reply(resp::Bulk{sub->channel});
+        reply(resp::Bulk{**message});
         return;
     }
     // Lagged: the oldest messages were dropped for this slow subscriber; the
@@ -224,14 +222,13 @@ corio::Task<void> serve_connection(corio::net::TcpStream stream, std::shared_ptr
     (void)permit;  // returned to the limit when this task ends, however it ends
 }
 
-corio::Task<void> close_with_reply(Connection& conn, std::chrono::milliseconds limit) {
-    if (!conn.output().empty()) {
-        auto send = conn.flush();
-        auto sent = co_await corio::time::timeout(limit, std::move(send));
+corio::Task<void> close_with_reply(ServerConnection& conn, std::chrono::milliseconds limit) {
+    if (!conn.write_buffer().empty()) {
+        auto sent = co_await corio::time::timeout(limit, corio::sink::flush(conn));
         if (!sent || !*sent) co_return;
     }
-    (void)conn.stream().shutdown(SHUT_WR);
-    auto rest = drain(conn.stream());
+    (void)conn.get_ref().shutdown(SHUT_WR);
+    auto rest = drain(conn.get_ref());
     (void)co_await corio::time::timeout(limit, std::move(rest));
 }
 

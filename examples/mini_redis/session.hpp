@@ -2,12 +2,13 @@
 // against the Db, writes the replies, and in subscribe mode forwards the
 // messages of its channels.
 //
-// The loop of a connection: wait for input (or, when subscribed, a message;
-// or shutdown) -> execute every complete command in the read buffer, in
-// order, appending each reply to the write buffer -> send the write buffer in
-// one write. So a pipelined batch costs one read and one write, and shutdown
-// is only noticed between batches: a command that started always completes
-// and its reply is sent.
+// The loop of a connection, over a ServerConnection (a codec::Framed): wait
+// for the next request from the stream (or, when subscribed, a message; or
+// shutdown) -> execute it and every other complete request already in the
+// read buffer (next_buffered()), in order, encoding each reply into the
+// write buffer -> flush the write buffer in one write. So a pipelined batch
+// costs one read and one write, and shutdown is only noticed between
+// batches: a command that started always completes and its reply is sent.
 //
 // A subscriber that does not read: its messages stay in the broadcast
 // channels (bounded by their capacity) while its socket is full, the oldest
@@ -31,10 +32,12 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "connection.hpp"
 #include "db.hpp"
+#include "resp_codec.hpp"
 #include "server.hpp"
 
 namespace mini_redis {
@@ -89,11 +92,14 @@ private:
         More,           ///< the replies got large: send them, then go on
         Quit,           ///< QUIT: send the replies and close
         ProtocolError,  ///< the error reply is queued: send it and close
+        Closed,         ///< the read failed or the client closed mid-request: close
     };
     using Args = std::span<const std::string_view>;  // the command's name, then its arguments
+    using Request = ServerConnection::Item;          // the words of a request, or the stream's error
 
-    corio::Task<bool> respond(bool got_input);
-    Batch execute_buffered();
+    corio::Task<bool> respond(std::optional<Request> request);
+    Batch execute_batch(std::optional<Request> request);
+    Batch refuse_request(std::error_code error);
     corio::Task<bool> send_output();
     void deliver(Subscription* sub, std::expected<Payload, corio::sync::broadcast::RecvError> message);
     void add_subscription(std::string_view channel);
@@ -119,10 +125,15 @@ private:
     void info(Args args);
     void select(Args args);
     void quit(Args args);
-    std::string& out() noexcept { return conn_.output(); }
+    /// Encodes `r` into the write buffer with the codec (what the Sink's
+    /// start_send does; the session bounds the buffer itself, flushing once
+    /// it holds kFlushAbove bytes, so it needs no poll_ready). Never fails.
+    template <class R>
+    void reply(const R& r) {
+        (void)conn_.codec().encode(r, conn_.write_buffer());
+    }
 
-    Connection conn_;
-    CommandArgs args_;  // the command being executed: views into conn_'s read buffer, reused
+    ServerConnection conn_;  // its read buffer holds the bytes the words of the running command point into
     std::shared_ptr<ServerState> state_;
     corio::Cancelled stop_;  // long-lived: raced against every read
     std::int64_t client_id_;
@@ -139,10 +150,10 @@ private:
 corio::Task<void> serve_connection(corio::net::TcpStream stream, std::shared_ptr<ServerState> state,
                                    corio::sync::OwnedSemaphorePermit permit);
 
-/// Sends what is in conn.output(), shuts the sending side down and reads
-/// (discarding) until the client closes or `limit` has passed, then closes.
-/// Reading first keeps the kernel from answering the client's unread bytes
-/// with a reset that could destroy the reply before the client reads it.
-corio::Task<void> close_with_reply(Connection& conn, std::chrono::milliseconds limit);
+/// Flushes what is in conn's write buffer, shuts the sending side down and
+/// reads (discarding) until the client closes or `limit` has passed, then
+/// closes. Reading first keeps the kernel from answering the client's unread
+/// bytes with a reset that could destroy the reply before the client reads it.
+corio::Task<void> close_with_reply(ServerConnection& conn, std::chrono::milliseconds limit);
 
 }  // namespace mini_redis

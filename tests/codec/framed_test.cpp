@@ -124,6 +124,41 @@ Task<void> batches_start_send() {
 
 TEST(Framed, SeveralStartSendsBeforeOneFlushGoOutInOneWrite) { run_bounded(batches_start_send()); }
 
+Task<void> next_buffered_decodes_without_reading() {
+    auto [a, b] = io::duplex(4096);
+    int writes = 0;
+    Framed framed(CountingIo(std::move(a), &writes), LinesCodec(16));
+    CO_ASSERT_OK(co_await io::write_all(b, std::string("one\ntwo\nthr")));
+    auto first = co_await stream::next(framed);  // reads all three lines' bytes at once
+    CO_ASSERT_TRUE(first && *first);
+    EXPECT_EQ(**first, "one");
+    // Answer every whole line in the buffer, then flush once.
+    Strings answered{**first};
+    while (auto more = framed.next_buffered()) {
+        CO_ASSERT_TRUE(more->has_value());
+        answered.push_back(**more);
+    }
+    EXPECT_EQ(answered, (Strings{"one", "two"}));
+    EXPECT_EQ(framed.read_buffer().view(), "thr");  // the partial line stays for the next read
+    for (const std::string& line : answered) CO_ASSERT_TRUE(framed.start_send(line).has_value());
+    CO_ASSERT_OK(co_await sink::flush(framed));
+    EXPECT_EQ(writes, 1);
+    CO_ASSERT_OK(co_await io::write_all(b, std::string("ee\n") + std::string(20, 'x') + "\n"));
+    auto third = co_await stream::next(framed);
+    CO_ASSERT_TRUE(third && *third);
+    EXPECT_EQ(**third, "three");
+    // A decoder error from the buffer is the stream's error item: it ends.
+    auto too_long = framed.next_buffered();
+    CO_ASSERT_TRUE(too_long.has_value() && !too_long->has_value());
+    EXPECT_EQ(too_long->error(), codec::errc::line_too_long);
+    EXPECT_FALSE(framed.next_buffered().has_value());
+    EXPECT_FALSE((co_await stream::next(framed)).has_value());
+}
+
+TEST(Framed, NextBufferedDecodesTheWholeFramesAlreadyReadWithoutReadingAgain) {
+    run_bounded(next_buffered_decodes_without_reading());
+}
+
 Task<void> line_too_long() {
     auto [a, b] = io::duplex(1 << 16);
     Framed framed(std::move(a), LinesCodec(16));

@@ -80,7 +80,10 @@ public:
     std::string_view view() const noexcept { return {reinterpret_cast<const char*>(storage_.get() + begin_), size()}; }
     std::byte operator[](std::size_t i) const noexcept { return storage_[begin_ + i]; }
 
-    /// Drops the first `n` bytes (at most size()).
+    /// Drops the first `n` bytes (at most size()). Moves and frees nothing:
+    /// views of the bytes dropped stay valid until the next call that adds
+    /// bytes or room (reserve, write_area, append, push_back, put_uint), so
+    /// a decoder may consume a frame and hand out views into it.
     void advance(std::size_t n) noexcept {
         begin_ += std::min(n, size());
         if (begin_ == end_) begin_ = end_ = 0;  // empty: the next read starts at the front

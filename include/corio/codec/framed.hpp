@@ -96,6 +96,20 @@ public:
         }
     }
 
+    /// The next frame already in the buffer, without reading; nullopt when
+    /// the buffer holds no whole frame or the stream has ended. A decoder
+    /// error is the stream's error item: nullopt from then on.
+    std::optional<Item> next_buffered(D& decoder) {
+        if (done_) return std::nullopt;
+        auto frame = decoder.decode(buf_);
+        if (!frame) {
+            done_ = true;  // one error item, then the end
+            return std::optional<Item>(std::in_place, std::unexpect, frame.error());
+        }
+        if (!*frame) return std::nullopt;
+        return std::optional<Item>(std::in_place, std::move(**frame));
+    }
+
     BytesMut& buffer() noexcept { return buf_; }
 
 private:
@@ -165,6 +179,13 @@ public:
 
     Poll<std::optional<Item>> poll_next(Context& cx) { return reader_.poll_next(io_, decoder_, cx); }
 
+    /// The next frame already in the read buffer, decoded without reading
+    /// (nullopt when the buffer holds no whole frame, or after the end): a
+    /// server answers every request of a pipelined read, then flushes once,
+    /// before it awaits stream::next again. An error item ends the stream
+    /// as one from poll_next does.
+    std::optional<Item> next_buffered() { return reader_.next_buffered(decoder_); }
+
     std::remove_reference_t<IO>& get_ref() noexcept { return io_; }
     D& decoder() noexcept { return decoder_; }
     /// The bytes read and not decoded yet.
@@ -227,6 +248,13 @@ public:
     Framed(IO io, Codec codec) : io_(std::forward<IO>(io)), codec_(std::move(codec)) {}
 
     Poll<std::optional<Item>> poll_next(Context& cx) { return reader_.poll_next(io_, codec_, cx); }
+
+    /// The next frame already in the read buffer, decoded without reading
+    /// (nullopt when the buffer holds no whole frame, or after the end): a
+    /// server answers every request of a pipelined read, then flushes once,
+    /// before it awaits stream::next again. An error item ends the stream
+    /// as one from poll_next does.
+    std::optional<Item> next_buffered() { return reader_.next_buffered(codec_); }
 
     Poll<io::Result<void>> poll_ready(Context& cx) { return writer_.poll_ready(io_, cx); }
     template <class T>
