@@ -62,50 +62,35 @@ void CurrentThread::unref() noexcept {
 
 void CurrentThread::schedule(TaskHeader* task) {
     if (config_.metrics_histograms) stamp_scheduled(task);
-    if (on_driver_thread()) {
-        local_.push_back(QueueEntry::woken(task));
-        return;
-    }
-    if (!push_remote(task)) task_unref(task);  // shut down: the task is being cancelled; drop the queue's reference
+    core_.schedule(task, on_driver_thread(), [this](TaskHeader* t) { return push_remote(t); });
 }
 
 void CurrentThread::schedule_yielded(TaskHeader* task) {
     if (config_.metrics_histograms) stamp_scheduled(task);
-    local_.push_back(QueueEntry::yielded(task));
+    core_.schedule_yielded(task);
 }
 
 void CurrentThread::spawn(TaskHeader* task) {
     if (config_.metrics_histograms) stamp_scheduled(task);
-    if (on_driver_thread()) {
-        if (shut_down_) {
-            cancel_unstarted(task);
-            return;
-        }
-        owned_.push_back(task);
-        local_.push_back(QueueEntry::woken(task));
-        return;
-    }
-    if (!push_remote(task)) cancel_unstarted(task);
+    core_.spawn(task, on_driver_thread(), [this](TaskHeader* t) { return push_remote(t); });
 }
 
 bool CurrentThread::push_remote(TaskHeader* task) {
     remote_schedules_.fetch_add(1, std::memory_order_relaxed);
-    if (!inject_.push(task)) return false;
+    if (!core_.remote.push(task)) return false;
     driver_.unpark();
     return true;
 }
 
-void CurrentThread::release(TaskHeader* task) noexcept {
-    if (OwnedTasks::is_linked(task)) owned_.remove(task);
-}
+void CurrentThread::release(TaskHeader* task) noexcept { core_.release(task); }
 
 RuntimeMetrics CurrentThread::metrics() const {
     RuntimeMetrics m;
     m.num_workers = 1;
-    m.alive_tasks = owned_.size();
+    m.alive_tasks = core_.owned.size();
     m.remote_schedules = remote_schedules_.load(std::memory_order_relaxed);
     m.budget_forced_yields = forced_yields_.load(std::memory_order_relaxed);
-    m.inject_queue_depth = inject_.size();
+    m.inject_queue_depth = core_.remote.size();
     WorkerMetrics w;
     w.polls = polls_.load(std::memory_order_relaxed);
     w.parks = parks_.load(std::memory_order_relaxed);
@@ -115,30 +100,18 @@ RuntimeMetrics CurrentThread::metrics() const {
     return m;
 }
 
-QueueEntry CurrentThread::next_task() {
-    // Every event_interval polls, let remote work in ahead of local work
-    // (a countdown: a division per poll showed in profiles).
-    if (--until_remote_first_ == 0) {
-        until_remote_first_ = config_.event_interval;
-        inject_.take_into(owned_, local_);
-    }
-    if (QueueEntry entry = local_.pop_front()) return entry;
-    if (inject_.take_into(owned_, local_)) return local_.pop_front();
-    return QueueEntry();
-}
-
 // Runs up to event_interval tasks; false when there was nothing to run. The
 // root future is polled between batches, so neither starves the other.
 bool CurrentThread::run_batch() {
     refresh_worker_clock();
     if (dump_requests_.load(std::memory_order_relaxed) != dump_seen_) serve_dump_requests();
     for (std::uint32_t i = 0; i < config_.event_interval; ++i) {
-        QueueEntry entry = next_task();
+        QueueEntry entry = core_.next_task(config_.event_interval);
         if (!entry) return i != 0;
         entry.run();  // under enable_metrics_histograms the task's PollRecord times it
         polls_.store(polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
     }
-    local_depth_.store(local_.size(), std::memory_order_relaxed);
+    local_depth_.store(core_.local.size(), std::memory_order_relaxed);
     driver_.poll_ready();
     return true;
 }
@@ -148,7 +121,7 @@ void CurrentThread::block_on(bool (*poll_root)(void* ctx, Context& cx), void* ct
         throw std::logic_error(
             "corio: block_on called from inside a runtime; a task must not block its thread (co_await instead)");
     }
-    if (shut_down_) throw std::logic_error("corio: block_on on a runtime that was shut down");
+    if (core_.shut_down) throw std::logic_error("corio: block_on on a runtime that was shut down");
     if (driving_.exchange(true, std::memory_order_acquire)) {
         throw std::logic_error("corio: this current_thread runtime is already driven by block_on on another thread");
     }
@@ -232,8 +205,8 @@ diag::Dump CurrentThread::dump() {
 
 diag::Dump CurrentThread::dump_here() {
     diag::Dump d;
-    read_owned_tasks(owned_, owned_.size(), {current_task.load(std::memory_order_relaxed)}, config_.metrics_histograms,
-                     d);
+    read_owned_tasks(core_.owned, core_.owned.size(), {current_task.load(std::memory_order_relaxed)},
+                     config_.metrics_histograms, d);
     blocking_->dump_into(d);
     dump_local_sets(this, d);
     finish_dump(d);
@@ -254,35 +227,19 @@ void CurrentThread::serve_dump_requests() {
 // ---- shutdown ------------------------------------------------------------------------
 
 void CurrentThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
-    if (shut_down_) return;
+    if (core_.shut_down) return;
     if (current_runtime == this) {
         std::fputs("corio: a Runtime was shut down from inside one of its own tasks; that cannot work\n", stderr);
         std::abort();
     }
-    shut_down_ = true;
+    core_.shut_down = true;
     monitor_.stop();
     Enter enter(*this);  // destructors of cancelled tasks may spawn, wake or drop timers
-    inject_.close();
-    // Yielded tasks in the local queue are RUNNING, so they are cancelled
-    // while draining, before cancel_owned. Cancelling can wake or spawn further
-    // tasks; repeat until nothing is left.
-    do {
-        drain_queues();
-        cancel_owned(owned_);
-    } while (drain_queues() || !owned_.empty());
+    core_.remote.close();
+    core_.cancel_all();
     // Queued blocking tasks are cancelled, running ones get up to `timeout`.
     blocking_->shutdown(timeout);
     driver_.shutdown();
-}
-
-// Drops the queues' references; cancels remote spawns never linked. True when any.
-bool CurrentThread::drain_queues() noexcept {
-    bool any = false;
-    while (QueueEntry entry = local_.pop_front()) {
-        discard(entry);
-        any = true;
-    }
-    return inject_.discard_all() || any;
 }
 
 }  // namespace corio::detail

@@ -17,10 +17,8 @@
 #include "diag/monitor.hpp"
 #include "runtime/blocking/pool.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/scheduler/local_queue.hpp"
 #include "runtime/scheduler/poll_timer.hpp"
-#include "runtime/scheduler/remote_queue.hpp"
-#include "runtime/task/owned_tasks.hpp"
+#include "runtime/scheduler/single_thread_core.hpp"
 
 namespace corio::detail {
 
@@ -54,9 +52,7 @@ private:
 
     bool on_driver_thread() const noexcept { return current_runtime == this; }
     bool run_batch();
-    QueueEntry next_task();
     bool push_remote(TaskHeader* task);
-    bool drain_queues() noexcept;
     diag::Dump dump_here();
     void serve_dump_requests();
 
@@ -71,24 +67,20 @@ private:
     BlockingPoolRef blocking_;  // before driver_: the driver's hooks point into it
     Driver driver_;
 
-    // Touched only by the thread inside block_on (or running shutdown).
-    LocalQueue local_;
-    OwnedTasks owned_;
-    std::uint32_t until_remote_first_ = 1;  // polls until the remote queue goes first again
-    Atomic<std::uint64_t> polls_{0};        // counters: relaxed
+    // Its local queue and owned list are touched only by the thread inside
+    // block_on (or running shutdown).
+    SingleThreadCore core_;
+    Atomic<std::uint64_t> polls_{0};  // counters: relaxed
     Atomic<std::uint64_t> parks_{0};
     Atomic<std::uint64_t> remote_schedules_{0};
     Atomic<std::size_t> local_depth_{0};
     PollHistogram poll_times_;  // only with config_.metrics_histograms
-    bool shut_down_ = false;
 
     Atomic<bool> root_woken_{false};
     Atomic<bool> driving_{false};
 
-    RemoteQueue inject_;  // wakes and spawns from other threads
-
     // A dump asked for on another thread is made by the runtime's thread,
-    // the only one that may walk owned_, between two polls.
+    // the only one that may walk the owned list, between two polls.
     Mutex dump_mutex_;
     CondVar dump_cv_;
     Atomic<std::uint64_t> dump_requests_{0};

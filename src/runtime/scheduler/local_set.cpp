@@ -1,11 +1,12 @@
 // The LocalSet scheduler: a task set polled only by the future driving it.
 //
-// Queues: a local FIFO that only the current driver touches (it holds the
-// `driving_` flag, whose acquire/release hands the queue and the owned list
-// from one driving poll to the next, even across threads), and a remote
-// queue (mutex) for spawns and wakes made anywhere else: on other threads,
-// or on this thread while the set is not being driven. A remote push wakes
-// the waker of the last driver, so its future is polled again and drains it.
+// Queues: a SingleThreadCore, shared with the current_thread runtime. Its
+// local FIFO and owned list are touched only by the current driver (it holds
+// the `driving_` flag, whose acquire/release hands them from one driving
+// poll to the next, even across threads); its remote queue (mutex) takes
+// spawns and wakes made anywhere else: on other threads, or on this thread
+// while the set is not being driven. A remote push wakes the waker of the
+// last driver, so its future is polled again and drains it.
 //
 // While a driver runs (and during shutdown) `current_local_set` names the
 // set on this thread: wakes there go straight to the local queue, and
@@ -31,9 +32,7 @@
 #include "corio/detail/sync.hpp"
 #include "diag/collect.hpp"
 #include "runtime/scheduler/current_thread.hpp"
-#include "runtime/scheduler/local_queue.hpp"
-#include "runtime/scheduler/remote_queue.hpp"
-#include "runtime/task/owned_tasks.hpp"
+#include "runtime/scheduler/single_thread_core.hpp"
 
 namespace corio::detail {
 namespace {
@@ -91,28 +90,22 @@ private:
 
     bool on_driver_thread() const noexcept { return current_local_set == this; }
     bool tick();
-    QueueEntry next_task();
     bool push_remote(TaskHeader* task);
     Waker register_waker(const Waker& waker);
     Waker take_waker() noexcept;
-    bool drain_queues() noexcept;
 
     corio::detail::Atomic<std::size_t> refs_{1};
     // Spawned and not finished: counted at spawn (any thread), uncounted in
     // release (when the task completes), so it covers remote spawns that no
-    // driver has linked into owned_ yet.
+    // driver has linked into the owned list yet.
     corio::detail::Atomic<std::size_t> alive_{0};
     corio::detail::Atomic<std::uint8_t> driving_{kFree};
     corio::detail::Atomic<const RuntimeCore*> runtime_{nullptr};  // made or last driven in (dumps only)
 
-    // Touched only by the holder of driving_ (a driving poll, or shutdown).
-    LocalQueue local_;
-    OwnedTasks owned_;
-    std::uint32_t tick_ = 0;
-    bool shut_down_ = false;
-
-    RemoteQueue remote_;  // wakes and spawns from other threads
-    Waker waker_;         // guarded by remote_'s lock: the last driver's waker
+    // Its local queue and owned list are touched only by the holder of
+    // driving_ (a driving poll, a dump, or shutdown).
+    SingleThreadCore core_;
+    Waker waker_;  // guarded by core_.remote's lock: the last driver's waker
 };
 
 /// Claims the set for one driving poll on this thread and makes it the
@@ -241,45 +234,32 @@ void LocalSetScheduler::dump_into(const RuntimeCore* runtime, diag::Dump& dump) 
 
 void LocalSetScheduler::read_tasks(diag::Dump& dump) {
     std::size_t first = dump.tasks.size();
-    read_owned_tasks(owned_, owned_.size(), {current_task.load(std::memory_order_relaxed)}, false, dump);
+    read_owned_tasks(core_.owned, core_.owned.size(), {current_task.load(std::memory_order_relaxed)}, false, dump);
     for (std::size_t i = first; i < dump.tasks.size(); ++i) dump.tasks[i].local = true;
 }
 
 // ---- scheduling ------------------------------------------------------------------
 
 void LocalSetScheduler::schedule(TaskHeader* task) {
-    if (on_driver_thread()) {
-        local_.push_back(QueueEntry::woken(task));
-        return;
-    }
-    if (!push_remote(task)) task_unref(task);  // shut down: the task is being cancelled; drop the queue's reference
+    core_.schedule(task, on_driver_thread(), [this](TaskHeader* t) { return push_remote(t); });
 }
 
 // Only a task polled by tick() re-queues itself this way, so we are the driver.
-void LocalSetScheduler::schedule_yielded(TaskHeader* task) { local_.push_back(QueueEntry::yielded(task)); }
+void LocalSetScheduler::schedule_yielded(TaskHeader* task) { core_.schedule_yielded(task); }
 
 void LocalSetScheduler::spawn(TaskHeader* task) {
     alive_.fetch_add(1, std::memory_order_relaxed);  // a count: ordered by the queue that carries the task
-    if (on_driver_thread()) {
-        if (shut_down_) {
-            cancel_unstarted(task);
-            return;
-        }
-        owned_.push_back(task);
-        local_.push_back(QueueEntry::woken(task));
-        return;
-    }
-    if (!push_remote(task)) cancel_unstarted(task);
+    core_.spawn(task, on_driver_thread(), [this](TaskHeader* t) { return push_remote(t); });
 }
 
 void LocalSetScheduler::release(TaskHeader* task) noexcept {
-    if (OwnedTasks::is_linked(task)) owned_.remove(task);  // linked only by the driver, which completes it
-    alive_.fetch_sub(1, std::memory_order_release);        // pairs with alive_tasks()
+    core_.release(task);
+    alive_.fetch_sub(1, std::memory_order_release);  // pairs with alive_tasks()
 }
 
 bool LocalSetScheduler::push_remote(TaskHeader* task) {
     Waker waker;
-    if (!remote_.push(task, [&] { waker = waker_; })) return false;
+    if (!core_.remote.push(task, [&] { waker = waker_; })) return false;
     std::move(waker).wake();  // after the push: the woken driver must find the task
     return true;
 }
@@ -288,14 +268,14 @@ bool LocalSetScheduler::push_remote(TaskHeader* task) {
 
 // Stores `waker` as the one a remote push wakes; returns the one it replaced.
 Waker LocalSetScheduler::register_waker(const Waker& waker) {
-    return remote_.with_lock([&](bool closed) {
+    return core_.remote.with_lock([&](bool closed) {
         if (closed || waker_.will_wake(waker)) return Waker();
         return std::exchange(waker_, waker);
     });
 }
 
 Waker LocalSetScheduler::take_waker() noexcept {
-    return remote_.with_lock([this](bool) { return std::move(waker_); });
+    return core_.remote.with_lock([this](bool) { return std::move(waker_); });
 }
 
 bool LocalSetScheduler::drive(Context& cx, PollRootFn poll_root, void* ctx) {
@@ -322,23 +302,16 @@ bool LocalSetScheduler::drive(Context& cx, PollRootFn poll_root, void* ctx) {
     return false;
 }
 
-QueueEntry LocalSetScheduler::next_task() {
-    if (++tick_ % kRemoteFirstInterval == 0) remote_.take_into(owned_, local_);
-    if (QueueEntry entry = local_.pop_front()) return entry;
-    if (remote_.take_into(owned_, local_)) return local_.pop_front();
-    return QueueEntry();
-}
-
 // Runs up to kMaxTasksPerTick ready tasks; true when more are ready.
 bool LocalSetScheduler::tick() {
     HideOuterTask hide;
     for (std::uint32_t i = 0; i < kMaxTasksPerTick; ++i) {
-        QueueEntry entry = next_task();
+        QueueEntry entry = core_.next_task(kRemoteFirstInterval);
         if (!entry) return false;
         entry.run();
     }
     // relaxed: a hint; a push we miss here wakes the driver's waker itself.
-    return !local_.empty() || remote_.pending();
+    return !core_.local.empty() || core_.remote.pending();
 }
 
 // ---- shutdown ----------------------------------------------------------------------
@@ -354,31 +327,15 @@ void LocalSetScheduler::shutdown() noexcept {
     // Destructors of cancelled tasks may wake or spawn local tasks: make
     // those land in the local queue (or be cancelled at once).
     LocalSetScheduler* saved = std::exchange(current_local_set, this);
-    shut_down_ = true;
+    core_.shut_down = true;
     Waker waker;  // dropped last, outside the lock
-    remote_.with_lock([&](bool& closed) {
+    core_.remote.with_lock([&](bool& closed) {
         closed = true;
         waker = std::move(waker_);
     });
-    // Yielded tasks in the local queue are RUNNING, so they are cancelled
-    // while draining, before cancel_owned. Cancelling can wake or spawn further
-    // tasks; repeat until nothing is left.
-    do {
-        drain_queues();
-        cancel_owned(owned_);
-    } while (drain_queues() || !owned_.empty());
+    core_.cancel_all();
     current_local_set = saved;
     driving_.store(kFree, std::memory_order_release);
-}
-
-// Drops the queues' references; cancels remote spawns never linked. True when any.
-bool LocalSetScheduler::drain_queues() noexcept {
-    bool any = false;
-    while (QueueEntry entry = local_.pop_front()) {
-        discard(entry);
-        any = true;
-    }
-    return remote_.discard_all() || any;
 }
 
 }  // namespace
