@@ -20,14 +20,21 @@ namespace corio::detail {
 template <class Tag>
 class ListHook {
 public:
-    ListHook() noexcept = default;
-    // An element's identity is its address: links are never copied.
-    ListHook(const ListHook&) noexcept {}
-    ListHook& operator=(const ListHook&) noexcept { return *this; }
-
     /// Whether the element is in a list of this kind now (read under the
     /// list's guard).
     bool is_linked() const noexcept { return next_ != nullptr; }
+
+protected:
+    // A base of elements only. An element's identity is its address: links
+    // are never copied, so a copy starts unlinked and assignment keeps them.
+    // (Not CRTP, whatever clang-tidy infers when an element is its own tag:
+    // the tag only names the list kind.)
+    ListHook() noexcept = default;                   // NOLINT(bugprone-crtp-constructor-accessibility)
+    ListHook(const ListHook&) noexcept {}            // NOLINT(bugprone-crtp-constructor-accessibility)
+    ListHook& operator=(const ListHook&) noexcept {  // NOLINT(bugprone-unhandled-self-assignment): copies nothing
+        return *this;
+    }
+    ~ListHook() = default;
 
 private:
     template <class T, class U>
