@@ -10,9 +10,11 @@
 // shard's ordered set of expirations. One background task (spawned by
 // DbDropGuard) removes expired keys, then sleeps until the earliest deadline
 // left; a SET or EXPIRE that brings a deadline earlier than the one it
-// sleeps to wakes it through a corio::sync::Notify. No polling. Reads check
-// the deadline too, so a key is never seen after it expired, even in the
-// tick before the task runs.
+// sleeps to wakes it through a corio::sync::Notify. No polling. It removes
+// them in bounded batches, releasing the shard's lock and yielding to the
+// runtime between two, so that a million keys expiring at one instant do
+// not stall the clients. Reads check the deadline too, so a key is never
+// seen after it expired, even before the task has removed it.
 //
 // Pub/sub: one corio::sync::broadcast channel per channel name, created by
 // the first subscriber and removed when the last one leaves. Publishing
@@ -114,7 +116,8 @@ private:
     friend class DbDropGuard;
     struct Shared;
     explicit Db(std::shared_ptr<Shared> shared) noexcept : shared_(std::move(shared)) {}
-    /// The expiry task: purges, then sleeps until the earliest deadline or a wake-up.
+    /// The expiry task: purges (in batches that yield), then sleeps until the
+    /// earliest deadline or a wake-up.
     static corio::Task<void> purge_expired_keys(std::shared_ptr<Shared> shared);
     std::shared_ptr<Shared> shared_;
 };

@@ -1,7 +1,8 @@
 // Tests of the shared state (db.hpp): strings with NX/XX, INCR, expiry by
 // the background task on the paused clock (including the wake-up when an
-// earlier deadline arrives), and pub/sub channels: fan-out, lag without
-// blocking the publisher, and removal with the last subscriber.
+// earlier deadline arrives, and 200,000 keys expiring at one instant removed
+// in batches that let other tasks run), and pub/sub channels: fan-out, lag
+// without blocking the publisher, and removal with the last subscriber.
 #include "db.hpp"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <corio/runtime.hpp>
 #include <corio/task.hpp>
 #include <corio/time.hpp>
+#include <expected>
 #include <limits>
 #include <memory>
 #include <string>
@@ -122,6 +124,53 @@ corio::Task<void> expire_body() {
 }
 
 TEST(Db, ExpireSetsReplacesAndDeletes) { paused_runtime().block_on(expire_body()); }
+
+/// A client's turn while the expiry task removes `expiring` keys that all
+/// expired at one instant: one GET of a key with no deadline, and a read of
+/// one expiring key, which must already look gone.
+struct MassExpiryCounts {
+    int served_midway = 0;      ///< turns taken while some, not all, keys were removed
+    int expired_key_seen = 0;   ///< reads that found an expired key alive
+    int other_key_missing = 0;  ///< GETs of the key with no deadline that failed
+};
+
+corio::Task<MassExpiryCounts> mass_expiry_body(int expiring) {
+    DbDropGuard guard;
+    Db db = guard.db();
+    db.set("other", "v", std::nullopt);
+    Instant at = Instant::now() + 10ms;
+    for (int i = 0; i < expiring; ++i) db.set("k" + std::to_string(i), "v", at);
+    co_await let_tasks_run();  // the expiry task now sleeps until `at`
+    co_await corio::time::advance(20ms);
+    MassExpiryCounts counts;
+    auto all = static_cast<std::size_t>(expiring) + 1;
+    // The round bound only ends a purge that never finishes (a failure).
+    for (int round = 0; round < 10 * expiring && db.key_count() > 1; ++round) {
+        std::size_t left = db.key_count();
+        if (left < all) ++counts.served_midway;
+        if (db.get("other") != "v") ++counts.other_key_missing;
+        if (db.exists("k" + std::to_string(round % expiring))) ++counts.expired_key_seen;
+        co_await corio::task::yield_now();
+    }
+    EXPECT_EQ(db.key_count(), 1u) << "every expired key is removed in the end";
+    co_return counts;
+}
+
+/// mass_expiry_body under a 30 s bound; the paused clock only moves while
+/// every task waits, so the bound stops a hang, not a slow purge.
+corio::Task<std::expected<MassExpiryCounts, corio::time::Elapsed>> bounded_mass_expiry(int expiring) {
+    co_return co_await corio::time::timeout(30s, mass_expiry_body(expiring));
+}
+
+TEST(Db, ExpiringManyKeysAtOneInstantYieldsToOtherTasksBetweenBatches) {
+    auto result = paused_runtime().block_on(bounded_mass_expiry(200'000));
+    ASSERT_TRUE(result.has_value()) << "the test hung";
+    // One purge of all the keys under the locks would give the client no
+    // turn between its first and last key.
+    EXPECT_GE(result->served_midway, 10) << "the client had a turn between the expiry task's batches";
+    EXPECT_EQ(result->expired_key_seen, 0) << "a key not yet removed reads as expired";
+    EXPECT_EQ(result->other_key_missing, 0);
+}
 
 corio::Task<void> fan_out_body() {
     DbDropGuard guard;
