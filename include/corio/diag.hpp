@@ -51,7 +51,8 @@ struct TaskInfo {
     std::vector<AwaitPoint> awaiting;
     std::size_t awaiting_skipped = 0;  // frames left out of a very deep chain
     std::chrono::seconds age{0};       // since spawn, in whole seconds
-    /// Since its last poll ended (since spawn if never polled); zero while Running.
+    /// For an Idle task, since its last poll ended (since spawn if never
+    /// polled); zero in the other states.
     std::chrono::milliseconds idle_for{0};
     std::uint64_t polls = 0;
     /// Wake-ups that led to a poll (every poll but the first follows one,

@@ -52,7 +52,7 @@ void read_identity(const TaskHeader* t, diag::TaskInfo& info, std::uint32_t now_
 
 void set_state(diag::TaskInfo& info, diag::TaskState state) {
     info.state = state;
-    if (state == diag::TaskState::Running) info.idle_for = {};
+    if (state != diag::TaskState::Idle) info.idle_for = {};
     std::uint64_t woken = state == diag::TaskState::Scheduled ? 1 : 0;
     info.wakes = info.polls == 0 ? 0 : info.polls - 1 + woken;
 }

@@ -169,7 +169,7 @@ struct TaskHeader : ListHook<OwnedListTag> {
     // Written only by the poller (relaxed, no read-modify-write); atomic for dump readers.
     Atomic<std::uint32_t> polls{0};
     Atomic<std::uint32_t> self_wakes{0};      // polls that ended with the task waking itself (yields)
-    Atomic<std::uint32_t> last_polled_ms{0};  // task_clock_ms() when its last poll ended (or at spawn)
+    Atomic<std::uint32_t> last_polled_ms{0};  // task_clock_ms() when it last went idle (or at spawn)
     Atomic<std::uint32_t> busy_us{0};         // time in poll, saturating; measured only under a PollObserver
     std::uint32_t scheduled_us = 0;           // when last queued (stamp_scheduled), 0 if not stamped
     // Last, so that a cell's first member (a one-byte stage) fills the byte
@@ -220,32 +220,21 @@ inline void stamp_scheduled(TaskHeader* t) noexcept {
     t->scheduled_us = static_cast<std::uint32_t>(poll_clock_ns() / 1000) | 1;  // never 0: 0 means not stamped
 }
 
-/// Brackets one poll of a task and leaves what dumps and metrics read: when
-/// the poll ended and, under a PollObserver, how long it took and how long
-/// the task had waited in a run queue before it.
-class PollRecord {
+/// Brackets one poll of a task under a PollObserver: how long it took (the
+/// task's busy time and the observer's histogram) and how long the task had
+/// waited in a run queue before it.
+class PollTiming {
 public:
-    explicit PollRecord(TaskHeader& t) noexcept : task_(t), observer_(poll_observer) {
-        if (observer_ != nullptr) [[unlikely]]
-            start();
-    }
-    PollRecord(const PollRecord&) = delete;
-    PollRecord& operator=(const PollRecord&) = delete;
-    ~PollRecord() {
-        task_.last_polled_ms.store(task_clock_ms(), std::memory_order_relaxed);
-        if (observer_ != nullptr) [[unlikely]]
-            finish();
-    }
-
-private:
-    void start() noexcept {
+    PollTiming(TaskHeader& t, PollObserver& observer) noexcept : task_(t), observer_(&observer) {
         start_ns_ = poll_clock_ns();
         if (std::uint32_t queued = std::exchange(task_.scheduled_us, 0); queued != 0) {
             std::uint32_t waited_us = static_cast<std::uint32_t>(start_ns_ / 1000) - queued;  // mod 2^32
             waited_ns_ = std::int64_t{waited_us} * 1000;
         }
     }
-    void finish() noexcept {
+    PollTiming(const PollTiming&) = delete;
+    PollTiming& operator=(const PollTiming&) = delete;
+    ~PollTiming() {
         std::int64_t took = poll_clock_ns() - start_ns_;
         std::uint64_t busy = task_.busy_us.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(took) / 1000;
         task_.busy_us.store(busy > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(busy),
@@ -253,6 +242,7 @@ private:
         observer_->polled(took, waited_ns_);
     }
 
+private:
     TaskHeader& task_;
     PollObserver* observer_;
     std::int64_t start_ns_ = 0;
@@ -554,6 +544,9 @@ struct TaskCell final : TaskHeader {
             t->scheduler->schedule_yielded(t);
             return;
         }
+        // Still RUNNING: no other thread writes it. (A yield is not idleness,
+        // so the yield path above skips the store.)
+        t->last_polled_ms.store(task_clock_ms(), std::memory_order_relaxed);
         switch (task_transition_to_idle(t)) {
             case IdleTransition::Idle:
                 task_unref(t);
@@ -570,6 +563,17 @@ struct TaskCell final : TaskHeader {
 
     // Polls the future once; true when it finished (the stage now holds the output).
     bool poll_future() {
+        if (PollObserver* observer = poll_observer) [[unlikely]]
+            return poll_future_timed(*observer);
+        return poll_future_once();
+    }
+
+    [[gnu::noinline]] bool poll_future_timed(PollObserver& observer) {
+        PollTiming timing(*this, observer);
+        return poll_future_once();
+    }
+
+    [[gnu::always_inline]] bool poll_future_once() {
         BorrowedWaker waker(RawWaker{static_cast<TaskHeader*>(this), &kTaskWakerVTable});
         Context cx(waker.get());
         BudgetScope budget;
@@ -584,7 +588,6 @@ struct TaskCell final : TaskHeader {
         // Single writers (this thread, this task's poller): no read-modify-write.
         poll_count.store(poll_count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        PollRecord record(*this);
         try {
             Poll<Out> result = future_.poll(cx);
             if (result.is_pending()) return false;
