@@ -347,7 +347,7 @@ void Monitor::report_stall(Slot& slot, std::size_t index, TaskHeader* task, std:
         report.task.name.assign(capture.name, capture.name_len);
         report.task.spawned_at = capture.where;
         report.task.polls = capture.polls;
-        report.task.wakes = capture.polls == 0 ? 0 : capture.polls - 1;
+        set_state(report.task, diag::TaskState::Running);  // and the wakes that follow from the polls
         report.task.age = seconds(capture.age_s);
         if (capture.chain.started) append_chain(capture.chain, report.task);
         char** symbols = backtrace_symbols(capture.frames, capture.frame_count);
