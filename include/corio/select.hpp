@@ -169,9 +169,13 @@ struct SelectArgOutput<A> {
 template <class A>
 using select_arg_output_t = typename SelectArgOutput<A>::type;
 
+/// The state of select's per-thread random stream; 0 until first used. A
+/// simulation (corio::sim) sets it from its seed for the length of a run.
+inline thread_local std::uint32_t select_random_state = 0;
+
 /// A cheap per-thread xorshift32 stream for select's random start.
 inline std::uint32_t next_select_random() noexcept {
-    thread_local std::uint32_t state = 0;
+    std::uint32_t& state = select_random_state;
     if (state == 0) {
         static constinit corio::detail::Atomic<std::uint32_t> seed_counter{0};
         std::uintptr_t addr = reinterpret_cast<std::uintptr_t>(&state);

@@ -12,6 +12,8 @@
 #include <memory>
 #include <utility>
 
+#include "sim/network.hpp"
+
 namespace corio::net {
 namespace {
 
@@ -76,6 +78,10 @@ LookupHost lookup_host(std::string_view host, std::uint16_t port) {
         return LookupHost(io::Result<Addresses>(io::error(std::errc::invalid_argument)));
     }
     if (auto literal = SocketAddr::from_ip(host, port)) return LookupHost(Addresses{*literal});
+    if (auto* net = corio::sim::detail::current_network()) {  // a simulation: its hosts are the names
+        if (auto addr = net->resolve(host, port)) return LookupHost(Addresses{*addr});
+        return LookupHost(io::Result<Addresses>(io::error(io::errc::host_not_found)));
+    }
     if (is_reserved_invalid(host)) return LookupHost(io::Result<Addresses>(io::error(io::errc::host_not_found)));
     return LookupHost(std::string(host), port);
 }

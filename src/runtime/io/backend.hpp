@@ -19,6 +19,10 @@
 #include "corio/io/core.hpp"
 #include "corio/runtime/io_backend.hpp"
 
+namespace corio::sim::detail {
+class SimSocket;
+}
+
 namespace corio::detail {
 
 /// One operation a ring backend (io_uring) submits on a caller's behalf and
@@ -69,6 +73,8 @@ public:
     /// The stream operations, for a backend that serves byte streams from
     /// completions; null: streams use system calls on readiness.
     virtual StreamOps* stream_ops() noexcept { return nullptr; }
+    /// The simulated socket this is (corio::sim); null for a real descriptor.
+    virtual sim::detail::SimSocket* sim_socket() noexcept { return nullptr; }
 
 protected:
     void on_pending(std::uint32_t) override {}

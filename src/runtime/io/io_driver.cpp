@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string_view>
 #include <system_error>
 
@@ -23,6 +24,8 @@ std::unique_ptr<Backend> make_backend(IoBackend choice, bool single_thread) {
             return make_epoll_backend();
         case IoBackend::IoUring:
             return make_uring_backend(single_thread);
+        case IoBackend::Sim:
+            throw std::logic_error("corio: the simulated I/O backend exists only inside a corio::sim::Sim");
         case IoBackend::Auto:
             break;
     }
@@ -40,6 +43,8 @@ std::unique_ptr<Backend> make_backend(IoBackend choice, bool single_thread) {
 }  // namespace
 
 IoDriver::IoDriver(IoBackend choice, bool single_thread) : backend_(make_backend(choice, single_thread)) {}
+
+IoDriver::IoDriver(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {}
 
 IoDriver::~IoDriver() {
     release_removed();

@@ -26,6 +26,8 @@ public:
     /// std::system_error when an explicitly chosen backend is unavailable.
     /// `single_thread`: only one thread runs the runtime (current_thread).
     IoDriver(IoBackend choice, bool single_thread);
+    /// A driver over a backend made elsewhere (the simulated network).
+    explicit IoDriver(std::unique_ptr<Backend> backend);
     IoDriver(const IoDriver&) = delete;
     IoDriver& operator=(const IoDriver&) = delete;
     ~IoDriver();

@@ -32,6 +32,13 @@ public:
         return buffer_[head_++ & mask_];
     }
 
+    /// Takes the entry `i` places from the front (i < size()); the front
+    /// entry takes its place. For a scheduler that picks at random (corio::sim).
+    QueueEntry take_at(std::size_t i) noexcept {
+        std::swap(buffer_[(head_ + i) & mask_], buffer_[head_ & mask_]);
+        return pop_front();
+    }
+
 private:
     void grow() {
         std::size_t capacity = (mask_ + 1) * 2;

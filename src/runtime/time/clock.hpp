@@ -15,6 +15,9 @@ public:
     }
 
     time::Instant now() const noexcept { return paused_ ? frozen_ : real_now() + offset_; }
+    /// A clock paused at `start` (a simulation's fixed origin).
+    explicit Clock(time::Instant start) noexcept : paused_(true), frozen_(start) {}
+
     bool paused() const noexcept { return paused_; }
 
     void pause() noexcept {

@@ -19,6 +19,8 @@ thread_local std::vector<Waker> fired_wakers;
 
 TimeDriver::TimeDriver(bool start_paused) noexcept : clock_(start_paused), origin_(clock_.now()) {}
 
+TimeDriver::TimeDriver(time::Instant start) noexcept : clock_(start), origin_(start) {}
+
 std::unique_lock<corio::detail::Mutex> TimeDriver::lock() const {
     return shared_ ? std::unique_lock<corio::detail::Mutex>(mutex_) : std::unique_lock<corio::detail::Mutex>();
 }

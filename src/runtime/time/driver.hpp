@@ -18,6 +18,8 @@ namespace corio::detail {
 class TimeDriver {
 public:
     explicit TimeDriver(bool start_paused) noexcept;
+    /// A driver whose clock is paused at `start` (a simulation's fixed origin).
+    explicit TimeDriver(time::Instant start) noexcept;
     TimeDriver(const TimeDriver&) = delete;
     TimeDriver& operator=(const TimeDriver&) = delete;
 
