@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "corio/task.hpp"
 
@@ -157,6 +158,11 @@ void restart(std::string_view host);
 /// two runs differ: a test that reads the real clock or a global random
 /// source is caught. A Failure in the first run is rethrown.
 void check_determinism(const Builder& builder, const std::function<void(Sim&)>& setup);
+
+/// The seeds a test's seed loop should run: only $CORIO_SEED when it is set
+/// (so `CORIO_SEED=N ctest -R ...` replays the failing one alone), else
+/// `first`, `first + 1`, ..., `count` of them.
+std::vector<std::uint64_t> seeds(std::uint64_t count, std::uint64_t first = 1);
 
 /// The name of the simulated host the calling task belongs to; empty outside
 /// a simulation.

@@ -149,6 +149,18 @@ std::string_view current_host() noexcept {
     return w->host(w->current_host()).name;
 }
 
+std::vector<std::uint64_t> seeds(std::uint64_t count, std::uint64_t first) {
+    bool random = false;
+    if (std::getenv("CORIO_SEED") != nullptr) {
+        std::uint64_t seed = default_seed(random);
+        if (!random) return {seed};
+    }
+    std::vector<std::uint64_t> out;
+    out.reserve(count);
+    for (std::uint64_t i = 0; i < count; ++i) out.push_back(first + i);
+    return out;
+}
+
 // ---- check_determinism -----------------------------------------------------------
 
 void check_determinism(const Builder& builder, const std::function<void(Sim&)>& setup) {
