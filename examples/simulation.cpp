@@ -8,12 +8,11 @@
 //
 // The server and client are ordinary corio code (TcpListener, TcpStream,
 // lookup_host, time::timeout): nothing in them knows it is simulated.
+#include <chrono>
+#include <cinttypes>
 #include <corio/net.hpp>
 #include <corio/sim.hpp>
 #include <corio/time.hpp>
-
-#include <chrono>
-#include <cinttypes>
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
@@ -62,8 +61,9 @@ corio::Task<void> client(std::chrono::milliseconds patience, bool verbose) {
         if (!co_await conn->write_all(std::span(&ask, 1))) throw std::runtime_error("write failed");
         std::byte answer{};
         auto got = co_await corio::time::timeout(patience, conn->read_exact(std::span(&answer, 1)));
-        if (!got) throw std::runtime_error("answer " + std::to_string(i) + " took more than " +
-                                           std::to_string(patience.count()) + " ms");
+        if (!got)
+            throw std::runtime_error("answer " + std::to_string(i) + " took more than " +
+                                     std::to_string(patience.count()) + " ms");
         if (verbose) std::printf("  [%.3fs] answer %d\n", virtual_seconds(start), static_cast<int>(answer));
     }
 }

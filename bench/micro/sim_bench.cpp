@@ -2,10 +2,10 @@
 // message to every other host every 100 ms of virtual time. Wall time per
 // run and messages per wall second, for 10, 100 and 300 hosts.
 #include <chrono>
-#include <cstdint>
 #include <corio/net.hpp>
 #include <corio/sim.hpp>
 #include <corio/time.hpp>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -67,8 +67,8 @@ void BM_SimAllToAll(benchmark::State& state) {
         for (int i = 0; i < hosts; ++i) {
             sim.host("h" + std::to_string(i), [i, hosts, &c] { return peer(i, hosts, &c); });
         }
-        sim.client("clock", [](std::chrono::seconds d) -> corio::Task<void> { co_await corio::time::sleep(d); }(
-                                virtual_time));
+        sim.client("clock",
+                   [](std::chrono::seconds d) -> corio::Task<void> { co_await corio::time::sleep(d); }(virtual_time));
         sim.run();
         received += c.received;
     }
@@ -78,6 +78,11 @@ void BM_SimAllToAll(benchmark::State& state) {
 }
 
 // {hosts, virtual seconds}: 100 hosts for 10 s is the issue's ~1,000,000 messages.
-BENCHMARK(BM_SimAllToAll)->Args({10, 10})->Args({100, 10})->Args({300, 1})->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_SimAllToAll)
+    ->Args({10, 10})
+    ->Args({100, 10})
+    ->Args({300, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
 
 }  // namespace

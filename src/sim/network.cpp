@@ -345,7 +345,7 @@ io::Result<int> Network::listen(const net::SocketAddr& addr) {
     int fd = next_fd_++;
     auto listener = std::make_unique<SimListener>(fd, *this, id, *local);
     world_.host(id).listeners.emplace(local->port(), listener.get());
-    world_.record("listen", id, local->port());
+    world_.record("{h} listens on port {n}", id, local->port());
     return add_socket(std::move(listener));
 }
 
@@ -386,7 +386,7 @@ io::Result<int> Network::connect(const net::SocketAddr& addr) {
     conn->ends[0].addr = make_addr(ip == kLoopback ? kLoopback : me.ip, port);
     conn->ends[1].host = *to;
     conn->ends[1].addr = addr;
-    world_.record("connect", from, *to);
+    world_.record("{h} connects to {h}", from, *to);
     int fd = open_stream(conn, 0);
     std::uint32_t generation = me.generation;
     schedule(arrival(), [this, conn, generation] { arrive_syn(conn, generation); });
@@ -410,11 +410,11 @@ void Network::arrive_syn(const std::shared_ptr<Connection>& conn, std::uint32_t 
     Host& server = world_.host(to);
     auto it = server.listeners.find(conn->ends[1].addr.port());
     if (!server.up || it == server.listeners.end()) {
-        world_.record("refuse", from, to);
+        world_.record("{h}: connection refused by {h}", from, to);
         schedule(arrival(), [conn] { conn->reset(std::make_error_code(std::errc::connection_refused)); });
         return;
     }
-    world_.record("accept", from, to);
+    world_.record("{h}: connection accepted by {h}", from, to);
     conn->ends[1].addr = it->second->local_addr();
     it->second->push(conn);
     Pipe& back = conn->toward[0];
@@ -453,15 +453,15 @@ void Network::deliver_pipe(const std::shared_ptr<Connection>& conn, int to) {
     switch (seg.kind) {
         case Segment::Accepted:
             conn->established = true;
-            world_.record("established", conn->id);
+            world_.record("connection {n} established", conn->id);
             break;
         case Segment::Fin:
             end.eof = true;
-            world_.record("fin", conn->id, static_cast<std::uint64_t>(to));
+            world_.record("connection {n}: end of stream reaches side {n}", conn->id, static_cast<std::uint64_t>(to));
             break;
         case Segment::Data:
             pipe.bytes -= seg.bytes.size();
-            world_.record("segment", conn->id, seg.bytes.size());
+            world_.record("connection {n}: {n} bytes delivered", conn->id, seg.bytes.size());
             if (end.closed) {
                 // Data for a closed socket: the peer learns of it by a reset.
                 conn->reset(std::make_error_code(std::errc::connection_reset));
@@ -487,7 +487,8 @@ void Network::send_datagram(HostId host, const net::SocketAddr& from, const net:
     std::optional<HostId> dest = ip == kLoopback ? std::optional<HostId>(host) : world_.host_by_ip(ip);
     bool lost = world_.config().udp_loss > 0 && world_.random().chance(world_.config().udp_loss);
     if (!dest || lost) {
-        world_.record(lost ? "datagram lost" : "datagram unroutable", host, to.port());
+        world_.record(lost ? "{h}: datagram to port {n} lost" : "{h}: datagram to port {n} has no route", host,
+                      to.port());
         return;
     }
     std::uint32_t generation = world_.host(host).generation;
@@ -497,7 +498,7 @@ void Network::send_datagram(HostId host, const net::SocketAddr& from, const net:
         if (!sender.up || sender.generation != generation) return;  // lost with its host
         switch (block(host, dest, true)) {
             case Block::Drop:
-                world_.record("datagram dropped", host, dest);
+                world_.record("{h} -> {h}: datagram dropped by the partition", host, dest);
                 return;
             case Block::Stall:
                 stall(host, dest, [this, deliver] { schedule(arrival(), [deliver] { (*deliver)(); }); });
@@ -508,7 +509,7 @@ void Network::send_datagram(HostId host, const net::SocketAddr& from, const net:
         Host& receiver = world_.host(dest);
         auto it = receiver.datagrams.find(to.port());
         if (!receiver.up || it == receiver.datagrams.end()) return;
-        world_.record("datagram", host, dest);
+        world_.record("{h} -> {h}: datagram delivered", host, dest);
         it->second->deliver(SimDatagram::Datagram{from, bytes});
     };
     schedule(arrival(), [deliver] { (*deliver)(); });
@@ -558,13 +559,13 @@ void Network::stall(HostId from, HostId to, std::function<void()> retry) {
 
 void Network::set_partition(HostId a, HostId b, bool on) {
     pairs_[key(a, b)].partitioned = on;
-    world_.record(on ? "partition" : "repair", a, b);
+    world_.record(on ? "partition {h} <-> {h}" : "repair {h} <-> {h}", a, b);
     if (!on) unblocked(a, b);
 }
 
 void Network::set_hold(HostId a, HostId b, bool on) {
     pairs_[key(a, b)].held = on;
-    world_.record(on ? "hold" : "release", a, b);
+    world_.record(on ? "hold {h} <-> {h}" : "release {h} <-> {h}", a, b);
     if (!on) unblocked(a, b);
 }
 

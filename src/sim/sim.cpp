@@ -186,12 +186,14 @@ void check_determinism(const Builder& builder, const std::function<void(Sim&)>& 
         if (i == n && a.size() == b.size()) break;
         if (i < n && a[i] == b[i]) continue;
         auto at = [](const std::vector<std::string>& log, std::size_t k) {
-            return k < log.size() ? "'" + log[k] + "'" : std::string("the end of the run");
+            return k < log.size() ? log[k] : std::string("(the run ended)");
         };
-        throw std::runtime_error("corio::sim: not deterministic with seed " + std::to_string(builder.config().seed) +
-                                 ": event " + std::to_string(i + 1) + " differs: first run " + at(a, i) +
-                                 ", second run " + at(b, i) +
-                                 " (does the code read the real clock, a global random source, or an address?)");
+        std::string text = "corio::sim: not deterministic with seed " + std::to_string(builder.config().seed) +
+                           ": the two runs part at event " + std::to_string(i + 1) + "\n";
+        if (i > 0) text += "  both:   " + a[i - 1] + "\n";
+        text += "  first:  " + at(a, i) + "\n  second: " + at(b, i) +
+                "\n(does the code read the real clock, a global random source, or an address?)";
+        throw std::runtime_error(text);
     }
     if (first_failure) std::rethrow_exception(first_failure);
 }

@@ -153,7 +153,7 @@ void World::start_host(HostId id) {
 void World::on_root_exit(HostId id, std::uint32_t generation, std::exception_ptr error) {
     Host& h = hosts_[id];
     if (h.generation != generation) return;
-    record(error ? "root threw" : "root ended", id);
+    record(error ? "{h}: its software threw" : "{h}: its software returned", id);
     if (error && !failure_) {
         failure_ = std::string(h.is_client ? "client '" : "host '") + h.name + "' threw: " + message_of(error);
     }
@@ -164,7 +164,7 @@ void World::crash(HostId id) {
     Host& h = hosts_[id];
     if (!h.up) return;
     h.up = false;
-    record("crash", id);
+    record("{h} crashes", id);
     network_.crash(id);
     for (auto& [seq, task] : h.tasks) corio::detail::task_abort(task);
     if (h.is_client) h.finished = true;
@@ -176,7 +176,7 @@ void World::restart(HostId id) {
     if (h.up) throw std::logic_error("corio::sim: restart('" + h.name + "'): the host is up (crash it first)");
     h.up = true;
     ++h.generation;
-    record("restart", id);
+    record("{h} restarts", id);
     start_host(id);
 }
 
@@ -187,7 +187,7 @@ void World::on_spawn(TaskHeader* task) {
     tags_.emplace(task, Tag{current_host_, seq});
     Host& h = hosts_[current_host_];
     h.tasks.emplace(seq, task);
-    record("spawn", seq, current_host_);
+    record("task {n} spawned on {h}", seq, current_host_);
     if (!h.up) corio::detail::task_abort(task);  // spawned by a destructor on a host that crashed
 }
 
@@ -208,14 +208,32 @@ void World::record(std::string_view what, std::uint64_t a, std::uint64_t b) {
             hash_ *= 0x100000001b3ull;  // FNV-1a
         }
     };
-    for (char c : what) mix(static_cast<unsigned char>(c));
+    for (char c : what) {
+        hash_ ^= static_cast<unsigned char>(c);
+        hash_ *= 0x100000001b3ull;
+    }
     mix(static_cast<std::uint64_t>(elapsed().count()));
     mix(a);
     mix(b);
-    if (config_.record_events) {
-        log_.push_back(seconds(elapsed()) + " " + std::string(what) + " " + std::to_string(a) + " " +
-                       std::to_string(b));
+    if (config_.record_events) log_.push_back(seconds(elapsed()) + "  " + describe(what, a, b));
+}
+
+// The event's text: `what` with each {h} replaced by the next argument as a
+// host name and each {n} by the next as a number.
+std::string World::describe(std::string_view what, std::uint64_t a, std::uint64_t b) const {
+    std::string text;
+    std::uint64_t args[2] = {a, b};
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < what.size(); ++i) {
+        if (what[i] == '{' && i + 2 < what.size() && what[i + 2] == '}' && next < 2) {
+            std::uint64_t v = args[next++];
+            text += what[i + 1] == 'h' && v < hosts_.size() ? hosts_[v].name : std::to_string(v);
+            i += 2;
+        } else {
+            text += what[i];
+        }
     }
+    return text;
 }
 
 // ---- the run loop ------------------------------------------------------------------
@@ -248,7 +266,7 @@ void World::step() {
     auto it = tags_.find(entry.task());
     Tag tag = it != tags_.end() ? it->second : Tag{current_host_, 0};
     current_host_ = tag.host;
-    record("poll", tag.seq, tag.host);
+    record("poll task {n} on {h}", tag.seq, tag.host);
     corio::detail::BudgetScope budget;
     entry.run();
     runtime_->count_poll();
@@ -268,7 +286,7 @@ bool World::advance() {
     }
     if (*next > time.now()) {
         time.clock().advance_to(*next);
-        record("time", 0, 0);
+        record("clock jumps");
     }
     network_.fire_due(time.now());
     time.process();
@@ -303,7 +321,7 @@ void World::run() {
                  unfinished_clients());
         }
     }
-    record("end");
+    record("every client finished");
     runtime_->shutdown(std::chrono::nanoseconds(0));
 }
 

@@ -85,7 +85,9 @@ public:
     Network& network() noexcept { return network_; }
     Random& random() noexcept { return random_; }
 
-    /// Adds one event to the log (and its hash).
+    /// Adds one event to the log (and its hash). `what` is a template: each
+    /// {h} is replaced by the next of `a`, `b` as a host's name, each {n} as
+    /// a number (the text is made only when events are recorded).
     void record(std::string_view what, std::uint64_t a = 0, std::uint64_t b = 0);
 
     // The runtime's hooks.
@@ -99,6 +101,7 @@ private:
         HostId host;
         std::uint64_t seq;
     };
+    std::string describe(std::string_view what, std::uint64_t a, std::uint64_t b) const;
     void start_host(HostId id);
     void step();
     [[noreturn]] void fail(const std::string& cause);
