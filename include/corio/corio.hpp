@@ -12,6 +12,7 @@
 #include "corio/runtime.hpp"
 #include "corio/select.hpp"
 #include "corio/signal.hpp"
+#include "corio/sim.hpp"
 #include "corio/sink.hpp"
 #include "corio/stream.hpp"
 #include "corio/sync.hpp"
