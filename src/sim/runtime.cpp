@@ -13,27 +13,35 @@ using corio::detail::TaskHeader;
 // ---- SimBackend ------------------------------------------------------------------
 
 io::Result<corio::detail::Registration*> SimBackend::add(int fd, corio::detail::IoDriver*) {
-    corio::detail::Registration* reg = net_.adopt(fd);
+    corio::detail::Registration* reg = net_ == nullptr ? nullptr : net_->adopt(fd);
     if (reg == nullptr) return io::error(std::errc::bad_file_descriptor);  // a real descriptor: not simulated
     return reg;
 }
 
 void SimBackend::remove(corio::detail::Registration& reg) noexcept {
-    if (SimSocket* s = reg.sim_socket()) s->on_close();
+    if (SimSocket* s = reg.sim_socket(); s != nullptr && net_ != nullptr) s->on_close();
 }
 
 // ---- SimRuntime ------------------------------------------------------------------
 
 namespace {
 
-std::unique_ptr<corio::detail::Backend> backend_for(World& world) {
-    return std::make_unique<SimBackend>(world.network());
+std::unique_ptr<corio::detail::Backend> backend_for(World& world, SimBackend*& made) {
+    auto backend = std::make_unique<SimBackend>(world.network());
+    made = backend.get();
+    return backend;
 }
 
 }  // namespace
 
-SimRuntime::SimRuntime(World& world, time::Instant start) : world_(&world), time_(start), io_(backend_for(world)) {
+SimRuntime::SimRuntime(World& world, time::Instant start)
+    : world_(&world), time_(start), io_(backend_for(world, backend_)) {
     world.network().set_driver(&io_);
+}
+
+void SimRuntime::detach() noexcept {
+    world_ = nullptr;
+    backend_->detach();
 }
 
 SimRuntime::~SimRuntime() = default;

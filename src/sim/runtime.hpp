@@ -23,15 +23,18 @@ class Network;
 /// The I/O backend of a simulation: registrations are the network's sockets.
 class SimBackend final : public corio::detail::Backend {
 public:
-    explicit SimBackend(Network& net) noexcept : net_(net) {}
+    explicit SimBackend(Network& net) noexcept : net_(&net) {}
     IoBackend kind() const noexcept override { return IoBackend::Sim; }
     io::Result<corio::detail::Registration*> add(int fd, corio::detail::IoDriver* owner) override;
     void remove(corio::detail::Registration& reg) noexcept override;
     bool turn(int) override { return false; }  // the world fires network events itself
     void wake() noexcept override {}
+    /// The network is gone (its Sim was destroyed): a socket kept beyond it
+    /// is closed without telling anyone.
+    void detach() noexcept { net_ = nullptr; }
 
 private:
-    Network& net_;
+    Network* net_;
 };
 
 class SimRuntime final : public corio::detail::RuntimeCore {
@@ -59,7 +62,7 @@ public:
 
     corio::detail::SingleThreadCore& core() noexcept { return core_; }
     /// Hooks stop here once the world is gone (wakers may outlive it).
-    void detach() noexcept { world_ = nullptr; }
+    void detach() noexcept;
     std::uint64_t polls() const noexcept { return polls_; }
     void count_poll() noexcept { ++polls_; }
 
@@ -70,6 +73,7 @@ private:
     World* world_;
     corio::detail::Atomic<std::size_t> refs_{1};  // wakers may be dropped on another thread
     corio::detail::TimeDriver time_;
+    SimBackend* backend_ = nullptr;  // owned by io_ (set while io_ is made)
     corio::detail::IoDriver io_;
     corio::detail::SingleThreadCore core_;
     std::uint64_t polls_ = 0;
