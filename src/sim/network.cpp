@@ -428,7 +428,8 @@ void Network::schedule_pipe(const std::shared_ptr<Connection>& conn, int to) {
     Pipe& pipe = conn->toward[to];
     if (pipe.scheduled || pipe.queue.empty()) return;
     pipe.scheduled = true;
-    schedule(pipe.queue.front().at, [this, conn, to] { deliver_pipe(conn, to); });
+    time::Instant at = std::max(pipe.queue.front().at, world_.now());
+    events_.push(Event{at, ++event_seq_, conn, to, {}});
 }
 
 void Network::deliver_pipe(const std::shared_ptr<Connection>& conn, int to) {
@@ -525,7 +526,7 @@ time::Instant Network::arrival() {
 
 void Network::schedule(time::Instant at, std::function<void()> fire) {
     if (at < world_.now()) at = world_.now();
-    events_.push(Event{at, ++event_seq_, std::move(fire)});
+    events_.push(Event{at, ++event_seq_, nullptr, 0, std::move(fire)});
 }
 
 std::optional<time::Instant> Network::next_event() const {
@@ -537,9 +538,16 @@ bool Network::fire_due(time::Instant now) {
     bool any = false;
     while (!events_.empty() && events_.top().at <= now) {
         // Moved out before it runs: firing may schedule (and so reorder the heap).
-        std::function<void()> fire = std::move(const_cast<Event&>(events_.top()).fire);
+        Event& top = const_cast<Event&>(events_.top());  // moved from, then popped at once
+        std::shared_ptr<Connection> conn = std::move(top.conn);
+        int to = top.to;
+        std::function<void()> fire = std::move(top.fire);
         events_.pop();
-        fire();
+        if (conn) {
+            deliver_pipe(conn, to);
+        } else {
+            fire();
+        }
         any = true;
     }
     return any;

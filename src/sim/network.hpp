@@ -202,9 +202,13 @@ public:
     void send_datagram(HostId host, const net::SocketAddr& from, const net::SocketAddr& to, std::string bytes);
 
 private:
+    // What fires: the head of a connection's pipe (the common case, no
+    // allocation), or a closure (handshakes, datagrams, retries).
     struct Event {
         time::Instant at;
         std::uint64_t seq;
+        std::shared_ptr<Connection> conn;
+        int to = 0;
         std::function<void()> fire;
     };
     struct Later {

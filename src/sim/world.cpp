@@ -182,9 +182,23 @@ void World::restart(HostId id) {
 
 // ---- the runtime's hooks -----------------------------------------------------------
 
+World::Tag* World::tag_of(TaskHeader* task) noexcept {
+    std::uint32_t note = task->scheduler_note;
+    return note == 0 ? nullptr : &tags_[note - 1];
+}
+
 void World::on_spawn(TaskHeader* task) {
     std::uint64_t seq = ++task_seq_;
-    tags_.emplace(task, Tag{current_host_, seq});
+    std::uint32_t slot;
+    if (free_tags_.empty()) {
+        slot = static_cast<std::uint32_t>(tags_.size());
+        tags_.push_back(Tag{current_host_, seq});
+    } else {
+        slot = free_tags_.back();
+        free_tags_.pop_back();
+        tags_[slot] = Tag{current_host_, seq};
+    }
+    task->scheduler_note = slot + 1;
     Host& h = hosts_[current_host_];
     h.tasks.emplace(seq, task);
     record("task {n} spawned on {h}", seq, current_host_);
@@ -192,10 +206,11 @@ void World::on_spawn(TaskHeader* task) {
 }
 
 void World::on_release(TaskHeader* task) noexcept {
-    auto it = tags_.find(task);
-    if (it == tags_.end()) return;
-    hosts_[it->second.host].tasks.erase(it->second.seq);
-    tags_.erase(it);
+    Tag* tag = tag_of(task);
+    if (tag == nullptr) return;
+    hosts_[tag->host].tasks.erase(tag->seq);
+    free_tags_.push_back(task->scheduler_note - 1);
+    task->scheduler_note = 0;
 }
 
 // ---- the event log -----------------------------------------------------------------
@@ -263,8 +278,8 @@ void World::fail(const std::string& cause) {
 void World::step() {
     auto& core = runtime_->core();
     corio::detail::QueueEntry entry = core.local.take_at(random_.below(core.local.size()));
-    auto it = tags_.find(entry.task());
-    Tag tag = it != tags_.end() ? it->second : Tag{current_host_, 0};
+    Tag* found = tag_of(entry.task());
+    Tag tag = found != nullptr ? *found : Tag{current_host_, 0};
     current_host_ = tag.host;
     record("poll task {n} on {h}", tag.seq, tag.host);
     corio::detail::BudgetScope budget;

@@ -16,7 +16,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "corio/sim.hpp"
@@ -97,10 +96,13 @@ public:
     void on_root_exit(HostId host, std::uint32_t generation, std::exception_ptr error);
 
 private:
+    // A task's host and spawn number, in a slab indexed by the task's
+    // scheduler_note - 1 (so a poll finds it without a hash lookup).
     struct Tag {
         HostId host;
         std::uint64_t seq;
     };
+    Tag* tag_of(corio::detail::TaskHeader* task) noexcept;
     std::string describe(std::string_view what, std::uint64_t a, std::uint64_t b) const;
     void start_host(HostId id);
     void step();
@@ -114,7 +116,8 @@ private:
     Network network_;
     SimRuntime* runtime_ = nullptr;  // one reference, dropped in the destructor
     std::vector<Host> hosts_;
-    std::unordered_map<corio::detail::TaskHeader*, Tag> tags_;  // looked up, never iterated
+    std::vector<Tag> tags_;
+    std::vector<std::uint32_t> free_tags_;
     std::uint64_t task_seq_ = 0;
     HostId current_host_ = 0;
     bool started_ = false;

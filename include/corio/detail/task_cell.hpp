@@ -171,7 +171,10 @@ struct TaskHeader : ListHook<OwnedListTag> {
     Atomic<std::uint32_t> self_wakes{0};      // polls that ended with the task waking itself (yields)
     Atomic<std::uint32_t> last_polled_ms{0};  // task_clock_ms() when it last went idle (or at spawn)
     Atomic<std::uint32_t> busy_us{0};         // time in poll, saturating; measured only under a PollObserver
-    std::uint32_t scheduled_us = 0;           // when last queued (stamp_scheduled), 0 if not stamped
+    // The scheduler's own word: where schedule latency is measured, when the
+    // task was last queued (stamp_scheduled; 0 if not stamped); a simulation,
+    // which never measures it, keeps the task's host tag there instead.
+    std::uint32_t scheduler_note = 0;
     // Last, so that a cell's first member (a one-byte stage) fills the byte
     // after it and a Task's cell stays at 112 bytes (seven 16-byte granules).
     std::uint8_t spawned_s[3] = {};  // task_clock_ms() / 1000 at spawn, 24 bits (wraps after 194 days)
@@ -217,7 +220,7 @@ inline std::int64_t poll_clock_ns() noexcept {
 /// Records when `t` was queued, for the schedule-latency histogram: a
 /// scheduler that measures calls it as it queues a task.
 inline void stamp_scheduled(TaskHeader* t) noexcept {
-    t->scheduled_us = static_cast<std::uint32_t>(poll_clock_ns() / 1000) | 1;  // never 0: 0 means not stamped
+    t->scheduler_note = static_cast<std::uint32_t>(poll_clock_ns() / 1000) | 1;  // never 0: 0 means not stamped
 }
 
 /// Brackets one poll of a task under a PollObserver: how long it took (the
@@ -227,7 +230,7 @@ class PollTiming {
 public:
     PollTiming(TaskHeader& t, PollObserver& observer) noexcept : task_(t), observer_(&observer) {
         start_ns_ = poll_clock_ns();
-        if (std::uint32_t queued = std::exchange(task_.scheduled_us, 0); queued != 0) {
+        if (std::uint32_t queued = std::exchange(task_.scheduler_note, 0); queued != 0) {
             std::uint32_t waited_us = static_cast<std::uint32_t>(start_ns_ / 1000) - queued;  // mod 2^32
             waited_ns_ = std::int64_t{waited_us} * 1000;
         }
