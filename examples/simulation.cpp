@@ -35,7 +35,8 @@ corio::Task<void> serve(corio::net::TcpStream conn) {
         if (!n || *n == 0) co_return;
         for (std::size_t i = 0; i < *n; ++i) {
             std::byte reply{++count};
-            if (!co_await conn.write_all(std::span(&reply, 1))) co_return;
+            auto sent = co_await conn.write_all(std::span(&reply, 1));
+            if (!sent) co_return;
         }
     }
 }
@@ -58,7 +59,8 @@ corio::Task<void> client(std::chrono::milliseconds patience, bool verbose) {
     if (!conn) throw std::runtime_error("connect: " + conn.error().message());
     for (int i = 1; i <= 5; ++i) {
         std::byte ask{0};
-        if (!co_await conn->write_all(std::span(&ask, 1))) throw std::runtime_error("write failed");
+        auto sent = co_await conn->write_all(std::span(&ask, 1));
+        if (!sent) throw std::runtime_error("write failed");
         std::byte answer{};
         auto got = co_await corio::time::timeout(patience, conn->read_exact(std::span(&answer, 1)));
         if (!got)
@@ -83,10 +85,12 @@ corio::Task<void> partitioned_client() {
         std::printf("  [%.3fs] repaired\n", virtual_seconds(start));
     }(start));
     std::byte ask{0};
-    if (!co_await conn->write_all(std::span(&ask, 1))) throw std::runtime_error("write failed");
+    auto sent = co_await conn->write_all(std::span(&ask, 1));
+    if (!sent) throw std::runtime_error("write failed");
     std::printf("  [%.3fs] asked\n", virtual_seconds(start));
     std::byte answer{};
-    if (!co_await conn->read_exact(std::span(&answer, 1))) throw std::runtime_error("read failed");
+    auto got = co_await conn->read_exact(std::span(&answer, 1));
+    if (!got) throw std::runtime_error("read failed");
     std::printf("  [%.3fs] answer %d, nothing lost\n", virtual_seconds(start), static_cast<int>(answer));
 }
 

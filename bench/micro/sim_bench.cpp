@@ -38,7 +38,8 @@ corio::Task<void> send_every_100ms(std::string to) {
     auto tick = corio::time::interval(100ms);
     for (;;) {
         co_await tick.tick();
-        if (!co_await s->write_all(std::string_view(message))) co_return;
+        auto done = co_await s->write_all(std::string_view(message));
+        if (!done) co_return;
     }
 }
 

@@ -150,7 +150,7 @@ void World::start_host(HostId id) {
     current_host_ = saved;
 }
 
-void World::on_root_exit(HostId id, std::uint32_t generation, std::exception_ptr error) {
+void World::on_root_exit(HostId id, std::uint32_t generation, const std::exception_ptr& error) {
     Host& h = hosts_[id];
     if (h.generation != generation) return;
     record(error ? "{h}: its software threw" : "{h}: its software returned", id);

@@ -93,7 +93,7 @@ public:
     void on_spawn(corio::detail::TaskHeader* task);
     void on_release(corio::detail::TaskHeader* task) noexcept;
     /// A host's software or a client's task threw (or a client ended).
-    void on_root_exit(HostId host, std::uint32_t generation, std::exception_ptr error);
+    void on_root_exit(HostId host, std::uint32_t generation, const std::exception_ptr& error);
 
 private:
     // A task's host and spawn number, in a slab indexed by the task's
