@@ -5,11 +5,13 @@
 # stops the server with SIGTERM and checks that it exits with status 0, so
 # the same script is also a test.
 #
-#   demo.sh SERVER_BINARY [THREADS]
+#   demo.sh SERVER_BINARY [THREADS] [CLI_BINARY]
+# Without redis-cli, the session goes through CLI_BINARY (mini-redis-cli).
 # PORT (default 6379) picks the port; when it is taken, an ephemeral one is used.
 set -u
 server=${1:?server binary}
 threads=${2:-2}
+cli=${3:-}
 port=${PORT:-6379}
 
 out=$(mktemp)
@@ -54,6 +56,21 @@ if command -v redis-cli >/dev/null 2>&1; then
     run EXISTS greeting visits nope
     run DEL greeting
     run GET greeting
+elif [[ -n "$cli" ]]; then
+    echo "(redis-cli is not installed: this session uses mini-redis-cli; apt-get install redis-tools for the real one)"
+    run() {
+        local shown=() arg
+        for arg in "$@"; do [[ "$arg" == *" "* ]] && shown+=("\"$arg\"") || shown+=("$arg"); done
+        echo "\$ mini-redis-cli --port $port ${shown[*]}"
+        timeout 10 "$cli" --port "$port" "$@"
+    }
+    run ping
+    run set greeting "hello from corio"
+    run get greeting
+    run set session abc --ex 60
+    run get session
+    run del greeting session nope
+    run get greeting
 else
     echo "(install redis-tools to see a redis-cli session here)"
 fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run by CTest after the tests (CTEST_CUSTOM_POST_TEST): when redis-cli or
+# redis-benchmark is missing, the mini_redis tests that drive the real tools
+# were skipped; say so, and how to run them.
+count=${1:-0}
+missing=()
+for tool in redis-cli redis-benchmark; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+    echo
+    if ((${#missing[@]} == 2)); then what="redis-cli and redis-benchmark are"; else what="${missing[0]} is"; fi
+    echo "note: $count mini_redis tests were skipped because $what not installed."
+    echo "      To run them: sudo apt-get install -y redis-tools, then run the same test command again."
+fi
+exit 0
