@@ -35,6 +35,10 @@
 //     every message published during the partition is delivered, after the
 //     repair. Both are asserted (contents, order, arrival after the repair).
 //  4. The partition bites: one of c3's requests waited at least kPartition.
+// A second scenario shows the limit of 3: a subscriber partitioned for
+// longer than ServerOptions::subscriber_write_timeout, with more messages
+// than the send window holds, is dropped by the server; it gets an in-order
+// prefix, then the end of the connection.
 // The MiniRedisSimChecks tests break the scenario on purpose (a stray value,
 // a wrong expiry, a message recorded but never published) and expect each
 // check to fail with the seed in its message.
@@ -153,11 +157,11 @@ corio::Task<Client> connect_to_server() {
 
 // ---- the server ---------------------------------------------------------------------
 
-corio::Task<void> server_software() {
+corio::Task<void> server_software(ServerOptions options = {}) {
     auto listener = corio::net::TcpListener::bind("0.0.0.0:6379");
     if (!listener) fail("bind 0.0.0.0:6379: " + listener.error().message());
     corio::CancellationToken never;  // the run ends when the clients have
-    co_await run(std::move(*listener), never, ServerOptions{});
+    co_await run(std::move(*listener), never, options);
 }
 
 // ---- 1. SET/GET ------------------------------------------------------------------
@@ -171,8 +175,7 @@ corio::Task<void> write_next(Client& client, Model& m, const std::string& key) {
 }
 
 /// GET of `key` by `reader`, checked against what was written to it.
-corio::Task<void> read_checked(Client& client, Model& m, const std::string& reader, const std::string& key,
-                               bool own) {
+corio::Task<void> read_checked(Client& client, Model& m, const std::string& reader, const std::string& key, bool own) {
     std::uint64_t lower = m.keys[key].acked;  // acknowledged before this GET was sent
     std::uint64_t& last_seen = m.seen[reader][key];
     std::optional<std::string> value = expect_ok(co_await client.get(key), "GET " + key);
@@ -375,7 +378,7 @@ corio::Task<void> client_c3(std::shared_ptr<Model> m) {
 }
 
 void set_up(sim::Sim& s, const std::shared_ptr<Model>& m) {
-    s.host("server", server_software);
+    s.host("server", [] { return server_software(); });
     s.client("c1", client_c1(m));
     s.client("c2", client_c2(m));
     s.client("c3", client_c3(m));
@@ -460,7 +463,8 @@ TEST(MiniRedisSim, TheSeedOfCorioSeed) {
 
 TEST(MiniRedisSim, SameSeedSameRun) {
     for (std::uint64_t seed : {3u, 4u}) {
-        EXPECT_NO_THROW(sim::check_determinism(builder(seed), [](sim::Sim& s) { set_up(s, std::make_shared<Model>()); }))
+        EXPECT_NO_THROW(
+            sim::check_determinism(builder(seed), [](sim::Sim& s) { set_up(s, std::make_shared<Model>()); }))
             << "seed " << seed;
     }
 }
@@ -494,14 +498,102 @@ TEST(MiniRedisSimChecks, AKeyThatExpiresTooSoonIsCaught) {
     expect_caught(Mutation::ExpiryTooShort, "c1: c1/ttl (PX 1000) was gone");
 }
 
-TEST(MiniRedisSimChecks, ALostMessageIsCaught) {
-    expect_caught(Mutation::LostMessage, "c3: on news received");
-}
+TEST(MiniRedisSimChecks, ALostMessageIsCaught) { expect_caught(Mutation::LostMessage, "c3: on news received"); }
 
 TEST(MiniRedisSimChecks, APartitionThatDoesNotBiteIsCaught) {
     // Either the subscriber gets a message of the partition too early, or
     // no request of c3 waited: both messages say "partition".
     expect_caught(Mutation::NoPartition, "partition");
+}
+
+// ---- a partition longer than the server waits for a subscriber ----------------------
+//
+// The other side of check 3: mini-redis does not keep messages for ever for
+// a subscriber that cannot take them. Its socket accepts bytes until the
+// send window (256 KiB in the simulation) is full; the flush then waits, and
+// after ServerOptions::subscriber_write_timeout the server drops the
+// connection. What the subscriber then gets after the repair, asserted here:
+// the messages from the first one on, in order, with none missing, up to
+// where the window filled (fewer than were published), then the end of the
+// connection (a clean close, or one in the middle of the frame that did
+// not fit), never a reset and never a message out of order.
+
+constexpr int kBigMessages = 100;
+constexpr std::size_t kBigMessageSize = 8 * 1024;  // 100 of them: 800 KiB, three windows
+constexpr auto kWriteTimeout = 2s;
+
+struct Flood {
+    bool subscribed = false;
+    std::optional<Instant> repaired_at;
+    std::vector<int> received;  // message numbers, in arrival order
+    std::optional<Instant> first_arrival;
+    std::string ending;  // how the subscription ended
+};
+
+corio::Task<void> flood_publisher(std::shared_ptr<Flood> f) {
+    Client client = co_await connect_to_server();
+    while (!f->subscribed) co_await corio::time::sleep(1ms);
+    sim::partition("server", "subscriber");
+    std::string padding(kBigMessageSize, '.');
+    for (int i = 0; i < kBigMessages; ++i) {
+        expect_ok(co_await client.publish("flood", std::to_string(i) + ":" + padding), "PUBLISH flood");
+    }
+    // The window filled before the last PUBLISH was answered, so the
+    // server's flush has waited kWriteTimeout by now, and given up.
+    co_await corio::time::sleep(kWriteTimeout + 1s);
+    sim::repair("server", "subscriber");
+    f->repaired_at = Instant::now();
+}
+
+corio::Task<void> flood_subscriber(std::shared_ptr<Flood> f) {
+    Client client = co_await connect_to_server();
+    std::vector<std::string> channels{std::string("flood")};
+    Subscriber sub = expect_ok(co_await std::move(client).subscribe(channels), "SUBSCRIBE flood");
+    f->subscribed = true;
+    for (;;) {
+        Result<std::optional<Message>> msg = co_await sub.next_message();
+        if (!msg) {
+            f->ending = msg.error().kind == Error::Kind::Closed ? "closed mid-frame" : "error: " + msg.error().message;
+            break;
+        }
+        if (!*msg) {
+            f->ending = "closed";
+            break;
+        }
+        if (!f->first_arrival) f->first_arrival = Instant::now();
+        const std::string& content = (*msg)->content;
+        std::size_t colon = content.find(':');
+        if (colon == std::string::npos || content.size() != colon + 1 + kBigMessageSize) {
+            fail("subscriber: a message of " + std::to_string(content.size()) + " bytes, not as published");
+        }
+        f->received.push_back(std::stoi(content.substr(0, colon)));
+    }
+}
+
+TEST(MiniRedisSim, ASubscriberPartitionedPastTheWriteTimeoutGetsAnInOrderPrefixThenTheEnd) {
+    ServerOptions options;
+    options.subscriber_write_timeout = kWriteTimeout;
+    for (std::uint64_t seed = 1; seed <= 100; ++seed) {
+        auto f = std::make_shared<Flood>();
+        sim::Sim s = builder(seed).build();
+        s.host("server", [options] { return server_software(options); });
+        s.client("publisher", flood_publisher(f));
+        s.client("subscriber", flood_subscriber(f));
+        try {
+            s.run();
+        } catch (const std::exception& e) {
+            FAIL() << e.what();
+        }
+        std::string rerun = "seed " + std::to_string(seed) + " (rerun: CORIO_SEED=" + std::to_string(seed) + ")";
+        ASSERT_TRUE(f->repaired_at && f->first_arrival) << rerun;
+        EXPECT_GT(*f->first_arrival, *f->repaired_at) << rerun << ": a message crossed the partition";
+        ASSERT_FALSE(f->received.empty()) << rerun;
+        EXPECT_LT(f->received.size(), static_cast<std::size_t>(kBigMessages)) << rerun << ": nothing was dropped";
+        for (std::size_t i = 0; i < f->received.size(); ++i) {
+            ASSERT_EQ(f->received[i], static_cast<int>(i)) << rerun << ": message " << i << " out of order";
+        }
+        EXPECT_TRUE(f->ending == "closed" || f->ending == "closed mid-frame") << rerun << ": ended " << f->ending;
+    }
 }
 
 }  // namespace
