@@ -95,7 +95,7 @@ void Session::execute(Args args) {
         reply(resp::Error{unknown_command(args)});
         return;
     }
-    if (!subscriptions_.empty() && !spec->in_subscribe_mode) {
+    if (subscribed() && !spec->in_subscribe_mode) {
         reply(resp::Error{"ERR Can't execute '" + std::string(spec->name) +
                           "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                           "context"});
@@ -120,7 +120,7 @@ void Session::ping(Args args) {
         reply(resp::Error{"ERR wrong number of arguments for 'ping' command"});
         return;
     }
-    if (!subscriptions_.empty()) {  // in subscribe mode a PING is answered as a message
+    if (subscribed()) {  // in subscribe mode a PING is answered as a message
         reply(resp::ArrayHeader{2});
         reply(resp::Bulk{"pong"});
         reply(resp::Bulk{args.size() == 2 ? args[1] : std::string_view()});
@@ -240,7 +240,7 @@ void Session::subscribe(Args args) {
         reply(resp::ArrayHeader{3});
         reply(resp::Bulk{"subscribe"});
         reply(resp::Bulk{channel});
-        reply(resp::Integer{static_cast<std::int64_t>(subscriptions_.size())});
+        reply(resp::Integer{static_cast<std::int64_t>(channels_.size())});
     }
 }
 
@@ -249,7 +249,10 @@ void Session::unsubscribe(Args args) {
     if (args.size() > 1) {
         for (std::string_view channel : args.subspan(1)) channels.emplace_back(channel);
     } else {
-        for (const auto& sub : subscriptions_) channels.push_back(sub->channel);
+        std::vector<std::pair<std::uint64_t, std::string>> ordered;
+        for (const auto& [channel, order] : channels_) ordered.emplace_back(order, channel);
+        std::sort(ordered.begin(), ordered.end());
+        for (auto& [order, channel] : ordered) channels.push_back(std::move(channel));
     }
     if (channels.empty()) {  // UNSUBSCRIBE with no argument and no subscription
         reply(resp::ArrayHeader{3});
@@ -263,7 +266,7 @@ void Session::unsubscribe(Args args) {
         reply(resp::ArrayHeader{3});
         reply(resp::Bulk{"unsubscribe"});
         reply(resp::Bulk{channel});
-        reply(resp::Integer{static_cast<std::int64_t>(subscriptions_.size())});
+        reply(resp::Integer{static_cast<std::int64_t>(channels_.size())});
     }
 }
 

@@ -1,6 +1,7 @@
 // The key space, its expiry task and the pub/sub channels (see db.hpp).
 #include "db.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <corio/runtime.hpp>
@@ -10,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <unordered_map>
+#include <vector>
 
 #include "frame.hpp"
 
@@ -134,8 +136,14 @@ struct Db::Shared {
     std::atomic<std::int64_t> purge_deadline{kPurging};
     std::atomic<bool> shutdown{false};
 
+    /// A channel's subscribers, in subscription order, and its name as
+    /// every message carries it (shared, not copied per message).
+    struct Channel {
+        Payload name;
+        std::vector<std::shared_ptr<Outbox>> subscribers;
+    };
     mutable std::mutex channels_mutex;
-    std::unordered_map<std::string, corio::sync::broadcast::Sender<Payload>, StringHash, std::equal_to<>> channels;
+    std::unordered_map<std::string, Channel, StringHash, std::equal_to<>> channels;
 };
 
 namespace {
@@ -270,25 +278,29 @@ std::size_t Db::publish(std::string_view channel, Payload message) {
     std::lock_guard lock(shared_->channels_mutex);
     auto it = shared_->channels.find(channel);
     if (it == shared_->channels.end()) return 0;
-    auto sent = it->second.send(std::move(message));
-    return sent ? *sent : 0;
+    std::size_t reached = 0;
+    for (const auto& outbox : it->second.subscribers) reached += outbox->push(it->second.name, message) ? 1 : 0;
+    return reached;
 }
 
-ChannelReceiver Db::subscribe(std::string_view channel) {
+void Db::subscribe(std::string_view channel, std::shared_ptr<Outbox> outbox) {
     std::lock_guard lock(shared_->channels_mutex);
     auto it = shared_->channels.find(channel);
-    if (it != shared_->channels.end()) return it->second.subscribe();
-    auto [sender, receiver] = corio::sync::broadcast::channel<Payload>(shared_->options.channel_capacity);
-    shared_->channels.emplace(std::string(channel), std::move(sender));
-    return std::move(receiver);
+    if (it == shared_->channels.end()) {
+        auto name = std::make_shared<const std::string>(channel);
+        it = shared_->channels.emplace(*name, Shared::Channel{name, {}}).first;
+    }
+    it->second.subscribers.push_back(std::move(outbox));
 }
 
-void Db::release_channel(std::string_view channel) {
+void Db::unsubscribe(std::string_view channel, const Outbox* outbox) {
     std::lock_guard lock(shared_->channels_mutex);
-    // A receiver is only created under this mutex, so a count of zero seen
-    // here cannot grow before the erase.
     auto it = shared_->channels.find(channel);
-    if (it != shared_->channels.end() && it->second.receiver_count() == 0) shared_->channels.erase(it);
+    if (it == shared_->channels.end()) return;
+    auto& subs = it->second.subscribers;
+    auto found = std::find_if(subs.begin(), subs.end(), [&](const auto& o) { return o.get() == outbox; });
+    if (found != subs.end()) subs.erase(found);
+    if (subs.empty()) shared_->channels.erase(it);
 }
 
 std::size_t Db::channel_count() const {

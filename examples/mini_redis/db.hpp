@@ -16,14 +16,14 @@
 // not stall the clients. Reads check the deadline too, so a key is never
 // seen after it expired, even before the task has removed it.
 //
-// Pub/sub: one corio::sync::broadcast channel per channel name, created by
-// the first subscriber and removed when the last one leaves. Publishing
-// never waits: a subscriber that falls more than the channel's capacity
-// behind loses the oldest messages (it is told how many) instead of slowing
-// the publisher or growing memory.
+// Pub/sub: each channel name lists the outboxes (outbox.hpp) of its
+// subscribers, created with the first and removed with the last. PUBLISH
+// pushes the message into each outbox, never waiting: one queue per
+// subscriber keeps publish order across all its channels, and nothing is
+// dropped while the subscriber stays connected (its output limits cut it off
+// instead).
 #pragma once
 
-#include <corio/sync/broadcast.hpp>
 #include <corio/sync/notify.hpp>
 #include <corio/task.hpp>
 #include <corio/time.hpp>
@@ -36,14 +36,9 @@
 #include <string_view>
 #include <utility>
 
+#include "outbox.hpp"
+
 namespace mini_redis {
-
-/// A published message as it travels to every subscriber of its channel:
-/// shared, so a large message is not copied once per subscriber.
-using Payload = std::shared_ptr<const std::string>;
-
-/// The receiving end of one channel subscription.
-using ChannelReceiver = corio::sync::broadcast::Receiver<Payload>;
 
 /// Why INCR failed.
 enum class IncrError {
@@ -59,10 +54,7 @@ enum class SetCondition {
 };
 
 /// Settings of a Db.
-struct DbOptions {
-    /// Messages a subscriber may fall behind before it loses the oldest.
-    std::size_t channel_capacity = 1024;
-};
+struct DbOptions {};
 
 /// A handle to the shared key space and channels; copies share them.
 /// Every member is safe to call from any thread of the runtime.
@@ -95,16 +87,18 @@ public:
     /// when it has no deadline, -2 when there is no such key.
     std::int64_t ttl_millis(std::string_view key) const;
 
-    /// PUBLISH: hands `message` to every current subscriber of `channel`
-    /// without waiting for any; how many subscriptions it reached.
+    /// PUBLISH: queues `message` in the outbox of every current subscriber
+    /// of `channel`, without waiting for any; how many it was queued for (a
+    /// subscriber cut off by its output limits is not counted).
     std::size_t publish(std::string_view channel, Payload message);
 
-    /// A new subscription to `channel`: it receives every message published
-    /// from now on. Drop the receiver, then call release_channel().
-    ChannelReceiver subscribe(std::string_view channel);
+    /// Subscribes `outbox` to `channel`: every message published there from
+    /// now on is queued in it. Subscribing twice queues each message twice.
+    void subscribe(std::string_view channel, std::shared_ptr<Outbox> outbox);
 
-    /// Removes `channel` when it has no subscriber left (call after dropping a receiver).
-    void release_channel(std::string_view channel);
+    /// Ends the subscription of `outbox` to `channel`; the channel goes with
+    /// its last subscriber.
+    void unsubscribe(std::string_view channel, const Outbox* outbox);
 
     /// How many channels have at least one subscriber (for tests).
     std::size_t channel_count() const;

@@ -35,10 +35,12 @@ struct ServerOptions {
     std::uint32_t max_connections = 10'000;
     /// How long run() waits for open connections after shutdown.
     std::chrono::milliseconds shutdown_grace{5'000};
-    /// A subscriber whose socket accepts no bytes for this long (it does not
-    /// read its messages) is disconnected. Until then, messages it falls
-    /// behind on by more than the channel capacity are dropped for it.
-    std::chrono::milliseconds subscriber_write_timeout{5'000};
+    /// A subscriber's output-buffer limits (Redis's `client-output-buffer-limit
+    /// pubsub 32mb 8mb 60`): its queued messages and unwritten replies over
+    /// the hard limit, or over the soft one for longer than the period, and
+    /// it is disconnected. Until then it loses no message, however slowly it
+    /// reads.
+    OutputLimits pubsub_limits;
     /// The key space and channels.
     DbOptions db;
 };

@@ -30,41 +30,30 @@ corio::Task<void> drain(corio::net::TcpStream& stream) {
     }
 }
 
-/// The future that waits for the next message on any of a session's
-/// subscriptions. Each subscription keeps its receive in progress (not this
-/// future), so nothing is lost when this future loses a select. Polls the
-/// subscriptions from a rotating start, so a busy channel cannot starve the
-/// others.
-class NextMessage {
+/// The next messages of a subscriber: up to `budget` bytes of them taken
+/// from its outbox (nothing when the output limits cut it off).
+/// Cancellation-safe: a pending poll takes nothing.
+class TakeMessages {
 public:
-    struct Delivery {
-        Subscription* subscription;
-        std::expected<Payload, corio::sync::broadcast::RecvError> message;
-    };
-    using Output = Delivery;
-
-    NextMessage(std::vector<std::unique_ptr<Subscription>>& subscriptions, std::size_t& rotation) noexcept
-        : subscriptions_(&subscriptions), rotation_(&rotation) {}
-
-    corio::Poll<Output> poll(corio::Context& cx) {
-        std::size_t n = subscriptions_->size();
-        std::size_t start = (*rotation_)++ % (n == 0 ? 1 : n);
-        for (std::size_t k = 0; k < n; ++k) {
-            Subscription& sub = *(*subscriptions_)[(start + k) % n];
-            if (!sub.receiving) sub.receiving.emplace(sub.receiver);
-            auto p = sub.receiving->poll(cx);
-            if (p.is_pending()) continue;
-            sub.receiving.reset();
-            return corio::Ready(Delivery{&sub, std::move(p).take()});
-        }
-        // Every receive stored the waker (with no subscription, nothing can
-        // arrive here and a select's other branches wake the task).
-        return corio::Pending;
-    }
+    using Output = std::deque<Outgoing>;
+    TakeMessages(Outbox& outbox, std::size_t budget) noexcept : outbox_(&outbox), budget_(budget) {}
+    corio::Poll<Output> poll(corio::Context& cx) { return outbox_->poll_take(cx, budget_); }
 
 private:
-    std::vector<std::unique_ptr<Subscription>>* subscriptions_;
-    std::size_t* rotation_;
+    Outbox* outbox_;
+    std::size_t budget_;
+};
+
+/// Ready once the output limits cut the subscriber off: raced against a
+/// write that a subscriber which does not read would hold up for ever.
+class CutOff {
+public:
+    using Output = bool;
+    explicit CutOff(Outbox& outbox) noexcept : outbox_(&outbox) {}
+    corio::Poll<bool> poll(corio::Context& cx) { return outbox_->poll_cut_off(cx); }
+
+private:
+    Outbox* outbox_;
 };
 
 }  // namespace
@@ -76,11 +65,7 @@ Session::Session(corio::net::TcpStream stream, std::shared_ptr<ServerState> stat
       client_id_(state_->next_client_id.fetch_add(1)) {}
 
 Session::~Session() {
-    // Drop every receiver first, then let the Db remove channels left empty.
-    std::vector<std::string> channels;
-    for (auto& sub : subscriptions_) channels.push_back(sub->channel);
-    subscriptions_.clear();
-    for (const std::string& channel : channels) state_->db.release_channel(channel);
+    for (const auto& [channel, order] : channels_) state_->db.unsubscribe(channel, outbox_.get());
 }
 
 corio::Task<void> Session::run() {
@@ -90,7 +75,7 @@ corio::Task<void> Session::run() {
         // cancellation-safe (what it read stays in the read buffer), and so
         // is a message receive, so whichever loses the select loses nothing.
         std::optional<Request> request;
-        if (subscriptions_.empty()) {
+        if (!subscribed()) {
             auto next = corio::stream::next(conn_);
             auto event = co_await corio::select_biased(next, stop_);
             if (event.index() == 1) co_return;
@@ -98,11 +83,13 @@ corio::Task<void> Session::run() {
             if (!request) co_return;  // end of stream
         } else {
             auto next = corio::stream::next(conn_);
-            NextMessage message(subscriptions_, rotation_);
-            auto event = co_await corio::select(next, message, stop_);
+            TakeMessages messages(*outbox_, kFlushAbove);
+            auto event = co_await corio::select(next, messages, stop_);
             if (event.index() == 2) co_return;
             if (event.index() == 1) {
-                deliver(std::get<1>(event).subscription, std::move(std::get<1>(event).message));
+                const auto& batch = std::get<1>(event);
+                if (batch.empty()) co_return;  // cut off by the output limits
+                deliver(batch);
             } else {
                 request = std::move(std::get<0>(event));
                 if (!request) co_return;
@@ -164,55 +151,48 @@ corio::Task<bool> Session::send_output() {
     corio::io::Result<void> written;
     // A client that does not read its replies must not hold up a shutdown:
     // the flush loses to the stop signal (and the connection is dropped).
-    if (subscriptions_.empty()) {
+    if (!subscribed()) {
         auto flush = corio::sink::flush(conn_);
         auto event = co_await corio::select_biased(flush, stop_);
         if (event.index() == 1) co_return false;
         written = std::get<0>(event);
     } else {
-        // A subscriber that stopped reading is disconnected after a while
-        // rather than kept (with its messages) for ever.
-        auto flush = corio::time::timeout(state_->options.subscriber_write_timeout, corio::sink::flush(conn_));
-        auto event = co_await corio::select_biased(flush, stop_);
-        if (event.index() == 1) co_return false;
-        auto& in_time = std::get<0>(event);
-        if (!in_time) co_return false;
-        written = *in_time;
+        // A subscriber that stopped reading holds its messages until its
+        // output limits cut it off; the write loses to that.
+        outbox_->set_pending_output(conn_.write_buffer().size());
+        auto flush = corio::sink::flush(conn_);
+        CutOff cut_off(*outbox_);
+        auto event = co_await corio::select_biased(flush, stop_, cut_off);
+        if (event.index() != 0) co_return false;
+        written = std::get<0>(event);
+        outbox_->set_pending_output(0);
+        release_if_large(conn_.write_buffer());  // a drained backlog gives its memory back
     }
     co_return written.has_value();
 }
 
-void Session::deliver(Subscription* sub, std::expected<Payload, corio::sync::broadcast::RecvError> message) {
-    if (message) {
+void Session::deliver(const std::deque<Outgoing>& messages) {
+    for (const Outgoing& m : messages) {
         reply(resp::ArrayHeader{3});
         reply(resp::Bulk{"message"});
-        reply(resp::Bulk{sub->channel});
-        reply(resp::Bulk{**message});
-        return;
+        reply(resp::Bulk{*m.channel});
+        reply(resp::Bulk{*m.message});
     }
-    // Lagged: the oldest messages were dropped for this slow subscriber; the
-    // next receive continues with the oldest one kept. Closed cannot happen
-    // while the Db holds the channel's sender, but if it does, the
-    // subscription is over.
-    if (message.error().is_closed()) remove_subscription(sub->channel);
 }
 
 void Session::add_subscription(std::string_view channel) {
-    for (auto& sub : subscriptions_) {
-        if (sub->channel == channel) return;
-    }
-    subscriptions_.push_back(std::make_unique<Subscription>(std::string(channel), state_->db.subscribe(channel)));
+    if (channels_.contains(channel)) return;
+    if (!outbox_) outbox_ = std::make_shared<Outbox>(state_->options.pubsub_limits);
+    channels_.emplace(channel, ++subscriptions_made_);
+    state_->db.subscribe(channel, outbox_);
 }
 
 bool Session::remove_subscription(std::string_view channel) {
-    for (auto it = subscriptions_.begin(); it != subscriptions_.end(); ++it) {
-        if ((*it)->channel != channel) continue;
-        std::string name = std::move((*it)->channel);
-        subscriptions_.erase(it);  // drops the receiver
-        state_->db.release_channel(name);
-        return true;
-    }
-    return false;
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) return false;
+    state_->db.unsubscribe(channel, outbox_.get());
+    channels_.erase(it);
+    return true;
 }
 
 corio::Task<void> serve_connection(corio::net::TcpStream stream, std::shared_ptr<ServerState> state,

@@ -10,29 +10,32 @@
 // costs one read and one write, and shutdown is only noticed between
 // batches: a command that started always completes and its reply is sent.
 //
-// A subscriber that does not read: its messages stay in the broadcast
-// channels (bounded by their capacity) while its socket is full, the oldest
-// being dropped for it as it falls further behind; publishers never wait. If
-// its socket accepts nothing for subscriber_write_timeout, it is
-// disconnected.
+// Subscribe mode: the connection has one Outbox, which every channel it
+// subscribed to pushes into, in publish order. The loop takes up to
+// kFlushAbove bytes of messages at a time, encodes and writes them. A
+// subscriber that does not read: its messages wait in the outbox while its
+// socket is full; publishers never wait; once the output limits cut it off
+// (the outbox frees its queue at once), the connection is closed.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <corio/cancel.hpp>
 #include <corio/net.hpp>
-#include <corio/sync/broadcast.hpp>
 #include <corio/sync/semaphore.hpp>
 #include <corio/task.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
 #include "connection.hpp"
@@ -41,6 +44,12 @@
 #include "server.hpp"
 
 namespace mini_redis {
+
+/// Looks strings up by std::string_view.
+struct ChannelHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
 
 /// What every connection of one server shares.
 struct ServerState {
@@ -56,20 +65,6 @@ struct ServerState {
     corio::CancellationToken shutdown;
     /// The next connection id (CLIENT ID).
     std::atomic<std::int64_t> next_client_id{1};
-};
-
-/// One channel a connection subscribed to.
-struct Subscription {
-    /// A subscription to `name` receiving through `rx`.
-    Subscription(std::string name, ChannelReceiver rx) : channel(std::move(name)), receiver(std::move(rx)) {}
-
-    /// The channel's name.
-    std::string channel;
-    /// Where its messages arrive.
-    ChannelReceiver receiver;
-    /// The receive in progress, kept across waits so a message it was about
-    /// to take is never lost. Declared after `receiver`, which it refers to.
-    std::optional<corio::sync::broadcast::Recv<Payload>> receiving;
 };
 
 /// The state of one client connection and the commands it can run.
@@ -101,9 +96,10 @@ private:
     Batch execute_batch(std::optional<Request> request);
     Batch refuse_request(std::error_code error);
     corio::Task<bool> send_output();
-    void deliver(Subscription* sub, std::expected<Payload, corio::sync::broadcast::RecvError> message);
+    void deliver(const std::deque<Outgoing>& messages);
     void add_subscription(std::string_view channel);
     bool remove_subscription(std::string_view channel);
+    bool subscribed() const noexcept { return !channels_.empty(); }
 
     // commands.cpp
     void execute(Args args);
@@ -138,8 +134,11 @@ private:
     corio::Cancelled stop_;  // long-lived: raced against every read
     std::int64_t client_id_;
     std::string client_name_;
-    std::vector<std::unique_ptr<Subscription>> subscriptions_;  // boxed: their receives must not move
-    std::size_t rotation_ = 0;                                  // where NextMessage starts polling
+    std::shared_ptr<Outbox> outbox_;  // made at the first SUBSCRIBE; what its channels push into
+    // The channels subscribed to, each with its subscription number (an
+    // UNSUBSCRIBE of all answers in subscription order).
+    std::unordered_map<std::string, std::uint64_t, ChannelHash, std::equal_to<>> channels_;
+    std::uint64_t subscriptions_made_ = 0;
     bool quit_ = false;
 };
 

@@ -160,9 +160,12 @@ void SimStream::on_close() noexcept {
     ConnectionEnd& me = conn_->ends[side_];
     me.socket = nullptr;
     me.closed = true;
+    bool unread = me.unread() > 0;
     me.inbox.clear();
     me.read_pos = 0;
-    if (!conn_->dead && conn_->established && !me.write_shut && !me.error) {
+    if (unread) {
+        conn_->reset(errc(std::errc::connection_reset));  // as Linux: closing with unread input sends a reset
+    } else if (!conn_->dead && conn_->established && !me.write_shut && !me.error) {
         me.write_shut = true;
         Pipe& pipe = conn_->toward[1 - side_];
         time::Instant at = std::max(net_.arrival(), pipe.last_at);

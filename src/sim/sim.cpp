@@ -2,6 +2,7 @@
 // check_determinism, over the World that runs a simulation.
 #include "corio/sim.hpp"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -22,7 +23,10 @@ std::uint64_t default_seed(bool& random) {
             random = false;
             return seed;
         }
-        std::fprintf(stderr, "corio::sim: CORIO_SEED=%s is not a number; using a random seed\n", env);
+        static std::atomic<bool> warned{false};  // once per process, not per Builder
+        if (!warned.exchange(true)) {
+            std::fprintf(stderr, "corio::sim: CORIO_SEED=%s is not a number; using random seeds\n", env);
+        }
     }
     random = true;
     std::random_device device;

@@ -1,8 +1,9 @@
 // Tests of the shared state (db.hpp): strings with NX/XX, INCR, expiry by
 // the background task on the paused clock (including the wake-up when an
 // earlier deadline arrives, and 200,000 keys expiring at one instant removed
-// in batches that let other tasks run), and pub/sub channels: fan-out, lag
-// without blocking the publisher, and removal with the last subscriber.
+// in batches that let other tasks run), and pub/sub: fan-out in publish
+// order, no loss without blocking the publisher, the output limits, and
+// removal with the last subscriber.
 #include "db.hpp"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,8 @@
 #include <corio/runtime.hpp>
 #include <corio/task.hpp>
 #include <corio/time.hpp>
+#include <cstdint>
+#include <deque>
 #include <expected>
 #include <limits>
 #include <memory>
@@ -172,47 +175,121 @@ TEST(Db, ExpiringManyKeysAtOneInstantYieldsToOtherTasksBetweenBatches) {
     EXPECT_EQ(result->other_key_missing, 0);
 }
 
+/// Everything `outbox` holds now (it must hold something).
+std::deque<Outgoing> take_all(Outbox& outbox) {
+    corio::Waker waker = corio::Waker::noop();
+    corio::Context cx(waker);
+    auto taken = outbox.poll_take(cx, SIZE_MAX);
+    EXPECT_TRUE(taken.is_ready());
+    return taken.is_ready() ? std::move(taken).take() : std::deque<Outgoing>();
+}
+
 corio::Task<void> fan_out_body() {
     DbDropGuard guard;
     Db db = guard.db();
     EXPECT_EQ(db.publish("news", payload("nobody")), 0u);
     EXPECT_EQ(db.channel_count(), 0u);
-    {
-        ChannelReceiver a = db.subscribe("news");
-        ChannelReceiver b = db.subscribe("news");
-        EXPECT_EQ(db.channel_count(), 1u);
-        EXPECT_EQ(db.publish("news", payload("hello")), 2u);
-        auto got_a = co_await a.recv();
-        auto got_b = co_await b.recv();
-        EXPECT_TRUE(got_a && **got_a == "hello");
-        EXPECT_TRUE(got_b && **got_b == "hello");
-        db.release_channel("news");  // still subscribed: stays
-        EXPECT_EQ(db.channel_count(), 1u);
-    }
-    db.release_channel("news");
-    EXPECT_EQ(db.channel_count(), 0u) << "the channel goes with its last subscriber";
+    auto a = std::make_shared<Outbox>(OutputLimits{});
+    auto b = std::make_shared<Outbox>(OutputLimits{});
+    db.subscribe("news", a);
+    db.subscribe("news", b);
+    db.subscribe("sport", a);
+    EXPECT_EQ(db.channel_count(), 2u);
+    EXPECT_EQ(db.publish("news", payload("hello")), 2u);
+    EXPECT_EQ(db.publish("sport", payload("goal")), 1u);
+    auto got_a = take_all(*a);
+    auto got_b = take_all(*b);
+    EXPECT_EQ(got_a.size(), 2u);
+    CO_ASSERT_TRUE((got_a.size()) == (2u));
+    EXPECT_EQ(*got_a[0].channel, "news");
+    EXPECT_EQ(*got_a[0].message, "hello");
+    EXPECT_EQ(*got_a[1].channel, "sport") << "one queue per subscriber keeps publish order across channels";
+    EXPECT_EQ(got_b.size(), 1u);
+    CO_ASSERT_TRUE((got_b.size()) == (1u));
+    EXPECT_EQ(*got_b[0].message, "hello");
+    db.unsubscribe("news", a.get());
+    EXPECT_EQ(db.channel_count(), 2u) << "b is still on news";
+    db.unsubscribe("news", b.get());
+    db.unsubscribe("sport", a.get());
+    EXPECT_EQ(db.channel_count(), 0u) << "a channel goes with its last subscriber";
     EXPECT_EQ(db.publish("news", payload("late")), 0u);
+    co_return;
 }
 
-TEST(Db, PublishReachesEverySubscriberAndTheChannelGoesWithTheLast) { paused_runtime().block_on(fan_out_body()); }
+TEST(Db, PublishReachesEverySubscriberInPublishOrderAndTheChannelGoesWithTheLast) {
+    paused_runtime().block_on(fan_out_body());
+}
 
-corio::Task<void> lag_body() {
-    DbOptions options;
-    options.channel_capacity = 4;
-    DbDropGuard guard(options);
+corio::Task<void> slow_subscriber_body() {
+    DbDropGuard guard;
     Db db = guard.db();
-    ChannelReceiver slow = db.subscribe("c");
-    for (int i = 0; i < 10; ++i) EXPECT_EQ(db.publish("c", payload(std::to_string(i))), 1u);  // never waits
-    auto first = co_await slow.recv();
-    CO_ASSERT_FALSE(first.has_value());
-    EXPECT_TRUE(first.error().is_lagged());
-    EXPECT_EQ(first.error().missed(), 6u);
-    auto next = co_await slow.recv();
-    CO_ASSERT_TRUE(next.has_value());
-    EXPECT_EQ(**next, "6") << "a lagging subscriber goes on with the oldest message kept";
+    auto slow = std::make_shared<Outbox>(OutputLimits{});
+    db.subscribe("c", slow);
+    for (int i = 0; i < 10'000; ++i) EXPECT_EQ(db.publish("c", payload(std::to_string(i))), 1u);  // never waits
+    auto got = take_all(*slow);
+    EXPECT_EQ(got.size(), 10'000u) << "nothing is dropped while the subscriber stays";
+    CO_ASSERT_TRUE((got.size()) == (10'000u));
+    for (int i = 0; i < 10'000; ++i) CO_ASSERT_TRUE(*got[i].message == std::to_string(i));
+    EXPECT_EQ(slow->bytes(), 0u);
+    db.unsubscribe("c", slow.get());
 }
 
-TEST(Db, ASlowSubscriberLosesTheOldestMessagesAndNeverBlocksThePublisher) { paused_runtime().block_on(lag_body()); }
+TEST(Db, ASlowSubscriberLosesNothingAndNeverBlocksThePublisher) { paused_runtime().block_on(slow_subscriber_body()); }
+
+corio::Task<void> hard_limit_body() {
+    DbDropGuard guard;
+    Db db = guard.db();
+    auto outbox = std::make_shared<Outbox>(OutputLimits{.hard_bytes = 10'000, .soft_bytes = 0});
+    db.subscribe("c", outbox);
+    const std::string kilobyte(1000, 'x');
+    int reached = 0;
+    for (int i = 0; i < 20; ++i) reached += static_cast<int>(db.publish("c", payload(kilobyte)));
+    EXPECT_EQ(reached, 9) << "the tenth message passes 10,000 bytes (1,040 each): the subscriber is cut off";
+    EXPECT_TRUE(outbox->cut_off());
+    EXPECT_EQ(outbox->bytes(), 0u) << "its queue is freed at once";
+    corio::Waker waker = corio::Waker::noop();
+    corio::Context cx(waker);
+    auto taken = outbox->poll_take(cx, SIZE_MAX);
+    CO_ASSERT_TRUE(taken.is_ready());
+    EXPECT_TRUE(taken->empty()) << "a cut-off outbox hands out nothing";
+    db.unsubscribe("c", outbox.get());
+}
+
+TEST(Db, ASubscriberOverItsHardOutputLimitIsCutOff) { paused_runtime().block_on(hard_limit_body()); }
+
+corio::Task<void> soft_limit_body() {
+    DbDropGuard guard;
+    Db db = guard.db();
+    auto outbox = std::make_shared<Outbox>(OutputLimits{.hard_bytes = 0, .soft_bytes = 2'000, .soft_period = 60s});
+    db.subscribe("c", outbox);
+    const std::string kilobyte(1000, 'x');
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(db.publish("c", payload(kilobyte)), 1u);  // over the soft limit from now
+    co_await corio::time::sleep(59s);
+    EXPECT_EQ(db.publish("c", payload(kilobyte)), 1u) << "59 s over the soft limit is allowed";
+    co_await corio::time::sleep(2s);
+    EXPECT_EQ(db.publish("c", payload(kilobyte)), 0u) << "61 s over it is not";
+    EXPECT_TRUE(outbox->cut_off());
+    db.unsubscribe("c", outbox.get());
+}
+
+TEST(Db, ASubscriberOverItsSoftLimitForLongerThanThePeriodIsCutOff) { paused_runtime().block_on(soft_limit_body()); }
+
+corio::Task<void> soft_limit_reset_body() {
+    DbDropGuard guard;
+    Db db = guard.db();
+    auto outbox = std::make_shared<Outbox>(OutputLimits{.hard_bytes = 0, .soft_bytes = 2'000, .soft_period = 60s});
+    db.subscribe("c", outbox);
+    const std::string kilobyte(1000, 'x');
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(db.publish("c", payload(kilobyte)), 1u);
+    co_await corio::time::sleep(50s);
+    (void)take_all(*outbox);  // the subscriber catches up: back under the soft limit
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(db.publish("c", payload(kilobyte)), 1u);
+    co_await corio::time::sleep(50s);
+    EXPECT_EQ(db.publish("c", payload(kilobyte)), 1u) << "the period starts again after it caught up";
+    db.unsubscribe("c", outbox.get());
+}
+
+TEST(Db, CatchingUpRestartsTheSoftLimitPeriod) { paused_runtime().block_on(soft_limit_reset_body()); }
 
 }  // namespace
 }  // namespace mini_redis

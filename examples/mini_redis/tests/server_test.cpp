@@ -319,16 +319,14 @@ corio::Task<void> pubsub(SocketAddr addr) {
     EXPECT_EQ(reached.value_or(-1), 3);
     reached = co_await publisher->publish("sport", "goal");
     EXPECT_EQ(reached.value_or(-1), 3);
-    // Each channel is its own broadcast channel, so messages keep their order
-    // within a channel but not across channels (as in Tokio's mini-redis): a
-    // subscriber that had both waiting may get "sport" first.
+    // One queue per subscriber: messages keep their publish order across
+    // channels too, as in Redis.
     for (Subscriber& sub : subscribers) {
         Result<std::optional<Message>> first = co_await sub.next_message();
         CO_ASSERT_TRUE(first.has_value() && first->has_value());
         Result<std::optional<Message>> second = co_await sub.next_message();
         CO_ASSERT_TRUE(second.has_value() && second->has_value());
         std::vector<Message> got{**first, **second};
-        if (got[0].channel != "news") std::swap(got[0], got[1]);
         EXPECT_EQ(got[0], (Message{"news", "extra"}));
         EXPECT_EQ(got[1], (Message{"sport", "goal"}));
     }
@@ -383,8 +381,8 @@ corio::Task<void> stalled_subscriber(SocketAddr addr) {
     CO_ASSERT_TRUE(publisher.has_value());
     const std::string big(64 * 1024, 'x');
     // Every PUBLISH is answered at once however far behind the subscriber
-    // is; once its socket has stayed full past the write timeout it is
-    // disconnected and the channel is gone (PUBLISH reaches nobody).
+    // is; once what waits for it passes its hard output limit (1 MiB here)
+    // it is cut off and disconnected (PUBLISH reaches nobody).
     for (int i = 0; i < 2000; ++i) {
         auto publish = publisher->publish("flood", big);
         auto reached = co_await corio::time::timeout(2s, std::move(publish));
@@ -396,10 +394,35 @@ corio::Task<void> stalled_subscriber(SocketAddr addr) {
     ADD_FAILURE() << "the stalled subscriber was never disconnected";
 }
 
+corio::Task<void> late_reader(SocketAddr addr) {
+    Result<Client> client = co_await Client::connect(addr);
+    CO_ASSERT_TRUE(client.has_value());
+    std::vector<std::string> channels{"a", "b"};
+    Result<Subscriber> sub = co_await std::move(*client).subscribe(channels);
+    CO_ASSERT_TRUE(sub.has_value());
+    Result<Client> publisher = co_await Client::connect(addr);
+    CO_ASSERT_TRUE(publisher.has_value());
+    // 20,000 messages (about 1.3 MB) published while the subscriber reads
+    // nothing: far more than its socket buffers hold, far under its limits.
+    constexpr int kMessages = 20'000;
+    for (int i = 0; i < kMessages; ++i) {
+        Result<std::int64_t> reached = co_await publisher->publish(i % 2 == 0 ? "a" : "b", std::to_string(i));
+        EXPECT_EQ(reached.value_or(-1), 1) << "PUBLISH " << i;
+        CO_ASSERT_TRUE((reached.value_or(-1)) == (1));
+    }
+    for (int i = 0; i < kMessages; ++i) {
+        Result<std::optional<Message>> got = co_await sub->next_message();
+        CO_ASSERT_TRUE(got.has_value() && got->has_value());
+        EXPECT_EQ(**got, (Message{i % 2 == 0 ? "a" : "b", std::to_string(i)})) << "in publish order, none lost";
+        CO_ASSERT_TRUE((**got) == ((Message{i % 2 == 0 ? "a" : "b", std::to_string(i)})));
+    }
+}
+
+TEST_P(Server, ASubscriberThatReadsLateGetsEveryMessageInPublishOrder) { run_test(late_reader); }
+
 TEST_P(Server, ASubscriberThatReadsNothingNeverBlocksPublishersAndIsDisconnected) {
     ServerOptions options;
-    options.db.channel_capacity = 16;
-    options.subscriber_write_timeout = 200ms;
+    options.pubsub_limits.hard_bytes = 1024 * 1024;
     run_test(stalled_subscriber, options);
 }
 

@@ -29,16 +29,14 @@
 //     gone.
 //  3. Pub/sub: the subscriber receives, per channel, exactly the messages
 //     published, in publish order. TCP stalls under a partition and loses
-//     nothing, and the server's writes to the partitioned subscriber fit in
-//     the simulated send window (256 KiB), so its flush never waits and its
-//     subscriber_write_timeout (5 s, longer than the partition) never fires:
-//     every message published during the partition is delivered, after the
-//     repair. Both are asserted (contents, order, arrival after the repair).
+//     nothing, and what waits for the partitioned subscriber (in the send
+//     window, 256 KiB in the simulation, and its outbox) stays far under its
+//     output limits: every message published during the partition is
+//     delivered, after the repair. Both are asserted (contents, order, arrival after the repair).
 //  4. The partition bites: one of c3's requests waited at least kPartition.
-// A second scenario shows the limit of 3: a subscriber partitioned for
-// longer than ServerOptions::subscriber_write_timeout, with more messages
-// than the send window holds, is dropped by the server; it gets an in-order
-// prefix, then the end of the connection.
+// A second scenario shows the limit of 3: a subscriber partitioned while
+// more is published to it than its hard output limit allows is cut off by
+// the server; it gets an in-order prefix, then the end of the connection.
 // The MiniRedisSimChecks tests break the scenario on purpose (a stray value,
 // a wrong expiry, a message recorded but never published) and expect each
 // check to fail with the seed in its message.
@@ -508,19 +506,18 @@ TEST(MiniRedisSimChecks, APartitionThatDoesNotBiteIsCaught) {
 
 // ---- a partition longer than the server waits for a subscriber ----------------------
 //
-// The other side of check 3: mini-redis does not keep messages for ever for
-// a subscriber that cannot take them. Its socket accepts bytes until the
-// send window (256 KiB in the simulation) is full; the flush then waits, and
-// after ServerOptions::subscriber_write_timeout the server drops the
-// connection. What the subscriber then gets after the repair, asserted here:
-// the messages from the first one on, in order, with none missing, up to
-// where the window filled (fewer than were published), then the end of the
-// connection (a clean close, or one in the middle of the frame that did
-// not fit), never a reset and never a message out of order.
+// The other side of check 3: mini-redis does not keep messages without
+// bound for a subscriber that cannot take them. Its socket accepts bytes
+// until the send window (256 KiB in the simulation) is full; the rest wait
+// in its outbox, and once they pass ServerOptions::pubsub_limits.hard_bytes
+// the server cuts the subscriber off and closes the connection. What the subscriber then gets after the repair,
+// asserted here: the messages from the first one on, in order, with none missing, up to where the window filled (fewer
+// than were published), then the end of the connection (a clean close, or one in the middle of the frame that did not
+// fit), never a reset and never a message out of order.
 
 constexpr int kBigMessages = 100;
 constexpr std::size_t kBigMessageSize = 8 * 1024;  // 100 of them: 800 KiB, three windows
-constexpr auto kWriteTimeout = 2s;
+constexpr std::size_t kHardLimit = 256 * 1024;     // what may wait in the outbox and write buffer
 
 struct Flood {
     bool subscribed = false;
@@ -538,9 +535,9 @@ corio::Task<void> flood_publisher(std::shared_ptr<Flood> f) {
     for (int i = 0; i < kBigMessages; ++i) {
         expect_ok(co_await client.publish("flood", std::to_string(i) + ":" + padding), "PUBLISH flood");
     }
-    // The window filled before the last PUBLISH was answered, so the
-    // server's flush has waited kWriteTimeout by now, and given up.
-    co_await corio::time::sleep(kWriteTimeout + 1s);
+    // The window filled and the outbox passed the hard limit before the
+    // last PUBLISH was answered: the server has cut the subscriber off.
+    co_await corio::time::sleep(3s);
     sim::repair("server", "subscriber");
     f->repaired_at = Instant::now();
 }
@@ -570,9 +567,9 @@ corio::Task<void> flood_subscriber(std::shared_ptr<Flood> f) {
     }
 }
 
-TEST(MiniRedisSim, ASubscriberPartitionedPastTheWriteTimeoutGetsAnInOrderPrefixThenTheEnd) {
+TEST(MiniRedisSim, ASubscriberPartitionedPastItsOutputLimitGetsAnInOrderPrefixThenTheEnd) {
     ServerOptions options;
-    options.subscriber_write_timeout = kWriteTimeout;
+    options.pubsub_limits.hard_bytes = kHardLimit;
     for (std::uint64_t seed = 1; seed <= 100; ++seed) {
         auto f = std::make_shared<Flood>();
         sim::Sim s = builder(seed).build();
