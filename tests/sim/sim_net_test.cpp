@@ -81,6 +81,23 @@ Task<std::string> read_to_end(net::TcpStream& s) {
     }
 }
 
+/// A server on port 7000 that echoes each connection until it ends, then closes it.
+Task<void> echo_like_server() {
+    net::TcpListener listener = listen_on("0.0.0.0:7000");
+    for (;;) {
+        auto conn = co_await listener.accept();
+        if (!conn) continue;
+        spawn(task_of([s = std::move(conn->first)]() mutable -> Task<void> {
+            std::byte buf[256];
+            for (;;) {
+                auto n = co_await s.read(buf);
+                if (!n || *n == 0) co_return;
+                if (!co_await s.write_all(std::span(buf, *n))) co_return;
+            }
+        }));
+    }
+}
+
 std::span<const std::byte> bytes_of(std::string_view text) { return std::as_bytes(std::span(text.data(), text.size())); }
 
 // ---- lookup_host and addresses --------------------------------------------------------
@@ -516,6 +533,132 @@ TEST(SimNetTcp, AWriterGetsAtMost256KiBAheadOfAReaderThatDoesNotRead) {
     EXPECT_EQ(received, kMiB);
 }
 
+TEST(SimNetTcp, AConnectAcrossAPartitionWaitsUntilRepairAndCanTimeOut) {
+    std::optional<bool> first_timed_out;
+    std::optional<std::error_code> second_error;
+    std::chrono::nanoseconds second_waited{0};
+    auto sim = sim::Builder().seed(16).latency(1ms, 10ms).build();
+    sim.host("server", echo_like_server);
+    sim.client("client", task_of([&]() -> Task<void> {
+                   co_await time::sleep(1ms);
+                   net::SocketAddr addr = co_await resolve("server:7000");
+                   sim::partition("client", "server");
+                   auto first = co_await time::timeout(2s, net::TcpStream::connect(addr));
+                   first_timed_out = !first.has_value();
+                   spawn(task_of([]() -> Task<void> {
+                       co_await time::sleep(1s);
+                       sim::repair("client", "server");
+                   }));
+                   time::Instant start = time::Instant::now();
+                   auto second = co_await net::TcpStream::connect(addr);
+                   second_waited = time::Instant::now() - start;
+                   second_error = second ? std::error_code() : second.error();
+               }));
+    sim.run();
+    EXPECT_EQ(first_timed_out, std::optional<bool>(true));
+    ASSERT_TRUE(second_error);
+    EXPECT_FALSE(*second_error) << second_error->message();
+    EXPECT_GE(second_waited, 1s);
+    EXPECT_LE(second_waited, 1s + 20ms);
+}
+
+TEST(SimNetTcp, ClosingAListenerResetsTheConnectionsItHadNotAccepted) {
+    std::optional<std::error_code> read_error;
+    std::optional<std::size_t> read_bytes;
+    auto sim = sim::Builder().seed(17).build();
+    sim.host("server", software([]() -> Task<void> {
+                 {
+                     net::TcpListener listener = listen_on("0.0.0.0:7000");
+                     co_await time::sleep(200ms);  // never accepts
+                 }
+                 co_await sleep_forever();
+             }));
+    sim.client("client", task_of([&]() -> Task<void> {
+                   co_await time::sleep(1ms);
+                   auto s = co_await net::TcpStream::connect(co_await resolve("server:7000"));
+                   if (!s) co_return;  // refused is also fine: the handshake never finished
+                   std::byte buf[8];
+                   auto n = co_await s->read(buf);
+                   if (n) {
+                       read_bytes = *n;
+                   } else {
+                       read_error = n.error();
+                   }
+               }));
+    sim.run();
+    EXPECT_FALSE(read_bytes) << "read " << *read_bytes << " bytes from a connection nobody accepted";
+    if (read_error) {
+        EXPECT_EQ(*read_error, std::errc::connection_reset) << read_error->message();
+    }
+}
+
+/// Reads `half` until the end of the stream; throws on an error.
+Task<std::string> read_half_to_end(net::TcpStream::OwnedReadHalf& half) {
+    std::string out;
+    std::byte buf[64];
+    for (;;) {
+        auto n = co_await half.read(buf);
+        if (!n) throw std::runtime_error("read: " + n.error().message());
+        if (*n == 0) co_return out;
+        out.append(reinterpret_cast<const char*>(buf), *n);
+    }
+}
+
+TEST(SimNetTcp, SplitHalvesReadAndWriteFromTwoTasks) {
+    std::string got;
+    auto sim = sim::Builder().seed(18).latency(1ms, 20ms).build();
+    sim.host("server", echo_like_server);
+    sim.client("client", task_of([&]() -> Task<void> {
+                   net::TcpStream s = co_await connect_to("server:7000");
+                   auto [reader, writer] = std::move(s).into_split();
+                   auto writing = spawn(task_of([w = std::move(writer)]() mutable -> Task<void> {
+                       for (int i = 0; i < 10; ++i) {
+                           if (!co_await w.write_all(std::string_view("abc"))) throw std::runtime_error("write");
+                           co_await time::sleep(3ms);
+                       }
+                   }));  // dropping the write half at its end shuts the write direction down
+                   got = co_await read_half_to_end(reader);
+                   co_await std::move(writing);
+               }));
+    sim.run();
+    std::string expected;
+    for (int i = 0; i < 10; ++i) expected += "abc";
+    EXPECT_EQ(got, expected);
+}
+
+TEST(SimNetTcp, ReadableAndTryReadWorkOnSimulatedStreams) {
+    std::string got;
+    std::optional<std::error_code> second_try;
+    auto sim = sim::Builder().seed(19).build();
+    sim.host("server", software([]() -> Task<void> {
+                 net::TcpListener listener = listen_on("0.0.0.0:7000");
+                 auto conn = co_await listener.accept();
+                 if (!conn) throw std::runtime_error("accept");
+                 co_await time::sleep(50ms);
+                 if (!co_await conn->first.write_all(std::string_view("hello"))) throw std::runtime_error("write");
+                 co_await sleep_forever();
+             }));
+    sim.client("client", task_of([&]() -> Task<void> {
+                   net::TcpStream s = co_await connect_to("server:7000");
+                   std::byte buf[16];
+                   for (;;) {
+                       if (!co_await s.readable()) throw std::runtime_error("readable");
+                       auto n = s.try_read(buf);
+                       if (n) {
+                           got.assign(reinterpret_cast<const char*>(buf), *n);
+                           break;
+                       }
+                       if (n.error() != std::errc::resource_unavailable_try_again) throw std::runtime_error("try_read");
+                   }
+                   auto again = s.try_read(buf);
+                   if (!again) second_try = again.error();
+               }));
+    sim.run();
+    EXPECT_EQ(got, "hello");
+    ASSERT_TRUE(second_try);
+    EXPECT_EQ(*second_try, std::errc::resource_unavailable_try_again) << second_try->message();
+}
+
 // ---- UDP -------------------------------------------------------------------------------
 
 TEST(SimNetUdp, SendToAndRecvFromCarryDatagramsBetweenHostsWithTheSendersAddress) {
@@ -675,6 +818,27 @@ TEST(SimNetUdp, ADatagramToAPortWithNoSocketIsDroppedSilently) {
                }));
     sim.run();
     EXPECT_FALSE(error) << error->message();
+}
+
+TEST(SimNetUdp, ASocketBoundToLoopbackGetsNoDatagramsFromOtherHosts) {
+    std::optional<std::string> got;
+    auto sim = sim::Builder().seed(28).build();
+    sim.host("server", software([&]() -> Task<void> {
+                 net::UdpSocket socket = udp_on("127.0.0.1:5000");
+                 std::byte buf[64];
+                 auto r = co_await socket.recv_from(buf);
+                 if (r) got = std::string(reinterpret_cast<const char*>(buf), r->first);
+             }));
+    sim.client("client", task_of([&]() -> Task<void> {
+                   co_await time::sleep(1ms);
+                   net::UdpSocket socket = udp_on("0.0.0.0:0");
+                   if (!co_await socket.send_to(bytes_of("outside"), co_await resolve("server:5000"))) {
+                       throw std::runtime_error("send_to");
+                   }
+                   co_await time::sleep(1s);
+               }));
+    sim.run();
+    EXPECT_FALSE(got) << "a socket bound to 127.0.0.1 received '" << *got << "' from another host";
 }
 
 }  // namespace

@@ -252,6 +252,16 @@ TEST(SimDeterminism, SelectPicksItsBranchesInAnOrderFixedByTheSeed) {
     EXPECT_GT(seen.size(), 1u) << "select's choices do not depend on the seed";
 }
 
+TEST(SimDeterminism, RecordingEventsDoesNotChangeTheTrace) {
+    auto run = [](bool record) {
+        auto sim = sim::Builder().seed(12).latency(1ms, 30ms).record_events(record).build();
+        add_echo_scenario(sim);
+        sim.run();
+        return Outcome{sim.trace_hash(), sim.elapsed(), sim.events()};
+    };
+    EXPECT_EQ(run(true), run(false));
+}
+
 TEST(SimDeterminism, CheckDeterminismPassesForADeterministicScenario) {
     EXPECT_NO_THROW(sim::check_determinism(sim::Builder().seed(3).latency(1ms, 20ms), add_echo_scenario));
 }
@@ -1061,6 +1071,31 @@ TEST(SimFaults, ACrashDestroysEveryTaskOfTheHostMidAwaitAndRestartStartsAfresh) 
     EXPECT_EQ(counts.alive(), 0) << "the end of the run left tasks alive";
 }
 
+TEST(SimFaults, ACrashAndARestartAtTheSameInstantStillDestroyTheOldTasks) {
+    LifeCounts counts;
+    int after_restart = -1;
+    int starts = 0;
+    auto sim = sim::Builder().seed(64).build();
+    sim.host("server", [&counts, &starts] {
+        ++starts;
+        return busy_server(counts);
+    });
+    sim.client("client", task_of([&]() -> Task<void> {
+                   co_await time::sleep(10ms);
+                   net::TcpStream a = co_await connect_to("server:7000");
+                   co_await time::sleep(100ms);
+                   sim::crash("server");
+                   sim::restart("server");
+                   co_await time::sleep(100ms);
+                   after_restart = counts.alive();
+               }));
+    sim.run();
+    EXPECT_EQ(starts, 2);
+    EXPECT_EQ(after_restart, 4);  // the new root, sleeper and two lockers; the old five are gone
+    EXPECT_EQ(counts.made, 9);
+    EXPECT_EQ(counts.alive(), 0);
+}
+
 TEST(SimFaults, AHostCanCrashItself) {
     LifeCounts counts;
     bool ran_past_crash = false;
@@ -1190,6 +1225,33 @@ TEST(SimHostApi, AnMpscChannelCarriesEveryValueFromSeveralProducers) {
     sim.run();
     EXPECT_EQ(received, 300);
     EXPECT_EQ(sum, 3 * 5050 + 100 * (0 + 1000 + 2000));
+}
+
+TEST(SimRun, TasksASoftwareSpawnedRunOnAfterItsRootReturns) {
+    bool echoed = false;
+    auto sim = sim::Builder().seed(74).build();
+    sim.host("server", software([]() -> Task<void> {
+                 spawn(echo_server());
+                 co_return;
+             }));
+    sim.client("client", task_of([&]() -> Task<void> {
+                   co_await time::sleep(10ms);
+                   net::TcpStream s = co_await connect_to("server:7000");
+                   if (!co_await s.write_all(std::string_view("hi"))) throw std::runtime_error("write");
+                   char back[2];
+                   if (co_await s.read_exact(std::as_writable_bytes(std::span(back)))) {
+                       echoed = std::string_view(back, 2) == "hi";
+                   }
+               }));
+    sim.run();
+    EXPECT_TRUE(echoed);
+}
+
+TEST(SimRun, ZeroLatencyDeliversMessagesWithoutAdvancingTheClock) {
+    auto sim = sim::Builder().seed(75).latency(0ms, 0ms).build();
+    add_echo_scenario(sim);
+    sim.run();
+    EXPECT_EQ(sim.elapsed(), 10ms);  // the echo clients' own sleeps: 0 + 1 + 2 + 3 + 4 ms
 }
 
 // ---- independent simulations --------------------------------------------------------------
