@@ -98,7 +98,9 @@ Task<void> echo_like_server() {
     }
 }
 
-std::span<const std::byte> bytes_of(std::string_view text) { return std::as_bytes(std::span(text.data(), text.size())); }
+std::span<const std::byte> bytes_of(std::string_view text) {
+    return std::as_bytes(std::span(text.data(), text.size()));
+}
 
 // ---- lookup_host and addresses --------------------------------------------------------
 
@@ -162,7 +164,7 @@ TEST(SimNetTcp, BindingATakenPortGivesAddressInUseAndPortZeroPicksAFreePort) {
     std::optional<std::error_code> foreign;
     std::string loopback;
     auto sim = sim::Builder().seed(3).build();
-    sim.host("other", sleep_forever);  // 10.0.0.1
+    sim.host("other", sleep_forever);                   // 10.0.0.1
     sim.client("client", task_of([&]() -> Task<void> {  // 10.0.0.2
                    net::TcpListener first = listen_on("0.0.0.0:7000");
                    auto second = net::TcpListener::bind("0.0.0.0:7000");
@@ -193,7 +195,9 @@ TEST(SimNetTcp, AClosedListenersPortCanBeBoundAgain) {
     bool rebound = false;
     auto sim = sim::Builder().seed(4).build();
     sim.client("client", task_of([&]() -> Task<void> {
-                   { net::TcpListener first = listen_on("0.0.0.0:7000"); }
+                   {
+                       net::TcpListener first = listen_on("0.0.0.0:7000");
+                   }
                    co_await time::sleep(1ms);
                    rebound = net::TcpListener::bind("0.0.0.0:7000").has_value();
                }));

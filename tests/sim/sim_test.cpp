@@ -10,6 +10,7 @@
 // the coroutine frame for as long as the task.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <corio/net.hpp>
 #include <corio/runtime.hpp>
 #include <corio/select.hpp>
@@ -18,7 +19,6 @@
 #include <corio/task.hpp>
 #include <corio/task/join_set.hpp>
 #include <corio/time.hpp>
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -276,9 +276,8 @@ Task<void> read_global_state() {
 TEST(SimDeterminism, CheckDeterminismNamesTheFirstEventWhereARunReadingGlobalStateDiffers) {
     g_reader_runs = 0;
     try {
-        sim::check_determinism(sim::Builder().seed(5), [](sim::Sim& sim) {
-            sim.client("reader", read_global_state());
-        });
+        sim::check_determinism(sim::Builder().seed(5),
+                               [](sim::Sim& sim) { sim.client("reader", read_global_state()); });
         ADD_FAILURE() << "check_determinism accepted a scenario that reads a global counter";
     } catch (const sim::Failure& f) {
         ADD_FAILURE() << "a Failure instead of the determinism error: " << f.what();
@@ -586,6 +585,13 @@ TEST(SimFailure, AClientThatNeverEndsFailsAtTheTimeLimit) {
     EXPECT_EQ(failure->at(), 10s);
 }
 
+TEST(SimFailure, ARunThatEndsExactlyAtTheTimeLimitPasses) {
+    auto sim = sim::Builder().seed(48).time_limit(1s).build();
+    sim.client("punctual", task_of([]() -> Task<void> { co_await time::sleep(1s); }));
+    EXPECT_NO_THROW(sim.run());
+    EXPECT_EQ(sim.elapsed(), 1s);
+}
+
 TEST(SimFailure, TheDefaultTimeLimitIsOneHourOfVirtualTime) {
     auto sim = sim::Builder().seed(47).build();
     sim.client("looper", sleep_forever());
@@ -831,6 +837,39 @@ TEST(SimFaults, ACrashResetsThePeersConnectionsWhileTheyWaitToRead) {
     EXPECT_EQ(sim.elapsed(), 500ms);
 }
 
+TEST(SimFaults, AWriterBlockedOnAFullWindowIsResetWhenThePeerCrashes) {
+    std::size_t written = 0;
+    std::optional<std::error_code> error;
+    auto sim = sim::Builder().seed(65).build();
+    sim.host("server", software([]() -> Task<void> {
+                 auto listener = net::TcpListener::bind("0.0.0.0:7000");
+                 if (!listener) throw std::runtime_error("bind");
+                 auto conn = co_await listener->accept();  // never read
+                 co_await sleep_forever();
+             }));
+    sim.client("client", task_of([&]() -> Task<void> {
+                   net::TcpStream s = co_await connect_to("server:7000");
+                   std::vector<std::byte> chunk(64 * 1024);
+                   for (;;) {
+                       auto w = co_await s.write(chunk);  // blocks once the window is full
+                       if (!w) {
+                           error = w.error();
+                           co_return;
+                       }
+                       written += *w;
+                   }
+               }));
+    sim.client("chaos", task_of([]() -> Task<void> {
+                   co_await time::sleep(2s);
+                   sim::crash("server");
+               }));
+    sim.run();
+    EXPECT_EQ(written, 256u * 1024);
+    ASSERT_TRUE(error);
+    EXPECT_EQ(*error, std::errc::connection_reset) << error->message();
+    EXPECT_EQ(sim.elapsed(), 2s);
+}
+
 TEST(SimFaults, ConnectingToACrashedHostIsRefused) {
     std::optional<std::error_code> error;
     auto sim = sim::Builder().seed(54).build();
@@ -885,18 +924,19 @@ TEST(SimFaults, RestartingAHostThatIsUpOrAClientThrowsLogicError) {
     bool wrong_type = false;
     auto sim = sim::Builder().seed(56).build();
     sim.host("server", sink_server);
-    sim.client("client", task_of([&]() -> Task<void> {
-                   co_await time::sleep(1ms);
-                   for (auto [name, message] : {std::pair{"server", &up_message}, std::pair{"client", &client_message}}) {
-                       try {
-                           sim::restart(name);
-                       } catch (const std::invalid_argument&) {
-                           wrong_type = true;
-                       } catch (const std::logic_error& e) {
-                           *message = e.what();
-                       }
-                   }
-               }));
+    sim.client(
+        "client", task_of([&]() -> Task<void> {
+            co_await time::sleep(1ms);
+            for (auto [name, message] : {std::pair{"server", &up_message}, std::pair{"client", &client_message}}) {
+                try {
+                    sim::restart(name);
+                } catch (const std::invalid_argument&) {
+                    wrong_type = true;
+                } catch (const std::logic_error& e) {
+                    *message = e.what();
+                }
+            }
+        }));
     sim.run();
     EXPECT_FALSE(wrong_type) << "invalid_argument instead of logic_error";
     EXPECT_NE(up_message.find("up"), std::string::npos) << up_message;
@@ -909,9 +949,12 @@ TEST(SimFaults, FaultsNamingAnUnknownHostThrowInvalidArgumentNamingIt) {
     sim.host("server", sink_server);
     sim.client("client", task_of([&]() -> Task<void> {
                    std::vector<std::function<void()>> faults = {
-                       [] { sim::partition("server", "nowhere"); }, [] { sim::repair("nowhere", "server"); },
-                       [] { sim::hold("server", "nowhere"); },      [] { sim::release("nowhere", "client"); },
-                       [] { sim::crash("nowhere"); },               [] { sim::restart("nowhere"); },
+                       [] { sim::partition("server", "nowhere"); },
+                       [] { sim::repair("nowhere", "server"); },
+                       [] { sim::hold("server", "nowhere"); },
+                       [] { sim::release("nowhere", "client"); },
+                       [] { sim::crash("nowhere"); },
+                       [] { sim::restart("nowhere"); },
                    };
                    for (auto& fault : faults) {
                        try {
@@ -1215,7 +1258,9 @@ TEST(SimHostApi, AnMpscChannelCarriesEveryValueFromSeveralProducers) {
                          }
                      }));
                  }
-                 { auto drop = std::move(tx); }  // the producers hold the only senders now
+                 {
+                     auto drop = std::move(tx);
+                 }  // the producers hold the only senders now
                  while (auto v = co_await rx.recv()) {
                      sum += *v;
                      ++received;
