@@ -32,7 +32,7 @@ class Sim;
 
 /// A failed simulation: an exception that escaped a client or a host's
 /// software, a deadlock (nothing runnable, no timer, no message in flight),
-/// or the virtual time limit. what() reads
+/// a livelock (see Builder::livelock_limit), or the virtual time limit. what() reads
 /// "corio::sim: failed at 1.234567s with seed N (rerun: CORIO_SEED=N): cause".
 class Failure : public std::runtime_error {
 public:
@@ -66,6 +66,11 @@ public:
     /// The run fails once virtual time passes `limit`. Throws
     /// std::invalid_argument unless positive.
     Builder& time_limit(std::chrono::nanoseconds limit);
+    /// The run fails as a livelock after `polls` task polls without the
+    /// virtual clock moving (a task that yields or wakes itself for ever
+    /// would otherwise never let the run end). Default 10,000,000. Throws
+    /// std::invalid_argument for 0.
+    Builder& livelock_limit(std::uint64_t polls);
     /// Keep every event as text, so check_determinism can name the first
     /// difference (costs memory; off by default).
     Builder& record_events(bool on);
@@ -79,6 +84,7 @@ public:
         double udp_loss = 0.0;
         std::chrono::nanoseconds time_limit{std::chrono::hours(1)};
         bool record_events = false;
+        std::uint64_t livelock_limit = 10'000'000;
         bool seed_is_random = false;  // drawn at random: the run prints it
     };
     const Config& config() const noexcept { return config_; }
@@ -111,7 +117,9 @@ public:
     void client(std::string name, Task<void> task);
     /// Runs until every client finished. Throws Failure (see there), or
     /// std::logic_error when a runtime is already running on this thread, the
-    /// Sim has no client, or it ran before.
+    /// Sim has no client, or it ran before. Inside a simulation,
+    /// spawn_blocking (and corio::fs, which uses it) throws
+    /// std::logic_error: a real thread would make the run depend on timing.
     void run();
 
     /// The seed of this run.
@@ -131,10 +139,10 @@ private:
     std::unique_ptr<detail::World> world_;
 };
 
-// Faults. Callable from the test (before or between runs: they then apply
-// when the run starts) or from inside any simulated task. Each throws
-// std::invalid_argument naming a host that does not exist, and
-// std::logic_error outside a Sim (no Sim on this thread and none built).
+// Faults. Callable from any task of a running simulation: a host's or a
+// client's (a client is the test's own code; a fault wanted from the start
+// is made first thing in a client). Each throws std::invalid_argument naming
+// a host that does not exist, and std::logic_error outside a run.
 
 /// Messages between hosts `a` and `b` (both ways) stop: TCP segments wait
 /// until repair(), UDP datagrams are lost.

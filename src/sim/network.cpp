@@ -32,6 +32,14 @@ net::SocketAddr make_addr(std::uint32_t ip, std::uint16_t port) {
 
 std::error_code errc(std::errc e) { return std::make_error_code(e); }
 
+// A socket bound to one address is reached only through it; one bound to
+// loopback only from its own host.
+bool reaches(std::uint32_t bound_ip, std::uint32_t target_ip, bool same_host) noexcept {
+    if (bound_ip == 0) return true;
+    if (bound_ip == kLoopback) return same_host && target_ip == kLoopback;
+    return target_ip == bound_ip;
+}
+
 }  // namespace
 
 // ---- SimSocket -------------------------------------------------------------------
@@ -81,7 +89,7 @@ void SimStream::refresh() {
     std::uint32_t want = 0;
     if (me.error) {
         want = rd::kReadable | rd::kWritable | rd::kError | rd::kReadClosed | rd::kWriteClosed;
-    } else if (conn_->established) {
+    } else if (me.established) {
         if (me.unread() > 0 || me.eof || me.read_shut) want |= rd::kReadable;
         if (me.eof) want |= rd::kReadClosed;
         if (me.write_shut || conn_->room(side_) > 0) want |= rd::kWritable;
@@ -165,14 +173,14 @@ void SimStream::on_close() noexcept {
     me.read_pos = 0;
     if (unread) {
         conn_->reset(errc(std::errc::connection_reset));  // as Linux: closing with unread input sends a reset
-    } else if (!conn_->dead && conn_->established && !me.write_shut && !me.error) {
+    } else if (!conn_->dead && me.established && !me.write_shut && !me.error) {
         me.write_shut = true;
         Pipe& pipe = conn_->toward[1 - side_];
         time::Instant at = std::max(net_.arrival(), pipe.last_at);
         pipe.last_at = at;
         pipe.queue.push_back(Segment{Segment::Fin, {}, at});
         net_.schedule_pipe(conn_, 1 - side_);
-    } else if (!conn_->established) {
+    } else if (!me.established) {
         conn_->reset(errc(std::errc::connection_reset));  // a connect dropped midway
     }
     net_.forget(*this);
@@ -186,8 +194,12 @@ const net::SocketAddr& SimStream::peer_addr() const noexcept { return conn_->end
 
 // ---- SimListener -----------------------------------------------------------------
 
-SimListener::SimListener(int fd, Network& net, HostId host, const net::SocketAddr& local)
-    : SimSocket(Kind::Listener, fd, net, host, local) {}
+SimListener::SimListener(int fd, Network& net, HostId host, const net::SocketAddr& local, std::uint32_t bound_ip)
+    : SimSocket(Kind::Listener, fd, net, host, local), bound_ip_(bound_ip) {}
+
+bool SimListener::reachable(std::uint32_t target_ip, HostId from) const noexcept {
+    return reaches(bound_ip_, target_ip, from == host_);
+}
 
 void SimListener::push(std::shared_ptr<Connection> conn) {
     backlog_.push_back(std::move(conn));
@@ -231,9 +243,13 @@ namespace corio::sim::detail {
 
 // ---- SimDatagram -----------------------------------------------------------------
 
-SimDatagram::SimDatagram(int fd, Network& net, HostId host, const net::SocketAddr& local)
-    : SimSocket(Kind::Datagram, fd, net, host, local) {
+SimDatagram::SimDatagram(int fd, Network& net, HostId host, const net::SocketAddr& local, std::uint32_t bound_ip)
+    : SimSocket(Kind::Datagram, fd, net, host, local), bound_ip_(bound_ip) {
     show_readiness(rd::kWritable);
+}
+
+bool SimDatagram::reachable(std::uint32_t target_ip, HostId from) const noexcept {
+    return reaches(bound_ip_, target_ip, from == host_);
 }
 
 io::Result<std::size_t> SimDatagram::send_to(std::span<const std::byte> buf, const net::SocketAddr* to) {
@@ -346,7 +362,7 @@ io::Result<int> Network::listen(const net::SocketAddr& addr) {
     auto local = local_for(id, addr, false);
     if (!local) return std::unexpected(local.error());
     int fd = next_fd_++;
-    auto listener = std::make_unique<SimListener>(fd, *this, id, *local);
+    auto listener = std::make_unique<SimListener>(fd, *this, id, *local, ipv4_of(addr));
     world_.host(id).listeners.emplace(local->port(), listener.get());
     world_.record("{h} listens on port {n}", id, local->port());
     return add_socket(std::move(listener));
@@ -357,7 +373,7 @@ io::Result<int> Network::bind_udp(const net::SocketAddr& addr) {
     auto local = local_for(id, addr, true);
     if (!local) return std::unexpected(local.error());
     int fd = next_fd_++;
-    auto socket = std::make_unique<SimDatagram>(fd, *this, id, *local);
+    auto socket = std::make_unique<SimDatagram>(fd, *this, id, *local, ipv4_of(addr));
     world_.host(id).datagrams.emplace(local->port(), socket.get());
     return add_socket(std::move(socket));
 }
@@ -412,13 +428,13 @@ void Network::arrive_syn(const std::shared_ptr<Connection>& conn, std::uint32_t 
     }
     Host& server = world_.host(to);
     auto it = server.listeners.find(conn->ends[1].addr.port());
-    if (!server.up || it == server.listeners.end()) {
+    if (!server.up || it == server.listeners.end() || !it->second->reachable(ipv4_of(conn->ends[1].addr), from)) {
         world_.record("{h}: connection refused by {h}", from, to);
         schedule(arrival(), [conn] { conn->reset(std::make_error_code(std::errc::connection_refused)); });
         return;
     }
     world_.record("{h}: connection accepted by {h}", from, to);
-    conn->ends[1].addr = it->second->local_addr();
+    conn->ends[1].established = true;
     it->second->push(conn);
     Pipe& back = conn->toward[0];
     time::Instant at = std::max(arrival(), back.last_at);
@@ -456,7 +472,7 @@ void Network::deliver_pipe(const std::shared_ptr<Connection>& conn, int to) {
     ConnectionEnd& end = conn->ends[to];
     switch (seg.kind) {
         case Segment::Accepted:
-            conn->established = true;
+            end.established = true;
             world_.record("connection {n} established", conn->id);
             break;
         case Segment::Fin:
@@ -486,6 +502,15 @@ void Network::deliver_pipe(const std::shared_ptr<Connection>& conn, int to) {
 
 // ---- Network: UDP ----------------------------------------------------------------
 
+struct Network::InFlightDatagram {
+    HostId from_host;
+    HostId to_host;
+    std::uint32_t generation;  // the sender's life it was sent in
+    net::SocketAddr from;
+    net::SocketAddr to;
+    std::string bytes;
+};
+
 void Network::send_datagram(HostId host, const net::SocketAddr& from, const net::SocketAddr& to, std::string bytes) {
     std::uint32_t ip = ipv4_of(to);
     std::optional<HostId> dest = ip == kLoopback ? std::optional<HostId>(host) : world_.host_by_ip(ip);
@@ -495,28 +520,31 @@ void Network::send_datagram(HostId host, const net::SocketAddr& from, const net:
                       to.port());
         return;
     }
-    std::uint32_t generation = world_.host(host).generation;
-    auto deliver = std::make_shared<std::function<void()>>();
-    *deliver = [this, host, dest = *dest, from, to, bytes = std::move(bytes), generation, deliver]() {
-        Host& sender = world_.host(host);
-        if (!sender.up || sender.generation != generation) return;  // lost with its host
-        switch (block(host, dest, true)) {
-            case Block::Drop:
-                world_.record("{h} -> {h}: datagram dropped by the partition", host, dest);
-                return;
-            case Block::Stall:
-                stall(host, dest, [this, deliver] { schedule(arrival(), [deliver] { (*deliver)(); }); });
-                return;
-            case Block::None:
-                break;
-        }
-        Host& receiver = world_.host(dest);
-        auto it = receiver.datagrams.find(to.port());
-        if (!receiver.up || it == receiver.datagrams.end()) return;
-        world_.record("{h} -> {h}: datagram delivered", host, dest);
-        it->second->deliver(SimDatagram::Datagram{from, bytes});
-    };
-    schedule(arrival(), [deliver] { (*deliver)(); });
+    auto d = std::make_shared<InFlightDatagram>(
+        InFlightDatagram{host, *dest, world_.host(host).generation, from, to, std::move(bytes)});
+    schedule(arrival(), [this, d] { arrive_datagram(d); });
+}
+
+void Network::arrive_datagram(const std::shared_ptr<InFlightDatagram>& d) {
+    Host& sender = world_.host(d->from_host);
+    if (!sender.up || sender.generation != d->generation) return;  // lost with its host
+    switch (block(d->from_host, d->to_host, true)) {
+        case Block::Drop:
+            world_.record("{h} -> {h}: datagram dropped by the partition", d->from_host, d->to_host);
+            return;
+        case Block::Stall:
+            stall(d->from_host, d->to_host, [this, d] { schedule(arrival(), [this, d] { arrive_datagram(d); }); });
+            return;
+        case Block::None:
+            break;
+    }
+    Host& receiver = world_.host(d->to_host);
+    auto it = receiver.datagrams.find(d->to.port());
+    if (!receiver.up || it == receiver.datagrams.end() || !it->second->reachable(ipv4_of(d->to), d->from_host)) {
+        return;
+    }
+    world_.record("{h} -> {h}: datagram delivered", d->from_host, d->to_host);
+    it->second->deliver(SimDatagram::Datagram{d->from, d->bytes});
 }
 
 // ---- Network: events and faults --------------------------------------------------

@@ -101,7 +101,10 @@ private:
 /// A TCP listener: connections whose handshake reached it, waiting for accept.
 class SimListener final : public SimSocket {
 public:
-    SimListener(int fd, Network& net, HostId host, const net::SocketAddr& local);
+    /// `bound_ip`: the address it was bound to (0: any of the host's).
+    SimListener(int fd, Network& net, HostId host, const net::SocketAddr& local, std::uint32_t bound_ip);
+    /// Whether a connection to `target_ip` from host `from` reaches it.
+    bool reachable(std::uint32_t target_ip, HostId from) const noexcept;
 
     /// The next connection as an adoptable descriptor and the peer's
     /// address; nullopt when none waits (readiness cleared).
@@ -114,6 +117,7 @@ public:
 private:
     void unbind() noexcept;
     std::deque<std::shared_ptr<Connection>> backlog_;
+    std::uint32_t bound_ip_;
     bool bound_ = true;
 };
 
@@ -124,7 +128,9 @@ public:
         net::SocketAddr from;
         std::string bytes;
     };
-    SimDatagram(int fd, Network& net, HostId host, const net::SocketAddr& local);
+    SimDatagram(int fd, Network& net, HostId host, const net::SocketAddr& local, std::uint32_t bound_ip);
+    /// Whether a datagram to `target_ip` from host `from` reaches it.
+    bool reachable(std::uint32_t target_ip, HostId from) const noexcept;
 
     /// Sends one datagram to `to` (the peer when connected and `to` is null).
     io::Result<std::size_t> send_to(std::span<const std::byte> buf, const net::SocketAddr* to);
@@ -143,6 +149,7 @@ private:
     std::deque<Datagram> inbox_;
     std::optional<net::SocketAddr> peer_;
     Datagram last_;  // what recv returned last (its sender outlives the call)
+    std::uint32_t bound_ip_;
     bool bound_ = true;
 };
 
@@ -226,6 +233,8 @@ private:
     }
     void unblocked(HostId a, HostId b);
     io::Result<net::SocketAddr> local_for(HostId host, const net::SocketAddr& requested, bool udp);
+    struct InFlightDatagram;
+    void arrive_datagram(const std::shared_ptr<InFlightDatagram>& d);
     void deliver_pipe(const std::shared_ptr<Connection>& conn, int to);
     void arrive_syn(const std::shared_ptr<Connection>& conn, std::uint32_t from_generation);
 
@@ -252,7 +261,8 @@ struct ConnectionEnd {
     bool read_shut = false;
     bool write_shut = false;
     bool closed = false;
-    std::error_code error;  // reset or refused: every operation reports it
+    bool established = false;  // the accepting side at accept, the connecting side when the answer arrives
+    std::error_code error;     // reset or refused: every operation reports it
 
     std::size_t unread() const noexcept { return inbox.size() - read_pos; }
 };
@@ -277,8 +287,7 @@ struct Connection {
     std::uint64_t id = 0;
     ConnectionEnd ends[2];  // 0: the connecting side, 1: the accepting side
     Pipe toward[2];         // toward[i] carries bytes to ends[i]
-    bool established = false;
-    bool dead = false;  // reset: nothing more is delivered
+    bool dead = false;      // reset: nothing more is delivered
     /// Room the sender `side` has: the window minus what its peer has not read yet.
     std::size_t room(int side) const noexcept;
     /// Resets both ends with `error` and refreshes their sockets.

@@ -82,6 +82,12 @@ Builder& Builder::time_limit(std::chrono::nanoseconds limit) {
     return *this;
 }
 
+Builder& Builder::livelock_limit(std::uint64_t polls) {
+    if (polls == 0) throw std::invalid_argument("corio::sim::Builder::livelock_limit: must be positive");
+    config_.livelock_limit = polls;
+    return *this;
+}
+
 Builder& Builder::record_events(bool on) {
     config_.record_events = on;
     return *this;

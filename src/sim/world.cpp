@@ -144,9 +144,18 @@ std::optional<HostId> World::host_by_ip(std::uint32_t ip) const {
 void World::start_host(HostId id) {
     Host& h = hosts_[id];
     HostId saved = std::exchange(current_host_, id);
-    Task<void> body = h.is_client ? std::move(*h.client_task) : h.software();
-    h.client_task.reset();
-    (void)corio::spawn(run_root(this, id, h.generation, std::move(body)));  // detached: run_root reports the end
+    std::optional<Task<void>> body;
+    if (h.is_client) {
+        body = std::move(h.client_task);
+        h.client_task.reset();
+    } else {
+        try {
+            body.emplace(h.software());
+        } catch (...) {  // the software threw before it made its task: the same failure as from inside it
+            on_root_exit(id, h.generation, std::current_exception());
+        }
+    }
+    if (body) (void)corio::spawn(run_root(this, id, h.generation, std::move(*body)));  // run_root reports the end
     current_host_ = saved;
 }
 
@@ -276,6 +285,12 @@ void World::fail(const std::string& cause) {
 
 // Polls one ready task, picked by the seed.
 void World::step() {
+    if (++polls_at_this_instant_ > config_.livelock_limit) {
+        fail("livelock: " + std::to_string(config_.livelock_limit) +
+             " polls without the virtual clock moving (a task that yields or wakes itself for ever?); clients "
+             "still running: " +
+             unfinished_clients());
+    }
     auto& core = runtime_->core();
     corio::detail::QueueEntry entry = core.local.take_at(random_.below(core.local.size()));
     Tag* found = tag_of(entry.task());
@@ -301,6 +316,7 @@ bool World::advance() {
     }
     if (*next > time.now()) {
         time.clock().advance_to(*next);
+        polls_at_this_instant_ = 0;
         record("clock jumps");
     }
     network_.fire_due(time.now());

@@ -119,6 +119,9 @@ private:
     std::vector<Tag> tags_;
     std::vector<std::uint32_t> free_tags_;
     std::uint64_t task_seq_ = 0;
+    // Polls since the clock last moved: past config_.livelock_limit the run
+    // is a livelock (a task that wakes itself for ever would never end).
+    std::uint64_t polls_at_this_instant_ = 0;
     HostId current_host_ = 0;
     bool started_ = false;
     std::optional<std::string> failure_;  // set by a hook, thrown by the loop
