@@ -35,24 +35,36 @@ def command(*args):
 
 
 class Conn:
+    """A RESP connection. Replies are parsed in place (an offset into the
+    buffer, compacted as it is consumed), so reading a large batch of
+    messages costs linear time in the client."""
+
     def __init__(self, port, rcvbuf=None):
         self.s = socket.socket()
         if rcvbuf:
             self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.s.connect(("127.0.0.1", port))
         self.buf = b""
+        self.pos = 0
 
     def send(self, data):
         self.s.sendall(data)
 
+    def _fill(self):
+        chunk = self.s.recv(1 << 20)
+        if not chunk:
+            raise EOFError
+        self.buf = self.buf[self.pos:] + chunk
+        self.pos = 0
+
     def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
+        while True:
+            end = self.buf.find(b"\r\n", self.pos)
+            if end >= 0:
+                line = self.buf[self.pos:end]
+                self.pos = end + 2
+                return line
+            self._fill()
 
     def reply(self):
         """One RESP reply: int, bytes, None, or a list."""
@@ -66,12 +78,10 @@ class Conn:
             n = int(rest)
             if n < 0:
                 return None
-            while len(self.buf) < n + 2:
-                chunk = self.s.recv(1 << 20)
-                if not chunk:
-                    raise EOFError
-                self.buf += chunk
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            while len(self.buf) - self.pos < n + 2:
+                self._fill()
+            data = self.buf[self.pos:self.pos + n]
+            self.pos += n + 2
             return data
         if kind == b"*":
             return [self.reply() for _ in range(int(rest))]
