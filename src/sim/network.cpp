@@ -132,12 +132,7 @@ std::optional<io::Result<std::size_t>> SimStream::write(std::span<const std::byt
         refresh();
         return std::nullopt;
     }
-    Pipe& pipe = conn_->toward[1 - side_];
-    time::Instant at = std::max(net_.arrival(), pipe.last_at);
-    pipe.last_at = at;
-    pipe.queue.push_back(Segment{Segment::Data, std::string(reinterpret_cast<const char*>(buf.data()), n), at});
-    pipe.bytes += n;
-    net_.schedule_pipe(conn_, 1 - side_);
+    net_.send_segment(conn_, 1 - side_, Segment::Data, std::string(reinterpret_cast<const char*>(buf.data()), n));
     refresh();
     return n;
 }
@@ -154,11 +149,7 @@ io::Result<void> SimStream::shutdown(int how) {
     if (how == SHUT_RD || how == SHUT_RDWR) me.read_shut = true;
     if ((how == SHUT_WR || how == SHUT_RDWR) && !me.write_shut) {
         me.write_shut = true;
-        Pipe& pipe = conn_->toward[1 - side_];
-        time::Instant at = std::max(net_.arrival(), pipe.last_at);
-        pipe.last_at = at;
-        pipe.queue.push_back(Segment{Segment::Fin, {}, at});
-        net_.schedule_pipe(conn_, 1 - side_);
+        net_.send_segment(conn_, 1 - side_, Segment::Fin, {});
     }
     refresh();
     return {};
@@ -171,17 +162,12 @@ void SimStream::on_close() noexcept {
     bool unread = me.unread() > 0;
     me.inbox.clear();
     me.read_pos = 0;
-    if (unread) {
-        conn_->reset(errc(std::errc::connection_reset));  // as Linux: closing with unread input sends a reset
-    } else if (!conn_->dead && me.established && !me.write_shut && !me.error) {
+    if (unread || !me.established) {
+        // As Linux: closing with unread input sends a reset; so does dropping a connect midway.
+        conn_->reset(errc(std::errc::connection_reset));
+    } else if (!conn_->dead && !me.write_shut && !me.error) {
         me.write_shut = true;
-        Pipe& pipe = conn_->toward[1 - side_];
-        time::Instant at = std::max(net_.arrival(), pipe.last_at);
-        pipe.last_at = at;
-        pipe.queue.push_back(Segment{Segment::Fin, {}, at});
-        net_.schedule_pipe(conn_, 1 - side_);
-    } else if (!me.established) {
-        conn_->reset(errc(std::errc::connection_reset));  // a connect dropped midway
+        net_.send_segment(conn_, 1 - side_, Segment::Fin, {});
     }
     net_.forget(*this);
 }
@@ -436,11 +422,16 @@ void Network::arrive_syn(const std::shared_ptr<Connection>& conn, std::uint32_t 
     world_.record("{h}: connection accepted by {h}", from, to);
     conn->ends[1].established = true;
     it->second->push(conn);
-    Pipe& back = conn->toward[0];
-    time::Instant at = std::max(arrival(), back.last_at);
-    back.last_at = at;
-    back.queue.push_back(Segment{Segment::Accepted, {}, at});
-    schedule_pipe(conn, 0);
+    send_segment(conn, 0, Segment::Accepted, {});  // ahead of anything the server writes
+}
+
+void Network::send_segment(const std::shared_ptr<Connection>& conn, int to, Segment::Kind kind, std::string bytes) {
+    Pipe& pipe = conn->toward[to];
+    time::Instant at = std::max(arrival(), pipe.last_at);  // never ahead of what was sent before it
+    pipe.last_at = at;
+    if (kind == Segment::Data) pipe.bytes += bytes.size();
+    pipe.queue.push_back(Segment{kind, std::move(bytes), at});
+    schedule_pipe(conn, to);
 }
 
 void Network::schedule_pipe(const std::shared_ptr<Connection>& conn, int to) {

@@ -153,6 +153,50 @@ private:
     bool bound_ = true;
 };
 
+/// One side of a TCP connection.
+struct ConnectionEnd {
+    HostId host = 0;
+    net::SocketAddr addr;
+    SimStream* socket = nullptr;  // null once closed (or not yet accepted)
+    std::string inbox;            // received, unread
+    std::size_t read_pos = 0;
+    bool eof = false;  // the peer's FIN arrived
+    bool read_shut = false;
+    bool write_shut = false;
+    bool closed = false;
+    bool established = false;  // the accepting side at accept, the connecting side when the answer arrives
+    std::error_code error;     // reset or refused: every operation reports it
+
+    std::size_t unread() const noexcept { return inbox.size() - read_pos; }
+};
+
+/// One TCP segment (or the handshake's answer) on its way.
+struct Segment {
+    enum Kind : std::uint8_t { Data, Fin, Accepted };
+    Kind kind;
+    std::string bytes;
+    time::Instant at;
+};
+
+/// One direction of a connection: the segments toward one end, in order.
+struct Pipe {
+    std::deque<Segment> queue;
+    std::size_t bytes = 0;  // data bytes queued
+    time::Instant last_at;  // the latest arrival given out: later ones never overtake it
+    bool scheduled = false;
+};
+
+struct Connection {
+    std::uint64_t id = 0;
+    ConnectionEnd ends[2];  // 0: the connecting side, 1: the accepting side
+    Pipe toward[2];         // toward[i] carries bytes to ends[i]
+    bool dead = false;      // reset: nothing more is delivered
+    /// Room the sender `side` has: the window minus what its peer has not read yet.
+    std::size_t room(int side) const noexcept;
+    /// Resets both ends with `error` and refreshes their sockets.
+    void reset(std::error_code error);
+};
+
 /// The network: hosts' ports, connections in flight, and the event queue.
 class Network {
 public:
@@ -203,6 +247,8 @@ public:
     int open_stream(std::shared_ptr<Connection> conn, int side);
     void unbind_listener(HostId host, std::uint16_t port) noexcept;
     void unbind_datagram(HostId host, std::uint16_t port) noexcept;
+    /// Sends a segment toward `conn->ends[to]`, after everything sent that way before.
+    void send_segment(const std::shared_ptr<Connection>& conn, int to, Segment::Kind kind, std::string bytes);
     /// Schedules the head of the pipe toward `conn->ends[to]`.
     void schedule_pipe(const std::shared_ptr<Connection>& conn, int to);
     /// Sends a datagram from `from` (of host `host`) to `to`.
@@ -248,50 +294,6 @@ private:
     int add_socket(std::unique_ptr<SimSocket> s);
     std::unordered_map<int, SimSocket*> unadopted_;  // made, not yet registered (looked up, never iterated)
     std::map<std::pair<HostId, HostId>, PairState> pairs_;
-};
-
-/// One side of a TCP connection.
-struct ConnectionEnd {
-    HostId host = 0;
-    net::SocketAddr addr;
-    SimStream* socket = nullptr;  // null once closed (or not yet accepted)
-    std::string inbox;            // received, unread
-    std::size_t read_pos = 0;
-    bool eof = false;  // the peer's FIN arrived
-    bool read_shut = false;
-    bool write_shut = false;
-    bool closed = false;
-    bool established = false;  // the accepting side at accept, the connecting side when the answer arrives
-    std::error_code error;     // reset or refused: every operation reports it
-
-    std::size_t unread() const noexcept { return inbox.size() - read_pos; }
-};
-
-/// One TCP segment (or the handshake's answer) on its way.
-struct Segment {
-    enum Kind : std::uint8_t { Data, Fin, Accepted };
-    Kind kind;
-    std::string bytes;
-    time::Instant at;
-};
-
-/// One direction of a connection: the segments toward one end, in order.
-struct Pipe {
-    std::deque<Segment> queue;
-    std::size_t bytes = 0;  // data bytes queued
-    time::Instant last_at;  // the latest arrival given out: later ones never overtake it
-    bool scheduled = false;
-};
-
-struct Connection {
-    std::uint64_t id = 0;
-    ConnectionEnd ends[2];  // 0: the connecting side, 1: the accepting side
-    Pipe toward[2];         // toward[i] carries bytes to ends[i]
-    bool dead = false;      // reset: nothing more is delivered
-    /// Room the sender `side` has: the window minus what its peer has not read yet.
-    std::size_t room(int side) const noexcept;
-    /// Resets both ends with `error` and refreshes their sockets.
-    void reset(std::error_code error);
 };
 
 /// The network of the simulation running on this thread; null outside one.
