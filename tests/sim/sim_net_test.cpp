@@ -18,44 +18,20 @@
 #include <string>
 #include <vector>
 
+#include "support/sim_tasks.hpp"
+
 using namespace std::chrono_literals;
 
 namespace corio {
 namespace {
 
+using test::connect_to;
+using test::resolve;
+using test::sleep_forever;
+using test::software;
+using test::task_of;
+
 // ---- helpers -----------------------------------------------------------------------
-
-/// A task that owns `body` (a lambda returning Task<void>) and runs it: the
-/// lambda's captures live in this frame as long as the task.
-template <class F>
-Task<void> task_of(F body) {
-    co_await body();
-}
-
-/// Host software made of a lambda returning Task<void>: each start runs a
-/// fresh copy of it (see task_of).
-template <class F>
-std::function<Task<void>()> software(F body) {
-    return [body] { return task_of(body); };
-}
-
-Task<void> sleep_forever() {
-    for (;;) co_await time::sleep(1h);
-}
-
-/// The first address of `host_port` ("name:port"); throws when it does not resolve.
-Task<net::SocketAddr> resolve(const char* host_port) {
-    auto addrs = co_await net::lookup_host(host_port);
-    if (!addrs || addrs->empty()) throw std::runtime_error(std::string("lookup_host(") + host_port + ") failed");
-    co_return addrs->front();
-}
-
-Task<net::TcpStream> connect_to(const char* host_port) {
-    net::SocketAddr addr = co_await resolve(host_port);
-    auto stream = co_await net::TcpStream::connect(addr);
-    if (!stream) throw std::runtime_error(std::string("connect to ") + host_port + ": " + stream.error().message());
-    co_return std::move(*stream);
-}
 
 net::TcpListener listen_on(const char* addr) {
     auto listener = net::TcpListener::bind(addr);

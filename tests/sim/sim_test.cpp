@@ -30,27 +30,20 @@
 #include <vector>
 
 #include "support/fixed_futures.hpp"
+#include "support/sim_tasks.hpp"
 
 using namespace std::chrono_literals;
 
 namespace corio {
 namespace {
 
+using test::connect_to;
+using test::resolve;
+using test::sleep_forever;
+using test::software;
+using test::task_of;
+
 // ---- helpers -----------------------------------------------------------------------
-
-/// A task that owns `body` (a lambda returning Task<void>) and runs it: the
-/// lambda's captures live in this frame as long as the task.
-template <class F>
-Task<void> task_of(F body) {
-    co_await body();
-}
-
-/// Host software made of a lambda returning Task<void>: each start runs a
-/// fresh copy of it (see task_of).
-template <class F>
-std::function<Task<void>()> software(F body) {
-    return [body] { return task_of(body); };
-}
 
 /// The Failure `sim.run()` throws; nullopt (and a test failure) if it ends well.
 std::optional<sim::Failure> run_expecting_failure(sim::Sim& sim) {
@@ -66,10 +59,6 @@ std::optional<sim::Failure> run_expecting_failure(sim::Sim& sim) {
 /// Virtual time since the simulation started, read inside a task (every
 /// client starts at the first instant; `origin` is what it read then).
 std::chrono::nanoseconds since(time::Instant origin) { return time::Instant::now() - origin; }
-
-Task<void> sleep_forever() {
-    for (;;) co_await time::sleep(1h);
-}
 
 /// Sets or unsets CORIO_SEED for a scope and puts back what was there.
 class ScopedCorioSeed {
@@ -133,14 +122,6 @@ Task<void> echo_server() {
         auto conn = co_await listener->accept();
         if (conn) spawn(echo_connection(std::move(conn->first)));
     }
-}
-
-Task<net::TcpStream> connect_to(const char* host_port) {
-    auto addrs = co_await net::lookup_host(host_port);
-    if (!addrs || addrs->empty()) throw std::runtime_error(std::string("lookup_host(") + host_port + ") failed");
-    auto stream = co_await net::TcpStream::connect(addrs->front());
-    if (!stream) throw std::runtime_error(std::string("connect to ") + host_port + ": " + stream.error().message());
-    co_return std::move(*stream);
 }
 
 Task<void> echo_client(int rounds) {
@@ -747,12 +728,6 @@ Task<void> send_datagrams(net::UdpSocket& socket, net::SocketAddr to, std::vecto
         auto sent = co_await socket.send_to(std::as_bytes(std::span(t, std::strlen(t))), to);
         if (!sent) throw std::runtime_error(std::string("send_to: ") + sent.error().message());
     }
-}
-
-Task<net::SocketAddr> resolve(const char* host_port) {
-    auto addrs = co_await net::lookup_host(host_port);
-    if (!addrs || addrs->empty()) throw std::runtime_error(std::string("lookup_host(") + host_port + ") failed");
-    co_return addrs->front();
 }
 
 TEST(SimFaults, UdpAcrossAPartitionIsLost) {
