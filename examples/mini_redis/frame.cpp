@@ -84,6 +84,40 @@ public:
         return Step::Done;
     }
 
+    /// command() resumed where `args` stopped: the elements it already
+    /// holds (as spans) are not parsed again. On NeedMore, `args` records
+    /// how far the whole elements reach.
+    Step command_resuming(std::int64_t& expected, std::size_t& resume_at,
+                          std::vector<std::pair<std::size_t, std::size_t>>& spans) {
+        if (expected < 0) {
+            spans.clear();
+            std::string_view line;
+            if (Step s = read_line(pos_ + 1, line); s != Step::Done) return s;
+            std::int64_t n = 0;
+            if (!parse_int64(line, n) || n > kMaxArrayLength || n < -1) {
+                return fail("Protocol error: invalid multibulk length");
+            }
+            if (n <= 0) return Step::Done;
+            expected = n;
+            resume_at = pos_;
+            spans.reserve(static_cast<std::size_t>(std::min<std::int64_t>(n, remaining() / 6 + 1)));
+        }
+        pos_ = resume_at;
+        while (static_cast<std::int64_t>(spans.size()) < expected) {
+            if (pos_ >= buf_.size()) return Step::NeedMore;
+            if (buf_[pos_] != '$') {
+                return fail(std::string("Protocol error: expected '$', got '") + printable(buf_[pos_]) + "'");
+            }
+            std::string_view header;
+            if (Step s = read_line(pos_ + 1, header); s != Step::Done) return s;
+            std::string_view bytes;
+            if (Step s = bulk_bytes(header, /*allow_null=*/false, bytes); s != Step::Done) return s;
+            spans.emplace_back(static_cast<std::size_t>(bytes.data() - buf_.data()), bytes.size());
+            resume_at = pos_;
+        }
+        return Step::Done;
+    }
+
     /// An inline command: one line of words, as views into the buffer or,
     /// for quoted words, into `scratch` (reserved here so it never moves).
     Step inline_command(std::vector<std::string_view>& words, std::string& scratch) {
@@ -334,6 +368,24 @@ ParseResult parse(std::string_view buf) {
     Frame frame;
     Step step = parser.frame(frame, 0);
     return finish(parser, step, std::move(frame));
+}
+
+CommandResult parse_command_resuming(std::string_view buf, CommandArgs& out) {
+    out.words_.clear();
+    if (buf.empty()) return Incomplete{};
+    if (buf[0] != '*') {
+        out.expected_ = -1;
+        return parse_command(buf, out);  // inline: one line, at most kMaxLineLength
+    }
+    Parser parser(buf);
+    Step step = parser.command_resuming(out.expected_, out.resume_at_, out.spans_);
+    if (step == Step::NeedMore) return Incomplete{};
+    out.expected_ = -1;  // done or failed: the next request starts afresh
+    if (step == Step::Failed) return ProtocolError{std::move(parser.error())};
+    out.words_.reserve(out.spans_.size());
+    for (auto [offset, length] : out.spans_) out.words_.push_back(buf.substr(offset, length));
+    out.spans_.clear();
+    return ParsedCommand{parser.consumed()};
 }
 
 CommandResult parse_command(std::string_view buf, CommandArgs& out) {

@@ -121,8 +121,23 @@ public:
 
 private:
     friend CommandResult parse_command(std::string_view buf, CommandArgs& out);
+
+    /// parse_command() for a connection whose requests arrive in pieces: after
+    /// Incomplete on an array request, `out` remembers the elements already
+    /// parsed, and the next call parses only what follows them, so a large
+    /// request arriving slowly costs linear time, not quadratic. `buf` must
+    /// then start with the same bytes as before (more may follow).
+    CommandResult parse_command_resuming(std::string_view buf, CommandArgs& out);
+    friend CommandResult parse_command_resuming(std::string_view buf, CommandArgs& out);
     std::vector<std::string_view> words_;
     std::string scratch_;  // unescaped inline words (reserved before use: never reallocates under a view)
+    // Where parse_command_resuming stopped in an incomplete array request:
+    // the element count it announced (-1: none in progress), the bytes up to
+    // the end of the last whole element, and those elements as (offset,
+    // length) pairs (offsets, not views: the buffer may move between reads).
+    std::int64_t expected_ = -1;
+    std::size_t resume_at_ = 0;
+    std::vector<std::pair<std::size_t, std::size_t>> spans_;
 };
 
 /// Parses the first RESP2 frame of `buf` (any type, as a client reads
@@ -143,6 +158,13 @@ ParseResult parse(std::string_view buf);
 /// request or one over the limits; `out` is unspecified after either.
 /// Allocates only to grow `out`'s capacity (or for an error's message).
 CommandResult parse_command(std::string_view buf, CommandArgs& out);
+
+/// parse_command() for a connection whose requests arrive in pieces: after
+/// Incomplete on an array request, `out` remembers the elements already
+/// parsed, and the next call parses only what follows them, so a large
+/// request arriving slowly costs linear time, not quadratic. `buf` must
+/// then start with the same bytes as before (more may follow).
+CommandResult parse_command_resuming(std::string_view buf, CommandArgs& out);
 
 /// The encoders, appending to any byte buffer with append(std::string_view):
 /// a std::string, or the corio::codec::BytesMut of a framed connection.

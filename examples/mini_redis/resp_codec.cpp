@@ -34,7 +34,7 @@ corio::io::Result<std::optional<RequestCodec::Item>> RequestCodec::decode(corio:
     // A Framed decodes before every read and once after the last request of
     // a batch, both usually on an empty buffer: answer those without parsing.
     if (buf.empty()) return std::optional<Item>();
-    CommandResult parsed = parse_command(buf.view(), args_);
+    CommandResult parsed = parse_command_resuming(buf.view(), args_);
     if (auto* request = std::get_if<ParsedCommand>(&parsed)) {
         buf.advance(request->consumed);  // moves no byte: the words stay valid (see the header comment)
         return std::optional<Item>(args_.words());

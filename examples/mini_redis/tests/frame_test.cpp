@@ -249,6 +249,52 @@ TEST(Frame, ARequestStreamSplitAtEveryByteBoundaryYieldsTheSameCommands) {
     }
 }
 
+TEST(Frame, AResumedParseArrivingByteByByteYieldsTheSameCommands) {
+    std::vector<Frame> commands{Frame::command({"SET", "key", std::string("bin\r\nary\0", 10)}),
+                                Frame::command({"PING"}), Frame::command({"GET", "k"}), Frame::command({"ECHO", ""})};
+    std::string wire;
+    encode(commands[0], wire);
+    wire += "PING\r\n";
+    encode(commands[2], wire);
+    wire += "*0\r\n";  // skipped: no words
+    encode(commands[3], wire);
+    CommandArgs args;
+    std::string buffer;
+    std::vector<Frame> got;
+    for (char c : wire) {
+        // A fresh copy every time: the parsed bytes move, as a growing read buffer moves them.
+        buffer = std::string(buffer) + c;
+        for (;;) {
+            CommandResult r = parse_command_resuming(buffer, args);
+            if (std::holds_alternative<Incomplete>(r)) break;
+            ASSERT_TRUE(std::holds_alternative<ParsedCommand>(r));
+            if (!args.empty())
+                got.push_back(Frame::command(std::vector<std::string>(args.words().begin(), args.words().end())));
+            buffer.erase(0, std::get<ParsedCommand>(r).consumed);
+        }
+    }
+    EXPECT_TRUE(buffer.empty());
+    EXPECT_EQ(got, commands);
+}
+
+TEST(Frame, AResumedParseStillFindsAnErrorAfterTheElementsItKept) {
+    CommandArgs args;
+    std::string buffer = "*3\r\n$3\r\nSET\r\n$1\r\nk";
+    EXPECT_TRUE(std::holds_alternative<Incomplete>(parse_command_resuming(buffer, args)));
+    buffer += "\r\n$x\r\n";
+    CommandResult r = parse_command_resuming(buffer, args);
+    ASSERT_TRUE(std::holds_alternative<ProtocolError>(r));
+    EXPECT_EQ(std::get<ProtocolError>(r).message, "Protocol error: invalid bulk length");
+    // The next request starts afresh: nothing of the failed one is kept.
+    r = parse_command_resuming("*1\r\n$4\r\nPING\r\n", args);
+    ASSERT_TRUE(std::holds_alternative<ParsedCommand>(r));
+    ASSERT_EQ(args.size(), 1u);
+    EXPECT_EQ(args[0], "PING");
+    r = parse_command_resuming("*0\r\n", args);
+    ASSERT_TRUE(std::holds_alternative<ParsedCommand>(r));
+    EXPECT_TRUE(args.empty());
+}
+
 TEST(Frame, IntegersParseOnlyInTheirOneRedisSpelling) {
     std::int64_t v = 0;
     EXPECT_TRUE(parse_int64("0", v));
