@@ -68,7 +68,8 @@ Task<void> echo_like_server() {
             for (;;) {
                 auto n = co_await s.read(buf);
                 if (!n || *n == 0) co_return;
-                if (!co_await s.write_all(std::span(buf, *n))) co_return;
+                auto ok1 = co_await s.write_all(std::span(buf, *n));
+                if (!ok1) co_return;
             }
         }));
     }
@@ -232,7 +233,8 @@ TEST(SimNetTcp, AConnectTakesOneRoundTripAndASegmentOneLatency) {
                    if (!s) throw std::runtime_error("connect");
                    connect_took = time::Instant::now() - start;
                    sent_at = time::Instant::now();
-                   if (!co_await s->write_all(std::string_view("x"))) throw std::runtime_error("write");
+                   auto ok2 = co_await s->write_all(std::string_view("x"));
+                   if (!ok2) throw std::runtime_error("write");
                    co_await time::sleep(1s);
                }));
     sim.run();
@@ -252,7 +254,8 @@ TEST(SimNetTcp, AHostCanConnectToItselfThroughLoopbackAndItsOwnName) {
                        net::TcpStream out = co_await connect_to(target);
                        auto in = co_await listener.accept();
                        if (!in) throw std::runtime_error("accept");
-                       if (!co_await out.write_all(std::string_view(target))) throw std::runtime_error("write");
+                       auto ok3 = co_await out.write_all(std::string_view(target));
+                       if (!ok3) throw std::runtime_error("write");
                        out.shutdown(SHUT_WR);
                        got.push_back(co_await read_to_end(in->first));
                    }
@@ -320,11 +323,13 @@ TEST(SimNetTcp, ShutdownWriteGivesThePeerEndOfStreamAndKeepsTheOtherDirection) {
                  if (!conn) throw std::runtime_error("accept");
                  server_got = co_await read_to_end(conn->first);
                  co_await time::sleep(100ms);  // the half-closed connection still carries this way
-                 if (!co_await conn->first.write_all(std::string_view("ABC"))) throw std::runtime_error("write");
+                 auto ok4 = co_await conn->first.write_all(std::string_view("ABC"));
+                 if (!ok4) throw std::runtime_error("write");
              }));
     sim.client("client", task_of([&]() -> Task<void> {
                    net::TcpStream s = co_await connect_to("server:7000");
-                   if (!co_await s.write_all(std::string_view("abc"))) throw std::runtime_error("write");
+                   auto ok5 = co_await s.write_all(std::string_view("abc"));
+                   if (!ok5) throw std::runtime_error("write");
                    if (!s.shutdown(SHUT_WR)) throw std::runtime_error("shutdown");
                    auto w = co_await s.write(bytes_of("more"));
                    if (!w) write_after_shutdown = w.error();
@@ -437,7 +442,8 @@ TEST(SimNetTcp, AMebibyteArrivesIntactAndInOrderWithLatencyFrom1To50Ms) {
                      }
                      received += *n;
                  }
-                 if (!co_await conn->first.write_all(std::string_view("done"))) throw std::runtime_error("ack");
+                 auto ok6 = co_await conn->first.write_all(std::string_view("done"));
+                 if (!ok6) throw std::runtime_error("ack");
              }));
     sim.client("client", task_of([&]() -> Task<void> {
                    net::TcpStream s = co_await connect_to("server:7000");
@@ -468,7 +474,8 @@ TEST(SimNetTcp, ManySmallWritesArriveInOrderDespiteVariableLatency) {
                    net::TcpStream s = co_await connect_to("server:7000");
                    for (int i = 0; i < 300; ++i) {
                        std::string piece = std::to_string(i) + ",";
-                       if (!co_await s.write_all(std::string_view(piece))) throw std::runtime_error("write");
+                       auto ok7 = co_await s.write_all(std::string_view(piece));
+                       if (!ok7) throw std::runtime_error("write");
                        if (i % 7 == 0) co_await time::sleep(1ms);
                    }
                    s.shutdown(SHUT_WR);
@@ -504,7 +511,8 @@ TEST(SimNetTcp, AWriterGetsAtMost256KiBAheadOfAReaderThatDoesNotRead) {
                        accepted_while_stalled += **w;
                    }
                    std::vector<std::byte> rest(kMiB - accepted_while_stalled, std::byte{7});
-                   if (!co_await s.write_all(rest)) throw std::runtime_error("write_all");
+                   auto ok8 = co_await s.write_all(rest);
+                   if (!ok8) throw std::runtime_error("write_all");
                    s.shutdown(SHUT_WR);
                    co_await time::sleep(10s);
                }));
@@ -593,7 +601,8 @@ TEST(SimNetTcp, SplitHalvesReadAndWriteFromTwoTasks) {
                    auto [reader, writer] = std::move(s).into_split();
                    auto writing = spawn(task_of([w = std::move(writer)]() mutable -> Task<void> {
                        for (int i = 0; i < 10; ++i) {
-                           if (!co_await w.write_all(std::string_view("abc"))) throw std::runtime_error("write");
+                           auto ok9 = co_await w.write_all(std::string_view("abc"));
+                           if (!ok9) throw std::runtime_error("write");
                            co_await time::sleep(3ms);
                        }
                    }));  // dropping the write half at its end shuts the write direction down
@@ -615,14 +624,16 @@ TEST(SimNetTcp, ReadableAndTryReadWorkOnSimulatedStreams) {
                  auto conn = co_await listener.accept();
                  if (!conn) throw std::runtime_error("accept");
                  co_await time::sleep(50ms);
-                 if (!co_await conn->first.write_all(std::string_view("hello"))) throw std::runtime_error("write");
+                 auto ok10 = co_await conn->first.write_all(std::string_view("hello"));
+                 if (!ok10) throw std::runtime_error("write");
                  co_await sleep_forever();
              }));
     sim.client("client", task_of([&]() -> Task<void> {
                    net::TcpStream s = co_await connect_to("server:7000");
                    std::byte buf[16];
                    for (;;) {
-                       if (!co_await s.readable()) throw std::runtime_error("readable");
+                       auto ok11 = co_await s.readable();
+                       if (!ok11) throw std::runtime_error("readable");
                        auto n = s.try_read(buf);
                        if (n) {
                            got.assign(reinterpret_cast<const char*>(buf), *n);
@@ -651,13 +662,16 @@ TEST(SimNetUdp, SendToAndRecvFromCarryDatagramsBetweenHostsWithTheSendersAddress
                  if (!r) throw std::runtime_error("recv_from");
                  server_got.assign(reinterpret_cast<const char*>(buf), r->first);
                  server_saw_from = r->second.to_string();
-                 if (!co_await socket.send_to(bytes_of("pong"), r->second)) throw std::runtime_error("send_to");
+                 auto ok12 = co_await socket.send_to(bytes_of("pong"), r->second);
+                 if (!ok12) throw std::runtime_error("send_to");
              }));
     sim.client("client", task_of([&]() -> Task<void> {  // 10.0.0.2
                    co_await time::sleep(1ms);
                    net::UdpSocket socket = udp_on("0.0.0.0:0");
                    client_local = socket.local_addr()->to_string();
-                   if (!co_await socket.send_to(bytes_of("ping"), co_await resolve("server:5000"))) {
+                   auto addr13 = co_await resolve("server:5000");
+                   auto ok14 = co_await socket.send_to(bytes_of("ping"), addr13);
+                   if (!ok14) {
                        throw std::runtime_error("send_to");
                    }
                    std::byte buf[64];
@@ -680,7 +694,9 @@ TEST(SimNetUdp, AConnectedSocketTalksToItsPeerOnly) {
     sim.host("peer", software([]() -> Task<void> {
                  net::UdpSocket socket = udp_on("0.0.0.0:5000");
                  co_await time::sleep(50ms);
-                 if (!co_await socket.send_to(bytes_of("from peer"), co_await resolve("client:6000"))) {
+                 auto addr15 = co_await resolve("client:6000");
+                 auto ok16 = co_await socket.send_to(bytes_of("from peer"), addr15);
+                 if (!ok16) {
                      throw std::runtime_error("send_to");
                  }
                  co_await sleep_forever();
@@ -688,14 +704,17 @@ TEST(SimNetUdp, AConnectedSocketTalksToItsPeerOnly) {
     sim.host("stranger", software([]() -> Task<void> {
                  net::UdpSocket socket = udp_on("0.0.0.0:5000");
                  co_await time::sleep(20ms);
-                 if (!co_await socket.send_to(bytes_of("from stranger"), co_await resolve("client:6000"))) {
+                 auto addr17 = co_await resolve("client:6000");
+                 auto ok18 = co_await socket.send_to(bytes_of("from stranger"), addr17);
+                 if (!ok18) {
                      throw std::runtime_error("send_to");
                  }
                  co_await sleep_forever();
              }));
     sim.client("client", task_of([&]() -> Task<void> {
                    net::UdpSocket socket = udp_on("0.0.0.0:6000");
-                   if (!socket.connect(co_await resolve("peer:5000"))) throw std::runtime_error("connect");
+                   auto addr19 = co_await resolve("peer:5000");
+                   if (!socket.connect(addr19)) throw std::runtime_error("connect");
                    for (;;) {
                        std::byte buf[64];
                        auto r = co_await time::timeout(500ms, socket.recv(buf));
@@ -737,7 +756,9 @@ TEST(SimNetUdp, ADatagramLongerThanTheBufferIsTruncated) {
     sim.client("client", task_of([&]() -> Task<void> {
                    co_await time::sleep(1ms);
                    net::UdpSocket socket = udp_on("0.0.0.0:0");
-                   if (!co_await socket.send_to(bytes_of("truncated"), co_await resolve("server:5000"))) {
+                   auto addr20 = co_await resolve("server:5000");
+                   auto ok21 = co_await socket.send_to(bytes_of("truncated"), addr20);
+                   if (!ok21) {
                        throw std::runtime_error("send_to");
                    }
                    co_await time::sleep(1s);
@@ -757,7 +778,8 @@ int datagrams_delivered(double loss, int count, std::uint64_t seed) {
                  net::UdpSocket socket = udp_on("0.0.0.0:5000");
                  std::byte buf[16];
                  for (;;) {
-                     if (co_await socket.recv_from(buf)) ++received;
+                     auto ok22 = co_await socket.recv_from(buf);
+                     if (ok22) ++received;
                  }
              }));
     sim.client("client", task_of([&, count]() -> Task<void> {
@@ -765,7 +787,8 @@ int datagrams_delivered(double loss, int count, std::uint64_t seed) {
                    net::UdpSocket socket = udp_on("0.0.0.0:0");
                    net::SocketAddr to = co_await resolve("server:5000");
                    for (int i = 0; i < count; ++i) {
-                       if (!co_await socket.send_to(bytes_of("datagram"), to)) throw std::runtime_error("send_to");
+                       auto ok23 = co_await socket.send_to(bytes_of("datagram"), to);
+                       if (!ok23) throw std::runtime_error("send_to");
                    }
                    co_await time::sleep(1s);
                }));
@@ -812,7 +835,9 @@ TEST(SimNetUdp, ASocketBoundToLoopbackGetsNoDatagramsFromOtherHosts) {
     sim.client("client", task_of([&]() -> Task<void> {
                    co_await time::sleep(1ms);
                    net::UdpSocket socket = udp_on("0.0.0.0:0");
-                   if (!co_await socket.send_to(bytes_of("outside"), co_await resolve("server:5000"))) {
+                   auto addr24 = co_await resolve("server:5000");
+                   auto ok25 = co_await socket.send_to(bytes_of("outside"), addr24);
+                   if (!ok25) {
                        throw std::runtime_error("send_to");
                    }
                    co_await time::sleep(1s);

@@ -111,7 +111,8 @@ Task<void> echo_connection(net::TcpStream stream) {
     for (;;) {
         auto n = co_await stream.read(buf);
         if (!n || *n == 0) co_return;
-        if (!co_await stream.write_all(std::span(buf, *n))) co_return;
+        auto ok26 = co_await stream.write_all(std::span(buf, *n));
+        if (!ok26) co_return;
     }
 }
 
@@ -128,9 +129,11 @@ Task<void> echo_client(int rounds) {
     net::TcpStream stream = co_await connect_to("server:7000");
     for (int i = 0; i < rounds; ++i) {
         std::string message = "ping " + std::to_string(i);
-        if (!co_await stream.write_all(std::string_view(message))) throw std::runtime_error("write failed");
+        auto ok27 = co_await stream.write_all(std::string_view(message));
+        if (!ok27) throw std::runtime_error("write failed");
         std::string back(message.size(), '\0');
-        if (!co_await stream.read_exact(std::as_writable_bytes(std::span(back)))) {
+        auto ok28 = co_await stream.read_exact(std::as_writable_bytes(std::span(back)));
+        if (!ok28) {
             throw std::runtime_error("read failed");
         }
         if (back != message) throw std::runtime_error("echo mangled: " + back);
@@ -688,7 +691,8 @@ TEST(SimFaults, APartitionStallsTcpDeliveryUntilRepair) {
     sim.client("client", task_of([&]() -> Task<void> {
                    net::TcpStream s = co_await connect_to("server:7000");
                    sim::partition("client", "server");
-                   if (!co_await s.write_all(std::string_view("hello"))) throw std::runtime_error("write");
+                   auto ok29 = co_await s.write_all(std::string_view("hello"));
+                   if (!ok29) throw std::runtime_error("write");
                    co_await time::sleep(2s);
                    if (!received.empty()) throw std::runtime_error("delivered across the partition");
                    sim::repair("server", "client");
@@ -780,8 +784,10 @@ TEST(SimFaults, HoldDelaysTcpAndUdpUntilReleaseWithoutLosingAnything) {
                    net::SocketAddr to = co_await resolve("server:5000");
                    sim::hold("client", "server");
                    co_await send_datagrams(*socket, to, list_of("d1", "d2", "d3", "d4"));
-                   if (!co_await s.write_all(std::string_view("abc"))) throw std::runtime_error("write");
-                   if (!co_await s.write_all(std::string_view("def"))) throw std::runtime_error("write");
+                   auto ok30 = co_await s.write_all(std::string_view("abc"));
+                   if (!ok30) throw std::runtime_error("write");
+                   auto ok31 = co_await s.write_all(std::string_view("def"));
+                   if (!ok31) throw std::runtime_error("write");
                    co_await time::sleep(3s);
                    if (!datagrams.empty() || !stream_bytes.empty()) throw std::runtime_error("delivered during hold");
                    sim::release("server", "client");
@@ -822,7 +828,8 @@ TEST(SimFaults, ACrashResetsThePeersConnectionsWhileTheyWaitToRead) {
     sim.host("server", sink_server);
     sim.client("client", task_of([&]() -> Task<void> {
                    net::TcpStream s = co_await connect_to("server:7000");
-                   if (!co_await s.write_all(std::string_view("hi"))) throw std::runtime_error("write");
+                   auto ok32 = co_await s.write_all(std::string_view("hi"));
+                   if (!ok32) throw std::runtime_error("write");
                    std::byte buf[16];
                    auto n = co_await s.read(buf);  // pending until the crash
                    if (!n) read_error = n.error();
@@ -909,9 +916,11 @@ TEST(SimFaults, RestartRunsTheSoftwareAgainAndTheHostAcceptsConnectionsAgain) {
                    auto n = co_await before.read(buf);
                    if (!n) old_connection_error = n.error();
                    net::TcpStream after = co_await connect_to("server:7000");
-                   if (!co_await after.write_all(std::string_view("ok"))) throw std::runtime_error("write");
+                   auto ok33 = co_await after.write_all(std::string_view("ok"));
+                   if (!ok33) throw std::runtime_error("write");
                    char back[2];
-                   if (co_await after.read_exact(std::as_writable_bytes(std::span(back)))) {
+                   auto ok34 = co_await after.read_exact(std::as_writable_bytes(std::span(back)));
+                   if (ok34) {
                        echoed_after_restart = std::string_view(back, 2) == "ok";
                    }
                }));
@@ -1234,7 +1243,9 @@ TEST(SimHostApi, AMutexKeepsTheTasksOfAHostOutOfEachOthersCriticalSection) {
                          }
                      })));
                  }
-                 while (co_await set.join_next()) {
+                 for (;;) {
+                     auto joined = co_await set.join_next();
+                     if (!joined) break;
                  }
                  auto guard = co_await lock->lock();
                  if (*guard != 20) throw std::runtime_error("the mutex lost an increment");
@@ -1254,7 +1265,8 @@ TEST(SimHostApi, AnMpscChannelCarriesEveryValueFromSeveralProducers) {
                  for (int p = 0; p < 3; ++p) {
                      spawn(task_of([p, tx = tx]() mutable -> Task<void> {
                          for (int i = 1; i <= 100; ++i) {
-                             if (!co_await tx.send(p * 1000 + i)) co_return;
+                             auto ok35 = co_await tx.send(p * 1000 + i);
+                             if (!ok35) co_return;
                              if (i % 10 == 0) co_await time::sleep(1ms);
                          }
                      }));
@@ -1283,9 +1295,11 @@ TEST(SimRun, TasksASoftwareSpawnedRunOnAfterItsRootReturns) {
     sim.client("client", task_of([&]() -> Task<void> {
                    co_await time::sleep(10ms);
                    net::TcpStream s = co_await connect_to("server:7000");
-                   if (!co_await s.write_all(std::string_view("hi"))) throw std::runtime_error("write");
+                   auto ok36 = co_await s.write_all(std::string_view("hi"));
+                   if (!ok36) throw std::runtime_error("write");
                    char back[2];
-                   if (co_await s.read_exact(std::as_writable_bytes(std::span(back)))) {
+                   auto ok37 = co_await s.read_exact(std::as_writable_bytes(std::span(back)));
+                   if (ok37) {
                        echoed = std::string_view(back, 2) == "hi";
                    }
                }));

@@ -406,7 +406,8 @@ corio::Task<void> late_reader(SocketAddr addr) {
     // nothing: far more than its socket buffers hold, far under its limits.
     constexpr int kMessages = 20'000;
     for (int i = 0; i < kMessages; ++i) {
-        Result<std::int64_t> reached = co_await publisher->publish(i % 2 == 0 ? "a" : "b", std::to_string(i));
+        std::string channel = i % 2 == 0 ? "a" : "b";
+        Result<std::int64_t> reached = co_await publisher->publish(channel, std::to_string(i));
         EXPECT_EQ(reached.value_or(-1), 1) << "PUBLISH " << i;
         CO_ASSERT_TRUE((reached.value_or(-1)) == (1));
     }
