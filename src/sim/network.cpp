@@ -58,7 +58,7 @@ void SimSocket::show_readiness(std::uint32_t want) {
 
 std::size_t Connection::room(int side) const noexcept {
     int peer = 1 - side;
-    std::size_t used = toward[peer].bytes + ends[peer].unread();
+    std::size_t used = toward[peer].bytes() + ends[peer].unread();
     return used >= kWindow ? 0 : kWindow - used;
 }
 
@@ -66,8 +66,7 @@ void Connection::reset(std::error_code error) {
     if (dead) return;
     dead = true;
     for (int i = 0; i < 2; ++i) {
-        toward[i].queue.clear();
-        toward[i].bytes = 0;
+        toward[i].clear();
         if (!ends[i].error) ends[i].error = error;
     }
     for (ConnectionEnd& e : ends) {
@@ -132,7 +131,7 @@ std::optional<io::Result<std::size_t>> SimStream::write(std::span<const std::byt
         refresh();
         return std::nullopt;
     }
-    net_.send_segment(conn_, 1 - side_, Segment::Data, std::string(reinterpret_cast<const char*>(buf.data()), n));
+    net_.send_segment(conn_, 1 - side_, Segment::Data, std::string_view(reinterpret_cast<const char*>(buf.data()), n));
     refresh();
     return n;
 }
@@ -149,7 +148,7 @@ io::Result<void> SimStream::shutdown(int how) {
     if (how == SHUT_RD || how == SHUT_RDWR) me.read_shut = true;
     if ((how == SHUT_WR || how == SHUT_RDWR) && !me.write_shut) {
         me.write_shut = true;
-        net_.send_segment(conn_, 1 - side_, Segment::Fin, {});
+        net_.send_segment(conn_, 1 - side_, Segment::Fin);
     }
     refresh();
     return {};
@@ -167,7 +166,7 @@ void SimStream::on_close() noexcept {
         conn_->reset(errc(std::errc::connection_reset));
     } else if (!conn_->dead && !me.write_shut && !me.error) {
         me.write_shut = true;
-        net_.send_segment(conn_, 1 - side_, Segment::Fin, {});
+        net_.send_segment(conn_, 1 - side_, Segment::Fin);
     }
     net_.forget(*this);
 }
@@ -422,15 +421,16 @@ void Network::arrive_syn(const std::shared_ptr<Connection>& conn, std::uint32_t 
     world_.record("{h}: connection accepted by {h}", from, to);
     conn->ends[1].established = true;
     it->second->push(conn);
-    send_segment(conn, 0, Segment::Accepted, {});  // ahead of anything the server writes
+    send_segment(conn, 0, Segment::Accepted);  // ahead of anything the server writes
 }
 
-void Network::send_segment(const std::shared_ptr<Connection>& conn, int to, Segment::Kind kind, std::string bytes) {
+void Network::send_segment(const std::shared_ptr<Connection>& conn, int to, Segment::Kind kind,
+                           std::string_view bytes) {
     Pipe& pipe = conn->toward[to];
     time::Instant at = std::max(arrival(), pipe.last_at);  // never ahead of what was sent before it
     pipe.last_at = at;
-    if (kind == Segment::Data) pipe.bytes += bytes.size();
-    pipe.queue.push_back(Segment{kind, std::move(bytes), at});
+    pipe.data.append(bytes);
+    pipe.queue.push_back(Segment{kind, bytes.size(), at});
     schedule_pipe(conn, to);
 }
 
@@ -470,16 +470,18 @@ void Network::deliver_pipe(const std::shared_ptr<Connection>& conn, int to) {
             end.eof = true;
             world_.record("connection {n}: end of stream reaches side {n}", conn->id, static_cast<std::uint64_t>(to));
             break;
-        case Segment::Data:
-            pipe.bytes -= seg.bytes.size();
-            world_.record("connection {n}: {n} bytes delivered", conn->id, seg.bytes.size());
+        case Segment::Data: {
+            std::string_view bytes = pipe.take(seg.length);
+            world_.record("connection {n}: {n} bytes delivered", conn->id, seg.length);
             if (end.closed) {
                 // Data for a closed socket: the peer learns of it by a reset.
                 conn->reset(std::make_error_code(std::errc::connection_reset));
                 return;
             }
-            if (!end.read_shut) end.inbox += seg.bytes;
+            if (!end.read_shut) end.inbox += bytes;
+            pipe.compact();
             break;
+        }
     }
     for (ConnectionEnd& e : conn->ends) {
         if (e.socket != nullptr) e.socket->refresh();

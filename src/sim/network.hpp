@@ -25,6 +25,7 @@
 #include <optional>
 #include <queue>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <unordered_map>
 #include <utility>
@@ -170,20 +171,47 @@ struct ConnectionEnd {
     std::size_t unread() const noexcept { return inbox.size() - read_pos; }
 };
 
-/// One TCP segment (or the handshake's answer) on its way.
+/// One TCP segment (or the handshake's answer) on its way. A data
+/// segment's bytes wait in its pipe's `data`, in order.
 struct Segment {
     enum Kind : std::uint8_t { Data, Fin, Accepted };
     Kind kind;
-    std::string bytes;
+    std::size_t length;  // data bytes
     time::Instant at;
 };
 
-/// One direction of a connection: the segments toward one end, in order.
+/// One direction of a connection: the segments toward one end, in order,
+/// and their bytes back to back (one buffer per pipe, not one per segment).
 struct Pipe {
     std::deque<Segment> queue;
-    std::size_t bytes = 0;  // data bytes queued
-    time::Instant last_at;  // the latest arrival given out: later ones never overtake it
+    std::string data;           // the bytes of the queued data segments, from data_head on
+    std::size_t data_head = 0;  // where the first queued segment's bytes start
+    time::Instant last_at;      // the latest arrival given out: later ones never overtake it
     bool scheduled = false;
+
+    /// Data bytes queued.
+    std::size_t bytes() const noexcept { return data.size() - data_head; }
+    /// Takes the first `n` queued bytes.
+    std::string_view take(std::size_t n) noexcept {
+        std::string_view out(data.data() + data_head, n);
+        data_head += n;
+        return out;
+    }
+    /// Forgets the bytes taken (call once what take() returned was used).
+    void compact() {
+        if (data_head == data.size()) {
+            data.clear();
+            data_head = 0;
+        } else if (data_head > 64 * 1024 && data_head * 2 > data.size()) {
+            data.erase(0, data_head);
+            data_head = 0;
+        }
+    }
+    void clear() noexcept {
+        queue.clear();
+        data.clear();
+        data_head = 0;
+    }
 };
 
 struct Connection {
@@ -248,7 +276,7 @@ public:
     void unbind_listener(HostId host, std::uint16_t port) noexcept;
     void unbind_datagram(HostId host, std::uint16_t port) noexcept;
     /// Sends a segment toward `conn->ends[to]`, after everything sent that way before.
-    void send_segment(const std::shared_ptr<Connection>& conn, int to, Segment::Kind kind, std::string bytes);
+    void send_segment(const std::shared_ptr<Connection>& conn, int to, Segment::Kind kind, std::string_view bytes = {});
     /// Schedules the head of the pipe toward `conn->ends[to]`.
     void schedule_pipe(const std::shared_ptr<Connection>& conn, int to);
     /// Sends a datagram from `from` (of host `host`) to `to`.
