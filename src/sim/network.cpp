@@ -458,7 +458,7 @@ void Network::deliver_pipe(const std::shared_ptr<Connection>& conn, int to) {
         });
         return;
     }
-    Segment seg = std::move(pipe.queue.front());
+    Segment seg = pipe.queue.front();
     pipe.queue.pop_front();
     ConnectionEnd& end = conn->ends[to];
     switch (seg.kind) {
