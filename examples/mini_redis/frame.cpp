@@ -58,35 +58,10 @@ public:
         }
     }
 
-    /// A request: "*N" then N bulk strings, as views into the buffer.
-    Step command(std::vector<std::string_view>& words) {
-        std::string_view line;
-        if (Step s = read_line(pos_ + 1, line); s != Step::Done) return s;
-        std::int64_t n = 0;
-        if (!parse_int64(line, n) || n > kMaxArrayLength || n < -1) {
-            return fail("Protocol error: invalid multibulk length");
-        }
-        if (n <= 0) return Step::Done;
-        // Reserve no more than what the bytes present could hold (each
-        // element takes at least "$0\r\n\r\n", 6 bytes).
-        words.reserve(static_cast<std::size_t>(std::min<std::int64_t>(n, remaining() / 6 + 1)));
-        for (std::int64_t i = 0; i < n; ++i) {
-            if (pos_ >= buf_.size()) return Step::NeedMore;
-            if (buf_[pos_] != '$') {
-                return fail(std::string("Protocol error: expected '$', got '") + printable(buf_[pos_]) + "'");
-            }
-            std::string_view header;
-            if (Step s = read_line(pos_ + 1, header); s != Step::Done) return s;
-            std::string_view bytes;
-            if (Step s = bulk_bytes(header, /*allow_null=*/false, bytes); s != Step::Done) return s;
-            words.push_back(bytes);
-        }
-        return Step::Done;
-    }
-
-    /// command() resumed where `args` stopped: the elements it already
-    /// holds (as spans) are not parsed again. On NeedMore, `args` records
-    /// how far the whole elements reach.
+    /// A request: "*N" then N bulk strings, recorded as (offset, length)
+    /// spans. `expected` < 0 starts a request; otherwise it resumes after the
+    /// spans already recorded (a request that arrived in pieces), and on
+    /// NeedMore `resume_at` marks how far the whole elements reach.
     Step command_resuming(std::int64_t& expected, std::size_t& resume_at,
                           std::vector<std::pair<std::size_t, std::size_t>>& spans) {
         if (expected < 0) {
@@ -373,26 +348,19 @@ ParseResult parse(std::string_view buf) {
 CommandResult parse_command_resuming(std::string_view buf, CommandArgs& out) {
     out.words_.clear();
     if (buf.empty()) return Incomplete{};
-    if (buf[0] != '*') {
+    Parser parser(buf);
+    Step step;
+    if (buf[0] == '*') {
+        step = parser.command_resuming(out.expected_, out.resume_at_, out.spans_);
+        if (step == Step::NeedMore) return Incomplete{};
+        out.expected_ = -1;  // done or failed: the next request starts afresh
+        out.words_.reserve(out.spans_.size());
+        for (auto [offset, length] : out.spans_) out.words_.push_back(buf.substr(offset, length));
+        out.spans_.clear();
+    } else {
         out.expected_ = -1;
-        return parse_command(buf, out);  // inline: one line, at most kMaxLineLength
+        step = parser.inline_command(out.words_, out.scratch_);  // one line, at most kMaxLineLength
     }
-    Parser parser(buf);
-    Step step = parser.command_resuming(out.expected_, out.resume_at_, out.spans_);
-    if (step == Step::NeedMore) return Incomplete{};
-    out.expected_ = -1;  // done or failed: the next request starts afresh
-    if (step == Step::Failed) return ProtocolError{std::move(parser.error())};
-    out.words_.reserve(out.spans_.size());
-    for (auto [offset, length] : out.spans_) out.words_.push_back(buf.substr(offset, length));
-    out.spans_.clear();
-    return ParsedCommand{parser.consumed()};
-}
-
-CommandResult parse_command(std::string_view buf, CommandArgs& out) {
-    out.words_.clear();
-    if (buf.empty()) return Incomplete{};
-    Parser parser(buf);
-    Step step = buf[0] == '*' ? parser.command(out.words_) : parser.inline_command(out.words_, out.scratch_);
     switch (step) {
         case Step::Done:
             return ParsedCommand{parser.consumed()};
@@ -402,6 +370,11 @@ CommandResult parse_command(std::string_view buf, CommandArgs& out) {
             break;
     }
     return ProtocolError{std::move(parser.error())};
+}
+
+CommandResult parse_command(std::string_view buf, CommandArgs& out) {
+    out.expected_ = -1;  // never resumes: every call parses `buf` from its start
+    return parse_command_resuming(buf, out);
 }
 
 }  // namespace mini_redis
