@@ -11,22 +11,16 @@ key in a loop. Prints the
 server's CPU time for the whole exchange (from /proc/PID/schedstat) and the
 third client's GET rate during it, against its rate with no trickle.
 """
+import os
 import socket
-import subprocess
 import sys
 import threading
 import time
 
+from pubsub_cases import free_port, run_server  # same directory
+
 ARGS = 1_000_000
-PIECE = int(__import__("os").environ.get("PIECE_KIB", "64")) * 1024
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+PIECE = int(os.environ.get("PIECE_KIB", "64")) * 1024
 
 
 def cpu_ns(pid):
@@ -67,14 +61,8 @@ def get_rate(port, stop):
 
 
 def measure(argv, port, data):
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = run_server(argv, port)
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         stop = threading.Event()
         rates = []
         getter = threading.Thread(target=lambda: rates.append(get_rate(port, stop)))
