@@ -34,6 +34,13 @@ constexpr std::array kCommands{
     CommandSpec{"info", -1, false},   CommandSpec{"select", 2, false},    CommandSpec{"quit", -1, true},
 };
 
+/// What SET requires of the key before it writes.
+enum class SetCondition {
+    Always,
+    IfAbsent,   ///< NX
+    IfPresent,  ///< XX
+};
+
 constexpr std::string_view kNotAnInteger = "ERR value is not an integer or out of range";
 constexpr std::string_view kSyntaxError = "ERR syntax error";
 
@@ -136,9 +143,11 @@ void Session::ping(Args args) {
 void Session::echo(Args args) { reply(resp::Bulk{args[1]}); }
 
 void Session::get(Args args) {
-    std::optional<std::string> value = state_->db.get(args[1]);
-    if (value) {
-        reply(resp::Bulk{*value});
+    auto value = state_->db.get(args[1]);
+    if (!value) {
+        reply(resp::Error{kWrongType});
+    } else if (*value) {
+        reply_value(**value);
     } else {
         reply(resp::NullBulk{});
     }
@@ -172,36 +181,61 @@ void Session::set(Args args) {
             return;
         }
     }
-    std::optional<Instant> deadline;
-    if (expire_ms) deadline = Instant::now() + std::chrono::milliseconds(*expire_ms);
-    if (state_->db.set(args[1], std::string(args[2]), deadline, condition)) {
-        reply(resp::Simple{"OK"});
-    } else {
+    Str value(args[2]);  // copied before the lock is taken
+    Db::Access access = state_->db.lock(args[1]);
+    Entry* entry = access.find(args[1]);
+    if (condition != SetCondition::Always && (entry != nullptr) != (condition == SetCondition::IfPresent)) {
         reply(resp::NullBulk{});
+        return;
     }
+    if (entry == nullptr) entry = access.find_or_create(args[1]).first;
+    entry->set_string(std::move(value));
+    std::optional<Instant> deadline;
+    if (expire_ms) deadline = access.now() + std::chrono::milliseconds(*expire_ms);
+    access.set_deadline(*entry, deadline);
+    reply(resp::Simple{"OK"});
 }
 
 void Session::del(Args args) {
+    Db::Access access = state_->db.lock(args.subspan(1));
     std::int64_t n = 0;
-    for (std::string_view key : args.subspan(1)) n += state_->db.del(key) ? 1 : 0;
+    for (std::string_view key : args.subspan(1)) {
+        if (Entry* entry = access.find(key)) {
+            access.erase(*entry);
+            ++n;
+        }
+    }
     reply(resp::Integer{n});
 }
 
 void Session::exists(Args args) {
+    Db::Access access = state_->db.lock(args.subspan(1));
     std::int64_t n = 0;
-    for (std::string_view key : args.subspan(1)) n += state_->db.exists(key) ? 1 : 0;
+    for (std::string_view key : args.subspan(1)) n += access.find(key) != nullptr ? 1 : 0;
     reply(resp::Integer{n});
 }
 
 void Session::incr(Args args) {
-    std::expected<std::int64_t, IncrError> v = state_->db.incr(args[1]);
-    if (v) {
-        reply(resp::Integer{*v});
-    } else if (v.error() == IncrError::Overflow) {
-        reply(resp::Error{"ERR increment or decrement would overflow"});
-    } else {
-        reply(resp::Error{kNotAnInteger});
+    Db::Access access = state_->db.lock(args[1]);
+    auto [entry, created] = access.find_or_create(args[1]);
+    const Str* text = entry->string();
+    if (text == nullptr) {
+        reply(resp::Error{kWrongType});
+        return;
     }
+    std::int64_t value = 0;
+    if (!created && !parse_int64(text->view(), value)) {
+        reply(resp::Error{kNotAnInteger});
+        return;
+    }
+    if (value == std::numeric_limits<std::int64_t>::max()) {
+        if (created) access.erase(*entry);
+        reply(resp::Error{"ERR increment or decrement would overflow"});
+        return;
+    }
+    ++value;
+    entry->set_string(Str(std::to_string(value)));
+    reply(resp::Integer{value});
 }
 
 void Session::expire(Args args) {
@@ -219,14 +253,34 @@ void Session::expire(Args args) {
         reply(resp::Error{"ERR invalid expire time in 'expire' command"});
         return;
     }
-    Instant now = Instant::now();
-    Instant at = seconds > 0 ? now + std::chrono::seconds(seconds) : now;  // not in the future: delete now
-    reply(resp::Integer{state_->db.expire(args[1], at) ? 1 : 0});
+    Db::Access access = state_->db.lock(args[1]);
+    Entry* entry = access.find(args[1]);
+    if (entry == nullptr) {
+        reply(resp::Integer{0});
+        return;
+    }
+    if (seconds <= 0) {  // not in the future: delete now
+        access.erase(*entry);
+    } else {
+        access.set_deadline(*entry, access.now() + std::chrono::seconds(seconds));
+    }
+    reply(resp::Integer{1});
 }
 
 void Session::ttl(Args args) {
-    std::int64_t ms = state_->db.ttl_millis(args[1]);
-    reply(resp::Integer{ms < 0 ? ms : (ms + 500) / 1000});
+    Db::Access access = state_->db.lock(args[1]);
+    const Entry* entry = access.find(args[1]);
+    if (entry == nullptr) {
+        reply(resp::Integer{-2});
+        return;
+    }
+    std::optional<Instant> deadline = entry->deadline();
+    if (!deadline) {
+        reply(resp::Integer{-1});
+        return;
+    }
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(*deadline - access.now()).count();
+    reply(resp::Integer{(ms + 500) / 1000});
 }
 
 void Session::publish(Args args) {
@@ -347,7 +401,8 @@ void Session::info(Args) {
         "\r\n"
         "\r\n# Keyspace\r\n"
         "db0:keys=" +
-        std::to_string(state_->db.key_count()) + ",expires=0,avg_ttl=0\r\n";
+        std::to_string(state_->db.key_count()) + ",expires=" + std::to_string(state_->db.expiring_count()) +
+        ",avg_ttl=0\r\n";
     reply(resp::Bulk{text});
 }
 

@@ -3,13 +3,14 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cassert>
 #include <atomic>
 #include <corio/runtime.hpp>
 #include <corio/select.hpp>
 #include <functional>
 #include <limits>
 #include <mutex>
-#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -28,71 +29,16 @@ struct StringHash {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
-struct Entry {
-    std::string value;
-    std::optional<Instant> expires_at;
-};
-
-/// One slice of the key space. Invariant: `expirations` holds exactly the
-/// (deadline, key) pairs of the entries that have a deadline.
+/// One slice of the key space.
 struct Shard {
     mutable std::mutex mutex;
-    std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> entries;
-    std::set<std::pair<Instant, std::string>> expirations;
-
-    /// The live entry of `key` at `now`, or null when absent or expired.
-    Entry* live(std::string_view key, Instant now) {
-        auto it = entries.find(key);
-        if (it == entries.end()) return nullptr;
-        if (it->second.expires_at && *it->second.expires_at <= now) return nullptr;
-        return &it->second;
-    }
-    const Entry* live(std::string_view key, Instant now) const { return const_cast<Shard*>(this)->live(key, now); }
-
-    /// The same, reading the clock only when the entry has a deadline: most
-    /// keys have none, and a clock read per command showed in profiles.
-    Entry* live(std::string_view key) {
-        auto it = entries.find(key);
-        if (it == entries.end()) return nullptr;
-        if (it->second.expires_at && *it->second.expires_at <= Instant::now()) return nullptr;
-        return &it->second;
-    }
-    const Entry* live(std::string_view key) const { return const_cast<Shard*>(this)->live(key); }
-
-    void set_deadline(const std::string& key, Entry& entry, std::optional<Instant> at) {
-        if (entry.expires_at) expirations.erase({*entry.expires_at, key});
-        entry.expires_at = at;
-        if (at) expirations.emplace(*at, key);
-    }
-
-    bool erase(std::string_view key) {
-        auto it = entries.find(key);
-        if (it == entries.end()) return false;
-        if (it->second.expires_at) expirations.erase({*it->second.expires_at, it->first});
-        entries.erase(it);
-        return true;
-    }
-
-    /// Whether an entry expired at `now` is still stored.
-    bool has_expired(Instant now) const { return !expirations.empty() && expirations.begin()->first <= now; }
-
-    /// Removes at most `limit` of the entries expired at `now` (earliest
-    /// first); true when none expired at `now` is left.
-    bool purge(Instant now, std::size_t limit) {
-        for (; limit > 0 && has_expired(now); --limit) {
-            auto first = expirations.begin();
-            entries.erase(first->second);
-            expirations.erase(first);
-        }
-        return !has_expired(now);
-    }
-
-    /// The earliest deadline of a stored entry, if any.
-    std::optional<Instant> next_deadline() const {
-        if (expirations.empty()) return std::nullopt;
-        return expirations.begin()->first;
-    }
+    KeyTable table;
 };
+
+std::size_t shard_of(std::string_view key) noexcept {
+    // Bits of the hash that KeyTable's bucket index and tag do not use.
+    return (std::hash<std::string_view>{}(key) >> 40) % Db::kShardCount;
+}
 
 /// Keys the expiry task removes per hold of a shard's lock, between two
 /// yields. Removing one costs 1-2 us (a map and a set erase, two frees).
@@ -102,8 +48,6 @@ struct Shard {
 /// every expired key at once stalled clients for 0.6 s when 1,000,000
 /// expired at one instant (bench/RESULTS.md).
 constexpr std::size_t kPurgeBatch = 64;
-
-constexpr std::size_t kShardCount = 16;
 
 /// purge_deadline_ values besides a deadline's tick count.
 constexpr std::int64_t kPurging = std::numeric_limits<std::int64_t>::min();  // scanning: always wake
@@ -115,9 +59,6 @@ std::int64_t ticks(Instant t) noexcept { return t.into_std().time_since_epoch().
 
 struct Db::Shared {
     explicit Shared(DbOptions opts) : options(opts) {}
-
-    Shard& shard(std::string_view key) { return shards[StringHash{}(key) % kShardCount]; }
-    const Shard& shard(std::string_view key) const { return shards[StringHash{}(key) % kShardCount]; }
 
     /// Wakes the expiry task if `at` is earlier than the deadline it sleeps to.
     void deadline_added(Instant at) {
@@ -157,7 +98,7 @@ corio::Task<std::optional<Instant>> purge_shard(Shard& shard, Instant now, const
     for (;;) {
         {
             std::lock_guard lock(shard.mutex);
-            if (shard.purge(now, kPurgeBatch)) co_return shard.next_deadline();
+            if (shard.table.purge(now, kPurgeBatch)) co_return shard.table.next_deadline();
         }
         co_await corio::task::yield_now();
         if (shutdown.load()) co_return std::nullopt;
@@ -191,87 +132,96 @@ corio::Task<void> Db::purge_expired_keys(std::shared_ptr<Shared> shared) {
     }
 }
 
-std::optional<std::string> Db::get(std::string_view key) const {
-    const Shard& shard = shared_->shard(key);
-    std::lock_guard lock(shard.mutex);
-    const Entry* entry = shard.live(key);
+Db::Access::Access(Shared& shared, std::uint32_t shards) : shared_(&shared), locked_(shards) {
+    for (std::size_t i = 0; i < kShardCount; ++i) {
+        if ((shards >> i) & 1U) shared.shards[i].mutex.lock();
+    }
+    now_ = Instant::now();
+}
+
+Db::Access::~Access() {
+    if (shared_ == nullptr) return;
+    for (std::size_t i = 0; i < kShardCount; ++i) {
+        if ((locked_ >> i) & 1U) shared_->shards[i].mutex.unlock();
+    }
+    if (earliest_added_) shared_->deadline_added(*earliest_added_);
+}
+
+KeyTable& Db::Access::table(std::string_view key) const {
+    std::size_t index = shard_of(key);
+    assert(((locked_ >> index) & 1U) && "the key's shard is not locked by this access");
+    return shared_->shards[index].table;
+}
+
+Entry* Db::Access::find(std::string_view key) {
+    KeyTable& t = table(key);
+    Entry* entry = t.find(key);
+    if (entry != nullptr && KeyTable::expired(*entry, now_)) {
+        t.erase(*entry);
+        return nullptr;
+    }
+    return entry;
+}
+
+std::pair<Entry*, bool> Db::Access::find_or_create(std::string_view key) {
+    if (Entry* entry = find(key)) return {entry, false};
+    return {&table(key).find_or_insert(key), true};
+}
+
+void Db::Access::erase(Entry& entry) { table(entry.key()).erase(entry); }
+
+void Db::Access::set_deadline(Entry& entry, std::optional<Instant> at) {
+    table(entry.key()).set_deadline(entry, at);
+    if (at && (!earliest_added_ || *at < *earliest_added_)) earliest_added_ = at;
+}
+
+Db::Access Db::lock(std::string_view key) const { return Access(*shared_, 1U << shard_of(key)); }
+
+Db::Access Db::lock(std::span<const std::string_view> keys) const {
+    std::uint32_t shards = 0;
+    for (std::string_view key : keys) shards |= 1U << shard_of(key);
+    return Access(*shared_, shards);
+}
+
+Db::Access Db::lock_shard(std::size_t index) const { return Access(*shared_, 1U << index); }
+
+std::expected<std::optional<Str>, ValueType> Db::get(std::string_view key) const {
+    Access access = lock(key);
+    Entry* entry = access.find(key);
     if (entry == nullptr) return std::nullopt;
-    return entry->value;
+    if (const Str* value = entry->string()) return *value;
+    return std::unexpected(entry->type());
 }
 
-bool Db::set(std::string_view key, std::string value, std::optional<Instant> expires_at, SetCondition condition) {
-    Shard& shard = shared_->shard(key);
-    {
-        std::lock_guard lock(shard.mutex);
-        if (condition != SetCondition::Always) {
-            bool present = shard.live(key) != nullptr;
-            if (present != (condition == SetCondition::IfPresent)) return false;
+std::uint64_t Db::scan(std::uint64_t cursor, std::size_t count, const std::function<void(const Entry&)>& visit) const {
+    // The cursor: the shard in the low bits, the shard's table cursor above.
+    constexpr unsigned kShardBits = std::bit_width(kShardCount - 1);
+    std::size_t shard = cursor & (kShardCount - 1);
+    std::uint64_t table_cursor = cursor >> kShardBits;
+    std::size_t visited = 0;
+    while (visited < count) {
+        Access access = lock_shard(shard);
+        table_cursor = shared_->shards[shard].table.scan(table_cursor, count - visited, [&](const Entry& entry) {
+            if (KeyTable::expired(entry, access.now())) return;
+            visit(entry);
+            ++visited;
+        });
+        if (table_cursor == 0) {
+            if (++shard == kShardCount) return 0;
         }
-        auto it = shard.entries.find(key);
-        if (it == shard.entries.end()) it = shard.entries.try_emplace(std::string(key)).first;
-        it->second.value = std::move(value);
-        shard.set_deadline(it->first, it->second, expires_at);
     }
-    if (expires_at) shared_->deadline_added(*expires_at);
-    return true;
+    return (table_cursor << kShardBits) | shard;
 }
 
-bool Db::del(std::string_view key) {
-    Shard& shard = shared_->shard(key);
-    std::lock_guard lock(shard.mutex);
-    bool was_live = shard.live(key) != nullptr;
-    shard.erase(key);
-    return was_live;
-}
-
-bool Db::exists(std::string_view key) const {
-    const Shard& shard = shared_->shard(key);
-    std::lock_guard lock(shard.mutex);
-    return shard.live(key) != nullptr;
-}
-
-std::expected<std::int64_t, IncrError> Db::incr(std::string_view key) {
-    Shard& shard = shared_->shard(key);
-    std::lock_guard lock(shard.mutex);
-    Entry* entry = shard.live(key);
-    std::int64_t value = 0;
-    if (entry != nullptr && !parse_int64(entry->value, value)) return std::unexpected(IncrError::NotAnInteger);
-    if (value == std::numeric_limits<std::int64_t>::max()) return std::unexpected(IncrError::Overflow);
-    ++value;
-    if (entry == nullptr) {
-        shard.erase(key);  // an expired entry may still be there
-        entry = &shard.entries.try_emplace(std::string(key)).first->second;
-    }
-    entry->value = std::to_string(value);
-    return value;
-}
-
-bool Db::expire(std::string_view key, Instant at) {
-    Shard& shard = shared_->shard(key);
-    Instant now = Instant::now();
-    {
-        std::lock_guard lock(shard.mutex);
-        if (shard.live(key, now) == nullptr) return false;
-        if (at <= now) {
-            shard.erase(key);
-            return true;
+void Db::flush() {
+    for (std::size_t i = 0; i < kShardCount; ++i) {
+        KeyTable old;
+        {
+            Access access = lock_shard(i);
+            old.swap(shared_->shards[i].table);
         }
-        auto it = shard.entries.find(key);
-        shard.set_deadline(it->first, it->second, at);
+        // `old`'s entries are freed here, outside the lock.
     }
-    shared_->deadline_added(at);
-    return true;
-}
-
-std::int64_t Db::ttl_millis(std::string_view key) const {
-    const Shard& shard = shared_->shard(key);
-    Instant now = Instant::now();
-    std::lock_guard lock(shard.mutex);
-    const Entry* entry = shard.live(key, now);
-    if (entry == nullptr) return -2;
-    if (!entry->expires_at) return -1;
-    auto left = *entry->expires_at - now;
-    return std::chrono::ceil<std::chrono::milliseconds>(left).count();
 }
 
 std::size_t Db::publish(std::string_view channel, Payload message) {
@@ -312,7 +262,16 @@ std::size_t Db::key_count() const {
     std::size_t n = 0;
     for (const Shard& shard : shared_->shards) {
         std::lock_guard lock(shard.mutex);
-        n += shard.entries.size();
+        n += shard.table.size();
+    }
+    return n;
+}
+
+std::size_t Db::expiring_count() const {
+    std::size_t n = 0;
+    for (const Shard& shard : shared_->shards) {
+        std::lock_guard lock(shard.mutex);
+        n += shard.table.expiring();
     }
     return n;
 }

@@ -1,13 +1,17 @@
 // The shared state of a mini-redis server: the key space (with expiry) and
 // the pub/sub channels.
 //
+// Commands work on the key space through a Db::Access: the locks of the
+// shards their keys fall in, and find/create/erase/set_deadline of entries
+// (keyspace.hpp), each holding a string, a list or a hash (value.hpp).
+//
 // Db is a cheap handle (a shared_ptr) that every connection task holds a copy
 // of; any of them may run on any worker thread. The key space is split into
-// shards, each a std::unordered_map behind its own std::mutex, held only for
-// the map operation itself and never across a co_await.
+// shards, each a KeyTable behind its own std::mutex, held for one command's
+// work on it and never across a co_await.
 //
-// Expiry: a key with a deadline is also entered, by (deadline, key), in its
-// shard's ordered set of expirations. One background task (spawned by
+// Expiry: a key with a deadline is also entered, by deadline, in its
+// shard's ordered set of deadlines. One background task (spawned by
 // DbDropGuard) removes expired keys, then sleeps until the earliest deadline
 // left; a SET or EXPIRE that brings a deadline earlier than the one it
 // sleeps to wakes it through a corio::sync::Notify. No polling. It removes
@@ -30,28 +34,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "keyspace.hpp"
 #include "outbox.hpp"
+#include "value.hpp"
 
 namespace mini_redis {
-
-/// Why INCR failed.
-enum class IncrError {
-    NotAnInteger,  ///< the value is not a base-10 int64
-    Overflow,      ///< the result would not fit in an int64
-};
-
-/// What SET requires of the key before it writes.
-enum class SetCondition {
-    Always,
-    IfAbsent,   ///< NX
-    IfPresent,  ///< XX
-};
 
 /// Settings of a Db.
 struct DbOptions {};
@@ -59,33 +54,75 @@ struct DbOptions {};
 /// A handle to the shared key space and channels; copies share them.
 /// Every member is safe to call from any thread of the runtime.
 class Db {
+    struct Shared;
+
 public:
-    /// GET: the value, or std::nullopt when the key is absent or expired.
-    std::optional<std::string> get(std::string_view key) const;
+    /// How many shards the key space is split into.
+    static constexpr std::size_t kShardCount = 16;
 
-    /// SET: stores `value`, replacing any value and deadline; `expires_at`
-    /// (if any) becomes the key's deadline. False, and no change, when
-    /// `condition` is not met.
-    bool set(std::string_view key, std::string value, std::optional<corio::time::Instant> expires_at,
-             SetCondition condition = SetCondition::Always);
+    /// Exclusive access to the keys of one or more shards, while it lives:
+    /// what a command works through. Expired entries are invisible through
+    /// it (find() removes them). Never hold one across a co_await.
+    class Access {
+    public:
+        Access(Access&& other) noexcept
+            : shared_(std::exchange(other.shared_, nullptr)),
+              locked_(std::exchange(other.locked_, 0)),
+              now_(other.now_),
+              earliest_added_(other.earliest_added_) {}
+        Access& operator=(Access&&) = delete;
+        ~Access();
 
-    /// DEL of one key: true when it existed.
-    bool del(std::string_view key);
+        /// The live entry of `key`, or null (an expired one is removed).
+        Entry* find(std::string_view key);
+        /// The live entry of `key`, and whether it was just created (with
+        /// an empty string value and no deadline).
+        std::pair<Entry*, bool> find_or_create(std::string_view key);
+        /// Removes `entry` (the pointer dangles after).
+        void erase(Entry& entry);
+        /// Gives `entry` the deadline `at`, or none.
+        void set_deadline(Entry& entry, std::optional<corio::time::Instant> at);
+        /// The time this access started: what "expired" is judged against.
+        corio::time::Instant now() const noexcept { return now_; }
 
-    /// EXISTS of one key.
-    bool exists(std::string_view key) const;
+    private:
+        friend class Db;
+        Access(Shared& shared, std::uint32_t shards);
+        KeyTable& table(std::string_view key) const;
 
-    /// INCR: adds one to the integer in the key (0 when absent), keeping its
-    /// deadline; the new value, or why not (the value is left unchanged).
-    std::expected<std::int64_t, IncrError> incr(std::string_view key);
+        Shared* shared_;
+        std::uint32_t locked_;  // bit i: shard i is locked
+        corio::time::Instant now_;
+        std::optional<corio::time::Instant> earliest_added_;  // of the deadlines set: may wake the expiry task
+    };
 
-    /// EXPIRE: gives the key the deadline `at` (deleting it at once when
-    /// `at` is not in the future); false when there is no such key.
-    bool expire(std::string_view key, corio::time::Instant at);
+    /// Locks the shard of `key`.
+    Access lock(std::string_view key) const;
+    /// Locks the shards of every key in `keys` (in shard order, so two
+    /// multi-key commands never deadlock): MSET, RENAME and DEL of several
+    /// keys are atomic.
+    Access lock(std::span<const std::string_view> keys) const;
+    /// Locks shard `index` alone (SCAN, KEYS, FLUSHDB go shard by shard).
+    Access lock_shard(std::size_t index) const;
 
-    /// PTTL: the milliseconds left before the key expires (rounded up), -1
-    /// when it has no deadline, -2 when there is no such key.
-    std::int64_t ttl_millis(std::string_view key) const;
+    /// GET: the string value, shared, not copied; std::nullopt when the key
+    /// is absent or expired; kWrongType's error when it holds another type.
+    std::expected<std::optional<Str>, ValueType> get(std::string_view key) const;
+
+    /// SCAN's step: calls `visit(key)` (under the shard's lock: copy what
+    /// you keep) for about `count` live keys from `cursor`; the cursor to go
+    /// on from, 0 once every shard was walked. A key present for the whole
+    /// walk is visited at least once.
+    std::uint64_t scan(std::uint64_t cursor, std::size_t count,
+                       const std::function<void(const Entry&)>& visit) const;
+
+    /// Removes every key (FLUSHDB).
+    void flush();
+
+    /// How many keys are stored, expired ones not yet purged included.
+    std::size_t key_count() const;
+    /// How many of them have a deadline (INFO's keyspace line).
+    std::size_t expiring_count() const;
 
     /// PUBLISH: queues `message` in the outbox of every current subscriber
     /// of `channel`, without waiting for any; how many it was queued for (a
@@ -103,12 +140,8 @@ public:
     /// How many channels have at least one subscriber (for tests).
     std::size_t channel_count() const;
 
-    /// How many keys are stored, expired ones not yet purged included (for tests).
-    std::size_t key_count() const;
-
 private:
     friend class DbDropGuard;
-    struct Shared;
     explicit Db(std::shared_ptr<Shared> shared) noexcept : shared_(std::move(shared)) {}
     /// The expiry task: purges (in batches that yield), then sleeps until the
     /// earliest deadline or a wake-up.

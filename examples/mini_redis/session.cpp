@@ -3,6 +3,7 @@
 #include "session.hpp"
 
 #include <array>
+#include <corio/io/util.hpp>
 #include <corio/select.hpp>
 #include <corio/sink.hpp>
 #include <corio/stream/core.hpp>
@@ -20,6 +21,10 @@ using namespace std::chrono_literals;
 /// Batches are flushed once their replies reach this size, so a pipeline of
 /// large GETs does not pile up in memory.
 constexpr std::size_t kFlushAbove = 64 * 1024;
+
+/// Values this large are written from the stored value itself, not copied
+/// into the write buffer (see Session::reply_value).
+constexpr std::size_t kSendDirectlyFrom = 64 * 1024;
 
 /// Reads and discards until end of stream (or an error).
 corio::Task<void> drain(corio::net::TcpStream& stream) {
@@ -106,7 +111,7 @@ corio::Task<bool> Session::respond(std::optional<Request> request) {
     for (;;) {
         Batch batch = execute_batch(std::move(request));
         if (batch == Batch::Closed) co_return false;
-        if (!conn_.write_buffer().empty()) {
+        if (!conn_.write_buffer().empty() || direct_reply_.size() != 0) {
             bool sent = co_await send_output();
             if (!sent) co_return false;
         }
@@ -134,7 +139,7 @@ Session::Batch Session::execute_batch(std::optional<Request> request) {
         Args args = **request;
         if (!args.empty()) execute(args);  // else an empty line, "*0" or "*-1"
         if (quit_) return Batch::Quit;
-        if (conn_.write_buffer().size() >= kFlushAbove) return Batch::More;
+        if (conn_.write_buffer().size() >= kFlushAbove || direct_reply_.size() != 0) return Batch::More;
     }
     return Batch::Done;
 }
@@ -156,6 +161,19 @@ corio::Task<bool> Session::send_output() {
         auto event = co_await corio::select_biased(flush, stop_);
         if (event.index() == 1) co_return false;
         written = std::get<0>(event);
+        if (written && direct_reply_.size() != 0) {
+            // The bulk header went with the buffer: now the value's bytes,
+            // from the value (kept alive by direct_reply_), then its CRLF.
+            Str value = std::move(direct_reply_);
+            auto body = corio::io::write_all(conn_.get_ref(), value.view());
+            auto sent = co_await corio::select_biased(body, stop_);
+            if (sent.index() == 1 || !std::get<0>(sent)) co_return false;
+            conn_.write_buffer().append("\r\n");
+            auto end = corio::sink::flush(conn_);
+            auto ended = co_await corio::select_biased(end, stop_);
+            if (ended.index() == 1) co_return false;
+            written = std::get<0>(ended);
+        }
     } else {
         // A subscriber that stopped reading holds its messages until its
         // output limits cut it off; the write loses to that.
@@ -169,6 +187,15 @@ corio::Task<bool> Session::send_output() {
         release_if_large(conn_.write_buffer());  // a drained backlog gives its memory back
     }
     co_return written.has_value();
+}
+
+void Session::reply_value(const Str& value) {
+    if (value.size() < kSendDirectlyFrom || subscribed()) {
+        reply(resp::Bulk{value.view()});
+        return;
+    }
+    resp::number_line(conn_.write_buffer(), '$', static_cast<std::int64_t>(value.size()));
+    direct_reply_ = value;
 }
 
 void Session::deliver(const std::deque<Outgoing>& messages) {

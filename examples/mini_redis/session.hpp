@@ -128,12 +128,18 @@ private:
     void reply(const R& r) {
         (void)conn_.codec().encode(r, conn_.write_buffer());
     }
+    /// Replies with a stored string value as a bulk string. One of
+    /// kSendDirectlyFrom bytes or more is not copied into the write buffer:
+    /// it ends the batch, and send_output() writes it to the socket from the
+    /// value itself, after the replies before it.
+    void reply_value(const Str& value);
 
     ServerConnection conn_;  // its read buffer holds the bytes the words of the running command point into
     std::shared_ptr<ServerState> state_;
     corio::Cancelled stop_;  // long-lived: raced against every read
     std::int64_t client_id_;
     std::string client_name_;
+    Str direct_reply_;                // a large value to send after the write buffer (see reply_value)
     std::shared_ptr<Outbox> outbox_;  // made at the first SUBSCRIBE; what its channels push into
     // The channels subscribed to, each with its subscription number (an
     // UNSUBSCRIBE of all answers in subscription order).

@@ -1,4 +1,5 @@
-// Tests of the shared state (db.hpp): strings with NX/XX, INCR, expiry by
+// Tests of the shared state (db.hpp, keyspace.hpp, value.hpp): Str and Hash,
+// the shard table and SCAN's walk, Db::Access, expiry by
 // the background task on the paused clock (including the wake-up when an
 // earlier deadline arrives, and 200,000 keys expiring at one instant removed
 // in batches that let other tasks run), and pub/sub: fan-out in publish
@@ -17,7 +18,10 @@
 #include <expected>
 #include <limits>
 #include <memory>
+#include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "support/co_assert.hpp"
 
@@ -36,61 +40,199 @@ corio::Task<void> let_tasks_run() {
     for (int i = 0; i < 4; ++i) co_await corio::task::yield_now();
 }
 
-corio::Task<void> strings_body() {
+// Shorthands over Db::Access, as the commands use it.
+std::optional<std::string> get(const Db& db, std::string_view key) {
+    auto value = db.get(key);
+    if (!value || !*value) return std::nullopt;
+    return std::string((*value)->view());
+}
+
+void set(const Db& db, std::string_view key, std::string_view value, std::optional<Instant> at) {
+    Db::Access access = db.lock(key);
+    Entry* entry = access.find_or_create(key).first;
+    entry->set_string(Str(value));
+    access.set_deadline(*entry, at);
+}
+
+bool exists(const Db& db, std::string_view key) { return db.lock(key).find(key) != nullptr; }
+
+/// PTTL's answer: -2 absent, -1 no deadline, else milliseconds left.
+std::int64_t ttl_millis(const Db& db, std::string_view key) {
+    Db::Access access = db.lock(key);
+    const Entry* entry = access.find(key);
+    if (entry == nullptr) return -2;
+    if (!entry->deadline()) return -1;
+    return std::chrono::ceil<std::chrono::milliseconds>(*entry->deadline() - access.now()).count();
+}
+
+bool expire(const Db& db, std::string_view key, Instant at) {
+    Db::Access access = db.lock(key);
+    Entry* entry = access.find(key);
+    if (entry == nullptr) return false;
+    if (at <= access.now()) {
+        access.erase(*entry);
+    } else {
+        access.set_deadline(*entry, at);
+    }
+    return true;
+}
+
+TEST(Str, ShortValuesAreInlineAndLongOnesSharedByEveryCopy) {
+    Str empty;
+    EXPECT_EQ(empty.view(), "");
+    Str small(std::string(Str::kInline, 'x'));
+    EXPECT_FALSE(small.is_shared());
+    EXPECT_EQ(small.view(), std::string(Str::kInline, 'x'));
+    std::string text(1000, 'y');
+    auto big = std::make_unique<Str>(text);
+    EXPECT_TRUE(big->is_shared());
+    Str copy = *big;
+    EXPECT_EQ(copy.view().data(), big->view().data()) << "a copy shares the bytes";
+    big.reset();
+    EXPECT_EQ(copy.view(), text) << "the bytes live as long as any copy";
+    Str moved = std::move(copy);
+    EXPECT_EQ(moved.view(), text);
+    EXPECT_EQ(copy.size(), 0u);  // NOLINT(bugprone-use-after-move): a moved-from Str is empty
+    moved = small;
+    EXPECT_EQ(moved.view(), small.view());
+}
+
+TEST(Hash, KeepsInsertionOrderWhileSmallAndFindsEveryFieldWhenLarge) {
+    Hash hash;
+    EXPECT_TRUE(hash.set("b", Str("1")));
+    EXPECT_TRUE(hash.set("a", Str("2")));
+    EXPECT_FALSE(hash.set("b", Str("3")));
+    ASSERT_EQ(hash.size(), 2u);
+    EXPECT_EQ(hash.fields()[0].first.view(), "b");
+    EXPECT_EQ(hash.fields()[0].second.view(), "3");
+    EXPECT_TRUE(hash.erase("b"));
+    EXPECT_FALSE(hash.erase("b"));
+    EXPECT_EQ(hash.fields()[0].first.view(), "a");
+    for (int i = 0; i < 1000; ++i) hash.set("field-number-" + std::to_string(i), Str(std::to_string(i)));
+    for (int i = 0; i < 1000; i += 2) EXPECT_TRUE(hash.erase("field-number-" + std::to_string(i)));
+    for (int i = 0; i < 1000; ++i) {
+        const Str* value = hash.find("field-number-" + std::to_string(i));
+        if (i % 2 == 0) {
+            EXPECT_EQ(value, nullptr);
+        } else {
+            ASSERT_NE(value, nullptr);
+            EXPECT_EQ(value->view(), std::to_string(i));
+        }
+    }
+    EXPECT_EQ(hash.size(), 501u);
+}
+
+TEST(KeyTable, FindsEveryKeyThroughGrowthAndErase) {
+    KeyTable table;
+    for (int i = 0; i < 10'000; ++i) table.find_or_insert("key:" + std::to_string(i)).set_string(Str(std::to_string(i)));
+    EXPECT_EQ(table.size(), 10'000u);
+    for (int i = 0; i < 10'000; i += 2) table.erase(*table.find("key:" + std::to_string(i)));
+    EXPECT_EQ(table.size(), 5'000u);
+    for (int i = 0; i < 10'000; ++i) {
+        Entry* entry = table.find("key:" + std::to_string(i));
+        if (i % 2 == 0) {
+            EXPECT_EQ(entry, nullptr);
+        } else {
+            ASSERT_NE(entry, nullptr);
+            EXPECT_EQ(entry->key(), "key:" + std::to_string(i));
+            EXPECT_EQ(entry->string()->view(), std::to_string(i));
+        }
+    }
+}
+
+TEST(KeyTable, AScanVisitsEveryKeyPresentThroughoutWhileTheTableGrows) {
+    KeyTable table;
+    for (int i = 0; i < 1000; ++i) table.find_or_insert("old:" + std::to_string(i));
+    std::set<std::string> seen;
+    std::uint64_t cursor = 0;
+    int added = 0;
+    do {
+        cursor = table.scan(cursor, 10, [&](const Entry& e) { seen.emplace(e.key()); });
+        for (int i = 0; i < 50; ++i) table.find_or_insert("new:" + std::to_string(added++));  // grows the table
+    } while (cursor != 0);
+    for (int i = 0; i < 1000; ++i) EXPECT_TRUE(seen.contains("old:" + std::to_string(i))) << i;
+}
+
+corio::Task<void> access_body() {
     DbDropGuard guard;
     Db db = guard.db();
-    EXPECT_EQ(db.get("k"), std::nullopt);
-    EXPECT_FALSE(db.exists("k"));
-    EXPECT_TRUE(db.set("k", "v", std::nullopt));
-    EXPECT_EQ(db.get("k"), "v");
-    EXPECT_TRUE(db.exists("k"));
-    EXPECT_FALSE(db.set("k", "nx", std::nullopt, SetCondition::IfAbsent));
-    EXPECT_EQ(db.get("k"), "v");
-    EXPECT_TRUE(db.set("k", "xx", std::nullopt, SetCondition::IfPresent));
-    EXPECT_EQ(db.get("k"), "xx");
-    EXPECT_TRUE(db.del("k"));
-    EXPECT_FALSE(db.del("k"));
-    EXPECT_FALSE(db.set("k", "xx", std::nullopt, SetCondition::IfPresent));
-    EXPECT_TRUE(db.set("k", "nx", std::nullopt, SetCondition::IfAbsent));
-    EXPECT_EQ(db.get("k"), "nx");
+    EXPECT_EQ(get(db, "k"), std::nullopt);
+    EXPECT_FALSE(exists(db, "k"));
+    set(db, "k", "v", std::nullopt);
+    EXPECT_EQ(get(db, "k"), "v");
+    {
+        Db::Access access = db.lock("list");
+        auto [entry, created] = access.find_or_create("list");
+        EXPECT_TRUE(created);
+        entry->make_list().push_back(Str("a"));
+        EXPECT_FALSE(access.find_or_create("list").second);
+        EXPECT_EQ(entry->type(), ValueType::List);
+        EXPECT_EQ(entry->string(), nullptr);
+    }
+    auto wrong = db.get("list");
+    EXPECT_FALSE(wrong.has_value());
+    if (!wrong) {
+        EXPECT_EQ(wrong.error(), ValueType::List);
+    }
+    // A multi-key access locks every shard its keys fall in (here, with 40
+    // keys, surely more than one) and sees them all.
+    std::vector<std::string> names;
+    for (int i = 0; i < 40; ++i) names.push_back("m" + std::to_string(i));
+    std::vector<std::string_view> keys(names.begin(), names.end());
+    {
+        Db::Access access = db.lock(keys);
+        for (std::string_view key : keys) access.find_or_create(key).first->set_string(Str(key));
+    }
+    for (const std::string& name : names) EXPECT_EQ(get(db, name), name);
+    EXPECT_EQ(db.key_count(), 42u);
+    db.flush();
+    EXPECT_EQ(db.key_count(), 0u);
+    EXPECT_EQ(get(db, "k"), std::nullopt);
     co_return;
 }
 
-TEST(Db, SetGetDelAndExistsFollowNxAndXx) { paused_runtime().block_on(strings_body()); }
+TEST(Db, AccessFindsCreatesAndTypesEntriesAndLocksEveryShardOfItsKeys) { paused_runtime().block_on(access_body()); }
 
-corio::Task<void> incr_body() {
+corio::Task<void> scan_body() {
     DbDropGuard guard;
     Db db = guard.db();
-    EXPECT_EQ(db.incr("n"), 1);
-    EXPECT_EQ(db.incr("n"), 2);
-    db.set("text", "abc", std::nullopt);
-    EXPECT_EQ(db.incr("text"), std::unexpected(IncrError::NotAnInteger));
-    EXPECT_EQ(db.get("text"), "abc");
-    db.set("max", std::to_string(std::numeric_limits<std::int64_t>::max()), std::nullopt);
-    EXPECT_EQ(db.incr("max"), std::unexpected(IncrError::Overflow));
-    db.set("ttl", "5", Instant::now() + 10s);
-    EXPECT_EQ(db.incr("ttl"), 6);
-    EXPECT_GT(db.ttl_millis("ttl"), 0);  // INCR keeps the deadline
+    for (int i = 0; i < 2000; ++i) set(db, "stay:" + std::to_string(i), "v", std::nullopt);
+    for (int i = 0; i < 500; ++i) set(db, "gone:" + std::to_string(i), "v", std::nullopt);
+    std::set<std::string> seen;
+    std::uint64_t cursor = 0;
+    int step = 0;
+    do {
+        cursor = db.scan(cursor, 10, [&](const Entry& e) { seen.emplace(e.key()); });
+        // Keys come and go during the walk.
+        set(db, "new:" + std::to_string(step), "v", std::nullopt);
+        if (step < 500) {
+            Db::Access access = db.lock("gone:" + std::to_string(step));
+            access.erase(*access.find("gone:" + std::to_string(step)));
+        }
+        ++step;
+    } while (cursor != 0);
+    for (int i = 0; i < 2000; ++i) EXPECT_TRUE(seen.contains("stay:" + std::to_string(i))) << i;
+    EXPECT_GT(step, 100) << "a count of 10 takes many steps";
     co_return;
 }
 
-TEST(Db, IncrCountsRejectsNonIntegersAndOverflowAndKeepsTheDeadline) { paused_runtime().block_on(incr_body()); }
+TEST(Db, ScanReturnsEveryKeyPresentThroughoutWhileKeysComeAndGo) { paused_runtime().block_on(scan_body()); }
 
 corio::Task<void> expiry_body() {
     DbDropGuard guard;
     Db db = guard.db();
-    EXPECT_EQ(db.ttl_millis("k"), -2);
-    db.set("forever", "v", std::nullopt);
-    EXPECT_EQ(db.ttl_millis("forever"), -1);
-    db.set("k", "v", Instant::now() + 100ms);
-    EXPECT_EQ(db.ttl_millis("k"), 100);
+    EXPECT_EQ(ttl_millis(db, "k"), -2);
+    set(db, "forever", "v", std::nullopt);
+    EXPECT_EQ(ttl_millis(db, "forever"), -1);
+    set(db, "k", "v", Instant::now() + 100ms);
+    EXPECT_EQ(ttl_millis(db, "k"), 100);
     co_await corio::time::advance(99ms);
-    EXPECT_EQ(db.get("k"), "v");
-    EXPECT_EQ(db.ttl_millis("k"), 1);
+    EXPECT_EQ(get(db, "k"), "v");
+    EXPECT_EQ(ttl_millis(db, "k"), 1);
     co_await corio::time::advance(2ms);
     co_await let_tasks_run();
-    EXPECT_EQ(db.get("k"), std::nullopt);
-    EXPECT_EQ(db.ttl_millis("k"), -2);
+    EXPECT_EQ(get(db, "k"), std::nullopt);
+    EXPECT_EQ(ttl_millis(db, "k"), -2);
     EXPECT_EQ(db.key_count(), 1u) << "the expiry task removed the key from memory";
 }
 
@@ -99,13 +241,13 @@ TEST(Db, TheBackgroundTaskRemovesAKeyAtItsDeadline) { paused_runtime().block_on(
 corio::Task<void> earlier_deadline_body() {
     DbDropGuard guard;
     Db db = guard.db();
-    db.set("late", "v", Instant::now() + 1h);
+    set(db, "late", "v", Instant::now() + 1h);
     co_await let_tasks_run();  // the task now sleeps until the 1 h deadline
-    db.set("soon", "v", Instant::now() + 10ms);
+    set(db, "soon", "v", Instant::now() + 10ms);
     co_await corio::time::advance(20ms);
     co_await let_tasks_run();
     EXPECT_EQ(db.key_count(), 1u) << "a new earlier deadline must wake the sleeping expiry task";
-    EXPECT_EQ(db.get("late"), "v");
+    EXPECT_EQ(get(db, "late"), "v");
 }
 
 TEST(Db, AnEarlierDeadlineWakesTheExpiryTask) { paused_runtime().block_on(earlier_deadline_body()); }
@@ -113,14 +255,14 @@ TEST(Db, AnEarlierDeadlineWakesTheExpiryTask) { paused_runtime().block_on(earlie
 corio::Task<void> expire_body() {
     DbDropGuard guard;
     Db db = guard.db();
-    EXPECT_FALSE(db.expire("missing", Instant::now() + 1s));
-    db.set("k", "v", std::nullopt);
-    EXPECT_TRUE(db.expire("k", Instant::now() + 5s));
-    EXPECT_EQ(db.ttl_millis("k"), 5000);
-    db.set("k", "v2", std::nullopt);  // SET clears the deadline
-    EXPECT_EQ(db.ttl_millis("k"), -1);
-    EXPECT_TRUE(db.expire("k", Instant::now()));  // a deadline not in the future deletes
-    EXPECT_FALSE(db.exists("k"));
+    EXPECT_FALSE(expire(db, "missing", Instant::now() + 1s));
+    set(db, "k", "v", std::nullopt);
+    EXPECT_TRUE(expire(db, "k", Instant::now() + 5s));
+    EXPECT_EQ(ttl_millis(db, "k"), 5000);
+    set(db, "k", "v2", std::nullopt);  // SET clears the deadline
+    EXPECT_EQ(ttl_millis(db, "k"), -1);
+    EXPECT_TRUE(expire(db, "k", Instant::now()));  // a deadline not in the future deletes
+    EXPECT_FALSE(exists(db, "k"));
     co_await corio::time::advance(6s);
     co_await let_tasks_run();
     EXPECT_EQ(db.key_count(), 0u);
@@ -140,9 +282,9 @@ struct MassExpiryCounts {
 corio::Task<MassExpiryCounts> mass_expiry_body(int expiring) {
     DbDropGuard guard;
     Db db = guard.db();
-    db.set("other", "v", std::nullopt);
+    set(db, "other", "v", std::nullopt);
     Instant at = Instant::now() + 10ms;
-    for (int i = 0; i < expiring; ++i) db.set("k" + std::to_string(i), "v", at);
+    for (int i = 0; i < expiring; ++i) set(db, "k" + std::to_string(i), "v", at);
     co_await let_tasks_run();  // the expiry task now sleeps until `at`
     co_await corio::time::advance(20ms);
     MassExpiryCounts counts;
@@ -151,8 +293,8 @@ corio::Task<MassExpiryCounts> mass_expiry_body(int expiring) {
     for (int round = 0; round < 10 * expiring && db.key_count() > 1; ++round) {
         std::size_t left = db.key_count();
         if (left < all) ++counts.served_midway;
-        if (db.get("other") != "v") ++counts.other_key_missing;
-        if (db.exists("k" + std::to_string(round % expiring))) ++counts.expired_key_seen;
+        if (get(db, "other") != "v") ++counts.other_key_missing;
+        if (exists(db, "k" + std::to_string(round % expiring))) ++counts.expired_key_seen;
         co_await corio::task::yield_now();
     }
     EXPECT_EQ(db.key_count(), 1u) << "every expired key is removed in the end";
