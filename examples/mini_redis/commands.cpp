@@ -18,22 +18,6 @@ namespace {
 
 using corio::time::Instant;
 
-/// How a command is looked up and checked before it runs.
-struct CommandSpec {
-    std::string_view name;  // lower case
-    int arity;              // Redis's convention: N exactly N words, -N at least N
-    bool in_subscribe_mode;
-};
-
-constexpr std::array kCommands{
-    CommandSpec{"get", 2, false},     CommandSpec{"set", -3, false},      CommandSpec{"ping", -1, true},
-    CommandSpec{"echo", 2, false},    CommandSpec{"del", -2, false},      CommandSpec{"exists", -2, false},
-    CommandSpec{"incr", 2, false},    CommandSpec{"expire", -3, false},   CommandSpec{"ttl", 2, false},
-    CommandSpec{"publish", 3, false}, CommandSpec{"subscribe", -2, true}, CommandSpec{"unsubscribe", -1, true},
-    CommandSpec{"config", -2, false}, CommandSpec{"command", -1, false},  CommandSpec{"client", -2, false},
-    CommandSpec{"info", -1, false},   CommandSpec{"select", 2, false},    CommandSpec{"quit", -1, true},
-};
-
 /// What SET requires of the key before it writes.
 enum class SetCondition {
     Always,
@@ -56,16 +40,9 @@ bool equals_ignore_case(std::string_view a, std::string_view lower_b) {
            });
 }
 
-const CommandSpec* find_command(std::string_view name) {
-    for (const CommandSpec& spec : kCommands) {
-        if (equals_ignore_case(name, spec.name)) return &spec;
-    }
-    return nullptr;
-}
-
-bool arity_ok(const CommandSpec& spec, std::size_t words) {
+bool arity_ok(int arity, std::size_t words) {
     auto n = static_cast<int>(std::min<std::size_t>(words, std::numeric_limits<int>::max()));
-    return spec.arity >= 0 ? n == spec.arity : n >= -spec.arity;
+    return arity >= 0 ? n == arity : n >= -arity;
 }
 
 /// Redis's "unknown command" error, quoting the first arguments.
@@ -96,30 +73,60 @@ ExpiryParse parse_expiry(std::string_view text, std::int64_t unit, std::int64_t&
 
 }  // namespace
 
+// The commands, by name. Arity and flags as Redis's COMMAND INFO gives them.
+const Session::Command Session::kCommandTable[] = {
+    // Connection and server
+    {"ping", -1, kSubscribeMode, &Session::ping, nullptr},
+    {"echo", 2, 0, &Session::echo, nullptr},
+    {"quit", -1, kSubscribeMode, &Session::quit, nullptr},
+    {"select", 2, 0, &Session::select, nullptr},
+    {"config", -2, 0, &Session::config, nullptr},
+    {"command", -1, 0, &Session::command, nullptr},
+    {"client", -2, 0, &Session::client, nullptr},
+    {"info", -1, 0, &Session::info, nullptr},
+    // Strings and keys
+    {"get", 2, 0, &Session::get, nullptr},
+    {"set", -3, kWrite, &Session::set, nullptr},
+    {"del", -2, kWrite, &Session::del, nullptr},
+    {"exists", -2, 0, &Session::exists, nullptr},
+    {"incr", 2, kWrite, &Session::incr, nullptr},
+    {"expire", -3, kWrite, &Session::expire, nullptr},
+    {"ttl", 2, 0, &Session::ttl, nullptr},
+    // Pub/sub
+    {"publish", 3, 0, &Session::publish, nullptr},
+    {"subscribe", -2, kSubscribeMode, &Session::subscribe, nullptr},
+    {"unsubscribe", -1, kSubscribeMode, &Session::unsubscribe, nullptr},
+    // Lists and hashes (commands_list.cpp, commands_hash.cpp)
+};
+
+const Session::Command* Session::find_command(std::string_view name) {
+    for (const Command& command : kCommandTable) {
+        if (equals_ignore_case(name, command.name)) return &command;
+    }
+    return nullptr;
+}
+
 void Session::execute(Args args) {
-    const CommandSpec* spec = find_command(args[0]);
-    if (spec == nullptr) {
+    const Command* command = find_command(args[0]);
+    if (command == nullptr) {
         reply(resp::Error{unknown_command(args)});
         return;
     }
-    if (subscribed() && !spec->in_subscribe_mode) {
-        reply(resp::Error{"ERR Can't execute '" + std::string(spec->name) +
+    if (subscribed() && !(command->flags & kSubscribeMode)) {
+        reply(resp::Error{"ERR Can't execute '" + std::string(command->name) +
                           "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                           "context"});
         return;
     }
-    if (!arity_ok(*spec, args.size())) {
-        reply(resp::Error{"ERR wrong number of arguments for '" + std::string(spec->name) + "' command"});
+    if (!arity_ok(command->arity, args.size())) {
+        reply(resp::Error{"ERR wrong number of arguments for '" + std::string(command->name) + "' command"});
         return;
     }
-    using Handler = void (Session::*)(Args);
-    static constexpr std::array<Handler, kCommands.size()> kHandlers{
-        &Session::get,       &Session::set,         &Session::ping,   &Session::echo,    &Session::del,
-        &Session::exists,    &Session::incr,        &Session::expire, &Session::ttl,     &Session::publish,
-        &Session::subscribe, &Session::unsubscribe, &Session::config, &Session::command, &Session::client,
-        &Session::info,      &Session::select,      &Session::quit,
-    };
-    (this->*kHandlers[static_cast<std::size_t>(spec - kCommands.data())])(args);
+    if (command->run_async != nullptr) {
+        awaiting_ = AwaitedCommand{command->run_async, args};  // respond() runs it
+        return;
+    }
+    (this->*command->run)(args);
 }
 
 void Session::ping(Args args) {
@@ -358,7 +365,7 @@ void Session::command(Args args) {
     if (sub.empty() || sub == "docs") {
         reply(resp::ArrayHeader{0});  // no documentation to offer; clients do without
     } else if (sub == "count") {
-        reply(resp::Integer{static_cast<std::int64_t>(kCommands.size())});
+        reply(resp::Integer{static_cast<std::int64_t>(std::size(kCommandTable))});
     } else if (sub == "info") {
         reply(resp::ArrayHeader{args.size() - 2});
         for (std::size_t i = 2; i < args.size(); ++i) reply(resp::NullArray{});

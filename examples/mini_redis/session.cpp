@@ -119,6 +119,12 @@ corio::Task<bool> Session::respond(std::optional<Request> request) {
             case Batch::More:
                 request = conn_.next_buffered();
                 continue;
+            case Batch::Await: {
+                AwaitedCommand command = *std::exchange(awaiting_, std::nullopt);
+                co_await (this->*command.run)(command.args);
+                request = conn_.next_buffered();
+                continue;
+            }
             case Batch::Done:
                 co_return true;
             case Batch::ProtocolError:
@@ -138,6 +144,7 @@ Session::Batch Session::execute_batch(std::optional<Request> request) {
         if (!*request) return refuse_request(request->error());
         Args args = **request;
         if (!args.empty()) execute(args);  // else an empty line, "*0" or "*-1"
+        if (awaiting_) return Batch::Await;
         if (quit_) return Batch::Quit;
         if (conn_.write_buffer().size() >= kFlushAbove || direct_reply_.size() != 0) return Batch::More;
     }

@@ -85,6 +85,7 @@ private:
     enum class Batch {
         Done,           ///< every complete command ran
         More,           ///< the replies got large: send them, then go on
+        Await,          ///< send the replies so far, run awaiting_, then go on
         Quit,           ///< QUIT: send the replies and close
         ProtocolError,  ///< the error reply is queued: send it and close
         Closed,         ///< the read failed or the client closed mid-request: close
@@ -102,6 +103,28 @@ private:
     bool subscribed() const noexcept { return !channels_.empty(); }
 
     // commands.cpp
+    using Handler = void (Session::*)(Args);
+    using AsyncHandler = corio::Task<void> (Session::*)(Args);
+    enum CommandFlags : unsigned {
+        kWrite = 1,          ///< may change the key space
+        kSubscribeMode = 2,  ///< allowed in subscribe mode
+    };
+    /// How a command is looked up, checked and run.
+    struct Command {
+        std::string_view name;  // lower case
+        int arity;              // Redis's convention: N exactly N words, -N at least N
+        unsigned flags;         // CommandFlags
+        Handler run;            // one of run and run_async is set
+        AsyncHandler run_async;  // a command that waits (BLPOP) or yields (KEYS): see Batch::Await
+    };
+    /// A command that waits, between execute() and respond() running it.
+    /// Its words stay valid meanwhile: nothing is read until it is done.
+    struct AwaitedCommand {
+        AsyncHandler run;
+        Args args;
+    };
+    static const Command kCommandTable[];
+    static const Command* find_command(std::string_view name);
     void execute(Args args);
     void ping(Args args);
     void echo(Args args);
@@ -139,6 +162,7 @@ private:
     corio::Cancelled stop_;  // long-lived: raced against every read
     std::int64_t client_id_;
     std::string client_name_;
+    std::optional<AwaitedCommand> awaiting_;  // set by execute() for an async command
     Str direct_reply_;                // a large value to send after the write buffer (see reply_value)
     std::shared_ptr<Outbox> outbox_;  // made at the first SUBSCRIBE; what its channels push into
     // The channels subscribed to, each with its subscription number (an
