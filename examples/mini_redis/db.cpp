@@ -175,6 +175,15 @@ void Db::Access::set_deadline(Entry& entry, std::optional<Instant> at) {
     if (at && (!earliest_added_ || *at < *earliest_added_)) earliest_added_ = at;
 }
 
+void Db::Access::for_each(const std::function<void(const Entry&)>& visit) const {
+    for (std::size_t i = 0; i < kShardCount; ++i) {
+        if (((locked_ >> i) & 1U) == 0) continue;
+        shared_->shards[i].table.for_each([&](const Entry& entry) {
+            if (!KeyTable::expired(entry, now_)) visit(entry);
+        });
+    }
+}
+
 Db::Access Db::lock(std::string_view key) const { return Access(*shared_, 1U << shard_of(key)); }
 
 Db::Access Db::lock(std::span<const std::string_view> keys) const {

@@ -82,6 +82,8 @@ public:
         void erase(Entry& entry);
         /// Gives `entry` the deadline `at`, or none.
         void set_deadline(Entry& entry, std::optional<corio::time::Instant> at);
+        /// Calls `visit(entry)` for every live entry of the locked shards.
+        void for_each(const std::function<void(const Entry&)>& visit) const;
         /// The time this access started: what "expired" is judged against.
         corio::time::Instant now() const noexcept { return now_; }
 

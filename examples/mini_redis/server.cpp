@@ -36,6 +36,7 @@ corio::Task<void> refuse(TcpStream stream) {
 corio::Task<void> run(corio::net::TcpListener listener, corio::CancellationToken shutdown, ServerOptions options) {
     DbDropGuard db(options.db);
     auto state = std::make_shared<ServerState>(db.db(), options, shutdown);
+    if (auto local = listener.local_addr()) state->port = local->port();
     auto limit = std::make_shared<corio::sync::Semaphore>(options.max_connections);
     corio::task::TaskTracker connections;  // every connection task, refused ones too
 

@@ -66,11 +66,22 @@ private:
 Session::Session(corio::net::TcpStream stream, std::shared_ptr<ServerState> state)
     : conn_(std::move(stream), RequestCodec()),
       state_(std::move(state)),
-      stop_(state_->shutdown.cancelled()),
-      client_id_(state_->next_client_id.fetch_add(1)) {}
+      stop_(state_->shutdown.cancelled()) {
+    info_.id = state_->next_client_id.fetch_add(1);
+    if (auto peer = conn_.get_ref().peer_addr()) info_.addr = peer->to_string();
+    if (auto local = conn_.get_ref().local_addr()) info_.laddr = local->to_string();
+    info_.created = corio::time::Instant::now();
+    info_.last_batch_ticks.store(info_.created.into_std().time_since_epoch().count(), std::memory_order_relaxed);
+    state_->total_connections.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(state_->clients_mutex);
+    state_->clients.emplace(info_.id, &info_);
+}
 
 Session::~Session() {
     for (const auto& [channel, order] : channels_) state_->db.unsubscribe(channel, outbox_.get());
+    std::lock_guard lock(state_->clients_mutex);
+    state_->clients.erase(info_.id);
+    state_->retired_commands.fetch_add(info_.commands.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
 corio::Task<void> Session::run() {
@@ -100,6 +111,8 @@ corio::Task<void> Session::run() {
                 if (!request) co_return;
             }
         }
+        info_.last_batch_ticks.store(corio::time::Instant::now().into_std().time_since_epoch().count(),
+                                     std::memory_order_relaxed);
         bool keep_going = co_await respond(std::move(request));
         if (!keep_going) co_return;
         // The batch is over: nothing points into the read buffer any more.
@@ -218,6 +231,7 @@ void Session::add_subscription(std::string_view channel) {
     if (channels_.contains(channel)) return;
     if (!outbox_) outbox_ = std::make_shared<Outbox>(state_->options.pubsub_limits);
     channels_.emplace(channel, ++subscriptions_made_);
+    info_.channels.store(static_cast<std::uint32_t>(channels_.size()), std::memory_order_relaxed);
     state_->db.subscribe(channel, outbox_);
 }
 
@@ -226,6 +240,7 @@ bool Session::remove_subscription(std::string_view channel) {
     if (it == channels_.end()) return false;
     state_->db.unsubscribe(channel, outbox_.get());
     channels_.erase(it);
+    info_.channels.store(static_cast<std::uint32_t>(channels_.size()), std::memory_order_relaxed);
     return true;
 }
 
