@@ -33,8 +33,8 @@ client GETting another key meanwhile) is bench/redis/expiry_latency.py; it
 takes the port of a running server: `expiry_latency.py PORT`.
 
 Progress and raw numbers go to stderr, the table to stdout. RSS is read from
-/proc/PID/status (VmRSS). Ratios are mini-redis /
-redis-server: lower is better for memory, higher for requests per second.
+/proc/PID/status (VmRSS). Ratios are mini-redis / redis-server: lower is
+better for memory, higher for requests per second.
 Needs redis-cli and redis-benchmark on PATH for the benchmark case.
 """
 import argparse
@@ -49,6 +49,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ left in bench/redis by the import below
 from pubsub_cases import Conn, command, free_port, rss_kb, run_server  # same directory
 
 SOCKET_TIMEOUT = 120.0  # seconds any one read or write may block
