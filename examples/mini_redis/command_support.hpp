@@ -34,8 +34,7 @@ inline bool equals_ignore_case(std::string_view a, std::string_view lower_b) {
 
 /// Milliseconds since the Unix epoch, now.
 inline std::int64_t unix_millis_now() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 

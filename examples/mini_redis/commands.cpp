@@ -8,9 +8,9 @@
 #include <array>
 #include <cctype>
 #include <chrono>
-#include <limits>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -307,7 +307,8 @@ std::string Session::client_line(const ClientInfo& client) const {
     std::uint32_t channels = client.channels.load(std::memory_order_relaxed);
     std::uint32_t patterns = client.patterns.load(std::memory_order_relaxed);
     return "id=" + std::to_string(client.id) + " addr=" + client.addr + " laddr=" + client.laddr +
-           " name=" + client.name + " age=" + std::to_string(duration_cast<seconds>(now.duration_since(client.created)).count()) +
+           " name=" + client.name +
+           " age=" + std::to_string(duration_cast<seconds>(now.duration_since(client.created)).count()) +
            " idle=" + std::to_string(duration_cast<seconds>(now.duration_since(last)).count()) +
            " flags=" + (channels + patterns > 0 ? "P" : "N") + " db=0 sub=" + std::to_string(channels) +
            " psub=" + std::to_string(patterns) +
@@ -366,7 +367,8 @@ void Session::info(Args args) {
         std::uint64_t commands = state_->retired_commands.load(std::memory_order_relaxed);
         {
             std::lock_guard lock(state_->clients_mutex);
-            for (const auto& [id, client] : state_->clients) commands += client->commands.load(std::memory_order_relaxed);
+            for (const auto& [id, client] : state_->clients)
+                commands += client->commands.load(std::memory_order_relaxed);
         }
         header("Stats");
         line("total_connections_received", std::to_string(state_->total_connections.load(std::memory_order_relaxed)));

@@ -248,8 +248,8 @@ void Session::scan(Args args) {
 void Session::dbsize(Args) { reply(resp::Integer{static_cast<std::int64_t>(state_->db.key_count())}); }
 
 void Session::flushdb(Args args) {
-    if (args.size() > 2 || (args.size() == 2 && !equals_ignore_case(args[1], "sync") &&
-                            !equals_ignore_case(args[1], "async"))) {
+    if (args.size() > 2 ||
+        (args.size() == 2 && !equals_ignore_case(args[1], "sync") && !equals_ignore_case(args[1], "async"))) {
         reply(resp::Error{kSyntaxError});
         return;
     }

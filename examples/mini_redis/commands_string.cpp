@@ -26,7 +26,8 @@ bool parse_set_options(Session::Args args, SetOptions& out) {
         std::string name = lower(args[i]);
         bool has_next = i + 1 < args.size();
         auto expiry = [&](unsigned flag) {
-            if ((out.flags & SetOptions::kKeepTtl) || (out.flags & SetOptions::kExpiry & ~flag) || !has_next) return false;
+            if ((out.flags & SetOptions::kKeepTtl) || (out.flags & SetOptions::kExpiry & ~flag) || !has_next)
+                return false;
             out.flags |= flag;
             out.expiry = args[++i];
             return true;

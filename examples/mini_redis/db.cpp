@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cassert>
-#include <atomic>
 #include <corio/runtime.hpp>
 #include <corio/select.hpp>
 #include <functional>

@@ -115,8 +115,7 @@ public:
     /// you keep) for about `count` live keys from `cursor`; the cursor to go
     /// on from, 0 once every shard was walked. A key present for the whole
     /// walk is visited at least once.
-    std::uint64_t scan(std::uint64_t cursor, std::size_t count,
-                       const std::function<void(const Entry&)>& visit) const;
+    std::uint64_t scan(std::uint64_t cursor, std::size_t count, const std::function<void(const Entry&)>& visit) const;
 
     /// Removes every key (FLUSHDB).
     void flush();

@@ -64,9 +64,7 @@ private:
 }  // namespace
 
 Session::Session(corio::net::TcpStream stream, std::shared_ptr<ServerState> state)
-    : conn_(std::move(stream), RequestCodec()),
-      state_(std::move(state)),
-      stop_(state_->shutdown.cancelled()) {
+    : conn_(std::move(stream), RequestCodec()), state_(std::move(state)), stop_(state_->shutdown.cancelled()) {
     info_.id = state_->next_client_id.fetch_add(1);
     if (auto peer = conn_.get_ref().peer_addr()) info_.addr = peer->to_string();
     if (auto local = conn_.get_ref().local_addr()) info_.laddr = local->to_string();

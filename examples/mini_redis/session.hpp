@@ -31,8 +31,8 @@
 #include <expected>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -62,12 +62,12 @@ struct ClientInfo {
     std::string addr;   // the client's address
     std::string laddr;  // the server's address of the connection
     corio::time::Instant created;
-    std::string name;                                  // CLIENT SETNAME
-    std::atomic<std::int64_t> last_batch_ticks{0};     // when its last batch of commands began
-    std::atomic<std::uint64_t> commands{0};            // commands run
-    std::atomic<std::int32_t> last_command{-1};        // index in the command table, -1 before the first
-    std::atomic<std::uint32_t> channels{0};            // subscriptions
-    std::atomic<std::uint32_t> patterns{0};            // pattern subscriptions
+    std::string name;                               // CLIENT SETNAME
+    std::atomic<std::int64_t> last_batch_ticks{0};  // when its last batch of commands began
+    std::atomic<std::uint64_t> commands{0};         // commands run
+    std::atomic<std::int32_t> last_command{-1};     // index in the command table, -1 before the first
+    std::atomic<std::uint32_t> channels{0};         // subscriptions
+    std::atomic<std::uint32_t> patterns{0};         // pattern subscriptions
 };
 
 /// What every connection of one server shares.
@@ -121,7 +121,7 @@ private:
         ProtocolError,  ///< the error reply is queued: send it and close
         Closed,         ///< the read failed or the client closed mid-request: close
     };
-    using Request = ServerConnection::Item;          // the words of a request, or the stream's error
+    using Request = ServerConnection::Item;  // the words of a request, or the stream's error
 
     corio::Task<bool> respond(std::optional<Request> request);
     Batch execute_batch(std::optional<Request> request);
@@ -141,10 +141,10 @@ private:
     };
     /// How a command is looked up, checked and run.
     struct Command {
-        std::string_view name;  // lower case
-        int arity;              // Redis's convention: N exactly N words, -N at least N
-        unsigned flags;         // CommandFlags
-        Handler run;            // one of run and run_async is set
+        std::string_view name;   // lower case
+        int arity;               // Redis's convention: N exactly N words, -N at least N
+        unsigned flags;          // CommandFlags
+        Handler run;             // one of run and run_async is set
         AsyncHandler run_async;  // a command that waits (BLPOP) or yields (KEYS): see Batch::Await
     };
     /// A command that waits, between execute() and respond() running it.
@@ -214,11 +214,11 @@ private:
 
     ServerConnection conn_;  // its read buffer holds the bytes the words of the running command point into
     std::shared_ptr<ServerState> state_;
-    corio::Cancelled stop_;  // long-lived: raced against every read
-    ClientInfo info_;  // in state_->clients while the session lives
+    corio::Cancelled stop_;                   // long-lived: raced against every read
+    ClientInfo info_;                         // in state_->clients while the session lives
     std::optional<AwaitedCommand> awaiting_;  // set by execute() for an async command
-    Str direct_reply_;                // a large value to send after the write buffer (see reply_value)
-    std::shared_ptr<Outbox> outbox_;  // made at the first SUBSCRIBE; what its channels push into
+    Str direct_reply_;                        // a large value to send after the write buffer (see reply_value)
+    std::shared_ptr<Outbox> outbox_;          // made at the first SUBSCRIBE; what its channels push into
     // The channels subscribed to, each with its subscription number (an
     // UNSUBSCRIBE of all answers in subscription order).
     std::unordered_map<std::string, std::uint64_t, ChannelHash, std::equal_to<>> channels_;
