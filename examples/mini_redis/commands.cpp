@@ -55,6 +55,9 @@ MemoryUse memory_use() {
     std::size_t pages = 0;
     std::size_t resident = 0;
     if (statm >> pages >> resident) use.rss = resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    // A sanitizer's allocator replaces malloc's and mallinfo2 then counts
+    // nothing: report the resident size instead.
+    if (use.allocated == 0) use.allocated = use.rss;
     return use;
 }
 
