@@ -8,6 +8,7 @@
 #include <array>
 #include <cctype>
 #include <chrono>
+#include <corio/runtime.hpp>
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -88,6 +89,7 @@ const Session::Command Session::kCommandTable[] = {
     {"command", -1, 0, &Session::command, nullptr},
     {"client", -2, 0, &Session::client, nullptr},
     {"info", -1, 0, &Session::info, nullptr},
+    {"bgrewriteaof", 1, 0, &Session::bgrewriteaof, nullptr},
     {"dbsize", 1, 0, &Session::dbsize, nullptr},
     {"flushdb", -1, kWrite, &Session::flushdb, nullptr},
     // Strings
@@ -158,7 +160,31 @@ void Session::execute(Args args) {
         awaiting_ = AwaitedCommand{command->run_async, args};  // respond() runs it
         return;
     }
+    if (state_->aof && (command->flags & kWrite)) {
+        execute_logged(*command, args);
+        return;
+    }
     (this->*command->run)(args);
+}
+
+void Session::execute_logged(const Command& command, Args args) {
+    AppendOnlyFile& aof = *state_->aof;
+    if (std::optional<std::string> failure = aof.failure()) {
+        reply(resp::Error{"MISCONF Errors writing to the AOF file: " + *failure});
+        return;
+    }
+    std::unique_lock order = aof.order();
+    std::size_t reply_at = conn_.write_buffer().size();
+    (this->*command.run)(args);
+    bool failed = conn_.write_buffer().size() > reply_at && conn_.write_buffer()[reply_at] == std::byte{'-'};
+    if (failed) return;
+    aof_offset_ = aof.append_command(args);
+    aof_committed_ = false;
+}
+
+void Session::replay(Args args) {
+    execute(args);
+    conn_.write_buffer().clear();
 }
 
 void Session::ping(Args args) {
@@ -228,7 +254,7 @@ void Session::config(Args args) {
         // What redis-benchmark and redis-cli ask for, with fixed answers.
         std::string maxclients = std::to_string(state_->options.max_connections);
         const std::array<std::pair<std::string_view, std::string_view>, 4> known{
-            {{"save", ""}, {"appendonly", "no"}, {"databases", "1"}, {"maxclients", maxclients}}};
+            {{"save", ""}, {"appendonly", state_->aof ? "yes" : "no"}, {"databases", "1"}, {"maxclients", maxclients}}};
         std::vector<std::pair<std::string_view, std::string_view>> found;
         for (std::string_view pattern : args.subspan(2)) {
             std::string p = lower(pattern);
@@ -366,6 +392,14 @@ void Session::info(Args args) {
         line("used_memory_rss_human", human_bytes(memory.rss));
         line("maxmemory", "0");
     }
+    if (shows("persistence")) {
+        header("Persistence");
+        line("loading", "0");
+        line("aof_enabled", state_->aof ? "1" : "0");
+        line("aof_rewrite_in_progress", state_->aof && state_->aof->rewriting() ? "1" : "0");
+        std::optional<std::string> failure = state_->aof ? state_->aof->failure() : std::nullopt;
+        line("aof_last_write_status", failure ? "err" : "ok");
+    }
     if (shows("stats")) {
         std::uint64_t commands = state_->retired_commands.load(std::memory_order_relaxed);
         {
@@ -387,6 +421,23 @@ void Session::info(Args args) {
         }
     }
     reply(resp::Bulk{text});
+}
+
+void Session::bgrewriteaof(Args) {
+    if (!state_->aof) {
+        reply(resp::Error{"ERR the append-only file is off (start mini-redis-server with --appendonly yes)"});
+        return;
+    }
+    if (state_->aof->rewriting()) {
+        reply(resp::Error{"ERR Background append only file rewriting already in progress"});
+        return;
+    }
+    // The rewrite runs in a task of its own; the reply does not wait for it.
+    corio::spawn([](std::shared_ptr<ServerState> state) -> corio::Task<void> {
+        auto done = co_await state->aof->rewrite(state->db);
+        if (!done) std::fprintf(stderr, "mini-redis: BGREWRITEAOF failed: %s\n", done.error().c_str());
+    }(state_));
+    reply(resp::Simple{"Background append only file rewriting started"});
 }
 
 void Session::select(Args args) {

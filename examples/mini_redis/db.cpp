@@ -76,6 +76,13 @@ struct Db::Shared {
     /// kPurging while it scans, kNoDeadline when it waits for any deadline.
     std::atomic<std::int64_t> purge_deadline{kPurging};
     std::atomic<bool> shutdown{false};
+    std::atomic<bool> loading{false};
+    /// Told of every key removed because it expired (set before serving).
+    std::function<void(std::string_view)> expired_listener;
+
+    void expired(std::string_view key) const {
+        if (expired_listener) expired_listener(key);
+    }
 
     /// A channel's subscribers, in subscription order, and its name as
     /// every message carries it (shared, not copied per message).
@@ -94,11 +101,12 @@ namespace {
 /// run in between; one of a key not yet removed sees it expired, as reads
 /// check the deadline). The earliest deadline left; it stops early, with
 /// std::nullopt, on `shutdown`.
-corio::Task<std::optional<Instant>> purge_shard(Shard& shard, Instant now, const std::atomic<bool>& shutdown) {
+corio::Task<std::optional<Instant>> purge_shard(Shard& shard, Instant now, const std::atomic<bool>& shutdown,
+                                                const std::function<void(std::string_view)>& removed) {
     for (;;) {
         {
             std::lock_guard lock(shard.mutex);
-            if (shard.table.purge(now, kPurgeBatch)) co_return shard.table.next_deadline();
+            if (shard.table.purge(now, kPurgeBatch, removed)) co_return shard.table.next_deadline();
         }
         co_await corio::task::yield_now();
         if (shutdown.load()) co_return std::nullopt;
@@ -112,12 +120,18 @@ corio::Task<std::optional<Instant>> purge_shard(Shard& shard, Instant now, const
 /// added while it purges wakes it through the Notify's permit (see
 /// deadline_added), so it is caught by the next round.
 corio::Task<void> Db::purge_expired_keys(std::shared_ptr<Shared> shared) {
+    const std::function<void(std::string_view)> removed = [&shared](std::string_view key) { shared->expired(key); };
     while (!shared->shutdown.load()) {
+        if (shared->loading.load()) {  // set_loading(false) wakes it
+            shared->purge_deadline.store(kNoDeadline);
+            co_await shared->purge_wakeup.notified();
+            continue;
+        }
         shared->purge_deadline.store(kPurging);
         Instant now = Instant::now();
         std::optional<Instant> next;
         for (Shard& shard : shared->shards) {
-            std::optional<Instant> earliest = co_await purge_shard(shard, now, shared->shutdown);
+            std::optional<Instant> earliest = co_await purge_shard(shard, now, shared->shutdown, removed);
             if (earliest && (!next || *earliest < *next)) next = earliest;
         }
         if (shared->shutdown.load()) break;
@@ -156,7 +170,8 @@ KeyTable& Db::Access::table(std::string_view key) const {
 Entry* Db::Access::find(std::string_view key) {
     KeyTable& t = table(key);
     Entry* entry = t.find(key);
-    if (entry != nullptr && KeyTable::expired(*entry, now_)) {
+    if (entry != nullptr && KeyTable::expired(*entry, now_) && !shared_->loading.load(std::memory_order_relaxed)) {
+        shared_->expired(key);
         t.erase(*entry);
         return nullptr;
     }
@@ -265,6 +280,15 @@ void Db::unsubscribe(std::string_view channel, const Outbox* outbox) {
 std::size_t Db::channel_count() const {
     std::lock_guard lock(shared_->channels_mutex);
     return shared_->channels.size();
+}
+
+void Db::set_loading(bool loading) {
+    shared_->loading.store(loading);
+    if (!loading) shared_->purge_wakeup.notify_one();  // deadlines may have passed while loading
+}
+
+void Db::on_expired(std::function<void(std::string_view key)> listener) {
+    shared_->expired_listener = std::move(listener);
 }
 
 std::size_t Db::key_count() const {

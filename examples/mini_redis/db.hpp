@@ -120,6 +120,15 @@ public:
     /// Removes every key (FLUSHDB).
     void flush();
 
+    /// While loading (replaying the append-only file), deadlines are not
+    /// enforced and the expiry task waits: a replay reaches the state the
+    /// file recorded whatever time it runs at (as Redis does while loading).
+    void set_loading(bool loading);
+    /// Calls `listener(key)` for every key removed because it expired
+    /// (by a read or by the expiry task), under the shard's lock: the
+    /// append-only file logs it as a DEL. Set it before serving clients.
+    void on_expired(std::function<void(std::string_view key)> listener);
+
     /// How many keys are stored, expired ones not yet purged included.
     std::size_t key_count() const;
     /// How many of them have a deadline (INFO's keyspace line).

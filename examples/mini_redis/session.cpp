@@ -122,6 +122,14 @@ corio::Task<bool> Session::respond(std::optional<Request> request) {
     for (;;) {
         Batch batch = execute_batch(std::move(request));
         if (batch == Batch::Closed) co_return false;
+        if (!aof_committed_) {
+            // The writes go to the append-only file before their replies go out.
+            bool stored = co_await state_->aof->commit(aof_offset_);
+            aof_committed_ = true;
+            // Under `always`, a write that was not stored must not be
+            // acknowledged: close without the replies.
+            if (!stored && state_->aof->policy() == AppendFsync::Always) co_return false;
+        }
         if (!conn_.write_buffer().empty() || direct_reply_.size() != 0) {
             bool sent = co_await send_output();
             if (!sent) co_return false;

@@ -84,6 +84,8 @@ struct ServerState {
     corio::CancellationToken shutdown;
     /// The next connection id (CLIENT ID).
     std::atomic<std::int64_t> next_client_id{1};
+    /// The append-only file, when on.
+    std::unique_ptr<AppendOnlyFile> aof;
     /// The port it listens on (INFO).
     std::uint16_t port = 0;
     /// When the server started (INFO's uptime).
@@ -111,6 +113,10 @@ public:
     /// Serves the client until it quits or disconnects, the server shuts
     /// down, or it breaks the protocol. The session must outlive the future.
     corio::Task<void> run();
+
+    /// Runs one request as if the client had sent it, dropping the reply:
+    /// how the append-only file is replayed.
+    void replay(Args args);
 
 private:
     enum class Batch {
@@ -195,6 +201,7 @@ private:
     void command(Args args);
     void client(Args args);
     void info(Args args);
+    void bgrewriteaof(Args args);
     /// CLIENT LIST's line for `client` (call with clients_mutex held).
     std::string client_line(const ClientInfo& client) const;
     void select(Args args);
@@ -212,10 +219,16 @@ private:
     /// value itself, after the replies before it.
     void reply_value(const Str& value);
 
+    /// Runs a write command under the append-only file's order and appends
+    /// it unless it failed (see aof.hpp).
+    void execute_logged(const Command& command, Args args);
+
     ServerConnection conn_;  // its read buffer holds the bytes the words of the running command point into
     std::shared_ptr<ServerState> state_;
     corio::Cancelled stop_;                   // long-lived: raced against every read
     ClientInfo info_;                         // in state_->clients while the session lives
+    std::uint64_t aof_offset_ = 0;            // the append-only file's offset after this session's last write
+    bool aof_committed_ = true;               // whether aof_offset_ was committed
     std::optional<AwaitedCommand> awaiting_;  // set by execute() for an async command
     Str direct_reply_;                        // a large value to send after the write buffer (see reply_value)
     std::shared_ptr<Outbox> outbox_;          // made at the first SUBSCRIBE; what its channels push into
