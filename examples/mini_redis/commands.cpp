@@ -97,6 +97,11 @@ const Session::Command Session::kCommandTable[] = {
     {"subscribe", -2, kSubscribeMode, &Session::subscribe, nullptr},
     {"unsubscribe", -1, kSubscribeMode, &Session::unsubscribe, nullptr},
     // Lists and hashes (commands_list.cpp, commands_hash.cpp)
+    {"hset", -4, kWrite, &Session::hset, nullptr},
+    {"hget", 3, 0, &Session::hget, nullptr},
+    {"hdel", -3, kWrite, &Session::hdel, nullptr},
+    {"hgetall", 2, 0, &Session::hgetall, nullptr},
+    {"hlen", 2, 0, &Session::hlen, nullptr},
 };
 
 const Session::Command* Session::find_command(std::string_view name) {

@@ -144,6 +144,12 @@ private:
     void info(Args args);
     void select(Args args);
     void quit(Args args);
+    // commands_hash.cpp
+    void hset(Args args);
+    void hget(Args args);
+    void hdel(Args args);
+    void hgetall(Args args);
+    void hlen(Args args);
     /// Encodes `r` into the write buffer with the codec (what the Sink's
     /// start_send does; the session bounds the buffer itself, flushing once
     /// it holds kFlushAbove bytes, so it needs no poll_ready). Never fails.
