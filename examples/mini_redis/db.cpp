@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "blocking.hpp"
 #include "frame.hpp"
 
 namespace mini_redis {
@@ -33,6 +34,7 @@ struct StringHash {
 struct Shard {
     mutable std::mutex mutex;
     KeyTable table;
+    BlockedQueues blocked;  // the clients blocked in BLPOP / BRPOP on keys of this shard
 };
 
 std::size_t shard_of(std::string_view key) noexcept {
@@ -147,11 +149,13 @@ Db::Access::~Access() {
     if (earliest_added_) shared_->deadline_added(*earliest_added_);
 }
 
-KeyTable& Db::Access::table(std::string_view key) const {
+std::size_t Db::Access::shard_index(std::string_view key) const {
     std::size_t index = shard_of(key);
     assert(((locked_ >> index) & 1U) && "the key's shard is not locked by this access");
-    return shared_->shards[index].table;
+    return index;
 }
+
+KeyTable& Db::Access::table(std::string_view key) const { return shared_->shards[shard_index(key)].table; }
 
 Entry* Db::Access::find(std::string_view key) {
     KeyTable& t = table(key);
@@ -173,6 +177,25 @@ void Db::Access::erase(Entry& entry) { table(entry.key()).erase(entry); }
 void Db::Access::set_deadline(Entry& entry, std::optional<Instant> at) {
     table(entry.key()).set_deadline(entry, at);
     if (at && (!earliest_added_ || *at < *earliest_added_)) earliest_added_ = at;
+}
+
+// ---- Clients blocked in BLPOP / BRPOP ----
+
+void Db::Access::serve_blocked(Entry& entry) {
+    BlockedQueues& blocked = shared_->shards[shard_index(entry.key())].blocked;
+    if (blocked.empty()) return;  // the common case: nobody blocked in this shard
+    List* list = entry.list();
+    if (list == nullptr) return;
+    blocked.serve(entry.key(), *list);
+    if (list->empty()) erase(entry);
+}
+
+void Db::Access::block(std::string_view key, std::shared_ptr<BlockedPop> waiter) {
+    shared_->shards[shard_index(key)].blocked.add(key, std::move(waiter));
+}
+
+void Db::Access::unblock(std::string_view key, const BlockedPop& waiter) {
+    shared_->shards[shard_index(key)].blocked.remove(key, waiter);
 }
 
 Db::Access Db::lock(std::string_view key) const { return Access(*shared_, 1U << shard_of(key)); }

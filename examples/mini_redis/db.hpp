@@ -48,6 +48,8 @@
 
 namespace mini_redis {
 
+class BlockedPop;  // blocking.hpp
+
 /// Settings of a Db.
 struct DbOptions {};
 
@@ -85,10 +87,22 @@ public:
         /// The time this access started: what "expired" is judged against.
         corio::time::Instant now() const noexcept { return now_; }
 
+        // Clients blocked in BLPOP / BRPOP (blocking.hpp), queued per key in
+        // the key's shard.
+        /// After elements were added to the list of `entry`: hands them to
+        /// the clients blocked on its key, oldest first, while both last;
+        /// erases the entry if that empties the list (`entry` then dangles).
+        void serve_blocked(Entry& entry);
+        /// Queues `waiter` on `key`, behind the clients already blocked on it.
+        void block(std::string_view key, std::shared_ptr<BlockedPop> waiter);
+        /// Takes `waiter` off the queue of `key`.
+        void unblock(std::string_view key, const BlockedPop& waiter);
+
     private:
         friend class Db;
         Access(Shared& shared, std::uint32_t shards);
         KeyTable& table(std::string_view key) const;
+        std::size_t shard_index(std::string_view key) const;
 
         Shared* shared_;
         std::uint32_t locked_;  // bit i: shard i is locked

@@ -122,6 +122,7 @@ corio::Task<bool> Session::respond(std::optional<Request> request) {
             case Batch::Await: {
                 AwaitedCommand command = *std::exchange(awaiting_, std::nullopt);
                 co_await (this->*command.run)(command.args);
+                if (quit_) co_return false;  // the client left or the server stops: close at once
                 request = conn_.next_buffered();
                 continue;
             }

@@ -38,6 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "blocking.hpp"
 #include "connection.hpp"
 #include "db.hpp"
 #include "resp_codec.hpp"
@@ -144,6 +145,20 @@ private:
     void info(Args args);
     void select(Args args);
     void quit(Args args);
+    // commands_list.cpp
+    void lpush(Args args);
+    void rpush(Args args);
+    void lpop(Args args);
+    void rpop(Args args);
+    void lrange(Args args);
+    void llen(Args args);
+    corio::Task<void> blpop(Args args);
+    corio::Task<void> brpop(Args args);
+    void push(Args args, ListEnd end);
+    void pop(Args args, ListEnd end);
+    bool pop_first_ready(Db::Access& access, std::span<const std::string> keys, ListEnd end);
+    corio::Task<void> blocking_pop(Args args, ListEnd end);
+    corio::Task<bool> wait_blocked(PopWaiter& waiter, std::optional<corio::time::Instant> deadline);
     // commands_hash.cpp
     void hset(Args args);
     void hget(Args args);
@@ -175,7 +190,7 @@ private:
     // UNSUBSCRIBE of all answers in subscription order).
     std::unordered_map<std::string, std::uint64_t, ChannelHash, std::equal_to<>> channels_;
     std::uint64_t subscriptions_made_ = 0;
-    bool quit_ = false;
+    bool quit_ = false;  // QUIT ran, or a waiting command saw the client leave or the server stop: close
 };
 
 /// Serves one client until it quits or disconnects, the server shuts down,
