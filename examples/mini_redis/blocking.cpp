@@ -66,6 +66,14 @@ void BlockedQueues::serve(std::string_view key, List& list) {
     if (queue.empty()) queues_.erase(it);
 }
 
+void BlockedQueues::collect_waiting(std::unordered_set<const BlockedPop*>& out) const {
+    for (const auto& [key, queue] : queues_) {
+        for (const auto& waiter : queue) {
+            if (waiter->waiting()) out.insert(waiter.get());
+        }
+    }
+}
+
 PopWaiter::PopWaiter(Db db, std::vector<std::string> keys, ListEnd end)
     : db_(std::move(db)), keys_(std::move(keys)), waiter_(std::make_shared<BlockedPop>(end)) {}
 

@@ -29,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "db.hpp"
@@ -56,6 +57,8 @@ public:
     /// other key served it and it did not leave; then hand_over() must follow
     /// under the same lock.
     bool try_claim() noexcept;
+    /// Whether it still waits (a snapshot, for INFO).
+    bool waiting() const noexcept { return state_.load(std::memory_order_relaxed) == kWaiting; }
     /// Stores the element popped for the claimed waiter and wakes it.
     void hand_over(std::string_view key, Str value);
 
@@ -92,6 +95,8 @@ public:
     /// Hands elements of `list` (the value of `key`) to its waiters, oldest
     /// first, while both last; skips waiters already served or gone.
     void serve(std::string_view key, List& list);
+    /// Adds the waiters still waiting (not served, not gone) to `out`.
+    void collect_waiting(std::unordered_set<const BlockedPop*>& out) const;
 
 private:
     struct KeyHash {

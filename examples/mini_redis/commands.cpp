@@ -419,6 +419,10 @@ void Session::info(Args) {
         "process_id:" +
         std::to_string(::getpid()) +
         "\r\n"
+        "\r\n# Clients\r\n"
+        "blocked_clients:" +
+        std::to_string(state_->db.blocked_clients()) +
+        "\r\n"
         "\r\n# Keyspace\r\n"
         "db0:keys=" +
         std::to_string(state_->db.key_count()) + ",expires=" + std::to_string(state_->db.expiring_count()) +

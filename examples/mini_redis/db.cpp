@@ -12,6 +12,7 @@
 #include <limits>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "blocking.hpp"
@@ -196,6 +197,16 @@ void Db::Access::block(std::string_view key, std::shared_ptr<BlockedPop> waiter)
 
 void Db::Access::unblock(std::string_view key, const BlockedPop& waiter) {
     shared_->shards[shard_index(key)].blocked.remove(key, waiter);
+}
+
+std::size_t Db::blocked_clients() const {
+    // A client blocked on keys of several shards is queued in each: count it once.
+    std::unordered_set<const BlockedPop*> waiting;
+    for (const Shard& shard : shared_->shards) {
+        std::lock_guard lock(shard.mutex);
+        shard.blocked.collect_waiting(waiting);
+    }
+    return waiting.size();
 }
 
 Db::Access Db::lock(std::string_view key) const { return Access(*shared_, 1U << shard_of(key)); }

@@ -138,6 +138,9 @@ public:
     /// How many of them have a deadline (INFO's keyspace line).
     std::size_t expiring_count() const;
 
+    /// How many clients are blocked in BLPOP / BRPOP (INFO's blocked_clients).
+    std::size_t blocked_clients() const;
+
     /// PUBLISH: queues `message` in the outbox of every current subscriber
     /// of `channel`, without waiting for any; how many it was queued for (a
     /// subscriber cut off by its output limits is not counted).
