@@ -103,6 +103,8 @@ const Session::Command Session::kCommandTable[] = {
     {"rpop", -2, kWrite, &Session::rpop, nullptr},
     {"lrange", 4, 0, &Session::lrange, nullptr},
     {"llen", 2, 0, &Session::llen, nullptr},
+    {"psubscribe", -2, kSubscribeMode, &Session::psubscribe, nullptr},
+    {"punsubscribe", -1, kSubscribeMode, &Session::punsubscribe, nullptr},
     {"blpop", -3, kWrite, nullptr, &Session::blpop},
     {"brpop", -3, kWrite, nullptr, &Session::brpop},
     {"hset", -4, kWrite, &Session::hset, nullptr},
@@ -314,7 +316,7 @@ void Session::subscribe(Args args) {
         reply(resp::ArrayHeader{3});
         reply(resp::Bulk{"subscribe"});
         reply(resp::Bulk{channel});
-        reply(resp::Integer{static_cast<std::int64_t>(channels_.size())});
+        reply(resp::Integer{static_cast<std::int64_t>(subscription_count())});
     }
 }
 
@@ -332,7 +334,7 @@ void Session::unsubscribe(Args args) {
         reply(resp::ArrayHeader{3});
         reply(resp::Bulk{"unsubscribe"});
         reply(resp::NullBulk{});
-        reply(resp::Integer{0});
+        reply(resp::Integer{static_cast<std::int64_t>(subscription_count())});
         return;
     }
     for (const std::string& channel : channels) {
@@ -340,7 +342,7 @@ void Session::unsubscribe(Args args) {
         reply(resp::ArrayHeader{3});
         reply(resp::Bulk{"unsubscribe"});
         reply(resp::Bulk{channel});
-        reply(resp::Integer{static_cast<std::int64_t>(channels_.size())});
+        reply(resp::Integer{static_cast<std::int64_t>(subscription_count())});
     }
 }
 

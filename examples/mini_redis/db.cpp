@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "blocking.hpp"
+#include "glob.hpp"
 #include "frame.hpp"
 
 namespace mini_redis {
@@ -88,6 +89,13 @@ struct Db::Shared {
     };
     mutable std::mutex channels_mutex;
     std::unordered_map<std::string, Channel, StringHash, std::equal_to<>> channels;
+    /// The pattern subscriptions (under channels_mutex), in subscription
+    /// order: a PUBLISH matches the channel against each.
+    struct PatternSubscription {
+        Payload pattern;
+        std::shared_ptr<Outbox> outbox;
+    };
+    std::vector<PatternSubscription> patterns;
 };
 
 namespace {
@@ -261,9 +269,17 @@ void Db::flush() {
 std::size_t Db::publish(std::string_view channel, Payload message) {
     std::lock_guard lock(shared_->channels_mutex);
     auto it = shared_->channels.find(channel);
-    if (it == shared_->channels.end()) return 0;
     std::size_t reached = 0;
-    for (const auto& outbox : it->second.subscribers) reached += outbox->push(it->second.name, message) ? 1 : 0;
+    Payload name;
+    if (it != shared_->channels.end()) {
+        name = it->second.name;
+        for (const auto& outbox : it->second.subscribers) reached += outbox->push(name, message) ? 1 : 0;
+    }
+    for (const auto& sub : shared_->patterns) {
+        if (!glob_match(*sub.pattern, channel)) continue;
+        if (!name) name = std::make_shared<const std::string>(channel);
+        reached += sub.outbox->push(name, message, sub.pattern) ? 1 : 0;
+    }
     return reached;
 }
 
@@ -285,6 +301,20 @@ void Db::unsubscribe(std::string_view channel, const Outbox* outbox) {
     auto found = std::find_if(subs.begin(), subs.end(), [&](const auto& o) { return o.get() == outbox; });
     if (found != subs.end()) subs.erase(found);
     if (subs.empty()) shared_->channels.erase(it);
+}
+
+void Db::psubscribe(std::string_view pattern, std::shared_ptr<Outbox> outbox) {
+    auto shared_pattern = std::make_shared<const std::string>(pattern);
+    std::lock_guard lock(shared_->channels_mutex);
+    shared_->patterns.push_back({std::move(shared_pattern), std::move(outbox)});
+}
+
+void Db::punsubscribe(std::string_view pattern, const Outbox* outbox) {
+    std::lock_guard lock(shared_->channels_mutex);
+    auto& subs = shared_->patterns;
+    auto found = std::find_if(subs.begin(), subs.end(),
+                              [&](const auto& sub) { return sub.outbox.get() == outbox && *sub.pattern == pattern; });
+    if (found != subs.end()) subs.erase(found);
 }
 
 std::size_t Db::channel_count() const {

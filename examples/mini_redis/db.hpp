@@ -142,8 +142,9 @@ public:
     std::size_t blocked_clients() const;
 
     /// PUBLISH: queues `message` in the outbox of every current subscriber
-    /// of `channel`, without waiting for any; how many it was queued for (a
-    /// subscriber cut off by its output limits is not counted).
+    /// of `channel`, then of every pattern subscription matching it, without
+    /// waiting for any; how many it was queued for (a subscriber cut off by
+    /// its output limits is not counted).
     std::size_t publish(std::string_view channel, Payload message);
 
     /// Subscribes `outbox` to `channel`: every message published there from
@@ -153,6 +154,14 @@ public:
     /// Ends the subscription of `outbox` to `channel`; the channel goes with
     /// its last subscriber.
     void unsubscribe(std::string_view channel, const Outbox* outbox);
+
+    /// PSUBSCRIBE: every message published from now on to a channel that
+    /// matches the glob `pattern` (glob.hpp) is queued in `outbox`, with
+    /// the pattern. PUBLISH counts each match.
+    void psubscribe(std::string_view pattern, std::shared_ptr<Outbox> outbox);
+
+    /// Ends the subscription of `outbox` to `pattern`.
+    void punsubscribe(std::string_view pattern, const Outbox* outbox);
 
     /// How many channels have at least one subscriber (for tests).
     std::size_t channel_count() const;

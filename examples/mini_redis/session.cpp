@@ -71,6 +71,7 @@ Session::Session(corio::net::TcpStream stream, std::shared_ptr<ServerState> stat
 
 Session::~Session() {
     for (const auto& [channel, order] : channels_) state_->db.unsubscribe(channel, outbox_.get());
+    for (const auto& [pattern, order] : patterns_) state_->db.punsubscribe(pattern, outbox_.get());
 }
 
 corio::Task<void> Session::run() {
@@ -208,6 +209,14 @@ void Session::reply_value(const Str& value) {
 
 void Session::deliver(const std::deque<Outgoing>& messages) {
     for (const Outgoing& m : messages) {
+        if (m.pattern) {
+            reply(resp::ArrayHeader{4});
+            reply(resp::Bulk{"pmessage"});
+            reply(resp::Bulk{*m.pattern});
+            reply(resp::Bulk{*m.channel});
+            reply(resp::Bulk{*m.message});
+            continue;
+        }
         reply(resp::ArrayHeader{3});
         reply(resp::Bulk{"message"});
         reply(resp::Bulk{*m.channel});
@@ -227,6 +236,21 @@ bool Session::remove_subscription(std::string_view channel) {
     if (it == channels_.end()) return false;
     state_->db.unsubscribe(channel, outbox_.get());
     channels_.erase(it);
+    return true;
+}
+
+void Session::add_pattern(std::string_view pattern) {
+    if (patterns_.contains(pattern)) return;
+    if (!outbox_) outbox_ = std::make_shared<Outbox>(state_->options.pubsub_limits);
+    patterns_.emplace(pattern, ++subscriptions_made_);
+    state_->db.psubscribe(pattern, outbox_);
+}
+
+bool Session::remove_pattern(std::string_view pattern) {
+    auto it = patterns_.find(pattern);
+    if (it == patterns_.end()) return false;
+    state_->db.punsubscribe(pattern, outbox_.get());
+    patterns_.erase(it);
     return true;
 }
 

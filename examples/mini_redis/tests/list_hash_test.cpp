@@ -292,6 +292,68 @@ corio::Task<void> many_clients(SocketAddr addr) {
 
 TEST_P(ListsAndHashes, ManyBlockedClientsAndPushersLoseAndDuplicateNothing) { run_test(many_clients); }
 
+// ---- Pattern subscriptions ------------------------------------------------------------
+
+Frame confirmation(const char* kind, const char* name, int count) {
+    return Frame::array({Frame::bulk(kind), Frame::bulk(name), Frame::integer_of(count)});
+}
+
+Frame message(const char* channel, const char* body) {
+    return Frame::array({Frame::bulk("message"), Frame::bulk(channel), Frame::bulk(body)});
+}
+
+Frame pmessage(const char* pattern, const char* channel, const char* message) {
+    return Frame::array({Frame::bulk("pmessage"), Frame::bulk(pattern), Frame::bulk(channel), Frame::bulk(message)});
+}
+
+corio::Task<void> pattern_subscriptions(SocketAddr addr) {
+    std::unique_ptr<Raw> subscriber = co_await Raw::connect(addr);
+    std::unique_ptr<Raw> other = co_await Raw::connect(addr);
+    std::unique_ptr<Raw> publisher = co_await Raw::connect(addr);
+    CO_ASSERT_TRUE(subscriber && other && publisher);
+    co_await subscriber->send(command("PSUBSCRIBE news.* h[ae]llo") + command("SUBSCRIBE news.sport"));
+    // The counts include channels and patterns.
+    EXPECT_EQ(co_await subscriber->reply(), confirmation("psubscribe", "news.*", 1));
+    EXPECT_EQ(co_await subscriber->reply(), confirmation("psubscribe", "h[ae]llo", 2));
+    EXPECT_EQ(co_await subscriber->reply(), confirmation("subscribe", "news.sport", 3));
+    EXPECT_EQ(co_await other->call("PSUBSCRIBE *"), confirmation("psubscribe", "*", 1));
+
+    // Every match counts: the channel, the pattern, the other client's "*".
+    EXPECT_EQ(co_await publisher->call("PUBLISH news.sport goal"), Frame::integer_of(3));
+    EXPECT_EQ(co_await subscriber->reply(), message("news.sport", "goal"));
+    EXPECT_EQ(co_await subscriber->reply(), pmessage("news.*", "news.sport", "goal"));
+    EXPECT_EQ(co_await other->reply(), pmessage("*", "news.sport", "goal"));
+    EXPECT_EQ(co_await publisher->call("PUBLISH hallo there"), Frame::integer_of(2));
+    EXPECT_EQ(co_await subscriber->reply(), pmessage("h[ae]llo", "hallo", "there"));
+    EXPECT_EQ(co_await other->reply(), pmessage("*", "hallo", "there"));
+    EXPECT_EQ(co_await publisher->call("PUBLISH hullo nobody"), Frame::integer_of(1));
+    EXPECT_EQ(co_await other->reply(), pmessage("*", "hullo", "nobody"));
+
+    // PUNSUBSCRIBE with no argument leaves every pattern, not the channels;
+    // subscribe mode lasts while either is left.
+    co_await subscriber->send(command("PUNSUBSCRIBE") + command("GET k") + command("UNSUBSCRIBE") +
+                              command("PUNSUBSCRIBE") + command("GET k"));
+    EXPECT_EQ(co_await subscriber->reply(), confirmation("punsubscribe", "news.*", 2));
+    EXPECT_EQ(co_await subscriber->reply(), confirmation("punsubscribe", "h[ae]llo", 1));
+    Frame refused = co_await subscriber->reply();
+    EXPECT_TRUE(refused.is_error()) << refused.to_debug_string();
+    EXPECT_EQ(co_await subscriber->reply(), confirmation("unsubscribe", "news.sport", 0));
+    Frame none_left = Frame::array({Frame::bulk("punsubscribe"), Frame::null_bulk(), Frame::integer_of(0)});
+    EXPECT_EQ(co_await subscriber->reply(), none_left);
+    EXPECT_EQ(co_await subscriber->reply(), Frame::null_bulk()) << "out of subscribe mode";
+    EXPECT_EQ(co_await publisher->call("PUBLISH news.x y"), Frame::integer_of(1)) << "only the other's *";
+    EXPECT_EQ(co_await other->reply(), pmessage("*", "news.x", "y"));
+    // A client that leaves takes its patterns with it.
+    other.reset();
+    for (;;) {
+        Frame reached = co_await publisher->call("PUBLISH news.x z");
+        if (reached == Frame::integer_of(0)) break;
+        co_await corio::time::sleep(1ms);  // the server has not seen it leave yet
+    }
+}
+
+TEST_P(ListsAndHashes, PatternSubscribersGetPmessagesAndPublishCountsThem) { run_test(pattern_subscriptions); }
+
 corio::Task<void> shutdown_while_blocked(Flavor) {
     corio::io::Result<corio::net::TcpListener> listener = corio::net::TcpListener::bind("127.0.0.1:0");
     CO_ASSERT_TRUE(listener.has_value());
