@@ -26,6 +26,13 @@
 // subscriber keeps publish order across all its channels, and nothing is
 // dropped while the subscriber stays connected (its output limits cut it off
 // instead).
+// Pattern subscriptions (PSUBSCRIBE) are a list of (pattern, outbox) pairs
+// that PUBLISH matches the channel against (glob.hpp), after the channel's
+// own subscribers, as Redis does.
+//
+// Blocked clients (BLPOP / BRPOP): each shard also queues, per key, the
+// clients blocked on its keys (blocking.hpp); a push serves them under the
+// same lock as the push itself.
 #pragma once
 
 #include <corio/sync/notify.hpp>
