@@ -1,44 +1,26 @@
 // The commands a session executes, with Redis's arity rules, option parsing
 // and error messages. Each appends exactly one reply (SUBSCRIBE and
 // UNSUBSCRIBE one per channel) to the session's write buffer.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <chrono>
+#include <corio/runtime.hpp>
+#include <cstdio>
+#include <fstream>
 #include <limits>
 #include <string>
+#include <vector>
 
+#include "command_support.hpp"
 #include "session.hpp"
 
 namespace mini_redis {
 
 namespace {
-
-using corio::time::Instant;
-
-/// What SET requires of the key before it writes.
-enum class SetCondition {
-    Always,
-    IfAbsent,   ///< NX
-    IfPresent,  ///< XX
-};
-
-constexpr std::string_view kNotAnInteger = "ERR value is not an integer or out of range";
-constexpr std::string_view kSyntaxError = "ERR syntax error";
-
-std::string lower(std::string_view s) {
-    std::string l(s);
-    for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return l;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view lower_b) {
-    return a.size() == lower_b.size() && std::equal(a.begin(), a.end(), lower_b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == y;
-           });
-}
 
 bool arity_ok(int arity, std::size_t words) {
     auto n = static_cast<int>(std::min<std::size_t>(words, std::numeric_limits<int>::max()));
@@ -60,15 +42,38 @@ std::string unknown_command(std::span<const std::string_view> args) {
     return message;
 }
 
-/// Milliseconds from an EX (seconds) or PX argument; false when not a
-/// positive integer that fits (`unit` is 1000 for seconds).
-enum class ExpiryParse { Ok, NotAnInteger, Invalid };
-ExpiryParse parse_expiry(std::string_view text, std::int64_t unit, std::int64_t& millis) {
-    std::int64_t v = 0;
-    if (!parse_int64(text, v)) return ExpiryParse::NotAnInteger;
-    if (v <= 0 || v > std::numeric_limits<std::int64_t>::max() / unit) return ExpiryParse::Invalid;
-    millis = v * unit;
-    return ExpiryParse::Ok;
+/// The server's memory: bytes allocated (malloc's count) and resident.
+struct MemoryUse {
+    std::size_t allocated = 0;
+    std::size_t rss = 0;
+};
+
+MemoryUse memory_use() {
+    MemoryUse use;
+    struct mallinfo2 info = ::mallinfo2();
+    use.allocated = info.uordblks + info.hblkhd;
+    std::ifstream statm("/proc/self/statm");
+    std::size_t pages = 0;
+    std::size_t resident = 0;
+    if (statm >> pages >> resident) use.rss = resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    // A sanitizer's allocator replaces malloc's and mallinfo2 then counts
+    // nothing: report the resident size instead.
+    if (use.allocated == 0) use.allocated = use.rss;
+    return use;
+}
+
+/// Redis's "1.50M" style.
+std::string human_bytes(std::size_t bytes) {
+    const char* units = "BKMGT";
+    auto value = static_cast<double>(bytes);
+    int unit = 0;
+    while (value >= 1024 && unit < 4) {
+        value /= 1024;
+        ++unit;
+    }
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f%c", value, units[unit]);
+    return text;
 }
 
 }  // namespace
@@ -84,14 +89,40 @@ const Session::Command Session::kCommandTable[] = {
     {"command", -1, 0, &Session::command, nullptr},
     {"client", -2, 0, &Session::client, nullptr},
     {"info", -1, 0, &Session::info, nullptr},
-    // Strings and keys
+    {"bgrewriteaof", 1, 0, &Session::bgrewriteaof, nullptr},
+    {"dbsize", 1, 0, &Session::dbsize, nullptr},
+    {"flushdb", -1, kWrite, &Session::flushdb, nullptr},
+    // Strings
     {"get", 2, 0, &Session::get, nullptr},
     {"set", -3, kWrite, &Session::set, nullptr},
+    {"setnx", 3, kWrite, &Session::setnx, nullptr},
+    {"setex", 4, kWrite, &Session::setex, nullptr},
+    {"psetex", 4, kWrite, &Session::setex, nullptr},
+    {"getdel", 2, kWrite, &Session::getdel, nullptr},
+    {"mget", -2, 0, &Session::mget, nullptr},
+    {"mset", -3, kWrite, &Session::mset, nullptr},
+    {"msetnx", -3, kWrite, &Session::mset, nullptr},
+    {"incr", 2, kWrite, &Session::incr, nullptr},
+    {"incrby", 3, kWrite, &Session::incr, nullptr},
+    {"decr", 2, kWrite, &Session::incr, nullptr},
+    {"decrby", 3, kWrite, &Session::incr, nullptr},
+    {"append", 3, kWrite, &Session::append, nullptr},
+    {"strlen", 2, 0, &Session::strlen, nullptr},
+    // Keys of any type
     {"del", -2, kWrite, &Session::del, nullptr},
     {"exists", -2, 0, &Session::exists, nullptr},
-    {"incr", 2, kWrite, &Session::incr, nullptr},
     {"expire", -3, kWrite, &Session::expire, nullptr},
+    {"pexpire", -3, kWrite, &Session::expire, nullptr},
+    {"expireat", -3, kWrite, &Session::expire, nullptr},
+    {"pexpireat", -3, kWrite, &Session::expire, nullptr},
     {"ttl", 2, 0, &Session::ttl, nullptr},
+    {"pttl", 2, 0, &Session::ttl, nullptr},
+    {"persist", 2, kWrite, &Session::persist, nullptr},
+    {"type", 2, 0, &Session::type, nullptr},
+    {"rename", 3, kWrite, &Session::rename, nullptr},
+    {"renamenx", 3, kWrite, &Session::rename, nullptr},
+    {"keys", 2, 0, nullptr, &Session::keys},
+    {"scan", -2, 0, &Session::scan, nullptr},
     // Pub/sub
     {"publish", 3, 0, &Session::publish, nullptr},
     {"subscribe", -2, kSubscribeMode, &Session::subscribe, nullptr},
@@ -133,6 +164,9 @@ void Session::execute(Args args) {
                           "context"});
         return;
     }
+    // A single writer: a relaxed load and store, not a locked increment.
+    info_.commands.store(info_.commands.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    info_.last_command.store(static_cast<std::int32_t>(command - kCommandTable), std::memory_order_relaxed);
     if (!arity_ok(command->arity, args.size())) {
         reply(resp::Error{"ERR wrong number of arguments for '" + std::string(command->name) + "' command"});
         return;
@@ -141,7 +175,31 @@ void Session::execute(Args args) {
         awaiting_ = AwaitedCommand{command->run_async, args};  // respond() runs it
         return;
     }
+    if (state_->aof && (command->flags & kWrite)) {
+        execute_logged(*command, args);
+        return;
+    }
     (this->*command->run)(args);
+}
+
+void Session::execute_logged(const Command& command, Args args) {
+    AppendOnlyFile& aof = *state_->aof;
+    if (std::optional<std::string> failure = aof.failure()) {
+        reply(resp::Error{"MISCONF Errors writing to the AOF file: " + *failure});
+        return;
+    }
+    std::unique_lock order = aof.order();
+    std::size_t reply_at = conn_.write_buffer().size();
+    (this->*command.run)(args);
+    bool failed = conn_.write_buffer().size() > reply_at && conn_.write_buffer()[reply_at] == std::byte{'-'};
+    if (failed) return;
+    aof_offset_ = aof.append_command(args);
+    aof_committed_ = false;
+}
+
+void Session::replay(Args args) {
+    execute(args);
+    conn_.write_buffer().clear();
 }
 
 void Session::ping(Args args) {
@@ -163,147 +221,6 @@ void Session::ping(Args args) {
 }
 
 void Session::echo(Args args) { reply(resp::Bulk{args[1]}); }
-
-void Session::get(Args args) {
-    auto value = state_->db.get(args[1]);
-    if (!value) {
-        reply(resp::Error{kWrongType});
-    } else if (*value) {
-        reply_value(**value);
-    } else {
-        reply(resp::NullBulk{});
-    }
-}
-
-void Session::set(Args args) {
-    std::optional<std::int64_t> expire_ms;
-    SetCondition condition = SetCondition::Always;
-    for (std::size_t i = 3; i < args.size(); ++i) {
-        std::string_view option = args[i];
-        bool ex = equals_ignore_case(option, "ex");
-        if ((ex || equals_ignore_case(option, "px")) && !expire_ms && i + 1 < args.size()) {
-            std::int64_t ms = 0;
-            switch (parse_expiry(args[++i], ex ? 1000 : 1, ms)) {
-                case ExpiryParse::Ok:
-                    break;
-                case ExpiryParse::NotAnInteger:
-                    reply(resp::Error{kNotAnInteger});
-                    return;
-                case ExpiryParse::Invalid:
-                    reply(resp::Error{"ERR invalid expire time in 'set' command"});
-                    return;
-            }
-            expire_ms = ms;
-        } else if (equals_ignore_case(option, "nx") && condition == SetCondition::Always) {
-            condition = SetCondition::IfAbsent;
-        } else if (equals_ignore_case(option, "xx") && condition == SetCondition::Always) {
-            condition = SetCondition::IfPresent;
-        } else {
-            reply(resp::Error{kSyntaxError});
-            return;
-        }
-    }
-    Str value(args[2]);  // copied before the lock is taken
-    Db::Access access = state_->db.lock(args[1]);
-    Entry* entry = access.find(args[1]);
-    if (condition != SetCondition::Always && (entry != nullptr) != (condition == SetCondition::IfPresent)) {
-        reply(resp::NullBulk{});
-        return;
-    }
-    if (entry == nullptr) entry = access.find_or_create(args[1]).first;
-    entry->set_string(std::move(value));
-    std::optional<Instant> deadline;
-    if (expire_ms) deadline = access.now() + std::chrono::milliseconds(*expire_ms);
-    access.set_deadline(*entry, deadline);
-    reply(resp::Simple{"OK"});
-}
-
-void Session::del(Args args) {
-    Db::Access access = state_->db.lock(args.subspan(1));
-    std::int64_t n = 0;
-    for (std::string_view key : args.subspan(1)) {
-        if (Entry* entry = access.find(key)) {
-            access.erase(*entry);
-            ++n;
-        }
-    }
-    reply(resp::Integer{n});
-}
-
-void Session::exists(Args args) {
-    Db::Access access = state_->db.lock(args.subspan(1));
-    std::int64_t n = 0;
-    for (std::string_view key : args.subspan(1)) n += access.find(key) != nullptr ? 1 : 0;
-    reply(resp::Integer{n});
-}
-
-void Session::incr(Args args) {
-    Db::Access access = state_->db.lock(args[1]);
-    auto [entry, created] = access.find_or_create(args[1]);
-    const Str* text = entry->string();
-    if (text == nullptr) {
-        reply(resp::Error{kWrongType});
-        return;
-    }
-    std::int64_t value = 0;
-    if (!created && !parse_int64(text->view(), value)) {
-        reply(resp::Error{kNotAnInteger});
-        return;
-    }
-    if (value == std::numeric_limits<std::int64_t>::max()) {
-        if (created) access.erase(*entry);
-        reply(resp::Error{"ERR increment or decrement would overflow"});
-        return;
-    }
-    ++value;
-    entry->set_string(Str(std::to_string(value)));
-    reply(resp::Integer{value});
-}
-
-void Session::expire(Args args) {
-    if (args.size() > 3) {
-        reply(resp::Error{"ERR Unsupported option " + std::string(args[3])});
-        return;
-    }
-    std::int64_t seconds = 0;
-    if (!parse_int64(args[2], seconds)) {
-        reply(resp::Error{kNotAnInteger});
-        return;
-    }
-    constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int64_t>::max() / 1000;
-    if (seconds > kMaxSeconds || seconds < -kMaxSeconds) {
-        reply(resp::Error{"ERR invalid expire time in 'expire' command"});
-        return;
-    }
-    Db::Access access = state_->db.lock(args[1]);
-    Entry* entry = access.find(args[1]);
-    if (entry == nullptr) {
-        reply(resp::Integer{0});
-        return;
-    }
-    if (seconds <= 0) {  // not in the future: delete now
-        access.erase(*entry);
-    } else {
-        access.set_deadline(*entry, access.now() + std::chrono::seconds(seconds));
-    }
-    reply(resp::Integer{1});
-}
-
-void Session::ttl(Args args) {
-    Db::Access access = state_->db.lock(args[1]);
-    const Entry* entry = access.find(args[1]);
-    if (entry == nullptr) {
-        reply(resp::Integer{-2});
-        return;
-    }
-    std::optional<Instant> deadline = entry->deadline();
-    if (!deadline) {
-        reply(resp::Integer{-1});
-        return;
-    }
-    auto ms = std::chrono::ceil<std::chrono::milliseconds>(*deadline - access.now()).count();
-    reply(resp::Integer{(ms + 500) / 1000});
-}
 
 void Session::publish(Args args) {
     auto message = std::make_shared<const std::string>(args[2]);
@@ -352,7 +269,7 @@ void Session::config(Args args) {
         // What redis-benchmark and redis-cli ask for, with fixed answers.
         std::string maxclients = std::to_string(state_->options.max_connections);
         const std::array<std::pair<std::string_view, std::string_view>, 4> known{
-            {{"save", ""}, {"appendonly", "no"}, {"databases", "1"}, {"maxclients", maxclients}}};
+            {{"save", ""}, {"appendonly", state_->aof ? "yes" : "no"}, {"databases", "1"}, {"maxclients", maxclients}}};
         std::vector<std::pair<std::string_view, std::string_view>> found;
         for (std::string_view pattern : args.subspan(2)) {
             std::string p = lower(pattern);
@@ -392,44 +309,151 @@ void Session::command(Args args) {
 void Session::client(Args args) {
     std::string sub = lower(args[1]);
     if (sub == "setname" && args.size() == 3) {
-        client_name_ = args[2];
+        if (args[2].find_first_of(" \n\r") != std::string_view::npos) {
+            reply(resp::Error{"ERR Client names cannot contain spaces, newlines or special characters."});
+            return;
+        }
+        std::lock_guard lock(state_->clients_mutex);
+        info_.name = args[2];
         reply(resp::Simple{"OK"});
     } else if (sub == "getname" && args.size() == 2) {
-        if (client_name_.empty()) {
+        std::lock_guard lock(state_->clients_mutex);
+        if (info_.name.empty()) {
             reply(resp::NullBulk{});
         } else {
-            reply(resp::Bulk{client_name_});
+            reply(resp::Bulk{info_.name});
         }
     } else if (sub == "id" && args.size() == 2) {
-        reply(resp::Integer{client_id_});
+        reply(resp::Integer{info_.id});
     } else if (sub == "setinfo" && args.size() == 4) {
         reply(resp::Simple{"OK"});
     } else if (sub == "info" && args.size() == 2) {
-        reply(resp::Bulk{"id=" + std::to_string(client_id_) + " name=" + client_name_ + " db=0\n"});
+        std::lock_guard lock(state_->clients_mutex);
+        reply(resp::Bulk{client_line(info_)});
+    } else if (sub == "list" && args.size() == 2) {
+        std::string text;
+        std::lock_guard lock(state_->clients_mutex);
+        for (const auto& [id, client] : state_->clients) text += client_line(*client);
+        reply(resp::Bulk{text});
     } else {
         reply(resp::Error{"ERR unknown subcommand or wrong number of arguments for '" + std::string(args[1]) +
                           "'. Try CLIENT HELP."});
     }
 }
 
-void Session::info(Args) {
-    std::string text =
-        "# Server\r\n"
-        "redis_version:7.0.0\r\n"
-        "redis_mode:standalone\r\n"
-        "server_name:mini-redis\r\n"
-        "process_id:" +
-        std::to_string(::getpid()) +
-        "\r\n"
-        "\r\n# Clients\r\n"
-        "blocked_clients:" +
-        std::to_string(state_->db.blocked_clients()) +
-        "\r\n"
-        "\r\n# Keyspace\r\n"
-        "db0:keys=" +
-        std::to_string(state_->db.key_count()) + ",expires=" + std::to_string(state_->db.expiring_count()) +
-        ",avg_ttl=0\r\n";
+std::string Session::client_line(const ClientInfo& client) const {
+    using std::chrono::duration_cast;
+    using std::chrono::seconds;
+    corio::time::Instant now = corio::time::Instant::now();
+    corio::time::Instant last{corio::time::Instant::Clock::time_point(
+        corio::time::Instant::Clock::duration(client.last_batch_ticks.load(std::memory_order_relaxed)))};
+    std::int32_t last_command = client.last_command.load(std::memory_order_relaxed);
+    std::uint32_t channels = client.channels.load(std::memory_order_relaxed);
+    std::uint32_t patterns = client.patterns.load(std::memory_order_relaxed);
+    return "id=" + std::to_string(client.id) + " addr=" + client.addr + " laddr=" + client.laddr +
+           " name=" + client.name +
+           " age=" + std::to_string(duration_cast<seconds>(now.duration_since(client.created)).count()) +
+           " idle=" + std::to_string(duration_cast<seconds>(now.duration_since(last)).count()) +
+           " flags=" + (channels + patterns > 0 ? "P" : "N") + " db=0 sub=" + std::to_string(channels) +
+           " psub=" + std::to_string(patterns) +
+           " cmd=" + (last_command < 0 ? std::string("NULL") : std::string(kCommandTable[last_command].name)) + "\n";
+}
+
+void Session::info(Args args) {
+    // INFO [section ...]: default, all and everything give every section.
+    std::vector<std::string> wanted;
+    for (std::string_view section : args.subspan(1)) wanted.push_back(lower(section));
+    auto shows = [&](std::string_view section) {
+        if (wanted.empty()) return true;
+        for (const std::string& w : wanted) {
+            if (w == section || w == "all" || w == "default" || w == "everything") return true;
+        }
+        return false;
+    };
+    std::string text;
+    auto line = [&](std::string_view name, const std::string& value) {
+        text.append(name).append(":").append(value).append("\r\n");
+    };
+    auto header = [&](std::string_view title) {
+        if (!text.empty()) text += "\r\n";
+        text.append("# ").append(title).append("\r\n");
+    };
+    if (shows("server")) {
+        header("Server");
+        line("redis_version", "7.0.0");
+        line("redis_mode", "standalone");
+        line("server_name", "mini-redis");
+        line("process_id", std::to_string(::getpid()));
+        line("tcp_port", std::to_string(state_->port));
+        auto uptime = std::chrono::duration_cast<std::chrono::seconds>(state_->started.elapsed()).count();
+        line("uptime_in_seconds", std::to_string(uptime));
+    }
+    if (shows("clients")) {
+        std::size_t connected = 0;
+        {
+            std::lock_guard lock(state_->clients_mutex);
+            connected = state_->clients.size();
+        }
+        header("Clients");
+        line("connected_clients", std::to_string(connected));
+        line("maxclients", std::to_string(state_->options.max_connections));
+        line("blocked_clients", std::to_string(state_->db.blocked_clients()));
+    }
+    if (shows("memory")) {
+        MemoryUse memory = memory_use();
+        header("Memory");
+        line("used_memory", std::to_string(memory.allocated));
+        line("used_memory_human", human_bytes(memory.allocated));
+        line("used_memory_rss", std::to_string(memory.rss));
+        line("used_memory_rss_human", human_bytes(memory.rss));
+        line("maxmemory", "0");
+    }
+    if (shows("persistence")) {
+        header("Persistence");
+        line("loading", "0");
+        line("aof_enabled", state_->aof ? "1" : "0");
+        line("aof_rewrite_in_progress", state_->aof && state_->aof->rewriting() ? "1" : "0");
+        std::optional<std::string> failure = state_->aof ? state_->aof->failure() : std::nullopt;
+        line("aof_last_write_status", failure ? "err" : "ok");
+    }
+    if (shows("stats")) {
+        std::uint64_t commands = state_->retired_commands.load(std::memory_order_relaxed);
+        {
+            std::lock_guard lock(state_->clients_mutex);
+            for (const auto& [id, client] : state_->clients)
+                commands += client->commands.load(std::memory_order_relaxed);
+        }
+        header("Stats");
+        line("total_connections_received", std::to_string(state_->total_connections.load(std::memory_order_relaxed)));
+        line("total_commands_processed", std::to_string(commands));
+        line("pubsub_channels", std::to_string(state_->db.channel_count()));
+    }
+    if (shows("keyspace")) {
+        header("Keyspace");
+        std::size_t keys = state_->db.key_count();
+        if (keys > 0) {
+            line("db0", "keys=" + std::to_string(keys) + ",expires=" + std::to_string(state_->db.expiring_count()) +
+                            ",avg_ttl=0");
+        }
+    }
     reply(resp::Bulk{text});
+}
+
+void Session::bgrewriteaof(Args) {
+    if (!state_->aof) {
+        reply(resp::Error{"ERR the append-only file is off (start mini-redis-server with --appendonly yes)"});
+        return;
+    }
+    if (state_->aof->rewriting()) {
+        reply(resp::Error{"ERR Background append only file rewriting already in progress"});
+        return;
+    }
+    // The rewrite runs in a task of its own; the reply does not wait for it.
+    corio::spawn([](std::shared_ptr<ServerState> state) -> corio::Task<void> {
+        auto done = co_await state->aof->rewrite(state->db);
+        if (!done) std::fprintf(stderr, "mini-redis: BGREWRITEAOF failed: %s\n", done.error().c_str());
+    }(state_));
+    reply(resp::Simple{"Background append only file rewriting started"});
 }
 
 void Session::select(Args args) {

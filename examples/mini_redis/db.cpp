@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cassert>
-#include <atomic>
 #include <corio/runtime.hpp>
 #include <corio/select.hpp>
 #include <functional>
@@ -80,6 +80,13 @@ struct Db::Shared {
     /// kPurging while it scans, kNoDeadline when it waits for any deadline.
     std::atomic<std::int64_t> purge_deadline{kPurging};
     std::atomic<bool> shutdown{false};
+    std::atomic<bool> loading{false};
+    /// Told of every key removed because it expired (set before serving).
+    std::function<void(std::string_view)> expired_listener;
+
+    void expired(std::string_view key) const {
+        if (expired_listener) expired_listener(key);
+    }
 
     /// A channel's subscribers, in subscription order, and its name as
     /// every message carries it (shared, not copied per message).
@@ -105,11 +112,12 @@ namespace {
 /// run in between; one of a key not yet removed sees it expired, as reads
 /// check the deadline). The earliest deadline left; it stops early, with
 /// std::nullopt, on `shutdown`.
-corio::Task<std::optional<Instant>> purge_shard(Shard& shard, Instant now, const std::atomic<bool>& shutdown) {
+corio::Task<std::optional<Instant>> purge_shard(Shard& shard, Instant now, const std::atomic<bool>& shutdown,
+                                                const std::function<void(std::string_view)>& removed) {
     for (;;) {
         {
             std::lock_guard lock(shard.mutex);
-            if (shard.table.purge(now, kPurgeBatch)) co_return shard.table.next_deadline();
+            if (shard.table.purge(now, kPurgeBatch, removed)) co_return shard.table.next_deadline();
         }
         co_await corio::task::yield_now();
         if (shutdown.load()) co_return std::nullopt;
@@ -123,12 +131,18 @@ corio::Task<std::optional<Instant>> purge_shard(Shard& shard, Instant now, const
 /// added while it purges wakes it through the Notify's permit (see
 /// deadline_added), so it is caught by the next round.
 corio::Task<void> Db::purge_expired_keys(std::shared_ptr<Shared> shared) {
+    const std::function<void(std::string_view)> removed = [&shared](std::string_view key) { shared->expired(key); };
     while (!shared->shutdown.load()) {
+        if (shared->loading.load()) {  // set_loading(false) wakes it
+            shared->purge_deadline.store(kNoDeadline);
+            co_await shared->purge_wakeup.notified();
+            continue;
+        }
         shared->purge_deadline.store(kPurging);
         Instant now = Instant::now();
         std::optional<Instant> next;
         for (Shard& shard : shared->shards) {
-            std::optional<Instant> earliest = co_await purge_shard(shard, now, shared->shutdown);
+            std::optional<Instant> earliest = co_await purge_shard(shard, now, shared->shutdown, removed);
             if (earliest && (!next || *earliest < *next)) next = earliest;
         }
         if (shared->shutdown.load()) break;
@@ -169,7 +183,8 @@ KeyTable& Db::Access::table(std::string_view key) const { return shared_->shards
 Entry* Db::Access::find(std::string_view key) {
     KeyTable& t = table(key);
     Entry* entry = t.find(key);
-    if (entry != nullptr && KeyTable::expired(*entry, now_)) {
+    if (entry != nullptr && KeyTable::expired(*entry, now_) && !shared_->loading.load(std::memory_order_relaxed)) {
+        shared_->expired(key);
         t.erase(*entry);
         return nullptr;
     }
@@ -186,6 +201,15 @@ void Db::Access::erase(Entry& entry) { table(entry.key()).erase(entry); }
 void Db::Access::set_deadline(Entry& entry, std::optional<Instant> at) {
     table(entry.key()).set_deadline(entry, at);
     if (at && (!earliest_added_ || *at < *earliest_added_)) earliest_added_ = at;
+}
+
+void Db::Access::for_each(const std::function<void(const Entry&)>& visit) const {
+    for (std::size_t i = 0; i < kShardCount; ++i) {
+        if (((locked_ >> i) & 1U) == 0) continue;
+        shared_->shards[i].table.for_each([&](const Entry& entry) {
+            if (!KeyTable::expired(entry, now_)) visit(entry);
+        });
+    }
 }
 
 // ---- Clients blocked in BLPOP / BRPOP ----
@@ -320,6 +344,15 @@ void Db::punsubscribe(std::string_view pattern, const Outbox* outbox) {
 std::size_t Db::channel_count() const {
     std::lock_guard lock(shared_->channels_mutex);
     return shared_->channels.size();
+}
+
+void Db::set_loading(bool loading) {
+    shared_->loading.store(loading);
+    if (!loading) shared_->purge_wakeup.notify_one();  // deadlines may have passed while loading
+}
+
+void Db::on_expired(std::function<void(std::string_view key)> listener) {
+    shared_->expired_listener = std::move(listener);
 }
 
 std::size_t Db::key_count() const {

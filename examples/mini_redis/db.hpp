@@ -91,6 +91,8 @@ public:
         void erase(Entry& entry);
         /// Gives `entry` the deadline `at`, or none.
         void set_deadline(Entry& entry, std::optional<corio::time::Instant> at);
+        /// Calls `visit(entry)` for every live entry of the locked shards.
+        void for_each(const std::function<void(const Entry&)>& visit) const;
         /// The time this access started: what "expired" is judged against.
         corio::time::Instant now() const noexcept { return now_; }
 
@@ -134,11 +136,19 @@ public:
     /// you keep) for about `count` live keys from `cursor`; the cursor to go
     /// on from, 0 once every shard was walked. A key present for the whole
     /// walk is visited at least once.
-    std::uint64_t scan(std::uint64_t cursor, std::size_t count,
-                       const std::function<void(const Entry&)>& visit) const;
+    std::uint64_t scan(std::uint64_t cursor, std::size_t count, const std::function<void(const Entry&)>& visit) const;
 
     /// Removes every key (FLUSHDB).
     void flush();
+
+    /// While loading (replaying the append-only file), deadlines are not
+    /// enforced and the expiry task waits: a replay reaches the state the
+    /// file recorded whatever time it runs at (as Redis does while loading).
+    void set_loading(bool loading);
+    /// Calls `listener(key)` for every key removed because it expired
+    /// (by a read or by the expiry task), under the shard's lock: the
+    /// append-only file logs it as a DEL. Set it before serving clients.
+    void on_expired(std::function<void(std::string_view key)> listener);
 
     /// How many keys are stored, expired ones not yet purged included.
     std::size_t key_count() const;

@@ -11,8 +11,6 @@ namespace {
 
 using corio::time::Instant;
 
-std::int64_t ticks_of(Instant t) noexcept { return t.into_std().time_since_epoch().count(); }
-
 Instant instant_of(std::int64_t ticks) noexcept {
     return Instant(Instant::Clock::time_point(Instant::Clock::duration(ticks)));
 }
@@ -131,14 +129,6 @@ void KeyTable::set_deadline(Entry& entry, std::optional<Instant> at) {
 
 bool KeyTable::expired(const Entry& entry, Instant now) noexcept {
     return entry.deadline_ != Entry::kNoDeadline && entry.deadline_ <= ticks_of(now);
-}
-
-bool KeyTable::purge(Instant now, std::size_t limit) {
-    std::int64_t now_ticks = ticks_of(now);
-    for (; limit > 0 && !deadlines_.empty() && deadlines_.begin()->first <= now_ticks; --limit) {
-        erase(*deadlines_.begin()->second);
-    }
-    return deadlines_.empty() || deadlines_.begin()->first > now_ticks;
 }
 
 std::optional<Instant> KeyTable::next_deadline() const noexcept {

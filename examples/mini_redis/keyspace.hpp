@@ -100,9 +100,18 @@ public:
     /// How many entries have a deadline.
     std::size_t expiring() const noexcept { return deadlines_.size(); }
 
-    /// Removes at most `limit` entries expired at `now`, earliest first;
-    /// true when none expired at `now` is left.
-    bool purge(corio::time::Instant now, std::size_t limit);
+    /// Removes at most `limit` entries expired at `now`, earliest first,
+    /// calling `removed(key)` for each; true when none expired at `now` is left.
+    template <class Removed>
+    bool purge(corio::time::Instant now, std::size_t limit, Removed&& removed) {
+        std::int64_t now_ticks = ticks_of(now);
+        for (; limit > 0 && !deadlines_.empty() && deadlines_.begin()->first <= now_ticks; --limit) {
+            Entry& entry = *deadlines_.begin()->second;
+            removed(entry.key());
+            erase(entry);
+        }
+        return deadlines_.empty() || deadlines_.begin()->first > now_ticks;
+    }
     /// The earliest deadline, if any.
     std::optional<corio::time::Instant> next_deadline() const noexcept;
 
@@ -123,6 +132,7 @@ public:
     }
 
 private:
+    static std::int64_t ticks_of(corio::time::Instant t) noexcept { return t.into_std().time_since_epoch().count(); }
     static std::size_t hash_of(std::string_view key) noexcept;
     std::size_t bucket_of(std::size_t hash) const noexcept { return hash & (buckets_.size() - 1); }
     void grow();

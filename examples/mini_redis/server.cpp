@@ -1,6 +1,11 @@
 // The accept loop, the connection limit and shutdown (see server.hpp).
 #include "server.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
 #include <corio/runtime.hpp>
 #include <corio/select.hpp>
 #include <corio/sync/semaphore.hpp>
@@ -9,6 +14,7 @@
 #include <corio/time.hpp>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <utility>
 #include <variant>
@@ -31,11 +37,50 @@ corio::Task<void> refuse(TcpStream stream) {
     co_await close_with_reply(conn, 50ms);
 }
 
+/// Replays the append-only file into the server's Db, then opens it for
+/// appending and has it log expired keys.
+void load_append_only_file(ServerState& state) {
+    // The replay runs the commands through a session, as a client's would
+    // be; its "connection" is one end of a socket pair nobody reads.
+    std::array<int, 2> pair{};
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair.data()) != 0) {
+        throw AofError(std::string("socketpair: ") + std::strerror(errno));
+    }
+    ::close(pair[1]);
+    corio::io::Result<TcpStream> stream = TcpStream::from_fd(pair[0]);
+    if (!stream) throw AofError("cannot register the replay socket: " + stream.error().message());
+    std::shared_ptr<ServerState> borrowed(std::shared_ptr<ServerState>(), &state);  // no ownership: lives in run()
+    Session replayer(std::move(*stream), borrowed);
+    state.db.set_loading(true);
+    auto replayed = replay_aof(state.options.aof.path, [&](Session::Args args) { replayer.replay(args); });
+    state.db.set_loading(false);
+    if (!replayed) throw AofError(replayed.error());
+    state.total_connections.fetch_sub(1);  // the replayer was no client
+    if (*replayed > 0) {
+        std::fprintf(stderr, "mini-redis: replayed %zu commands from %s\n", *replayed, state.options.aof.path.c_str());
+    }
+    auto aof = AppendOnlyFile::open(state.options.aof);
+    if (!aof) throw AofError(aof.error());
+    state.aof = std::move(*aof);
+    AppendOnlyFile* file = state.aof.get();
+    state.db.on_expired([file](std::string_view key) {
+        std::array<std::string_view, 2> del{"DEL", key};
+        file->append(del);
+    });
+}
+
 }  // namespace
 
 corio::Task<void> run(corio::net::TcpListener listener, corio::CancellationToken shutdown, ServerOptions options) {
     DbDropGuard db(options.db);
     auto state = std::make_shared<ServerState>(db.db(), options, shutdown);
+    if (auto local = listener.local_addr()) state->port = local->port();
+    corio::CancellationToken aof_stop;
+    std::optional<corio::JoinHandle<void>> aof_task;
+    if (options.aof.enabled) {
+        load_append_only_file(*state);
+        aof_task = corio::spawn(state->aof->run_background(aof_stop));
+    }
     auto limit = std::make_shared<corio::sync::Semaphore>(options.max_connections);
     corio::task::TaskTracker connections;  // every connection task, refused ones too
 
@@ -80,6 +125,10 @@ corio::Task<void> run(corio::net::TcpListener listener, corio::CancellationToken
     listener = corio::net::TcpListener();
     connections.close();
     (void)co_await corio::time::timeout(options.shutdown_grace, connections.wait());
+    if (aof_task) {  // its last flush writes whatever is queued
+        aof_stop.cancel();
+        co_await *aof_task;
+    }
 }
 
 }  // namespace mini_redis

@@ -24,7 +24,9 @@
 #include <corio/task.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 
+#include "aof.hpp"
 #include "db.hpp"
 
 namespace mini_redis {
@@ -43,14 +45,23 @@ struct ServerOptions {
     OutputLimits pubsub_limits;
     /// The key space and channels.
     DbOptions db;
+    /// The append-only file (off by default).
+    AofOptions aof;
 };
 
 /// Serves RESP2 clients on `listener` until `shutdown` is cancelled, then
 /// waits (at most options.shutdown_grace) for the open connections to end.
+/// With options.aof.enabled, first replays the append-only file, and throws
+/// AofError (before serving anyone) when it cannot be read or opened.
 /// Accept errors (such as running out of descriptors) are reported on stderr
 /// and retried after 100 ms; nothing is thrown for I/O errors. Dropping the
 /// future closes the listener and leaves the connection tasks running until
 /// they end or the runtime is destroyed.
+/// The append-only file could not be replayed or opened.
+struct AofError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 corio::Task<void> run(corio::net::TcpListener listener, corio::CancellationToken shutdown, ServerOptions options = {});
 
 }  // namespace mini_redis

@@ -2,6 +2,8 @@
 // written with corio, like Tokio's mini-redis.
 //
 //   mini-redis-server [--port 6379] [--bind 127.0.0.1] [--threads N] [--max-connections N]
+//                     [--appendonly yes|no] [--appendfsync always|everysec|no]
+//                     [--dir DIR] [--appendfilename appendonly.aof]
 //
 // Prints "listening on <ip>:<port>" once it accepts connections (--port 0
 // picks a free port). --threads 1 (the default) runs on one thread, like
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -36,7 +39,22 @@ struct Settings {
     std::string bind = "127.0.0.1";
     unsigned long threads = 1;
     unsigned long max_connections = 10'000;
+    mini_redis::AofOptions aof;
+    std::string dir = ".";
+    std::string aof_name = "appendonly.aof";
 };
+
+/// run() until it ends; 1 (with the reason on stderr) when it cannot start.
+corio::Task<int> run_server(corio::net::TcpListener listener, corio::CancellationToken shutdown,
+                            mini_redis::ServerOptions options) {
+    try {
+        co_await mini_redis::run(std::move(listener), std::move(shutdown), std::move(options));
+    } catch (const mini_redis::AofError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        co_return 1;
+    }
+    co_return 0;
+}
 
 corio::Task<int> serve(Settings settings) {
     // Listen for the signals before announcing the port, so a SIGTERM sent as
@@ -61,18 +79,20 @@ corio::Task<int> serve(Settings settings) {
 
     mini_redis::ServerOptions options;
     options.max_connections = static_cast<std::uint32_t>(settings.max_connections);
+    options.aof = settings.aof;
+    options.aof.path = std::filesystem::path(settings.dir) / settings.aof_name;
     corio::CancellationToken shutdown;
-    corio::JoinHandle<void> server = corio::spawn(mini_redis::run(std::move(*listener), shutdown, options));
+    corio::JoinHandle<int> server = corio::spawn(run_server(std::move(*listener), shutdown, options));
 
     auto terminated = terminate.recv();
-    auto signalled = co_await corio::select(interrupt, terminated);
-    std::printf("shutting down (%s)\n", signalled.index() == 0 ? "SIGINT" : "SIGTERM");
+    auto event = co_await corio::select(interrupt, terminated, server);
+    if (event.index() == 2) co_return std::get<2>(event);  // it could not start
+    std::printf("shutting down (%s)\n", event.index() == 0 ? "SIGINT" : "SIGTERM");
     std::fflush(stdout);
     shutdown.cancel();
     // run() returns once every connection has closed, or after its grace
     // period; connections still open then are dropped with the runtime.
-    co_await server;
-    co_return 0;
+    co_return co_await server;
 }
 
 // Descriptors kept for everything but clients: the listener, the runtime's
@@ -124,12 +144,31 @@ int main(int argc, char** argv) {
             ok = true;
         } else if (arg == "--threads" && i + 1 < argc) {
             ok = parse_number(argv[++i], settings.threads) && settings.threads >= 1 && settings.threads <= 1024;
+        } else if (arg == "--appendonly" && i + 1 < argc) {
+            std::string_view v = argv[++i];
+            ok = v == "yes" || v == "no";
+            settings.aof.enabled = v == "yes";
+        } else if (arg == "--appendfsync" && i + 1 < argc) {
+            std::string_view v = argv[++i];
+            ok = v == "always" || v == "everysec" || v == "no";
+            settings.aof.fsync = v == "always"     ? mini_redis::AppendFsync::Always
+                                 : v == "everysec" ? mini_redis::AppendFsync::EverySec
+                                                   : mini_redis::AppendFsync::No;
+        } else if (arg == "--dir" && i + 1 < argc) {
+            settings.dir = argv[++i];
+            ok = true;
+        } else if (arg == "--appendfilename" && i + 1 < argc) {
+            settings.aof_name = argv[++i];
+            ok = !settings.aof_name.empty();
         } else if (arg == "--max-connections" && i + 1 < argc) {
             ok = parse_number(argv[++i], settings.max_connections) && settings.max_connections >= 1 &&
                  settings.max_connections <= 1'000'000;
         }
         if (!ok) {
-            std::fprintf(stderr, "usage: %s [--port 6379] [--bind 127.0.0.1] [--threads N] [--max-connections N]\n",
+            std::fprintf(stderr,
+                         "usage: %s [--port 6379] [--bind 127.0.0.1] [--threads N] [--max-connections N]\n"
+                         "          [--appendonly yes|no] [--appendfsync always|everysec|no] [--dir DIR]\n"
+                         "          [--appendfilename appendonly.aof]\n",
                          argv[0]);
             return 2;
         }

@@ -64,14 +64,23 @@ private:
 }  // namespace
 
 Session::Session(corio::net::TcpStream stream, std::shared_ptr<ServerState> state)
-    : conn_(std::move(stream), RequestCodec()),
-      state_(std::move(state)),
-      stop_(state_->shutdown.cancelled()),
-      client_id_(state_->next_client_id.fetch_add(1)) {}
+    : conn_(std::move(stream), RequestCodec()), state_(std::move(state)), stop_(state_->shutdown.cancelled()) {
+    info_.id = state_->next_client_id.fetch_add(1);
+    if (auto peer = conn_.get_ref().peer_addr()) info_.addr = peer->to_string();
+    if (auto local = conn_.get_ref().local_addr()) info_.laddr = local->to_string();
+    info_.created = corio::time::Instant::now();
+    info_.last_batch_ticks.store(info_.created.into_std().time_since_epoch().count(), std::memory_order_relaxed);
+    state_->total_connections.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(state_->clients_mutex);
+    state_->clients.emplace(info_.id, &info_);
+}
 
 Session::~Session() {
     for (const auto& [channel, order] : channels_) state_->db.unsubscribe(channel, outbox_.get());
     for (const auto& [pattern, order] : patterns_) state_->db.punsubscribe(pattern, outbox_.get());
+    std::lock_guard lock(state_->clients_mutex);
+    state_->clients.erase(info_.id);
+    state_->retired_commands.fetch_add(info_.commands.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
 corio::Task<void> Session::run() {
@@ -101,6 +110,8 @@ corio::Task<void> Session::run() {
                 if (!request) co_return;
             }
         }
+        info_.last_batch_ticks.store(corio::time::Instant::now().into_std().time_since_epoch().count(),
+                                     std::memory_order_relaxed);
         bool keep_going = co_await respond(std::move(request));
         if (!keep_going) co_return;
         // The batch is over: nothing points into the read buffer any more.
@@ -112,6 +123,14 @@ corio::Task<bool> Session::respond(std::optional<Request> request) {
     for (;;) {
         Batch batch = execute_batch(std::move(request));
         if (batch == Batch::Closed) co_return false;
+        if (!aof_committed_) {
+            // The writes go to the append-only file before their replies go out.
+            bool stored = co_await state_->aof->commit(aof_offset_);
+            aof_committed_ = true;
+            // Under `always`, a write that was not stored must not be
+            // acknowledged: close without the replies.
+            if (!stored && state_->aof->policy() == AppendFsync::Always) co_return false;
+        }
         if (!conn_.write_buffer().empty() || direct_reply_.size() != 0) {
             bool sent = co_await send_output();
             if (!sent) co_return false;
@@ -228,6 +247,7 @@ void Session::add_subscription(std::string_view channel) {
     if (channels_.contains(channel)) return;
     if (!outbox_) outbox_ = std::make_shared<Outbox>(state_->options.pubsub_limits);
     channels_.emplace(channel, ++subscriptions_made_);
+    info_.channels.store(static_cast<std::uint32_t>(channels_.size()), std::memory_order_relaxed);
     state_->db.subscribe(channel, outbox_);
 }
 
@@ -236,6 +256,7 @@ bool Session::remove_subscription(std::string_view channel) {
     if (it == channels_.end()) return false;
     state_->db.unsubscribe(channel, outbox_.get());
     channels_.erase(it);
+    info_.channels.store(static_cast<std::uint32_t>(channels_.size()), std::memory_order_relaxed);
     return true;
 }
 
@@ -243,6 +264,7 @@ void Session::add_pattern(std::string_view pattern) {
     if (patterns_.contains(pattern)) return;
     if (!outbox_) outbox_ = std::make_shared<Outbox>(state_->options.pubsub_limits);
     patterns_.emplace(pattern, ++subscriptions_made_);
+    info_.patterns.store(static_cast<std::uint32_t>(patterns_.size()), std::memory_order_relaxed);
     state_->db.psubscribe(pattern, outbox_);
 }
 
@@ -251,6 +273,7 @@ bool Session::remove_pattern(std::string_view pattern) {
     if (it == patterns_.end()) return false;
     state_->db.punsubscribe(pattern, outbox_.get());
     patterns_.erase(it);
+    info_.patterns.store(static_cast<std::uint32_t>(patterns_.size()), std::memory_order_relaxed);
     return true;
 }
 

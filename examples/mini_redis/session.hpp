@@ -24,12 +24,15 @@
 #include <corio/net.hpp>
 #include <corio/sync/semaphore.hpp>
 #include <corio/task.hpp>
+#include <corio/time.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <expected>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -52,6 +55,22 @@ struct ChannelHash {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
+/// What CLIENT LIST and INFO show of one connection. Its session writes it
+/// and any session reads it: the atomics freely, `name` under
+/// ServerState::clients_mutex.
+struct ClientInfo {
+    std::int64_t id = 0;
+    std::string addr;   // the client's address
+    std::string laddr;  // the server's address of the connection
+    corio::time::Instant created;
+    std::string name;                               // CLIENT SETNAME
+    std::atomic<std::int64_t> last_batch_ticks{0};  // when its last batch of commands began
+    std::atomic<std::uint64_t> commands{0};         // commands run
+    std::atomic<std::int32_t> last_command{-1};     // index in the command table, -1 before the first
+    std::atomic<std::uint32_t> channels{0};         // subscriptions
+    std::atomic<std::uint32_t> patterns{0};         // pattern subscriptions
+};
+
 /// What every connection of one server shares.
 struct ServerState {
     /// The state of a server over `db` with `options`, stopped by `shutdown`.
@@ -66,11 +85,25 @@ struct ServerState {
     corio::CancellationToken shutdown;
     /// The next connection id (CLIENT ID).
     std::atomic<std::int64_t> next_client_id{1};
+    /// The append-only file, when on.
+    std::unique_ptr<AppendOnlyFile> aof;
+    /// The port it listens on (INFO).
+    std::uint16_t port = 0;
+    /// When the server started (INFO's uptime).
+    corio::time::Instant started = corio::time::Instant::now();
+    /// The open connections, by id (CLIENT LIST, INFO).
+    mutable std::mutex clients_mutex;
+    std::map<std::int64_t, ClientInfo*> clients;
+    /// Connections accepted, and the commands of the connections that closed.
+    std::atomic<std::uint64_t> total_connections{0};
+    std::atomic<std::uint64_t> retired_commands{0};
 };
 
 /// The state of one client connection and the commands it can run.
 class Session {
 public:
+    using Args = std::span<const std::string_view>;  // the command's name, then its arguments
+
     /// A session for the client on `stream`.
     Session(corio::net::TcpStream stream, std::shared_ptr<ServerState> state);
     Session(const Session&) = delete;
@@ -82,6 +115,10 @@ public:
     /// down, or it breaks the protocol. The session must outlive the future.
     corio::Task<void> run();
 
+    /// Runs one request as if the client had sent it, dropping the reply:
+    /// how the append-only file is replayed.
+    void replay(Args args);
+
 private:
     enum class Batch {
         Done,           ///< every complete command ran
@@ -91,8 +128,7 @@ private:
         ProtocolError,  ///< the error reply is queued: send it and close
         Closed,         ///< the read failed or the client closed mid-request: close
     };
-    using Args = std::span<const std::string_view>;  // the command's name, then its arguments
-    using Request = ServerConnection::Item;          // the words of a request, or the stream's error
+    using Request = ServerConnection::Item;  // the words of a request, or the stream's error
 
     corio::Task<bool> respond(std::optional<Request> request);
     Batch execute_batch(std::optional<Request> request);
@@ -116,10 +152,10 @@ private:
     };
     /// How a command is looked up, checked and run.
     struct Command {
-        std::string_view name;  // lower case
-        int arity;              // Redis's convention: N exactly N words, -N at least N
-        unsigned flags;         // CommandFlags
-        Handler run;            // one of run and run_async is set
+        std::string_view name;   // lower case
+        int arity;               // Redis's convention: N exactly N words, -N at least N
+        unsigned flags;          // CommandFlags
+        Handler run;             // one of run and run_async is set
         AsyncHandler run_async;  // a command that waits (BLPOP) or yields (KEYS): see Batch::Await
     };
     /// A command that waits, between execute() and respond() running it.
@@ -133,13 +169,36 @@ private:
     void execute(Args args);
     void ping(Args args);
     void echo(Args args);
+    // commands_string.cpp
+    enum class SetIf { Always, Absent, Present };
+    /// SET's work: stores `bytes` under `key` if `condition` holds, with the
+    /// deadline `deadline_ms` (Unix ms), or keeping the old one (`keep_ttl`)
+    /// or none; replies OK / nil, or with the old value (`reply_old`, SET GET).
+    void store_string(std::string_view key, std::string_view bytes, std::optional<std::int64_t> deadline_ms,
+                      bool keep_ttl, SetIf condition, bool reply_old);
     void get(Args args);
     void set(Args args);
+    void setnx(Args args);
+    void setex(Args args);  // and PSETEX
+    void getdel(Args args);
+    void mget(Args args);
+    void mset(Args args);  // and MSETNX
+    void incr(Args args);  // and INCRBY, DECR, DECRBY
+    void append(Args args);
+    void strlen(Args args);
+    // commands_keys.cpp
     void del(Args args);
     void exists(Args args);
-    void incr(Args args);
-    void expire(Args args);
-    void ttl(Args args);
+    void expire(Args args);  // and PEXPIRE, EXPIREAT, PEXPIREAT
+    void ttl(Args args);     // and PTTL
+    void persist(Args args);
+    void type(Args args);
+    void rename(Args args);  // and RENAMENX
+    corio::Task<void> keys(Args args);
+    void scan(Args args);
+    void dbsize(Args args);
+    void flushdb(Args args);
+    // commands.cpp
     void publish(Args args);
     void subscribe(Args args);
     void unsubscribe(Args args);
@@ -147,6 +206,9 @@ private:
     void command(Args args);
     void client(Args args);
     void info(Args args);
+    void bgrewriteaof(Args args);
+    /// CLIENT LIST's line for `client` (call with clients_mutex held).
+    std::string client_line(const ClientInfo& client) const;
     void select(Args args);
     void quit(Args args);
     // commands_list.cpp
@@ -185,14 +247,19 @@ private:
     /// value itself, after the replies before it.
     void reply_value(const Str& value);
 
+    /// Runs a write command under the append-only file's order and appends
+    /// it unless it failed (see aof.hpp).
+    void execute_logged(const Command& command, Args args);
+
     ServerConnection conn_;  // its read buffer holds the bytes the words of the running command point into
     std::shared_ptr<ServerState> state_;
-    corio::Cancelled stop_;  // long-lived: raced against every read
-    std::int64_t client_id_;
-    std::string client_name_;
+    corio::Cancelled stop_;                   // long-lived: raced against every read
+    ClientInfo info_;                         // in state_->clients while the session lives
+    std::uint64_t aof_offset_ = 0;            // the append-only file's offset after this session's last write
+    bool aof_committed_ = true;               // whether aof_offset_ was committed
     std::optional<AwaitedCommand> awaiting_;  // set by execute() for an async command
-    Str direct_reply_;                // a large value to send after the write buffer (see reply_value)
-    std::shared_ptr<Outbox> outbox_;  // made at the first SUBSCRIBE; what its channels push into
+    Str direct_reply_;                        // a large value to send after the write buffer (see reply_value)
+    std::shared_ptr<Outbox> outbox_;          // made at the first SUBSCRIBE; what its channels push into
     // The channels subscribed to, each with its subscription number (an
     // UNSUBSCRIBE of all answers in subscription order).
     std::unordered_map<std::string, std::uint64_t, ChannelHash, std::equal_to<>> channels_;

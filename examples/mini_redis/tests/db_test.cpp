@@ -124,7 +124,8 @@ TEST(Hash, KeepsInsertionOrderWhileSmallAndFindsEveryFieldWhenLarge) {
 
 TEST(KeyTable, FindsEveryKeyThroughGrowthAndErase) {
     KeyTable table;
-    for (int i = 0; i < 10'000; ++i) table.find_or_insert("key:" + std::to_string(i)).set_string(Str(std::to_string(i)));
+    for (int i = 0; i < 10'000; ++i)
+        table.find_or_insert("key:" + std::to_string(i)).set_string(Str(std::to_string(i)));
     EXPECT_EQ(table.size(), 10'000u);
     for (int i = 0; i < 10'000; i += 2) table.erase(*table.find("key:" + std::to_string(i)));
     EXPECT_EQ(table.size(), 5'000u);

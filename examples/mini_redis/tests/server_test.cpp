@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <corio/cancel.hpp>
 #include <corio/net.hpp>
@@ -16,6 +17,7 @@
 #include <corio/time.hpp>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -499,6 +501,116 @@ corio::Task<void> large_values(SocketAddr addr) {
 }
 
 TEST_P(Server, ValuesOfSeveralMegabytesRoundTrip) { run_test(large_values); }
+
+corio::Task<void> shared_large_values(SocketAddr addr) {
+    std::optional<Raw> raw = co_await Raw::connect(addr);
+    CO_ASSERT_TRUE(raw.has_value());
+    std::string first(3 << 20, 'a');
+    std::string second(1 << 20, 'b');
+    std::string set_first = command({"SET", "big", first});
+    co_await raw->send(set_first);
+    std::vector<Frame> stored{Frame::simple("OK")};
+    co_await expect_replies(*raw, stored);
+    // A GET of a large value is written from the stored value, after the
+    // replies before it and before those after it, and replacing the value
+    // meanwhile does not touch what is being sent.
+    std::string pipeline = command({"SET", "small", "1"}) + command({"GET", "big"}) + command({"SET", "big", second}) +
+                           command({"GET", "small"}) + command({"GET", "big"});
+    co_await raw->send(pipeline);
+    std::vector<Frame> expected{Frame::simple("OK"), Frame::bulk(first), Frame::simple("OK"), Frame::bulk("1"),
+                                Frame::bulk(second)};
+    co_await expect_replies(*raw, expected);
+}
+
+TEST_P(Server, LargeValuesAreSentInOrderFromTheStoredValueEvenWhenReplaced) { run_test(shared_large_values); }
+
+/// The value of `field` in an INFO or CLIENT LIST text ("field:value" or
+/// "field=value"), or "" when absent.
+std::string field_of(const std::string& text, const std::string& field) {
+    for (char separator : std::string_view(":=")) {
+        std::string key = field + separator;
+        std::size_t at = text.find(key);
+        if (at != std::string::npos && (at == 0 || text[at - 1] == '\n' || text[at - 1] == ' ')) {
+            std::size_t end = text.find_first_of(" \r\n", at);
+            return text.substr(at + key.size(), end - at - key.size());
+        }
+    }
+    return "";
+}
+
+corio::Task<void> info_and_client_list(SocketAddr addr) {
+    std::optional<Raw> a = co_await Raw::connect(addr);
+    std::optional<Raw> b = co_await Raw::connect(addr);
+    CO_ASSERT_TRUE(a.has_value() && b.has_value());
+    std::string setup =
+        command({"CLIENT", "SETNAME", "alpha"}) + command({"SET", "k", "v"}) + command({"SET", "t", "v", "EX", "100"});
+    co_await a->send(setup);
+    std::vector<Frame> three_oks(3, Frame::simple("OK"));
+    co_await expect_replies(*a, three_oks);
+    const std::string client_list = command({"CLIENT", "LIST"});
+    co_await b->send(client_list);
+    Frame list = co_await b->reply();
+    EXPECT_EQ(list.type, Frame::Type::Bulk);
+    std::string lines = list.text;
+    EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 2) << lines;
+    std::string alpha = lines.substr(0, lines.find('\n'));
+    EXPECT_EQ(field_of(alpha, "name"), "alpha") << alpha;
+    EXPECT_EQ(field_of(alpha, "cmd"), "set") << alpha;
+    EXPECT_EQ(field_of(alpha, "addr").rfind("127.0.0.1:", 0), 0u) << alpha;
+    EXPECT_EQ(field_of(alpha, "flags"), "N") << alpha;
+
+    const std::string info_all = command({"INFO"});
+    co_await b->send(info_all);
+    Frame info = co_await b->reply();
+    for (const char* section : {"# Server", "# Clients", "# Memory", "# Stats", "# Keyspace"}) {
+        EXPECT_NE(info.text.find(section), std::string::npos) << section << " in " << info.text;
+    }
+    EXPECT_EQ(field_of(info.text, "connected_clients"), "2") << info.text;
+    EXPECT_EQ(field_of(info.text, "db0"), "keys=2,expires=1,avg_ttl=0") << info.text;
+    EXPECT_EQ(field_of(info.text, "tcp_port"), std::to_string(addr.port())) << info.text;
+    EXPECT_GE(std::stoll("0" + field_of(info.text, "total_commands_processed")), 5);
+    EXPECT_GT(std::stoll("0" + field_of(info.text, "used_memory")), 0);
+    const std::string info_keyspace = command({"INFO", "keyspace"});
+    co_await b->send(info_keyspace);
+    Frame keyspace = co_await b->reply();
+    EXPECT_EQ(keyspace.text, "# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n");
+}
+
+TEST_P(Server, InfoHasItsSectionsAndClientListNamesEveryConnection) { run_test(info_and_client_list); }
+
+corio::Task<void> keys_of_many(SocketAddr addr) {
+    std::optional<Raw> raw = co_await Raw::connect(addr);
+    CO_ASSERT_TRUE(raw.has_value());
+    std::string batch;
+    for (int i = 0; i < 20'000; ++i) batch += command({"SET", "key:" + std::to_string(i), "v"});
+    batch += command({"SET", "other", "v"});
+    co_await raw->send(batch);
+    for (int i = 0; i <= 20'000; ++i) {
+        Frame ok = co_await raw->reply();
+        CO_ASSERT_TRUE(ok == Frame::simple("OK"));
+    }
+    std::string keys_and_size = command({"KEYS", "key:*"}) + command({"DBSIZE"});
+    co_await raw->send(keys_and_size);
+    Frame keys = co_await raw->reply();
+    CO_ASSERT_TRUE(keys.is_array());
+    EXPECT_EQ(keys.items.size(), 20'000u);
+    std::vector<Frame> size{Frame::integer_of(20'001)};
+    co_await expect_replies(*raw, size);
+    // SCAN walks them all, a few at a time.
+    std::set<std::string> seen;
+    std::string cursor = "0";
+    do {
+        std::string scan = command({"SCAN", cursor, "MATCH", "key:1*", "COUNT", "500"});
+        co_await raw->send(scan);
+        Frame step = co_await raw->reply();
+        CO_ASSERT_TRUE(step.is_array() && step.items.size() == 2);
+        cursor = step.items[0].text;
+        for (const Frame& key : step.items[1].items) seen.insert(key.text);
+    } while (cursor != "0");
+    EXPECT_EQ(seen.size(), 11'111u);  // key:1, key:10-19, key:100-199, key:1000-1999, key:10000-19999
+}
+
+TEST_P(Server, KeysAndScanReturnEveryMatchingKey) { run_test(keys_of_many); }
 
 corio::Task<void> disconnect_mid_frame(SocketAddr addr) {
     for (int i = 0; i < 3; ++i) {
