@@ -128,6 +128,21 @@ const Session::Command Session::kCommandTable[] = {
     {"subscribe", -2, kSubscribeMode, &Session::subscribe, nullptr},
     {"unsubscribe", -1, kSubscribeMode, &Session::unsubscribe, nullptr},
     // Lists and hashes (commands_list.cpp, commands_hash.cpp)
+    {"lpush", -3, kWrite, &Session::lpush, nullptr},
+    {"rpush", -3, kWrite, &Session::rpush, nullptr},
+    {"lpop", -2, kWrite, &Session::lpop, nullptr},
+    {"rpop", -2, kWrite, &Session::rpop, nullptr},
+    {"lrange", 4, 0, &Session::lrange, nullptr},
+    {"llen", 2, 0, &Session::llen, nullptr},
+    {"psubscribe", -2, kSubscribeMode, &Session::psubscribe, nullptr},
+    {"punsubscribe", -1, kSubscribeMode, &Session::punsubscribe, nullptr},
+    {"blpop", -3, kWrite, nullptr, &Session::blpop},
+    {"brpop", -3, kWrite, nullptr, &Session::brpop},
+    {"hset", -4, kWrite, &Session::hset, nullptr},
+    {"hget", 3, 0, &Session::hget, nullptr},
+    {"hdel", -3, kWrite, &Session::hdel, nullptr},
+    {"hgetall", 2, 0, &Session::hgetall, nullptr},
+    {"hlen", 2, 0, &Session::hlen, nullptr},
 };
 
 const Session::Command* Session::find_command(std::string_view name) {
@@ -218,7 +233,7 @@ void Session::subscribe(Args args) {
         reply(resp::ArrayHeader{3});
         reply(resp::Bulk{"subscribe"});
         reply(resp::Bulk{channel});
-        reply(resp::Integer{static_cast<std::int64_t>(channels_.size())});
+        reply(resp::Integer{static_cast<std::int64_t>(subscription_count())});
     }
 }
 
@@ -236,7 +251,7 @@ void Session::unsubscribe(Args args) {
         reply(resp::ArrayHeader{3});
         reply(resp::Bulk{"unsubscribe"});
         reply(resp::NullBulk{});
-        reply(resp::Integer{0});
+        reply(resp::Integer{static_cast<std::int64_t>(subscription_count())});
         return;
     }
     for (const std::string& channel : channels) {
@@ -244,7 +259,7 @@ void Session::unsubscribe(Args args) {
         reply(resp::ArrayHeader{3});
         reply(resp::Bulk{"unsubscribe"});
         reply(resp::Bulk{channel});
-        reply(resp::Integer{static_cast<std::int64_t>(channels_.size())});
+        reply(resp::Integer{static_cast<std::int64_t>(subscription_count())});
     }
 }
 
@@ -382,6 +397,7 @@ void Session::info(Args args) {
         header("Clients");
         line("connected_clients", std::to_string(connected));
         line("maxclients", std::to_string(state_->options.max_connections));
+        line("blocked_clients", std::to_string(state_->db.blocked_clients()));
     }
     if (shows("memory")) {
         MemoryUse memory = memory_use();

@@ -12,8 +12,11 @@
 #include <limits>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "blocking.hpp"
+#include "glob.hpp"
 #include "frame.hpp"
 
 namespace mini_redis {
@@ -33,6 +36,7 @@ struct StringHash {
 struct Shard {
     mutable std::mutex mutex;
     KeyTable table;
+    BlockedQueues blocked;  // the clients blocked in BLPOP / BRPOP on keys of this shard
 };
 
 std::size_t shard_of(std::string_view key) noexcept {
@@ -92,6 +96,13 @@ struct Db::Shared {
     };
     mutable std::mutex channels_mutex;
     std::unordered_map<std::string, Channel, StringHash, std::equal_to<>> channels;
+    /// The pattern subscriptions (under channels_mutex), in subscription
+    /// order: a PUBLISH matches the channel against each.
+    struct PatternSubscription {
+        Payload pattern;
+        std::shared_ptr<Outbox> outbox;
+    };
+    std::vector<PatternSubscription> patterns;
 };
 
 namespace {
@@ -161,11 +172,13 @@ Db::Access::~Access() {
     if (earliest_added_) shared_->deadline_added(*earliest_added_);
 }
 
-KeyTable& Db::Access::table(std::string_view key) const {
+std::size_t Db::Access::shard_index(std::string_view key) const {
     std::size_t index = shard_of(key);
     assert(((locked_ >> index) & 1U) && "the key's shard is not locked by this access");
-    return shared_->shards[index].table;
+    return index;
 }
+
+KeyTable& Db::Access::table(std::string_view key) const { return shared_->shards[shard_index(key)].table; }
 
 Entry* Db::Access::find(std::string_view key) {
     KeyTable& t = table(key);
@@ -197,6 +210,35 @@ void Db::Access::for_each(const std::function<void(const Entry&)>& visit) const 
             if (!KeyTable::expired(entry, now_)) visit(entry);
         });
     }
+}
+
+// ---- Clients blocked in BLPOP / BRPOP ----
+
+void Db::Access::serve_blocked(Entry& entry) {
+    BlockedQueues& blocked = shared_->shards[shard_index(entry.key())].blocked;
+    if (blocked.empty()) return;  // the common case: nobody blocked in this shard
+    List* list = entry.list();
+    if (list == nullptr) return;
+    blocked.serve(entry.key(), *list);
+    if (list->empty()) erase(entry);
+}
+
+void Db::Access::block(std::string_view key, std::shared_ptr<BlockedPop> waiter) {
+    shared_->shards[shard_index(key)].blocked.add(key, std::move(waiter));
+}
+
+void Db::Access::unblock(std::string_view key, const BlockedPop& waiter) {
+    shared_->shards[shard_index(key)].blocked.remove(key, waiter);
+}
+
+std::size_t Db::blocked_clients() const {
+    // A client blocked on keys of several shards is queued in each: count it once.
+    std::unordered_set<const BlockedPop*> waiting;
+    for (const Shard& shard : shared_->shards) {
+        std::lock_guard lock(shard.mutex);
+        shard.blocked.collect_waiting(waiting);
+    }
+    return waiting.size();
 }
 
 Db::Access Db::lock(std::string_view key) const { return Access(*shared_, 1U << shard_of(key)); }
@@ -251,9 +293,17 @@ void Db::flush() {
 std::size_t Db::publish(std::string_view channel, Payload message) {
     std::lock_guard lock(shared_->channels_mutex);
     auto it = shared_->channels.find(channel);
-    if (it == shared_->channels.end()) return 0;
     std::size_t reached = 0;
-    for (const auto& outbox : it->second.subscribers) reached += outbox->push(it->second.name, message) ? 1 : 0;
+    Payload name;
+    if (it != shared_->channels.end()) {
+        name = it->second.name;
+        for (const auto& outbox : it->second.subscribers) reached += outbox->push(name, message) ? 1 : 0;
+    }
+    for (const auto& sub : shared_->patterns) {
+        if (!glob_match(*sub.pattern, channel)) continue;
+        if (!name) name = std::make_shared<const std::string>(channel);
+        reached += sub.outbox->push(name, message, sub.pattern) ? 1 : 0;
+    }
     return reached;
 }
 
@@ -275,6 +325,20 @@ void Db::unsubscribe(std::string_view channel, const Outbox* outbox) {
     auto found = std::find_if(subs.begin(), subs.end(), [&](const auto& o) { return o.get() == outbox; });
     if (found != subs.end()) subs.erase(found);
     if (subs.empty()) shared_->channels.erase(it);
+}
+
+void Db::psubscribe(std::string_view pattern, std::shared_ptr<Outbox> outbox) {
+    auto shared_pattern = std::make_shared<const std::string>(pattern);
+    std::lock_guard lock(shared_->channels_mutex);
+    shared_->patterns.push_back({std::move(shared_pattern), std::move(outbox)});
+}
+
+void Db::punsubscribe(std::string_view pattern, const Outbox* outbox) {
+    std::lock_guard lock(shared_->channels_mutex);
+    auto& subs = shared_->patterns;
+    auto found = std::find_if(subs.begin(), subs.end(),
+                              [&](const auto& sub) { return sub.outbox.get() == outbox && *sub.pattern == pattern; });
+    if (found != subs.end()) subs.erase(found);
 }
 
 std::size_t Db::channel_count() const {

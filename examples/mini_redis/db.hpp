@@ -26,6 +26,13 @@
 // subscriber keeps publish order across all its channels, and nothing is
 // dropped while the subscriber stays connected (its output limits cut it off
 // instead).
+// Pattern subscriptions (PSUBSCRIBE) are a list of (pattern, outbox) pairs
+// that PUBLISH matches the channel against (glob.hpp), after the channel's
+// own subscribers, as Redis does.
+//
+// Blocked clients (BLPOP / BRPOP): each shard also queues, per key, the
+// clients blocked on its keys (blocking.hpp); a push serves them under the
+// same lock as the push itself.
 #pragma once
 
 #include <corio/sync/notify.hpp>
@@ -47,6 +54,8 @@
 #include "value.hpp"
 
 namespace mini_redis {
+
+class BlockedPop;  // blocking.hpp
 
 /// Settings of a Db.
 struct DbOptions {};
@@ -87,10 +96,22 @@ public:
         /// The time this access started: what "expired" is judged against.
         corio::time::Instant now() const noexcept { return now_; }
 
+        // Clients blocked in BLPOP / BRPOP (blocking.hpp), queued per key in
+        // the key's shard.
+        /// After elements were added to the list of `entry`: hands them to
+        /// the clients blocked on its key, oldest first, while both last;
+        /// erases the entry if that empties the list (`entry` then dangles).
+        void serve_blocked(Entry& entry);
+        /// Queues `waiter` on `key`, behind the clients already blocked on it.
+        void block(std::string_view key, std::shared_ptr<BlockedPop> waiter);
+        /// Takes `waiter` off the queue of `key`.
+        void unblock(std::string_view key, const BlockedPop& waiter);
+
     private:
         friend class Db;
         Access(Shared& shared, std::uint32_t shards);
         KeyTable& table(std::string_view key) const;
+        std::size_t shard_index(std::string_view key) const;
 
         Shared* shared_;
         std::uint32_t locked_;  // bit i: shard i is locked
@@ -134,9 +155,13 @@ public:
     /// How many of them have a deadline (INFO's keyspace line).
     std::size_t expiring_count() const;
 
+    /// How many clients are blocked in BLPOP / BRPOP (INFO's blocked_clients).
+    std::size_t blocked_clients() const;
+
     /// PUBLISH: queues `message` in the outbox of every current subscriber
-    /// of `channel`, without waiting for any; how many it was queued for (a
-    /// subscriber cut off by its output limits is not counted).
+    /// of `channel`, then of every pattern subscription matching it, without
+    /// waiting for any; how many it was queued for (a subscriber cut off by
+    /// its output limits is not counted).
     std::size_t publish(std::string_view channel, Payload message);
 
     /// Subscribes `outbox` to `channel`: every message published there from
@@ -146,6 +171,14 @@ public:
     /// Ends the subscription of `outbox` to `channel`; the channel goes with
     /// its last subscriber.
     void unsubscribe(std::string_view channel, const Outbox* outbox);
+
+    /// PSUBSCRIBE: every message published from now on to a channel that
+    /// matches the glob `pattern` (glob.hpp) is queued in `outbox`, with
+    /// the pattern. PUBLISH counts each match.
+    void psubscribe(std::string_view pattern, std::shared_ptr<Outbox> outbox);
+
+    /// Ends the subscription of `outbox` to `pattern`.
+    void punsubscribe(std::string_view pattern, const Outbox* outbox);
 
     /// How many channels have at least one subscriber (for tests).
     std::size_t channel_count() const;

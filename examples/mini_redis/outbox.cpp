@@ -8,7 +8,7 @@ namespace mini_redis {
 std::size_t Outbox::cost(const Outgoing& m) noexcept {
     // What the message takes as RESP ("*3\r\n$7\r\nmessage\r\n$N\r\n...\r\n"):
     // about 40 bytes of framing around the channel and the body.
-    return m.channel->size() + m.message->size() + 40;
+    return m.channel->size() + m.message->size() + (m.pattern ? m.pattern->size() : 0) + 40;
 }
 
 bool Outbox::over_limits_locked(corio::time::Instant now) {
@@ -22,14 +22,14 @@ bool Outbox::over_limits_locked(corio::time::Instant now) {
     return now - *over_soft_since_ > limits_.soft_period;
 }
 
-bool Outbox::push(Payload channel, Payload message) {
+bool Outbox::push(Payload channel, Payload message, Payload pattern) {
     corio::Waker to_wake;
     bool queued = true;
     {
         std::lock_guard lock(mutex_);
         if (cut_off_) return false;
         bool was_empty = queue_.empty();
-        Outgoing m{std::move(channel), std::move(message)};
+        Outgoing m{std::move(channel), std::move(message), std::move(pattern)};
         queued_bytes_ += cost(m);
         queue_.push_back(std::move(m));
         if (over_limits_locked(corio::time::Instant::now())) {

@@ -32,10 +32,12 @@ struct OutputLimits {
     std::chrono::milliseconds soft_period{60'000};
 };
 
-/// One queued message: its channel's name and its body, both shared.
+/// One queued message: its channel's name and its body, both shared, and
+/// the pattern it matched for a pattern subscription ("pmessage"), else null.
 struct Outgoing {
     Payload channel;
     Payload message;
+    Payload pattern = nullptr;
 };
 
 class Outbox {
@@ -44,7 +46,7 @@ public:
 
     /// Queues a message; false when the subscriber is cut off, already or
     /// by this message (it is then not counted as reached).
-    bool push(Payload channel, Payload message);
+    bool push(Payload channel, Payload message, Payload pattern = nullptr);
 
     /// The session: takes the oldest queued messages, about `budget` bytes
     /// of them (at least one), or stores the waker (Pending). Ready with

@@ -77,6 +77,7 @@ Session::Session(corio::net::TcpStream stream, std::shared_ptr<ServerState> stat
 
 Session::~Session() {
     for (const auto& [channel, order] : channels_) state_->db.unsubscribe(channel, outbox_.get());
+    for (const auto& [pattern, order] : patterns_) state_->db.punsubscribe(pattern, outbox_.get());
     std::lock_guard lock(state_->clients_mutex);
     state_->clients.erase(info_.id);
     state_->retired_commands.fetch_add(info_.commands.load(std::memory_order_relaxed), std::memory_order_relaxed);
@@ -141,6 +142,7 @@ corio::Task<bool> Session::respond(std::optional<Request> request) {
             case Batch::Await: {
                 AwaitedCommand command = *std::exchange(awaiting_, std::nullopt);
                 co_await (this->*command.run)(command.args);
+                if (quit_) co_return false;  // the client left or the server stops: close at once
                 request = conn_.next_buffered();
                 continue;
             }
@@ -226,6 +228,14 @@ void Session::reply_value(const Str& value) {
 
 void Session::deliver(const std::deque<Outgoing>& messages) {
     for (const Outgoing& m : messages) {
+        if (m.pattern) {
+            reply(resp::ArrayHeader{4});
+            reply(resp::Bulk{"pmessage"});
+            reply(resp::Bulk{*m.pattern});
+            reply(resp::Bulk{*m.channel});
+            reply(resp::Bulk{*m.message});
+            continue;
+        }
         reply(resp::ArrayHeader{3});
         reply(resp::Bulk{"message"});
         reply(resp::Bulk{*m.channel});
@@ -247,6 +257,23 @@ bool Session::remove_subscription(std::string_view channel) {
     state_->db.unsubscribe(channel, outbox_.get());
     channels_.erase(it);
     info_.channels.store(static_cast<std::uint32_t>(channels_.size()), std::memory_order_relaxed);
+    return true;
+}
+
+void Session::add_pattern(std::string_view pattern) {
+    if (patterns_.contains(pattern)) return;
+    if (!outbox_) outbox_ = std::make_shared<Outbox>(state_->options.pubsub_limits);
+    patterns_.emplace(pattern, ++subscriptions_made_);
+    info_.patterns.store(static_cast<std::uint32_t>(patterns_.size()), std::memory_order_relaxed);
+    state_->db.psubscribe(pattern, outbox_);
+}
+
+bool Session::remove_pattern(std::string_view pattern) {
+    auto it = patterns_.find(pattern);
+    if (it == patterns_.end()) return false;
+    state_->db.punsubscribe(pattern, outbox_.get());
+    patterns_.erase(it);
+    info_.patterns.store(static_cast<std::uint32_t>(patterns_.size()), std::memory_order_relaxed);
     return true;
 }
 

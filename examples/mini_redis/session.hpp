@@ -41,6 +41,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "blocking.hpp"
 #include "connection.hpp"
 #include "db.hpp"
 #include "resp_codec.hpp"
@@ -136,7 +137,11 @@ private:
     void deliver(const std::deque<Outgoing>& messages);
     void add_subscription(std::string_view channel);
     bool remove_subscription(std::string_view channel);
-    bool subscribed() const noexcept { return !channels_.empty(); }
+    bool subscribed() const noexcept { return subscription_count() != 0; }
+    /// Channels and patterns: what SUBSCRIBE's and PSUBSCRIBE's replies count.
+    std::size_t subscription_count() const noexcept { return channels_.size() + patterns_.size(); }
+    void add_pattern(std::string_view pattern);
+    bool remove_pattern(std::string_view pattern);
 
     // commands.cpp
     using Handler = void (Session::*)(Args);
@@ -206,6 +211,29 @@ private:
     std::string client_line(const ClientInfo& client) const;
     void select(Args args);
     void quit(Args args);
+    // commands_list.cpp
+    void lpush(Args args);
+    void rpush(Args args);
+    void lpop(Args args);
+    void rpop(Args args);
+    void lrange(Args args);
+    void llen(Args args);
+    corio::Task<void> blpop(Args args);
+    corio::Task<void> brpop(Args args);
+    void push(Args args, ListEnd end);
+    void pop(Args args, ListEnd end);
+    bool pop_first_ready(Db::Access& access, std::span<const std::string> keys, ListEnd end);
+    corio::Task<void> blocking_pop(Args args, ListEnd end);
+    corio::Task<bool> wait_blocked(PopWaiter& waiter, std::optional<corio::time::Instant> deadline);
+    // commands_pattern.cpp
+    void psubscribe(Args args);
+    void punsubscribe(Args args);
+    // commands_hash.cpp
+    void hset(Args args);
+    void hget(Args args);
+    void hdel(Args args);
+    void hgetall(Args args);
+    void hlen(Args args);
     /// Encodes `r` into the write buffer with the codec (what the Sink's
     /// start_send does; the session bounds the buffer itself, flushing once
     /// it holds kFlushAbove bytes, so it needs no poll_ready). Never fails.
@@ -235,8 +263,10 @@ private:
     // The channels subscribed to, each with its subscription number (an
     // UNSUBSCRIBE of all answers in subscription order).
     std::unordered_map<std::string, std::uint64_t, ChannelHash, std::equal_to<>> channels_;
+    // The patterns subscribed to (PSUBSCRIBE), numbered as channels_.
+    std::unordered_map<std::string, std::uint64_t, ChannelHash, std::equal_to<>> patterns_;
     std::uint64_t subscriptions_made_ = 0;
-    bool quit_ = false;
+    bool quit_ = false;  // QUIT ran, or a waiting command saw the client leave or the server stop: close
 };
 
 /// Serves one client until it quits or disconnects, the server shuts down,
