@@ -115,10 +115,21 @@ std::expected<std::unique_ptr<AppendOnlyFile>, std::string> AppendOnlyFile::open
 
 AppendOnlyFile::~AppendOnlyFile() { ::close(fd_); }
 
-std::uint64_t AppendOnlyFile::append(std::span<const std::string_view> words) {
+std::uint64_t AppendOnlyFile::append(std::span<const std::string_view> words) { return append(words, false); }
+
+void AppendOnlyFile::defer(std::span<const std::string_view> words) {
+    std::lock_guard lock(pending_mutex_);
+    encode_request(deferred_, words);
+}
+
+std::uint64_t AppendOnlyFile::append(std::span<const std::string_view> words, bool with_deferred) {
     std::lock_guard lock(pending_mutex_);
     std::size_t before = pending_.size();
     encode_request(pending_, words);
+    if (with_deferred) {
+        pending_ += deferred_;
+        deferred_.clear();
+    }
     std::size_t added = pending_.size() - before;
     if (rewriting_.load(std::memory_order_relaxed)) rewrite_buffer_.append(pending_, before, added);
     appended_ += added;
@@ -154,7 +165,7 @@ std::uint64_t AppendOnlyFile::append_command(std::span<const std::string_view> w
     } else {
         out.assign(words.begin(), words.end());
     }
-    return append(out);
+    return append(out, true);
 }
 
 bool AppendOnlyFile::done(std::uint64_t offset) const noexcept {

@@ -9,7 +9,10 @@
 //
 // Order: a write command runs and is appended while holding order(), so the
 // file's order is the order in which the commands changed the key space
-// even when they ran on several threads.
+// even when they ran on several threads. A push that hands elements to
+// clients blocked in BLPOP is followed by an LPOP per element (defer()), an
+// element that goes back to its list (its client left) is logged as the
+// push that puts it back, and a BLPOP that pops at once as an LPOP.
 //
 // When the bytes reach the disk (--appendfsync):
 //   always    a reply is sent only after the write and an fdatasync of
@@ -78,8 +81,12 @@ public:
     /// the start) just after it.
     std::uint64_t append(std::span<const std::string_view> words);
     /// append() of `words` after rewriting relative times as absolute ones
-    /// (see the header comment); `words` as the client sent it.
+    /// (see the header comment); `words` as the client sent it. The requests
+    /// defer()red while it ran follow it.
     std::uint64_t append_command(std::span<const std::string_view> words);
+    /// Queues a request to append right after the command being run (with
+    /// order() held): the pops of blocked clients a push served.
+    void defer(std::span<const std::string_view> words);
 
     /// Writes (and under `always` fdatasyncs) everything appended up to
     /// `offset`; false when that failed (failure() says why). Callers that
@@ -99,6 +106,7 @@ public:
     bool rewriting() const noexcept { return rewriting_.load(std::memory_order_relaxed); }
 
 private:
+    std::uint64_t append(std::span<const std::string_view> words, bool with_deferred);
     AppendOnlyFile(AofOptions options, int fd) noexcept : options_(std::move(options)), fd_(fd) {}
     bool done(std::uint64_t offset) const noexcept;
     corio::Task<bool> flush(bool sync);  // flush_lock_ held
@@ -112,6 +120,7 @@ private:
     mutable std::mutex pending_mutex_;
     std::string pending_;         // appended, not yet written
     std::string rewrite_buffer_;  // appended since a rewrite's snapshot
+    std::string deferred_;        // defer()red requests, encoded
     std::uint64_t appended_ = 0;  // offset of the end of pending_
     std::optional<std::string> failure_;
 

@@ -3,7 +3,11 @@
 #include "blocking.hpp"
 
 #include <algorithm>
+#include <array>
+#include <mutex>
 #include <utility>
+
+#include "aof.hpp"
 
 namespace mini_redis {
 
@@ -53,7 +57,7 @@ void BlockedQueues::remove(std::string_view key, const BlockedPop& waiter) {
     if (it->second.empty()) queues_.erase(it);
 }
 
-void BlockedQueues::serve(std::string_view key, List& list) {
+void BlockedQueues::serve(std::string_view key, List& list, const std::function<void(std::string_view, bool)>& served) {
     auto it = queues_.find(key);
     if (it == queues_.end()) return;
     auto& queue = it->second;
@@ -62,6 +66,7 @@ void BlockedQueues::serve(std::string_view key, List& list) {
         queue.pop_front();
         if (!waiter->try_claim()) continue;  // served through another key, or gone
         waiter->hand_over(key, pop_end(list, waiter->end()));
+        if (served) served(key, waiter->end() == ListEnd::Head);
     }
     if (queue.empty()) queues_.erase(it);
 }
@@ -74,8 +79,8 @@ void BlockedQueues::collect_waiting(std::unordered_set<const BlockedPop*>& out) 
     }
 }
 
-PopWaiter::PopWaiter(Db db, std::vector<std::string> keys, ListEnd end)
-    : db_(std::move(db)), keys_(std::move(keys)), waiter_(std::make_shared<BlockedPop>(end)) {}
+PopWaiter::PopWaiter(Db db, std::vector<std::string> keys, ListEnd end, AppendOnlyFile* aof)
+    : db_(std::move(db)), keys_(std::move(keys)), waiter_(std::make_shared<BlockedPop>(end)), aof_(aof) {}
 
 PopWaiter::~PopWaiter() {
     if (!queued_) return;
@@ -102,18 +107,29 @@ std::optional<PopWaiter::Popped> PopWaiter::finish() {
 }
 
 void PopWaiter::give_back(Popped popped) {
-    Db::Access access = db_.lock(popped.key);
-    auto [entry, created] = access.find_or_create(popped.key);
-    List* list = created ? &entry->make_list() : entry->list();
-    // The key was given another type meanwhile: the element has no list to
-    // go back to.
-    if (list == nullptr) return;
-    if (waiter_->end() == ListEnd::Head) {
-        list->push_front(std::move(popped.value));
-    } else {
-        list->push_back(std::move(popped.value));
+    // The pop was logged when the element was handed over: the give-back is
+    // logged as the push that undoes it, in the order of the write commands.
+    std::unique_lock<std::mutex> order;
+    if (aof_ != nullptr) order = aof_->order();
+    bool head = waiter_->end() == ListEnd::Head;
+    {
+        Db::Access access = db_.lock(popped.key);
+        auto [entry, created] = access.find_or_create(popped.key);
+        List* list = created ? &entry->make_list() : entry->list();
+        // The key was given another type meanwhile: the element has no list
+        // to go back to.
+        if (list == nullptr) return;
+        if (head) {
+            list->push_front(popped.value);
+        } else {
+            list->push_back(popped.value);
+        }
+        access.serve_blocked(*entry);
     }
-    access.serve_blocked(*entry);
+    if (aof_ != nullptr) {
+        std::array<std::string_view, 3> push{head ? "LPUSH" : "RPUSH", popped.key, popped.value.view()};
+        aof_->append_command(push);
+    }
 }
 
 }  // namespace mini_redis

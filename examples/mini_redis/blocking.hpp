@@ -37,6 +37,8 @@
 
 namespace mini_redis {
 
+class AppendOnlyFile;
+
 /// An end of a list: LPUSH, LPOP and BLPOP work at the head, the R
 /// commands at the tail.
 enum class ListEnd : std::uint8_t { Head, Tail };
@@ -93,8 +95,9 @@ public:
     /// Takes `waiter` off the queue of `key` (every time it is in it).
     void remove(std::string_view key, const BlockedPop& waiter);
     /// Hands elements of `list` (the value of `key`) to its waiters, oldest
-    /// first, while both last; skips waiters already served or gone.
-    void serve(std::string_view key, List& list);
+    /// first, while both last; skips waiters already served or gone. Calls
+    /// `served(key, from_head)` (when set) for each element handed.
+    void serve(std::string_view key, List& list, const std::function<void(std::string_view, bool)>& served);
     /// Adds the waiters still waiting (not served, not gone) to `out`.
     void collect_waiting(std::unordered_set<const BlockedPop*>& out) const;
 
@@ -116,7 +119,8 @@ public:
         Str value;
     };
 
-    PopWaiter(Db db, std::vector<std::string> keys, ListEnd end);
+    /// A waiter on `keys`; with `aof`, a give_back() is logged there.
+    PopWaiter(Db db, std::vector<std::string> keys, ListEnd end, AppendOnlyFile* aof = nullptr);
     PopWaiter(const PopWaiter&) = delete;
     PopWaiter& operator=(const PopWaiter&) = delete;
     /// Leaves the queues if still on them, giving back what it was handed.
@@ -137,6 +141,7 @@ private:
     Db db_;
     std::vector<std::string> keys_;
     std::shared_ptr<BlockedPop> waiter_;
+    AppendOnlyFile* aof_;
     bool queued_ = false;
 };
 

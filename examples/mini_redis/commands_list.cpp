@@ -10,6 +10,7 @@
 // on, as Redis does: what it sends meanwhile is kept, unparsed, in the read
 // buffer and runs after the reply).
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <expected>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -236,8 +238,11 @@ void Session::llen(Args args) {
 
 /// Pops at `end` of the first of `keys` that holds a list, as Redis checks
 /// them: in order, stopping at the first key of another type (WRONGTYPE).
-/// Replies and returns true, unless every key is empty.
-bool Session::pop_first_ready(Db::Access& access, std::span<const std::string> keys, ListEnd end) {
+/// Replies and returns true, unless every key is empty; `popped` is then
+/// the key popped from (null after WRONGTYPE).
+bool Session::pop_first_ready(Db::Access& access, std::span<const std::string> keys, ListEnd end,
+                              const std::string*& popped) {
+    popped = nullptr;
     for (const std::string& key : keys) {
         Entry* entry = access.find(key);
         if (entry == nullptr) continue;
@@ -246,6 +251,7 @@ bool Session::pop_first_ready(Db::Access& access, std::span<const std::string> k
             reply(resp::Error{kWrongType});
             return true;
         }
+        popped = &key;
         Str value = pop_end(*list, end);
         if (list->empty()) access.erase(*entry);
         reply(resp::ArrayHeader{2});
@@ -265,13 +271,27 @@ corio::Task<void> Session::blocking_pop(Args args, ListEnd end) {
     // Owned copies: reading on while blocked may move the bytes `args`
     // points into.
     std::vector<std::string> keys(args.begin() + 1, args.end() - 1);
-    PopWaiter waiter(state_->db, keys, end);
+    PopWaiter waiter(state_->db, keys, end, state_->aof.get());
     {
+        // A pop at once is a write: in the append-only file's order, as an
+        // LPOP or RPOP (a pop served later is logged by the push that serves it).
+        std::unique_lock<std::mutex> order;
+        if (state_->aof) order = state_->aof->order();
         std::vector<std::string_view> views(keys.begin(), keys.end());
-        Db::Access access = state_->db.lock(views);
-        // Checked and queued under one lock: no push slips in between.
-        if (pop_first_ready(access, keys, end)) co_return;
-        waiter.enqueue(access);
+        const std::string* popped = nullptr;
+        bool answered = false;
+        {
+            Db::Access access = state_->db.lock(views);
+            // Checked and queued under one lock: no push slips in between.
+            answered = pop_first_ready(access, keys, end, popped);
+            if (!answered) waiter.enqueue(access);
+        }
+        if (popped != nullptr && state_->aof) {
+            std::array<std::string_view, 2> pop{end == ListEnd::Head ? "LPOP" : "RPOP", *popped};
+            aof_offset_ = state_->aof->append_command(pop);
+            aof_committed_ = false;
+        }
+        if (answered) co_return;
     }
     std::optional<corio::time::Instant> deadline;
     if (*timeout_ms > 0 && *timeout_ms < kForeverMs) {

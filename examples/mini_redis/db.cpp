@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "blocking.hpp"
-#include "glob.hpp"
 #include "frame.hpp"
+#include "glob.hpp"
 
 namespace mini_redis {
 
@@ -87,6 +87,8 @@ struct Db::Shared {
     void expired(std::string_view key) const {
         if (expired_listener) expired_listener(key);
     }
+    /// Told of every element handed to a blocked client (set before serving).
+    std::function<void(std::string_view, bool)> served_listener;
 
     /// A channel's subscribers, in subscription order, and its name as
     /// every message carries it (shared, not copied per message).
@@ -219,7 +221,7 @@ void Db::Access::serve_blocked(Entry& entry) {
     if (blocked.empty()) return;  // the common case: nobody blocked in this shard
     List* list = entry.list();
     if (list == nullptr) return;
-    blocked.serve(entry.key(), *list);
+    blocked.serve(entry.key(), *list, shared_->served_listener);
     if (list->empty()) erase(entry);
 }
 
@@ -353,6 +355,10 @@ void Db::set_loading(bool loading) {
 
 void Db::on_expired(std::function<void(std::string_view key)> listener) {
     shared_->expired_listener = std::move(listener);
+}
+
+void Db::on_served(std::function<void(std::string_view key, bool from_head)> listener) {
+    shared_->served_listener = std::move(listener);
 }
 
 std::size_t Db::key_count() const {

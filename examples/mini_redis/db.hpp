@@ -149,6 +149,10 @@ public:
     /// (by a read or by the expiry task), under the shard's lock: the
     /// append-only file logs it as a DEL. Set it before serving clients.
     void on_expired(std::function<void(std::string_view key)> listener);
+    /// Calls `listener(key, from_head)` for every element a push hands to a
+    /// client blocked in BLPOP (from_head) or BRPOP, under the shard's lock:
+    /// the append-only file logs it as an LPOP or RPOP after the push.
+    void on_served(std::function<void(std::string_view key, bool from_head)> listener);
 
     /// How many keys are stored, expired ones not yet purged included.
     std::size_t key_count() const;

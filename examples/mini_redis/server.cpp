@@ -67,6 +67,10 @@ void load_append_only_file(ServerState& state) {
         std::array<std::string_view, 2> del{"DEL", key};
         file->append(del);
     });
+    state.db.on_served([file](std::string_view key, bool from_head) {
+        std::array<std::string_view, 2> pop{from_head ? "LPOP" : "RPOP", key};
+        file->defer(pop);
+    });
 }
 
 }  // namespace

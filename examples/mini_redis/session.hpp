@@ -222,7 +222,8 @@ private:
     corio::Task<void> brpop(Args args);
     void push(Args args, ListEnd end);
     void pop(Args args, ListEnd end);
-    bool pop_first_ready(Db::Access& access, std::span<const std::string> keys, ListEnd end);
+    bool pop_first_ready(Db::Access& access, std::span<const std::string> keys, ListEnd end,
+                         const std::string*& popped);
     corio::Task<void> blocking_pop(Args args, ListEnd end);
     corio::Task<bool> wait_blocked(PopWaiter& waiter, std::optional<corio::time::Instant> deadline);
     // commands_pattern.cpp
