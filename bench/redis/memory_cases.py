@@ -19,6 +19,10 @@ default; --case NAME, repeatable, picks some):
              reply, and then while 4 clients GET it at once; in MB, with
              the RSS after the SET for reference. The RSS before each phase
              and the time it took go to stderr.
+  keysstall  KEYS * over 1,000,000 keys while another client PINGs one
+             request at a time: the longest PING round trip meanwhile (a
+             server that does not yield stalls it for the whole KEYS), and
+             how long the KEYS took, in ms.
   benchmark  `redis-benchmark -t set,get,lpush,lpop,incr,mset -n 100000 -q
              -c 50`, and the same with -P 16, against mini-redis --threads 1,
              mini-redis --threads 2 and redis-server, all running at once,
@@ -142,6 +146,58 @@ def case_keys(servers):
             cells[name] = per_key
         rows.append((f"keys: memory per key, {KEYS:,} keys, {size}-byte values", "B/key", cells, "{:,.0f}"))
     return rows
+
+
+# ---------------------------------------------------------------- keysstall
+
+STALL_KEYS = 1_000_000
+# PINGs one at a time until told to stop on stdin; prints the longest round trip in ms.
+PINGER = r"""
+import socket, sys, threading, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+worst = 0.0
+print("ready", flush=True)
+while not stop.is_set():
+    start = time.monotonic()
+    s.sendall(b"*1\r\n$4\r\nPING\r\n")
+    got = b""
+    while not got.endswith(b"\r\n"):
+        got += s.recv(64)
+    worst = max(worst, time.monotonic() - start)
+print(worst * 1000, flush=True)
+"""
+
+
+def case_keysstall(servers):
+    """KEYS * over 1,000,000 keys while a second client PINGs one at a time:
+    the longest a PING waited, and how long the KEYS took."""
+    cells_wait, cells_keys = {}, {}
+    for name, argv in servers["memory"]:
+        log(f"keysstall: {STALL_KEYS:,} keys into {name}")
+        with Server(argv) as srv:
+            loader = connect(srv.port)
+            load_keys(loader, STALL_KEYS, b"v")
+            # The pinger is a process of its own: a thread would share the
+            # interpreter lock with the parsing of the KEYS reply here.
+            pinger = subprocess.Popen([sys.executable, "-c", PINGER, str(srv.port)], stdout=subprocess.PIPE,
+                                      stdin=subprocess.PIPE, text=True)
+            pinger.stdout.readline()  # "ready"
+            start = time.monotonic()
+            loader.send(command("KEYS", "*"))
+            keys = loader.reply()
+            took = time.monotonic() - start
+            time.sleep(0.1)
+            worst_ms = float(pinger.communicate("stop\n", timeout=60)[0])
+            worst = [worst_ms / 1000]
+            if len(keys) != STALL_KEYS:
+                raise RuntimeError(f"KEYS returned {len(keys)} keys")
+        log(f"  KEYS took {took * 1000:,.0f} ms; the longest PING meanwhile {worst[0] * 1000:,.1f} ms")
+        cells_wait[name] = worst[0] * 1000
+        cells_keys[name] = took * 1000
+    return [(f"keysstall: longest PING during KEYS * of {STALL_KEYS:,} keys", "ms", cells_wait, "{:,.1f}"),
+            (f"keysstall: the KEYS * itself", "ms", cells_keys, "{:,.0f}")]
 
 
 # ---------------------------------------------------------------- bigget
@@ -312,7 +368,7 @@ def case_benchmark(servers):
 
 # ---------------------------------------------------------------- table
 
-CASES = {"keys": case_keys, "bigget": case_bigget, "benchmark": case_benchmark}
+CASES = {"keys": case_keys, "bigget": case_bigget, "keysstall": case_keysstall, "benchmark": case_benchmark}
 COLUMNS = ["redis-server", "mini-redis T1", "mini-redis T2"]
 
 

@@ -174,21 +174,28 @@ void Session::rename(Args args) {
 }
 
 corio::Task<void> Session::keys(Args args) {
-    // Shard by shard, yielding between two, so that a KEYS over a million
-    // keys does not hold the thread (or any shard's lock) for all of them.
+    // Shard by shard, yielding between two (a yield lets the runtime serve
+    // other connections first), so that a KEYS over a million keys holds
+    // neither the thread nor any shard's lock for all of them. Each shard's
+    // matches are encoded as they are found; the reply is then their
+    // concatenation behind the array header.
     std::string pattern(args[1]);
-    std::vector<std::string> found;
+    std::vector<std::string> encoded;
+    std::size_t found = 0;
     for (std::size_t shard = 0; shard < Db::kShardCount; ++shard) {
+        std::string& out = encoded.emplace_back();
         {
             Db::Access access = state_->db.lock_shard(shard);
             access.for_each([&](const Entry& entry) {
-                if (glob_match(pattern, entry.key())) found.emplace_back(entry.key());
+                if (!glob_match(pattern, entry.key())) return;
+                resp::bulk(out, entry.key());
+                ++found;
             });
         }
         co_await corio::task::yield_now();
     }
-    reply(resp::ArrayHeader{found.size()});
-    for (const std::string& key : found) reply(resp::Bulk{key});
+    reply(resp::ArrayHeader{found});
+    for (const std::string& part : encoded) conn_.write_buffer().append(part);
 }
 
 void Session::scan(Args args) {

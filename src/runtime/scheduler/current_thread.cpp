@@ -67,7 +67,12 @@ void CurrentThread::schedule(TaskHeader* task) {
 
 void CurrentThread::schedule_yielded(TaskHeader* task) {
     if (config_.metrics_histograms) stamp_scheduled(task);
-    core_.schedule_yielded(task);
+    deferred_.push_back(task);  // see deferred_: behind the driver's next poll
+}
+
+void CurrentThread::wake_deferred() {
+    for (TaskHeader* task : deferred_) core_.schedule_yielded(task);
+    deferred_.clear();
 }
 
 void CurrentThread::spawn(TaskHeader* task) {
@@ -105,14 +110,24 @@ RuntimeMetrics CurrentThread::metrics() const {
 bool CurrentThread::run_batch() {
     refresh_worker_clock();
     if (dump_requests_.load(std::memory_order_relaxed) != dump_seen_) serve_dump_requests();
+    bool ran = false;
     for (std::uint32_t i = 0; i < config_.event_interval; ++i) {
         QueueEntry entry = core_.next_task(config_.event_interval);
-        if (!entry) return i != 0;
+        if (!entry) {
+            if (deferred_.empty()) return ran;
+            // Only tasks that yielded are left: I/O and timers first, and
+            // block_on's root, which it polls between two batches.
+            driver_.poll_ready();
+            wake_deferred();
+            return true;
+        }
         entry.run();  // under enable_metrics_histograms the task's PollRecord times it
+        ran = true;
         polls_.store(polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
     }
     local_depth_.store(core_.local.size(), std::memory_order_relaxed);
     driver_.poll_ready();
+    wake_deferred();
     return true;
 }
 
@@ -236,6 +251,7 @@ void CurrentThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
     monitor_.stop();
     Enter enter(*this);  // destructors of cancelled tasks may spawn, wake or drop timers
     core_.remote.close();
+    wake_deferred();  // into the local queue, which cancel_all drains
     core_.cancel_all();
     // Queued blocking tasks are cancelled, running ones get up to `timeout`.
     blocking_->shutdown(timeout);

@@ -52,6 +52,7 @@ private:
 
     bool on_driver_thread() const noexcept { return current_runtime == this; }
     bool run_batch();
+    void wake_deferred();
     bool push_remote(TaskHeader* task);
     diag::Dump dump_here();
     void serve_dump_requests();
@@ -70,6 +71,12 @@ private:
     // Its local queue and owned list are touched only by the thread inside
     // block_on (or running shutdown).
     SingleThreadCore core_;
+    // Tasks that yielded (yield_now, or a budget that ran out), each with its
+    // queue reference: they run again only after the driver's next poll, so
+    // a task yielding in a loop cannot keep sockets and timers waiting for a
+    // whole batch (Tokio's defer list). Keeps its capacity: no allocation
+    // per yield.
+    std::vector<TaskHeader*> deferred_;
     Atomic<std::uint64_t> polls_{0};  // counters: relaxed
     Atomic<std::uint64_t> parks_{0};
     Atomic<std::uint64_t> remote_schedules_{0};
