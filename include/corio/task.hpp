@@ -509,7 +509,8 @@ private:
 };
 
 /// Gives the scheduler a chance to run other tasks: the awaiting task is
-/// re-queued at the back of the run queue. Cancellation-safe.
+/// re-queued at the back of the run queue (on the current_thread runtime,
+/// after the next poll of the I/O driver and timers). Cancellation-safe.
 inline YieldNow yield_now() noexcept { return {}; }
 
 }  // namespace task
