@@ -25,6 +25,7 @@
 #include "client.hpp"
 #include "command_support.hpp"
 #include "server.hpp"
+#include "server_harness.hpp"
 #include "support/co_assert.hpp"
 
 namespace mini_redis {
@@ -123,25 +124,9 @@ TEST(Aof, ReplayCutsOffALastCommandCutShortAndRefusesOtherDamage) {
     EXPECT_EQ(*missing, 0u);
 }
 
-/// Runs `body` against a server with `options` (on a listener of its own),
-/// under a 30 s bound; false when run() threw or the bound passed.
-using Body = corio::Task<void> (*)(corio::net::SocketAddr);
-
-corio::Task<void> serve(ServerOptions options, Body body) {
-    corio::io::Result<corio::net::TcpListener> listener = corio::net::TcpListener::bind("127.0.0.1:0");
-    CO_ASSERT_TRUE(listener.has_value());
-    corio::net::SocketAddr addr = *listener->local_addr();
-    corio::CancellationToken shutdown;
-    corio::JoinHandle<void> server = corio::spawn(run(std::move(*listener), shutdown, options));
-    co_await body(addr);
-    shutdown.cancel();
-    co_await server;
-}
-
-void with_server(const ServerOptions& options, Body body) {
-    corio::Runtime rt = corio::Builder::new_multi_thread().worker_threads(2).build();
-    auto finished = rt.block_on(corio::time::timeout(30s, serve(options, body)));
-    EXPECT_TRUE(finished.has_value()) << "the test timed out";
+/// Runs `body` against a server with `options` on a multi-thread runtime.
+void with_server(const ServerOptions& options, test::Body body) {
+    test::run_bounded(test::Flavor::MultiThread, body, options);
 }
 
 ServerOptions with_aof(const fs::path& path, AppendFsync fsync) {

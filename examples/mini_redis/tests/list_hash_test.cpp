@@ -26,6 +26,7 @@
 #include "connection.hpp"
 #include "db.hpp"
 #include "server.hpp"
+#include "server_harness.hpp"
 #include "support/co_assert.hpp"
 
 namespace mini_redis {
@@ -35,86 +36,18 @@ using namespace std::chrono_literals;
 using corio::net::SocketAddr;
 using corio::net::TcpStream;
 
-enum class Flavor { CurrentThread, MultiThread };
-
-using Body = corio::Task<void> (*)(SocketAddr);
-
-corio::Runtime make_runtime(Flavor flavor) {
-    return flavor == Flavor::CurrentThread ? corio::Builder::new_current_thread().build()
-                                           : corio::Builder::new_multi_thread().worker_threads(2).build();
-}
-
-corio::Task<void> with_server(Body body) {
-    corio::io::Result<corio::net::TcpListener> listener = corio::net::TcpListener::bind("127.0.0.1:0");
-    CO_ASSERT_TRUE(listener.has_value());
-    SocketAddr addr = *listener->local_addr();
-    corio::CancellationToken shutdown;
-    corio::JoinHandle<void> server = corio::spawn(run(std::move(*listener), shutdown));
-    co_await body(addr);
-    shutdown.cancel();
-    co_await server;
-}
+using test::Body;
+using test::Flavor;
+using test::make_runtime;
+using test::Raw;
 
 class ListsAndHashes : public ::testing::TestWithParam<Flavor> {
 protected:
-    void run_test(Body body) {
-        corio::Runtime rt = make_runtime(GetParam());
-        auto bounded = corio::time::timeout(30s, with_server(body));
-        auto finished = rt.block_on(std::move(bounded));
-        EXPECT_TRUE(finished.has_value()) << "the test timed out";
-    }
+    void run_test(Body body) { test::run_bounded(GetParam(), body); }
 };
 
 /// The request for `line`'s words (separated by single spaces).
-std::string command(std::string_view line) {
-    std::vector<std::string> words;
-    for (std::size_t at = 0; at <= line.size();) {
-        std::size_t space = std::min(line.find(' ', at), line.size());
-        words.emplace_back(line.substr(at, space - at));
-        at = space + 1;
-    }
-    std::string out;
-    encode(Frame::command(std::move(words)), out);
-    return out;
-}
-
-/// A connection that sends raw bytes and reads reply frames.
-class Raw {
-public:
-    static corio::Task<std::unique_ptr<Raw>> connect(SocketAddr addr) {
-        corio::io::Result<TcpStream> stream = co_await TcpStream::connect(addr);
-        if (!stream) {
-            ADD_FAILURE() << "connect: " << stream.error().message();
-            co_return nullptr;
-        }
-        co_return std::unique_ptr<Raw>(new Raw(std::move(*stream)));
-    }
-
-    corio::Task<bool> send(std::string bytes) {
-        conn_.output().append(bytes);
-        corio::io::Result<void> sent = co_await conn_.flush();
-        co_return sent.has_value();
-    }
-
-    /// The next reply, or an Error frame saying what went wrong instead
-    /// ("(closed)" at end of stream).
-    corio::Task<Frame> reply() {
-        Result<std::optional<Frame>> f = co_await conn_.read_frame();
-        if (!f) co_return Frame::error("(failed) " + f.error().message);
-        if (!*f) co_return Frame::error("(closed)");
-        co_return std::move(**f);
-    }
-
-    /// Sends the command of `line` (see command()) and reads its reply.
-    corio::Task<Frame> call(std::string line) {
-        co_await send(command(line));
-        co_return co_await reply();
-    }
-
-private:
-    explicit Raw(TcpStream stream) : conn_(std::move(stream)) {}
-    Connection conn_;
-};
+std::string command(std::string_view line) { return test::command_line(line); }
 
 Frame popped(const char* key, const char* value) { return Frame::array({Frame::bulk(key), Frame::bulk(value)}); }
 
@@ -129,8 +62,8 @@ std::int64_t blocked_clients(const Frame& info) {
 /// Waits until the server counts `n` blocked clients (bounded by the test's
 /// timeout): a client's BLPOP is only queued once the server has read it.
 corio::Task<void> wait_for_blocked(SocketAddr addr, std::int64_t n) {
-    std::unique_ptr<Raw> observer = co_await Raw::connect(addr);
-    CO_ASSERT_TRUE(observer != nullptr);
+    std::optional<Raw> observer = co_await Raw::connect(addr);
+    CO_ASSERT_TRUE(observer.has_value());
     for (;;) {
         Frame info = co_await observer->call("INFO");
         if (blocked_clients(info) == n) co_return;
@@ -141,10 +74,10 @@ corio::Task<void> wait_for_blocked(SocketAddr addr, std::int64_t n) {
 // ---- BLPOP / BRPOP ------------------------------------------------------------------
 
 corio::Task<void> arrival_order(SocketAddr addr) {
-    std::unique_ptr<Raw> first = co_await Raw::connect(addr);
-    std::unique_ptr<Raw> second = co_await Raw::connect(addr);
-    std::unique_ptr<Raw> third = co_await Raw::connect(addr);
-    std::unique_ptr<Raw> pusher = co_await Raw::connect(addr);
+    std::optional<Raw> first = co_await Raw::connect(addr);
+    std::optional<Raw> second = co_await Raw::connect(addr);
+    std::optional<Raw> third = co_await Raw::connect(addr);
+    std::optional<Raw> pusher = co_await Raw::connect(addr);
     CO_ASSERT_TRUE(first && second && third && pusher);
     co_await first->send(command("BLPOP q 0"));
     co_await wait_for_blocked(addr, 1);
@@ -170,8 +103,8 @@ corio::Task<void> arrival_order(SocketAddr addr) {
 TEST_P(ListsAndHashes, BlockedClientsAreServedInTheOrderTheyBlocked) { run_test(arrival_order); }
 
 corio::Task<void> several_keys(SocketAddr addr) {
-    std::unique_ptr<Raw> blocked = co_await Raw::connect(addr);
-    std::unique_ptr<Raw> pusher = co_await Raw::connect(addr);
+    std::optional<Raw> blocked = co_await Raw::connect(addr);
+    std::optional<Raw> pusher = co_await Raw::connect(addr);
     CO_ASSERT_TRUE(blocked && pusher);
     // Served at once from the first key, in order, that holds elements.
     co_await pusher->call("RPUSH k2 v2");
@@ -190,15 +123,15 @@ corio::Task<void> several_keys(SocketAddr addr) {
 TEST_P(ListsAndHashes, ABlpopOnSeveralKeysIsServedOnceByTheFirstKeyWithAnElement) { run_test(several_keys); }
 
 corio::Task<void> timeout_then_usable(SocketAddr addr) {
-    std::unique_ptr<Raw> client = co_await Raw::connect(addr);
-    CO_ASSERT_TRUE(client != nullptr);
+    std::optional<Raw> client = co_await Raw::connect(addr);
+    CO_ASSERT_TRUE(client.has_value());
     corio::time::Instant start = corio::time::Instant::now();
     EXPECT_EQ(co_await client->call("BLPOP none other 0.1"), Frame::null_array());
     EXPECT_GE(corio::time::Instant::now() - start, 100ms);
     EXPECT_EQ(co_await client->call("PING"), Frame::simple("PONG"));
     // Nothing stays queued for a client that timed out.
-    std::unique_ptr<Raw> pusher = co_await Raw::connect(addr);
-    CO_ASSERT_TRUE(pusher != nullptr);
+    std::optional<Raw> pusher = co_await Raw::connect(addr);
+    CO_ASSERT_TRUE(pusher.has_value());
     EXPECT_EQ(co_await pusher->call("RPUSH none a"), Frame::integer_of(1));
     EXPECT_EQ(co_await pusher->call("LLEN none"), Frame::integer_of(1));
 }
@@ -206,9 +139,9 @@ corio::Task<void> timeout_then_usable(SocketAddr addr) {
 TEST_P(ListsAndHashes, ABlpopTimesOutWithANullArrayAndTheClientStaysUsable) { run_test(timeout_then_usable); }
 
 corio::Task<void> disconnect_while_blocked(SocketAddr addr) {
-    std::unique_ptr<Raw> leaver = co_await Raw::connect(addr);
-    std::unique_ptr<Raw> stayer = co_await Raw::connect(addr);
-    std::unique_ptr<Raw> pusher = co_await Raw::connect(addr);
+    std::optional<Raw> leaver = co_await Raw::connect(addr);
+    std::optional<Raw> stayer = co_await Raw::connect(addr);
+    std::optional<Raw> pusher = co_await Raw::connect(addr);
     CO_ASSERT_TRUE(leaver && stayer && pusher);
     co_await leaver->send(command("BLPOP q 0"));
     co_await wait_for_blocked(addr, 1);
@@ -224,8 +157,8 @@ corio::Task<void> disconnect_while_blocked(SocketAddr addr) {
 TEST_P(ListsAndHashes, AClientThatLeavesWhileBlockedTakesNothingFromTheNext) { run_test(disconnect_while_blocked); }
 
 corio::Task<void> pipelined_behind_blpop(SocketAddr addr) {
-    std::unique_ptr<Raw> client = co_await Raw::connect(addr);
-    std::unique_ptr<Raw> pusher = co_await Raw::connect(addr);
+    std::optional<Raw> client = co_await Raw::connect(addr);
+    std::optional<Raw> pusher = co_await Raw::connect(addr);
     CO_ASSERT_TRUE(client && pusher);
     // Sent together with the BLPOP, and sent while it is blocked: both run
     // after it is served, in order, as Redis queues them.
@@ -244,7 +177,7 @@ TEST_P(ListsAndHashes, RequestsPipelinedBehindABlpopRunAfterItIsServed) { run_te
 /// One client: `rounds` BLPOPs of "work"; the values it got.
 corio::Task<std::vector<std::string>> consume(SocketAddr addr, int rounds) {
     std::vector<std::string> got;
-    std::unique_ptr<Raw> client = co_await Raw::connect(addr);
+    std::optional<Raw> client = co_await Raw::connect(addr);
     if (!client) co_return got;
     for (int i = 0; i < rounds; ++i) {
         Frame reply = co_await client->call("BLPOP work 0");
@@ -258,8 +191,8 @@ corio::Task<std::vector<std::string>> consume(SocketAddr addr, int rounds) {
 }
 
 corio::Task<void> produce(SocketAddr addr, int first, int count) {
-    std::unique_ptr<Raw> client = co_await Raw::connect(addr);
-    CO_ASSERT_TRUE(client != nullptr);
+    std::optional<Raw> client = co_await Raw::connect(addr);
+    CO_ASSERT_TRUE(client.has_value());
     for (int i = first; i < first + count; ++i) {
         Frame reply = co_await client->call("RPUSH work " + std::to_string(i));
         EXPECT_EQ(reply.type, Frame::Type::Integer);
@@ -285,8 +218,8 @@ corio::Task<void> many_clients(SocketAddr addr) {
     std::multiset<std::string> pushed;
     for (int i = 0; i < kConsumers * kRounds; ++i) pushed.insert(std::to_string(i));
     EXPECT_EQ(got, pushed) << "every element reached exactly one client";
-    std::unique_ptr<Raw> check = co_await Raw::connect(addr);
-    CO_ASSERT_TRUE(check != nullptr);
+    std::optional<Raw> check = co_await Raw::connect(addr);
+    CO_ASSERT_TRUE(check.has_value());
     EXPECT_EQ(co_await check->call("EXISTS work"), Frame::integer_of(0));
 }
 
@@ -307,9 +240,9 @@ Frame pmessage(const char* pattern, const char* channel, const char* message) {
 }
 
 corio::Task<void> pattern_subscriptions(SocketAddr addr) {
-    std::unique_ptr<Raw> subscriber = co_await Raw::connect(addr);
-    std::unique_ptr<Raw> other = co_await Raw::connect(addr);
-    std::unique_ptr<Raw> publisher = co_await Raw::connect(addr);
+    std::optional<Raw> subscriber = co_await Raw::connect(addr);
+    std::optional<Raw> other = co_await Raw::connect(addr);
+    std::optional<Raw> publisher = co_await Raw::connect(addr);
     CO_ASSERT_TRUE(subscriber && other && publisher);
     co_await subscriber->send(command("PSUBSCRIBE news.* h[ae]llo") + command("SUBSCRIBE news.sport"));
     // The counts include channels and patterns.
@@ -362,8 +295,8 @@ corio::Task<void> shutdown_while_blocked(Flavor) {
     ServerOptions options;
     options.shutdown_grace = 5s;
     corio::JoinHandle<void> server = corio::spawn(run(std::move(*listener), shutdown, options));
-    std::unique_ptr<Raw> blocked = co_await Raw::connect(addr);
-    CO_ASSERT_TRUE(blocked != nullptr);
+    std::optional<Raw> blocked = co_await Raw::connect(addr);
+    CO_ASSERT_TRUE(blocked.has_value());
     co_await blocked->send(command("BLPOP q 0") + command("PING"));
     co_await wait_for_blocked(addr, 1);
     corio::time::Instant start = corio::time::Instant::now();

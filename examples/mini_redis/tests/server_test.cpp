@@ -24,6 +24,7 @@
 
 #include "client.hpp"
 #include "connection.hpp"
+#include "server_harness.hpp"
 #include "support/co_assert.hpp"
 
 namespace mini_redis {
@@ -33,81 +34,16 @@ using namespace std::chrono_literals;
 using corio::net::SocketAddr;
 using corio::net::TcpStream;
 
-enum class Flavor { CurrentThread, MultiThread };
-
-using Body = corio::Task<void> (*)(SocketAddr);
-
-corio::Task<void> with_server(ServerOptions options, Body body) {
-    corio::io::Result<corio::net::TcpListener> listener = corio::net::TcpListener::bind("127.0.0.1:0");
-    CO_ASSERT_TRUE(listener.has_value());
-    SocketAddr addr = *listener->local_addr();
-    corio::CancellationToken shutdown;
-    corio::JoinHandle<void> server = corio::spawn(run(std::move(*listener), shutdown, options));
-    co_await body(addr);
-    shutdown.cancel();
-    co_await server;
-}
+using test::Body;
+using test::command;
+using test::Flavor;
+using test::Raw;
+using test::with_server;
 
 class Server : public ::testing::TestWithParam<Flavor> {
 protected:
-    void run_test(Body body, ServerOptions options = {}) {
-        corio::Runtime rt = GetParam() == Flavor::CurrentThread
-                                ? corio::Builder::new_current_thread().build()
-                                : corio::Builder::new_multi_thread().worker_threads(2).build();
-        auto bounded = corio::time::timeout(30s, with_server(options, body));
-        auto finished = rt.block_on(std::move(bounded));
-        EXPECT_TRUE(finished.has_value()) << "the test timed out";
-    }
+    void run_test(Body body, ServerOptions options = {}) { test::run_bounded(GetParam(), body, std::move(options)); }
 };
-
-/// A connection that sends raw bytes and reads reply frames.
-class Raw {
-public:
-    static corio::Task<std::optional<Raw>> connect(SocketAddr addr) {
-        corio::io::Result<TcpStream> stream = co_await TcpStream::connect(addr);
-        if (!stream) {
-            ADD_FAILURE() << "connect: " << stream.error().message();
-            co_return std::nullopt;
-        }
-        co_return Raw(std::move(*stream));
-    }
-
-    corio::Task<bool> send(std::string bytes) {
-        conn_.output().append(bytes);
-        corio::io::Result<void> sent = co_await conn_.flush();
-        co_return sent.has_value();
-    }
-
-    /// The next reply, or an Error frame saying what went wrong instead
-    /// ("(closed)" at end of stream).
-    corio::Task<Frame> reply() {
-        Result<std::optional<Frame>> f = co_await conn_.read_frame();
-        if (!f) co_return Frame::error("(failed) " + f.error().message);
-        if (!*f) co_return Frame::error("(closed)");
-        co_return std::move(**f);
-    }
-
-    /// True when the server closes the connection (after any replies).
-    corio::Task<bool> closed_by_server() {
-        for (;;) {
-            Result<std::optional<Frame>> f = co_await conn_.read_frame();
-            if (!f) co_return f.error().kind == Error::Kind::Io || f.error().kind == Error::Kind::Closed;
-            if (!*f) co_return true;
-        }
-    }
-
-    Connection& connection() { return conn_; }
-
-private:
-    explicit Raw(TcpStream stream) : conn_(std::move(stream)) {}
-    Connection conn_;
-};
-
-std::string command(std::vector<std::string> words) {
-    std::string out;
-    encode(Frame::command(std::move(words)), out);
-    return out;
-}
 
 const std::string ping = command({"PING"});
 const std::string subscribe_flood = command({"SUBSCRIBE", "flood"});
