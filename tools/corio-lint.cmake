@@ -157,7 +157,8 @@ foreach(file IN LISTS files)
             set(message "co_await in an expression with &&, || or ?: (GCC 12 may evaluate an await that should be skipped)")
         elseif(code MATCHES "co_await[^;]*<lb>[^]=&]+<rb>${ws}(\\(|\\{|mutable)" OR
                code MATCHES "co_await[^;]*<lb>[=&]${ws},[^;]*<rb>${ws}(\\(|\\{|mutable)" OR
-               code MATCHES "co_await[^;]*<lb>[=&]<rb>${ws}(\\(|\\{|mutable)")
+               code MATCHES "co_await[^;]*<lb>[=&]<rb>${ws}(\\(|\\{|mutable)" OR
+               code MATCHES "co_await[^;]*<lb>[^;]*${ident}${ws}=[^=][^;]*<rb>${ws}(\\(|\\{|mutable)")
             set(message "a capturing lambda inside the co_await operand (GCC 12 destroys its captures twice): name it first")
         elseif(code MATCHES "co_await${ws}${ident}(::${ident})*(<[^;{]*>)?${ws}\\{[^};]*[(\"]")
             set(message "a braced temporary as the co_await operand (GCC 12 destroys its members twice): name it first")
