@@ -230,37 +230,41 @@ void Session::publish(Args args) {
 void Session::subscribe(Args args) {
     for (std::string_view channel : args.subspan(1)) {
         add_subscription(channel);
-        reply(resp::ArrayHeader{3});
-        reply(resp::Bulk{"subscribe"});
-        reply(resp::Bulk{channel});
-        reply(resp::Integer{static_cast<std::int64_t>(subscription_count())});
+        confirm("subscribe", channel);
     }
 }
 
 void Session::unsubscribe(Args args) {
-    std::vector<std::string> channels;
-    if (args.size() > 1) {
-        for (std::string_view channel : args.subspan(1)) channels.emplace_back(channel);
-    } else {
-        std::vector<std::pair<std::uint64_t, std::string>> ordered;
-        for (const auto& [channel, order] : channels_) ordered.emplace_back(order, channel);
-        std::sort(ordered.begin(), ordered.end());
-        for (auto& [order, channel] : ordered) channels.push_back(std::move(channel));
-    }
-    if (channels.empty()) {  // UNSUBSCRIBE with no argument and no subscription
-        reply(resp::ArrayHeader{3});
-        reply(resp::Bulk{"unsubscribe"});
-        reply(resp::NullBulk{});
-        reply(resp::Integer{static_cast<std::int64_t>(subscription_count())});
-        return;
-    }
+    std::vector<std::string> channels = to_leave(args, channels_);
+    if (channels.empty()) confirm("unsubscribe", std::nullopt);  // no argument and no subscription
     for (const std::string& channel : channels) {
         remove_subscription(channel);
-        reply(resp::ArrayHeader{3});
-        reply(resp::Bulk{"unsubscribe"});
-        reply(resp::Bulk{channel});
-        reply(resp::Integer{static_cast<std::int64_t>(subscription_count())});
+        confirm("unsubscribe", channel);
     }
+}
+
+std::vector<std::string> Session::to_leave(Args args, const Subscriptions& subscribed) {
+    std::vector<std::string> names;
+    if (args.size() > 1) {
+        for (std::string_view name : args.subspan(1)) names.emplace_back(name);
+        return names;
+    }
+    std::vector<std::pair<std::uint64_t, std::string>> ordered;
+    for (const auto& [name, order] : subscribed) ordered.emplace_back(order, name);
+    std::sort(ordered.begin(), ordered.end());
+    for (auto& [order, name] : ordered) names.push_back(std::move(name));
+    return names;
+}
+
+void Session::confirm(std::string_view kind, std::optional<std::string_view> name) {
+    reply(resp::ArrayHeader{3});
+    reply(resp::Bulk{kind});
+    if (name) {
+        reply(resp::Bulk{*name});
+    } else {
+        reply(resp::NullBulk{});
+    }
+    reply(resp::Integer{static_cast<std::int64_t>(subscription_count())});
 }
 
 void Session::config(Args args) {

@@ -137,6 +137,14 @@ private:
     void deliver(const std::deque<Outgoing>& messages);
     void add_subscription(std::string_view channel);
     bool remove_subscription(std::string_view channel);
+    /// Channels or patterns subscribed to, each with its subscription number.
+    using Subscriptions = std::unordered_map<std::string, std::uint64_t, ChannelHash, std::equal_to<>>;
+    /// What an UNSUBSCRIBE or PUNSUBSCRIBE leaves: the names it gives, or
+    /// else every one of `subscribed`, in subscription order.
+    static std::vector<std::string> to_leave(Args args, const Subscriptions& subscribed);
+    /// The reply to one (un)subscription: `kind`, the channel or pattern
+    /// (nil for none), and how many subscriptions are left.
+    void confirm(std::string_view kind, std::optional<std::string_view> name);
     bool subscribed() const noexcept { return subscription_count() != 0; }
     /// Channels and patterns: what SUBSCRIBE's and PSUBSCRIBE's replies count.
     std::size_t subscription_count() const noexcept { return channels_.size() + patterns_.size(); }
@@ -263,9 +271,9 @@ private:
     std::shared_ptr<Outbox> outbox_;          // made at the first SUBSCRIBE; what its channels push into
     // The channels subscribed to, each with its subscription number (an
     // UNSUBSCRIBE of all answers in subscription order).
-    std::unordered_map<std::string, std::uint64_t, ChannelHash, std::equal_to<>> channels_;
+    Subscriptions channels_;
     // The patterns subscribed to (PSUBSCRIBE), numbered as channels_.
-    std::unordered_map<std::string, std::uint64_t, ChannelHash, std::equal_to<>> patterns_;
+    Subscriptions patterns_;
     std::uint64_t subscriptions_made_ = 0;
     bool quit_ = false;  // QUIT ran, or a waiting command saw the client leave or the server stop: close
 };
