@@ -50,6 +50,7 @@ trap cleanup EXIT
 # start_mini NAME THREADS BACKEND: starts mini-redis-server, sets port_NAME and pid_NAME.
 start_mini() {
     local name=$1 threads=$2 backend=$3 port=""
+    : >"$work/$name.out"  # exists before the first poll: the job opens it after the fork
     CORIO_IO_BACKEND=$backend "$server" --port 0 --threads "$threads" >"$work/$name.out" 2>&1 &
     pids+=($!)
     printf -v "pid_$name" '%s' "$!"

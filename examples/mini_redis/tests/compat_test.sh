@@ -31,6 +31,10 @@ cleanup() {
 trap cleanup EXIT
 
 # redis-server on a Unix socket (no TCP port to pick), without persistence.
+# The output files exist before either server starts: a background job opens
+# its redirection after the fork, so the first poll below could run before it.
+: >"$work/redis.out"
+: >"$work/mini.out"
 redis-server --port 0 --unixsocket "$work/redis.sock" --save '' --appendonly no \
     --dir "$work" >"$work/redis.out" 2>&1 &
 pids+=($!)

@@ -54,6 +54,7 @@ fail() {
 
 # Starts the server and sets $port from its "listening on IP:PORT" line.
 start_server() {
+    : >"$work/server.out"  # exists before the first poll: the job opens it after the fork
     if [[ "$part" == fdlimit ]]; then
         (ulimit -n 1024 && exec "$server" --port 0 --threads "$threads") >"$work/server.out" 2>"$work/server.err" &
     else
