@@ -19,6 +19,7 @@
 #include <cassert>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <source_location>
@@ -84,9 +85,23 @@ private:
 };
 
 struct PromiseBase {
-    PromiseBase* parent_ = nullptr;  // the awaiting frame's promise; null for the outermost frame
-    std::exception_ptr exception_;   // the body's exception, or a leaf poll's while suspended
-    std::source_location site_;      // the co_await this frame last suspended at (task dumps)
+    /// The awaiting frame's promise; null for the outermost frame.
+    PromiseBase* parent() const noexcept { return reinterpret_cast<PromiseBase*>(parent_word_ & ~kLentBit); }
+    /// True when this frame is lent to the chain above it rather than owned
+    /// by it: an AsyncGenerator's frame resumed in place by
+    /// `co_await stream::next(gen)` (see LendablePromise).
+    bool lent() const noexcept { return (parent_word_ & kLentBit) != 0; }
+    void set_parent(PromiseBase* parent) noexcept { parent_word_ = reinterpret_cast<std::uintptr_t>(parent); }
+    void lend_to(PromiseBase* borrower) noexcept {
+        parent_word_ = reinterpret_cast<std::uintptr_t>(borrower) | kLentBit;
+    }
+
+    // The parent's address with kLentBit set for a lent frame (promises are
+    // aligned to at least 8, so bit 0 of the address is free).
+    static constexpr std::uintptr_t kLentBit = 1;
+    std::uintptr_t parent_word_ = 0;
+    std::exception_ptr exception_;  // the body's exception, or a leaf poll's while suspended
+    std::source_location site_;     // the co_await this frame last suspended at (task dumps)
 
     /// The most a corio promise may be aligned to (a Task's output included).
     static constexpr std::size_t kMaxAlign = 16;
@@ -119,7 +134,7 @@ struct PromiseBase {
         bool await_ready() const noexcept { return false; }
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
-            PromiseBase* parent = self.promise().parent_;
+            PromiseBase* parent = self.promise().parent();
             return parent != nullptr ? parent->frame() : std::noop_coroutine();
         }
         void await_resume() const noexcept {}
@@ -195,7 +210,7 @@ inline void describe_leaf_chain(const LeafAwaiter* leaf, ChainBuffer& out) noexc
     const PromiseBase* frames[kMaxWalk];
     std::size_t n = 0;
     std::size_t deeper = 0;
-    for (const PromiseBase* p = leaf->owner; p != nullptr; p = p->parent_) {
+    for (const PromiseBase* p = leaf->owner; p != nullptr; p = p->parent()) {
         if (n < kMaxWalk) {
             frames[n++] = p;  // innermost first
         } else {
@@ -254,12 +269,42 @@ inline void describe_leaf_chain(const LeafAwaiter* leaf, ChainBuffer& out) noexc
     return true;
 }
 
+/// The promise of a frame that a chain can borrow rather than own: an
+/// AsyncGenerator's. `co_await stream::next(gen)` in a Task resumes the
+/// generator's frame by symmetric transfer, lent to the awaiting frame
+/// (lend_to), and the generator's co_yield transfers straight back. While lent
+/// and waiting, the generator's leaf is the borrowing chain's leaf. If that
+/// chain is destroyed meanwhile, destroy_chain gives the generator its leaf
+/// back (`leaf_`) and its borrower's awaiter becomes the leaf of the frames
+/// above: the generator lives on, owned by its AsyncGenerator.
+struct LendablePromise : PromiseBase {
+    LeafAwaiter* leaf_ = nullptr;      // the leaf of the generator's own chain, while not lent
+    LeafAwaiter* borrower_ = nullptr;  // while lent: the awaiter in the parent frame, a LeafAwaiter
+                                       // that can poll the generator as a future instead
+};
+
 /// Destroys a chain innermost-first (constant stack at any depth): every
-/// frame suspended below `outer` on `leaf` (if any), then `outer`.
+/// frame suspended below `outer` on `leaf` (if any), then `outer`. Lent
+/// frames in the chain (LendablePromise), and the frames below each that it
+/// owns, are handed back to their generators instead, not destroyed.
 inline void destroy_chain(LeafAwaiter* leaf, std::coroutine_handle<> outer) noexcept {
     if (leaf != nullptr) {
-        PromiseBase* promise = leaf->owner;
-        while (PromiseBase* parent = promise->parent_) {
+        // First give every lent generator its part of the chain back, so no
+        // destructor below runs while a generator still points into it.
+        PromiseBase* owned = leaf->owner;  // the innermost frame this chain owns
+        for (PromiseBase* p = leaf->owner; p != nullptr;) {
+            PromiseBase* parent = p->parent();
+            if (p->lent()) {  // a lent frame always has a parent: its borrower
+                auto* generator = static_cast<LendablePromise*>(p);
+                generator->leaf_ = leaf;
+                generator->set_parent(nullptr);
+                leaf = std::exchange(generator->borrower_, nullptr);
+                leaf->owner = parent;  // the frames above now wait by polling the generator
+                owned = parent;
+            }
+            p = parent;
+        }
+        for (PromiseBase* promise = owned; PromiseBase* parent = promise->parent();) {
             promise->frame().destroy();  // frees `promise`; its parent was read first
             promise = parent;
         }
@@ -296,7 +341,7 @@ public:
             return std::noop_coroutine();
         }
         child_ = task_.release();
-        child_.promise().parent_ = &parent.promise();
+        child_.promise().set_parent(&parent.promise());
         return child_;
     }
 
@@ -344,28 +389,42 @@ private:
     [[no_unique_address]] Result result_ = Result();
 };
 
+/// A future that names its own awaiter for use inside a corio coroutine
+/// (`using Awaiter = ...`, constructible from the future by reference), as
+/// stream::next on an AsyncGenerator does to resume it in place.
+template <class F>
+concept HasOwnAwaiter = Future<F> && requires { typename F::Awaiter; };
+
 // Each await_transform records where the frame suspends (the default
 // argument is evaluated at the co_await expression): one 8-byte store.
-template <class T>
-struct TaskTransform : PromiseBase {
+// `Base` is PromiseBase, or LendablePromise for a generator.
+template <class Base = PromiseBase>
+struct TaskTransform : Base {
     template <class U>
     TaskAwaiter<U> await_transform(Task<U>&& task,
                                    std::source_location site = std::source_location::current()) noexcept {
-        site_ = site;
+        this->site_ = site;
         return TaskAwaiter<U>(task);
     }
     template <class U>
     TaskAwaiter<U> await_transform(Task<U>& task,
                                    std::source_location site = std::source_location::current()) noexcept {
-        site_ = site;
+        this->site_ = site;
         return TaskAwaiter<U>(task);
     }
     template <class F>
-        requires Future<std::remove_cvref_t<F>>
+        requires Future<std::remove_cvref_t<F>> && (!HasOwnAwaiter<std::remove_cvref_t<F>>)
     FutureAwaiter<std::remove_reference_t<F>> await_transform(
         F&& fut, std::source_location site = std::source_location::current()) noexcept {
-        site_ = site;
+        this->site_ = site;
         return FutureAwaiter<std::remove_reference_t<F>>(fut);
+    }
+    template <class F>
+        requires HasOwnAwaiter<std::remove_cvref_t<F>>
+    typename std::remove_cvref_t<F>::Awaiter await_transform(
+        F&& fut, std::source_location site = std::source_location::current()) noexcept {
+        this->site_ = site;
+        return typename std::remove_cvref_t<F>::Awaiter(fut);
     }
     template <class A>
     A&& await_transform(A&& other, std::source_location = std::source_location::current()) {
@@ -377,7 +436,7 @@ struct TaskTransform : PromiseBase {
 };
 
 template <class T>
-struct TaskPromise : TaskTransform<T> {
+struct TaskPromise : TaskTransform<> {
     static_assert(!std::is_reference_v<T>, "Task<T&> is not supported: return a pointer or std::reference_wrapper");
     std::optional<T> value_;
 
@@ -390,7 +449,7 @@ struct TaskPromise : TaskTransform<T> {
 };
 
 template <>
-struct TaskPromise<void> : TaskTransform<void> {
+struct TaskPromise<void> : TaskTransform<> {
     Task<void> get_return_object() noexcept;
     void return_void() noexcept {}
 };

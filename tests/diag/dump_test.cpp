@@ -12,6 +12,7 @@
 
 #include "corio/diag.hpp"
 #include "corio/runtime.hpp"
+#include "corio/stream.hpp"
 #include "corio/sync/notify.hpp"
 #include "corio/task.hpp"
 #include "corio/task/builder.hpp"
@@ -163,6 +164,44 @@ Task<std::optional<corio::diag::TaskInfo>> dump_when_idle(corio::task::Id id) {
         co_await corio::time::sleep(1ms);
     }
     co_return std::nullopt;
+}
+
+std::atomic<int> g_generator_line{0};
+std::atomic<int> g_consumer_line{0};
+
+corio::AsyncGenerator<int> notified_items(corio::sync::Notify& n) {
+    g_generator_line.store(__LINE__ + 1);
+    co_await n.notified();
+    co_yield 1;
+}
+
+Task<void> consume_notified(corio::sync::Notify& n) {
+    auto gen = notified_items(n);
+    g_consumer_line.store(__LINE__ + 1);
+    auto item = co_await corio::stream::next(gen);
+    EXPECT_EQ(item, 1);
+}
+
+// co_await stream::next lends the generator's frame to the task: the dump
+// shows it as one more level of the task's await chain.
+TEST_P(DumpBoth, AGeneratorResumedByStreamNextIsPartOfTheAwaitChain) {
+    auto rt = make_runtime(GetParam());
+    corio::sync::Notify gate;
+    rt.block_on([&]() -> Task<void> {
+        auto h = corio::spawn(consume_notified(gate));
+        auto info = co_await dump_when_idle(h.id());
+        EXPECT_TRUE(info.has_value());
+        if (info) {
+            EXPECT_EQ(info->awaiting.size(), 2u);
+            if (info->awaiting.size() == 2) {
+                EXPECT_EQ(info->awaiting[0].where.line(), static_cast<unsigned>(g_consumer_line.load()));
+                EXPECT_EQ(info->awaiting[1].where.line(), static_cast<unsigned>(g_generator_line.load()));
+                EXPECT_NE(info->awaiting[1].what.find("Notif"), std::string::npos) << info->awaiting[1].what;
+            }
+        }
+        gate.notify_one();
+        co_await h;
+    }());
 }
 
 TEST_P(DumpBoth, CountsWakesAndYieldsAndTellsHowLongATaskHasBeenIdle) {

@@ -238,6 +238,193 @@ Task<void> sleeps_inside() {
 
 TEST(AsyncGenerator, AwaitsTimersOnARuntime) { run_bounded(sleeps_inside()); }
 
+// ---- co_await stream::next lends the generator's frame to the awaiting chain
+
+// Takes one item with co_await stream::next and records it.
+Task<void> take_one(AsyncGenerator<int>& gen, std::optional<int>& out) { out = co_await stream::next(gen); }
+
+TEST(AsyncGeneratorLent, AWaitInsideTheGeneratorSuspendsTheAwaitingTaskUntilItsLeafIsReady) {
+    auto state = std::make_shared<ManualState<int>>();
+    auto gen = awaiting(state);
+    std::optional<int> got;
+    auto first = take_one(gen, got);
+    ASSERT_TRUE(poll_once(first).is_ready());
+    EXPECT_EQ(got, 1);
+    auto second = take_one(gen, got);
+    EXPECT_TRUE(poll_once(second).is_pending());
+    EXPECT_EQ(state->polls, 1);
+    state->complete(7);
+    ASSERT_TRUE(poll_once(second).is_ready());  // re-polls the generator's leaf directly
+    EXPECT_EQ(state->polls, 2);
+    EXPECT_EQ(got, 7);
+}
+
+TEST(AsyncGeneratorLent, DroppingTheAwaitingTaskMidAwaitHandsTheGeneratorBackWithNothingLost) {
+    DropCounts counts;
+    auto state = std::make_shared<ManualState<int>>();
+    auto gen = holds_locals(counts, state);
+    std::optional<int> got;
+    {
+        auto first = take_one(gen, got);
+        ASSERT_TRUE(poll_once(first).is_ready());
+        EXPECT_EQ(got, 1);
+        auto second = take_one(gen, got);
+        EXPECT_TRUE(poll_once(second).is_pending());  // the generator waits on its child's leaf
+        EXPECT_EQ(counts.alive(), 2);
+    }  // dropped mid-await: the generator's frame, its child and its locals live on
+    EXPECT_EQ(counts.alive(), 2);
+    EXPECT_EQ(state.use_count(), 2);
+    state->complete(9);
+    auto p = poll_next_once(gen);  // driven by its owner now, from the leaf it was left on
+    ASSERT_TRUE(p.is_ready() && p->has_value());
+    EXPECT_EQ(**p, 18);  // child_of doubles it
+    EXPECT_FALSE(poll_next_once(gen)->has_value());
+    EXPECT_EQ(counts.alive(), 0);
+}
+
+TEST(AsyncGeneratorLent, AGeneratorHandedBackCanBeLentAgainAndDestroyedMidAwait) {
+    DropCounts counts;
+    auto state = std::make_shared<ManualState<int>>();
+    std::optional<int> got;
+    {
+        auto gen = holds_locals(counts, state);
+        {
+            auto first = take_one(gen, got);
+            ASSERT_TRUE(poll_once(first).is_ready());
+            auto second = take_one(gen, got);
+            EXPECT_TRUE(poll_once(second).is_pending());
+        }
+        // It waits on its own leaf now: the next co_await polls it as a future.
+        auto third = take_one(gen, got);
+        EXPECT_TRUE(poll_once(third).is_pending());
+        state->complete(4);
+        ASSERT_TRUE(poll_once(third).is_ready());
+        EXPECT_EQ(got, 8);  // child_of doubles it
+        EXPECT_EQ(counts.alive(), 2);
+    }  // destroyed at its last co_yield
+    EXPECT_EQ(counts.alive(), 0);
+    EXPECT_EQ(state.use_count(), 1);
+}
+
+TEST(AsyncGeneratorLent, DestroyingTheAwaitingTaskAndThenTheGeneratorRunsEveryDestructorOnce) {
+    DropCounts counts;
+    auto state = std::make_shared<ManualState<int>>();
+    std::optional<int> got;
+    {
+        auto gen = holds_locals(counts, state);
+        auto first = take_one(gen, got);
+        ASSERT_TRUE(poll_once(first).is_ready());
+        auto second = take_one(gen, got);
+        EXPECT_TRUE(poll_once(second).is_pending());
+    }  // `second` goes first (declared last), then the generator
+    EXPECT_EQ(counts.alive(), 0);
+    EXPECT_EQ(state.use_count(), 1);
+}
+
+// A generator drained by another generator's co_await stream::next: two lent
+// frames in one chain.
+AsyncGenerator<int> doubled(AsyncGenerator<int>& inner) {
+    while (true) {
+        auto v = co_await stream::next(inner);
+        if (!v) break;
+        co_yield *v * 2;
+    }
+}
+
+TEST(AsyncGeneratorLent, NestedLentGeneratorsAreHandedBackInnermostFirst) {
+    auto state = std::make_shared<ManualState<int>>();
+    auto inner = awaiting(state);
+    auto outer = doubled(inner);
+    std::optional<int> got;
+    {
+        auto first = take_one(outer, got);
+        ASSERT_TRUE(poll_once(first).is_ready());
+        EXPECT_EQ(got, 2);
+        auto second = take_one(outer, got);
+        EXPECT_TRUE(poll_once(second).is_pending());  // outer waits on inner, inner on the leaf
+    }
+    state->complete(5);
+    auto p = poll_next_once(outer);  // outer's leaf is its awaiter, which polls inner
+    ASSERT_TRUE(p.is_ready());
+    ASSERT_TRUE(p->has_value());
+    EXPECT_EQ(**p, 10);
+    EXPECT_FALSE(poll_next_once(outer)->has_value());
+}
+
+Task<void> nested_in_a_task() {
+    auto inner = count_to(4);
+    auto outer = doubled(inner);
+    int sum = 0;
+    while (true) {
+        auto v = co_await stream::next(outer);
+        if (!v) break;
+        sum += *v;
+    }
+    EXPECT_EQ(sum, 20);
+}
+
+TEST(AsyncGeneratorLent, NestedGeneratorsDrainInATask) { run_bounded(nested_in_a_task()); }
+
+Task<void> consume_until_throw() {
+    auto gen = throws_after(2);
+    int seen = 0;
+    bool caught = false;
+    try {
+        while (true) {
+            auto v = co_await stream::next(gen);
+            if (!v) break;
+            ++seen;
+        }
+    } catch (const std::runtime_error&) {
+        caught = true;
+    }
+    EXPECT_EQ(seen, 2);
+    CO_ASSERT_TRUE(caught);
+    auto after = co_await stream::next(gen);
+    EXPECT_FALSE(after.has_value());
+    EXPECT_FALSE(gen.valid());
+}
+
+TEST(AsyncGeneratorLent, AnExceptionFromALentGeneratorReachesTheAwaitingTaskAndEndsIt) {
+    run_bounded(consume_until_throw());
+}
+
+Task<void> poll_then_await(std::shared_ptr<ManualState<int>> state) {
+    auto gen = awaiting(state);
+    EXPECT_EQ(*poll_next_once(gen).value(), 1);
+    EXPECT_TRUE(poll_next_once(gen).is_pending());  // waits on its own leaf now
+    state->complete(3);
+    auto v = co_await stream::next(gen);  // polled as a future: ready at once
+    EXPECT_EQ(v, 3);
+    auto end = co_await stream::next(gen);  // at a co_yield again: lent
+    EXPECT_FALSE(end.has_value());
+}
+
+TEST(AsyncGeneratorLent, AGeneratorLastDrivenByPollNextIsPolledAsAFuture) {
+    run_bounded(poll_then_await(std::make_shared<ManualState<int>>()));
+}
+
+TEST(AsyncGeneratorLent, AllocatesNothingPerItem) {
+    if (!test::counting_is_active()) GTEST_SKIP() << "operator new is replaced elsewhere in this binary";
+    auto gen = count_to(1000);
+    std::optional<int> got;
+    auto warm = take_one(gen, got);
+    ASSERT_TRUE(poll_once(warm).is_ready());
+    auto drain = [](AsyncGenerator<int>& g, int& n) -> Task<void> {
+        while (true) {
+            auto v = co_await stream::next(g);
+            if (!v) break;
+            ++n;
+        }
+    };
+    int n = 1;
+    auto task = drain(gen, n);  // the task's frame is allocated here, before counting
+    test::AllocationScope scope;
+    ASSERT_TRUE(poll_once(task).is_ready());
+    EXPECT_EQ(n, 1000);
+    EXPECT_EQ(scope.count(), 0);
+}
+
 TEST(AsyncGenerator, AllocatesNothingPerItem) {
     if (!test::counting_is_active()) GTEST_SKIP() << "operator new is replaced elsewhere in this binary";
     auto gen = count_to(1000);

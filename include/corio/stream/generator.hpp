@@ -1,12 +1,19 @@
 // AsyncGenerator<T>: a coroutine that co_yields values and co_awaits any
 // future; a lazy Stream<T>.
 //
-// It drives its body exactly as an outermost Task does (task.hpp): while the
-// body, or a child Task it awaits, waits on a leaf future, `leaf_` points at
-// that awaiter and a poll re-polls it directly; a co_yield suspends the
-// generator's own frame with `current_` pointing at the yielded value, which
-// lives in the frame until the next resume. So an item costs one resume and
-// one move, and allocates nothing.
+// Two ways to drive it, one frame:
+// - `co_await stream::next(gen)` inside a Task or generator lends the frame
+//   to the awaiting chain (LendablePromise in task.hpp): the awaiter resumes
+//   the generator by symmetric transfer and the generator's co_yield
+//   transfers straight back, with `current_` pointing at the yielded value,
+//   which lives in the generator's frame until the next resume. A pending
+//   await inside the generator is then the awaiting Task's leaf. So an item
+//   costs two coroutine switches and one move, and allocates nothing.
+// - poll_next (adapters, select, a hand-written future) drives it as an
+//   outermost Task is driven (task.hpp): the generator keeps its own leaf
+//   (`leaf_` in the promise) and a poll re-polls that leaf directly.
+// A lent generator whose borrowing chain is destroyed gets its leaf back
+// (destroy_chain) and can go on through either way.
 #pragma once
 
 #include <coroutine>
@@ -29,16 +36,37 @@ class AsyncGenerator;
 namespace detail {
 
 template <class T>
-struct GeneratorPromise : TaskTransform<void> {
+class GeneratorNextAwaiter;
+
+template <class T>
+struct GeneratorPromise : TaskTransform<LendablePromise> {
     static_assert(std::is_object_v<T> && !std::is_const_v<T>,
                   "AsyncGenerator<T> yields values: T must be a non-const object type");
 
-    T* current_ = nullptr;  // the yielded value, alive while suspended at its co_yield
+    // The yielded value, alive while suspended at its co_yield. (Stale once
+    // taken: a lent frame's consumer tells a co_yield from the end by done(),
+    // and poll_next clears it before each resume.)
+    T* current_ = nullptr;
 
     AsyncGenerator<T> get_return_object() noexcept;
 
+    /// Suspends at a co_yield: back to the borrowing frame when lent, else
+    /// out of the poll that resumed the generator.
+    static std::coroutine_handle<> suspend_to(const PromiseBase& promise) noexcept {
+        PromiseBase* borrower = promise.parent();
+        return borrower != nullptr ? borrower->frame() : std::noop_coroutine();
+    }
+
     /// `co_yield rvalue`: the value is moved out by the consumer.
-    std::suspend_always yield_value(T&& value) noexcept {
+    struct MoveAwaiter {
+        bool await_ready() const noexcept { return false; }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
+            return suspend_to(self.promise());
+        }
+        void await_resume() const noexcept {}
+    };
+    MoveAwaiter yield_value(T&& value) noexcept {
         current_ = std::addressof(value);
         return {};
     }
@@ -49,8 +77,9 @@ struct GeneratorPromise : TaskTransform<void> {
         GeneratorPromise* promise;
         bool await_ready() const noexcept { return false; }
         template <class P>
-        void await_suspend(std::coroutine_handle<P>) noexcept {
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
             promise->current_ = std::addressof(value);
+            return suspend_to(self.promise());
         }
         void await_resume() const noexcept {}
     };
@@ -85,13 +114,11 @@ public:
     /// A finished generator (as after a move).
     AsyncGenerator() noexcept = default;
     explicit AsyncGenerator(Handle h) noexcept : h_(h) {}
-    AsyncGenerator(AsyncGenerator&& other) noexcept
-        : h_(std::exchange(other.h_, nullptr)), leaf_(std::exchange(other.leaf_, nullptr)) {}
+    AsyncGenerator(AsyncGenerator&& other) noexcept : h_(std::exchange(other.h_, nullptr)) {}
     AsyncGenerator& operator=(AsyncGenerator&& other) noexcept {
         if (this != &other) {
             destroy();
             h_ = std::exchange(other.h_, nullptr);
-            leaf_ = std::exchange(other.leaf_, nullptr);
         }
         return *this;
     }
@@ -104,40 +131,158 @@ public:
     /// the body's exception (once; afterwards Ready(nullopt)).
     Poll<std::optional<T>> poll_next(Context& cx) {
         if (!h_) return stream::detail::ready_end<T>();
-        if (!detail::resume_chain(leaf_, h_, cx)) return Pending;
+        h_.promise().set_parent(nullptr);  // not lent: a co_yield returns from this poll
+        h_.promise().current_ = nullptr;
+        if (!detail::resume_chain(h_.promise().leaf_, h_, cx)) return Pending;
         if (T* value = std::exchange(h_.promise().current_, nullptr)) {
             return stream::detail::ready_item<T>(std::move(*value));
         }
         if (!h_.done()) return Pending;
-        return finish();
+        finish();
+        return stream::detail::ready_end<T>();
     }
 
 private:
+    friend class detail::GeneratorNextAwaiter<T>;
+
+    // Whether `co_await stream::next` can resume the frame in place: it is
+    // at a co_yield or not started (not waiting on a leaf of its own).
+    bool lendable() const noexcept { return h_ && h_.promise().leaf_ == nullptr; }
+
+    // Lends the frame to `borrower` and returns it to resume.
+    std::coroutine_handle<> lend(detail::PromiseBase& borrower, detail::LeafAwaiter& awaiter) noexcept {
+        h_.promise().lend_to(&borrower);
+        h_.promise().borrower_ = &awaiter;
+        return h_;
+    }
+
+    // The lent frame came back, at a co_yield or at its end. (Its parent
+    // link is left stale: only lend() and poll_next read it, and both set it
+    // first.)
+    [[gnu::always_inline]] std::optional<T> take_returned() {
+        if (!h_.done()) [[likely]]
+            return std::optional<T>(std::move(*h_.promise().current_));
+        return take_end();
+    }
+    [[gnu::noinline]] std::optional<T> take_end() {
+        finish();
+        return std::nullopt;
+    }
+
     // The body ended: free the frame, then rethrow its exception if any.
-    Poll<std::optional<T>> finish() {
+    void finish() {
         std::exception_ptr failure = std::exchange(h_.promise().exception_, nullptr);
         std::exchange(h_, nullptr).destroy();
         if (failure) std::rethrow_exception(failure);
-        return stream::detail::ready_end<T>();
     }
 
     // Destroys the chain innermost-first (as Task does), so any await depth
     // needs constant stack.
     void destroy() noexcept {
-        if (h_) detail::destroy_chain(std::exchange(leaf_, nullptr), std::exchange(h_, nullptr));
+        if (!h_) return;
+        detail::LeafAwaiter* leaf = std::exchange(h_.promise().leaf_, nullptr);
+        detail::destroy_chain(leaf, std::exchange(h_, nullptr));
     }
 
     Handle h_;
-    detail::LeafAwaiter* leaf_ = nullptr;
 };
 
 static_assert(Stream<AsyncGenerator<int>>);
+
+namespace stream {
+/// stream::next on a generator: a future like any Next, with its own
+/// awaiter inside corio coroutines (GeneratorNextAwaiter).
+template <class T>
+class CORIO_NODISCARD_FUTURE Next<AsyncGenerator<T>> {
+public:
+    using Output = std::optional<T>;
+    using Awaiter = corio::detail::GeneratorNextAwaiter<T>;
+    explicit Next(AsyncGenerator<T>& gen) noexcept : gen_(&gen) {}
+    Poll<Output> poll(Context& cx) { return gen_->poll_next(cx); }
+    AsyncGenerator<T>& generator() const noexcept { return *gen_; }
+
+private:
+    AsyncGenerator<T>* gen_;
+};
+}  // namespace stream
 
 namespace detail {
 template <class T>
 AsyncGenerator<T> GeneratorPromise<T>::get_return_object() noexcept {
     return AsyncGenerator<T>(PromiseBase::handle_of(*this));
 }
+
+/// `co_await stream::next(gen)` inside a corio coroutine. A generator at a
+/// co_yield (or not started) is lent to the awaiting frame and resumed by
+/// symmetric transfer. One waiting on a leaf of its own (it was last driven
+/// by poll_next) is polled as a future instead, and this awaiter is the
+/// chain's leaf; so is it after destroy_chain hands a lent generator back.
+template <class T>
+class GeneratorNextAwaiter : public LeafAwaiter {
+public:
+    explicit GeneratorNextAwaiter(const stream::Next<AsyncGenerator<T>>& next) noexcept : gen_(next.generator()) {
+        ops = &kOps;
+    }
+    GeneratorNextAwaiter(const GeneratorNextAwaiter&) = delete;
+    GeneratorNextAwaiter& operator=(const GeneratorNextAwaiter&) = delete;
+
+    // Always suspends: await_suspend decides between lending the frame and
+    // polling the generator, so the hot path tests lendable() once.
+    bool await_ready() const noexcept { return false; }
+
+    template <class P>
+    [[gnu::always_inline]] std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
+        if (gen_.lendable()) [[likely]]
+            return gen_.lend(self.promise(), *this);
+        return poll_first(self.promise());
+    }
+
+    [[gnu::always_inline]] std::optional<T> await_resume() {
+        if (owner == nullptr) [[likely]]
+            return gen_.take_returned();  // the lent frame came back
+        owner->rethrow_if_failed();       // a poll of the generator threw
+        std::optional<T> out = std::move(result_);
+        result_.~optional();
+        return out;
+    }
+    // result_ is built by poll_once only when the poll is ready, and the
+    // frame is then resumed at once, so await_resume always ends it.
+    ~GeneratorNextAwaiter() {}
+
+private:
+    // Not lendable: poll the generator as a future; ready, or this awaiter
+    // becomes the chain's leaf.
+    [[gnu::noinline]] std::coroutine_handle<> poll_first(PromiseBase& self) noexcept {
+        owner = &self;  // from here on the result comes from polling
+        try {
+            if (poll_once(*current_poll_scope->cx)) return self.frame();
+        } catch (...) {
+            owner->exception_ = std::current_exception();  // rethrown by await_resume
+            return self.frame();
+        }
+        *current_poll_scope->leaf_slot = this;
+        return std::noop_coroutine();
+    }
+
+    bool poll_once(Context& cx) {
+        Poll<std::optional<T>> p = gen_.poll_next(cx);
+        if (p.is_pending()) return false;
+        std::construct_at(&result_, std::move(p).take());
+        return true;
+    }
+    static bool poll_thunk(LeafAwaiter* self, Context& cx) {
+        return static_cast<GeneratorNextAwaiter*>(self)->poll_once(cx);
+    }
+    static void describe_thunk(const LeafAwaiter*, DescribeSink& out) noexcept {
+        out << "stream::next(AsyncGenerator) (polled as a future)";
+    }
+    static constexpr LeafOps kOps{&poll_thunk, &describe_thunk};
+
+    AsyncGenerator<T>& gen_;
+    union {  // the item of a poll_once that was ready; no store on the lent path
+        std::optional<T> result_;
+    };
+};
 }  // namespace detail
 
 }  // namespace corio
