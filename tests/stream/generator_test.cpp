@@ -404,6 +404,24 @@ TEST(AsyncGeneratorLent, AGeneratorLastDrivenByPollNextIsPolledAsAFuture) {
     run_bounded(poll_then_await(std::make_shared<ManualState<int>>()));
 }
 
+AsyncGenerator<int> naturals_up_to(int n) {
+    for (int i = 0; i < n; ++i) co_yield int{i};
+}
+
+Task<void> drain_count(int n, long& count) {
+    auto gen = naturals_up_to(n);
+    while (auto v = co_await stream::next(gen)) ++count;
+}
+
+// Every item is two symmetric transfers that never return to the poll: they
+// must be tail calls, or a long drain would overflow the stack.
+TEST(AsyncGeneratorLent, DrainsAMillionItemsInConstantStack) {
+    long count = 0;
+    auto task = drain_count(1'000'000, count);
+    ASSERT_TRUE(poll_once(task).is_ready());
+    EXPECT_EQ(count, 1'000'000);
+}
+
 TEST(AsyncGeneratorLent, AllocatesNothingPerItem) {
     if (!test::counting_is_active()) GTEST_SKIP() << "operator new is replaced elsewhere in this binary";
     auto gen = count_to(1000);
