@@ -43,9 +43,9 @@ struct GeneratorPromise : TaskTransform<LendablePromise> {
     static_assert(std::is_object_v<T> && !std::is_const_v<T>,
                   "AsyncGenerator<T> yields values: T must be a non-const object type");
 
-    // The yielded value, alive while suspended at its co_yield. (Stale once
-    // taken: a lent frame's consumer tells a co_yield from the end by done(),
-    // and poll_next clears it before each resume.)
+    // The yielded value, alive while suspended at its co_yield. (Left stale
+    // by a lent frame's consumer, which tells a co_yield from the end by
+    // done(); poll_next clears it, with the parent link, when it finds them.)
     T* current_ = nullptr;
 
     AsyncGenerator<T> get_return_object() noexcept;
@@ -131,10 +131,13 @@ public:
     /// the body's exception (once; afterwards Ready(nullopt)).
     Poll<std::optional<T>> poll_next(Context& cx) {
         if (!h_) return stream::detail::ready_end<T>();
-        h_.promise().set_parent(nullptr);  // not lent: a co_yield returns from this poll
-        h_.promise().current_ = nullptr;
-        if (!detail::resume_chain(h_.promise().leaf_, h_, cx)) return Pending;
-        if (T* value = std::exchange(h_.promise().current_, nullptr)) {
+        auto& promise = h_.promise();
+        if (promise.parent_word_ != 0) [[unlikely]] {  // last driven by lending: clear what that left
+            promise.set_parent(nullptr);               // a co_yield now returns from this poll
+            promise.current_ = nullptr;
+        }
+        if (!detail::resume_chain(promise.leaf_, h_, cx)) return Pending;
+        if (T* value = std::exchange(promise.current_, nullptr)) {
             return stream::detail::ready_item<T>(std::move(*value));
         }
         if (!h_.done()) return Pending;
@@ -157,8 +160,8 @@ private:
     }
 
     // The lent frame came back, at a co_yield or at its end. (Its parent
-    // link is left stale: only lend() and poll_next read it, and both set it
-    // first.)
+    // link and current_ are left stale: lend() overwrites the link, and
+    // poll_next clears both when it finds the link set.)
     [[gnu::always_inline]] std::optional<T> take_returned() {
         if (!h_.done()) [[likely]]
             return std::optional<T>(std::move(*h_.promise().current_));
