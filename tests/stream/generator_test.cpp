@@ -259,19 +259,22 @@ TEST(AsyncGeneratorLent, AWaitInsideTheGeneratorSuspendsTheAwaitingTaskUntilItsL
     EXPECT_EQ(got, 7);
 }
 
+// Takes item 1 with co_await stream::next, then starts a second take, which
+// stays pending (the lent generator waits on its child's leaf), and drops it.
+void take_one_then_drop_mid_await(AsyncGenerator<int>& gen) {
+    std::optional<int> got;
+    auto first = take_one(gen, got);
+    ASSERT_TRUE(poll_once(first).is_ready());
+    EXPECT_EQ(got, 1);
+    auto second = take_one(gen, got);
+    EXPECT_TRUE(poll_once(second).is_pending());
+}
+
 TEST(AsyncGeneratorLent, DroppingTheAwaitingTaskMidAwaitHandsTheGeneratorBackWithNothingLost) {
     DropCounts counts;
     auto state = std::make_shared<ManualState<int>>();
     auto gen = holds_locals(counts, state);
-    std::optional<int> got;
-    {
-        auto first = take_one(gen, got);
-        ASSERT_TRUE(poll_once(first).is_ready());
-        EXPECT_EQ(got, 1);
-        auto second = take_one(gen, got);
-        EXPECT_TRUE(poll_once(second).is_pending());  // the generator waits on its child's leaf
-        EXPECT_EQ(counts.alive(), 2);
-    }  // dropped mid-await: the generator's frame, its child and its locals live on
+    take_one_then_drop_mid_await(gen);  // the generator's frame, its child and its locals live on
     EXPECT_EQ(counts.alive(), 2);
     EXPECT_EQ(state.use_count(), 2);
     state->complete(9);
@@ -288,12 +291,7 @@ TEST(AsyncGeneratorLent, AGeneratorHandedBackCanBeLentAgainAndDestroyedMidAwait)
     std::optional<int> got;
     {
         auto gen = holds_locals(counts, state);
-        {
-            auto first = take_one(gen, got);
-            ASSERT_TRUE(poll_once(first).is_ready());
-            auto second = take_one(gen, got);
-            EXPECT_TRUE(poll_once(second).is_pending());
-        }
+        take_one_then_drop_mid_await(gen);
         // It waits on its own leaf now: the next co_await polls it as a future.
         auto third = take_one(gen, got);
         EXPECT_TRUE(poll_once(third).is_pending());
