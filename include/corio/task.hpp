@@ -130,16 +130,23 @@ struct PromiseBase {
 
     std::suspend_always initial_suspend() noexcept { return {}; }
 
-    struct FinalAwaiter {
+    /// Where the frame goes when it suspends for its parent (at its end, or
+    /// a generator's co_yield): the parent's frame, or out of the poll.
+    std::coroutine_handle<> continuation() const noexcept {
+        PromiseBase* to = parent();
+        return to != nullptr ? to->frame() : std::noop_coroutine();
+    }
+
+    /// Suspends and transfers to continuation().
+    struct ToParent {
         bool await_ready() const noexcept { return false; }
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
-            PromiseBase* parent = self.promise().parent();
-            return parent != nullptr ? parent->frame() : std::noop_coroutine();
+            return self.promise().continuation();
         }
         void await_resume() const noexcept {}
     };
-    FinalAwaiter final_suspend() noexcept { return {}; }
+    ToParent final_suspend() noexcept { return {}; }
 
     void unhandled_exception() noexcept { exception_ = std::current_exception(); }
 

@@ -259,22 +259,32 @@ TEST(AsyncGeneratorLent, AWaitInsideTheGeneratorSuspendsTheAwaitingTaskUntilItsL
     EXPECT_EQ(got, 7);
 }
 
-// Takes item 1 with co_await stream::next, then starts a second take, which
-// stays pending (the lent generator waits on its child's leaf), and drops it.
-void take_one_then_drop_mid_await(AsyncGenerator<int>& gen) {
-    std::optional<int> got;
-    auto first = take_one(gen, got);
-    ASSERT_TRUE(poll_once(first).is_ready());
-    EXPECT_EQ(got, 1);
-    auto second = take_one(gen, got);
-    EXPECT_TRUE(poll_once(second).is_pending());
-}
+// A generator with locals, whose second item comes from a child task
+// waiting on `state`; and the item a take_one writes into.
+class AsyncGeneratorLentLocals : public ::testing::Test {
+protected:
+    // Takes item 1 with co_await stream::next, then starts a second take into
+    // `second`, which stays pending: the lent generator waits on its child's leaf.
+    void take_one_and_start_the_next(AsyncGenerator<int>& gen, Task<void>& second) {
+        auto first = take_one(gen, got);
+        ASSERT_TRUE(poll_once(first).is_ready());
+        EXPECT_EQ(got, 1);
+        second = take_one(gen, got);
+        EXPECT_TRUE(poll_once(second).is_pending());
+    }
 
-TEST(AsyncGeneratorLent, DroppingTheAwaitingTaskMidAwaitHandsTheGeneratorBackWithNothingLost) {
     DropCounts counts;
-    auto state = std::make_shared<ManualState<int>>();
+    std::shared_ptr<ManualState<int>> state = std::make_shared<ManualState<int>>();
+    std::optional<int> got;
+};
+
+TEST_F(AsyncGeneratorLentLocals, DroppingTheAwaitingTaskMidAwaitHandsTheGeneratorBackWithNothingLost) {
     auto gen = holds_locals(counts, state);
-    take_one_then_drop_mid_await(gen);  // the generator's frame, its child and its locals live on
+    {
+        Task<void> second;
+        take_one_and_start_the_next(gen, second);
+        EXPECT_EQ(counts.alive(), 2);
+    }  // dropped mid-await: the generator's frame, its child and its locals live on
     EXPECT_EQ(counts.alive(), 2);
     EXPECT_EQ(state.use_count(), 2);
     state->complete(9);
@@ -285,13 +295,13 @@ TEST(AsyncGeneratorLent, DroppingTheAwaitingTaskMidAwaitHandsTheGeneratorBackWit
     EXPECT_EQ(counts.alive(), 0);
 }
 
-TEST(AsyncGeneratorLent, AGeneratorHandedBackCanBeLentAgainAndDestroyedMidAwait) {
-    DropCounts counts;
-    auto state = std::make_shared<ManualState<int>>();
-    std::optional<int> got;
+TEST_F(AsyncGeneratorLentLocals, AGeneratorHandedBackCanBeLentAgainAndDestroyedMidAwait) {
     {
         auto gen = holds_locals(counts, state);
-        take_one_then_drop_mid_await(gen);
+        {
+            Task<void> second;
+            take_one_and_start_the_next(gen, second);
+        }
         // It waits on its own leaf now: the next co_await polls it as a future.
         auto third = take_one(gen, got);
         EXPECT_TRUE(poll_once(third).is_pending());
@@ -304,16 +314,11 @@ TEST(AsyncGeneratorLent, AGeneratorHandedBackCanBeLentAgainAndDestroyedMidAwait)
     EXPECT_EQ(state.use_count(), 1);
 }
 
-TEST(AsyncGeneratorLent, DestroyingTheAwaitingTaskAndThenTheGeneratorRunsEveryDestructorOnce) {
-    DropCounts counts;
-    auto state = std::make_shared<ManualState<int>>();
-    std::optional<int> got;
+TEST_F(AsyncGeneratorLentLocals, DestroyingTheAwaitingTaskAndThenTheGeneratorRunsEveryDestructorOnce) {
     {
         auto gen = holds_locals(counts, state);
-        auto first = take_one(gen, got);
-        ASSERT_TRUE(poll_once(first).is_ready());
-        auto second = take_one(gen, got);
-        EXPECT_TRUE(poll_once(second).is_pending());
+        Task<void> second;
+        take_one_and_start_the_next(gen, second);
     }  // `second` goes first (declared last), then the generator
     EXPECT_EQ(counts.alive(), 0);
     EXPECT_EQ(state.use_count(), 1);

@@ -50,23 +50,10 @@ struct GeneratorPromise : TaskTransform<LendablePromise> {
 
     AsyncGenerator<T> get_return_object() noexcept;
 
-    /// Suspends at a co_yield: back to the borrowing frame when lent, else
-    /// out of the poll that resumed the generator.
-    static std::coroutine_handle<> suspend_to(const PromiseBase& promise) noexcept {
-        PromiseBase* borrower = promise.parent();
-        return borrower != nullptr ? borrower->frame() : std::noop_coroutine();
-    }
-
-    /// `co_yield rvalue`: the value is moved out by the consumer.
-    struct MoveAwaiter {
-        bool await_ready() const noexcept { return false; }
-        template <class P>
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
-            return suspend_to(self.promise());
-        }
-        void await_resume() const noexcept {}
-    };
-    MoveAwaiter yield_value(T&& value) noexcept {
+    /// `co_yield rvalue`: the value is moved out by the consumer. The frame
+    /// suspends back to the borrowing frame when lent, else out of the poll
+    /// that resumed it (continuation()).
+    ToParent yield_value(T&& value) noexcept {
         current_ = std::addressof(value);
         return {};
     }
@@ -79,7 +66,7 @@ struct GeneratorPromise : TaskTransform<LendablePromise> {
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> self) noexcept {
             promise->current_ = std::addressof(value);
-            return suspend_to(self.promise());
+            return self.promise().continuation();
         }
         void await_resume() const noexcept {}
     };
