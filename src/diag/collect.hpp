@@ -14,18 +14,18 @@
 namespace corio::detail {
 
 /// The worker polling `t` in `polling` (Monitor::polling()), if any.
-std::optional<std::size_t> worker_of(const TaskHeader* t, const std::vector<const TaskHeader*>& polling);
+std::optional<std::size_t> worker_of(RawTask t, const std::vector<RawTask>& polling);
 
 /// Reads `t` into `info`. A task that is neither running nor finished is
 /// claimed for the moment of reading its await chain (it looks RUNNING to
 /// a worker that pops it meanwhile; a wake that comes meanwhile re-queues
 /// it afterwards), so its frames cannot change under the reader.
 /// `polling_worker` says which worker polls `t` right now, if any.
-void read_task(TaskHeader* t, diag::TaskInfo& info, ChainBuffer& scratch, std::optional<std::size_t> polling_worker);
+void read_task(RawTask t, diag::TaskInfo& info, ChainBuffer& scratch, std::optional<std::size_t> polling_worker);
 
 /// The identity and counters of `t` (not its state or chain); `busy` only
 /// when `busy_measured`.
-void read_identity(const TaskHeader* t, diag::TaskInfo& info, std::uint32_t now_ms, bool busy_measured);
+void read_identity(RawTask t, diag::TaskInfo& info, std::uint32_t now_ms, bool busy_measured);
 
 /// Sets `info.state`, and what follows from it (wakes, idle_for).
 void set_state(diag::TaskInfo& info, diag::TaskState state);
@@ -37,13 +37,13 @@ void append_chain(const ChainBuffer& chain, diag::TaskInfo& info);
 /// of them) to `dump`; `polling` is what each worker polls now, and
 /// `busy_measured` whether the runtime times polls.
 template <class Owned>
-void read_owned_tasks(Owned& owned, std::size_t count, const std::vector<const TaskHeader*>& polling,
-                      bool busy_measured, diag::Dump& dump) {
+void read_owned_tasks(Owned& owned, std::size_t count, const std::vector<RawTask>& polling, bool busy_measured,
+                      diag::Dump& dump) {
     dump.tasks.reserve(dump.tasks.size() + count + 16);
     auto scratch = std::make_unique<ChainBuffer>();
     scratch->now_ms = coarse_clock_ms();
     scratch->busy_measured = busy_measured;
-    owned.for_each([&](TaskHeader* t) {
+    owned.for_each([&](RawTask t) {
         dump.tasks.emplace_back();
         read_task(t, dump.tasks.back(), *scratch, worker_of(t, polling));
     });

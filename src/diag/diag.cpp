@@ -10,6 +10,7 @@
 
 #include "corio/task/id.hpp"
 #include "diag/collect.hpp"
+#include "runtime/task/read_claim.hpp"
 
 namespace corio {
 
@@ -22,8 +23,8 @@ Id id() {
 }
 
 std::optional<Id> try_id() noexcept {
-    const detail::TaskHeader* t = detail::current_task.load(std::memory_order_relaxed);
-    if (t == nullptr) return std::nullopt;
+    detail::RawTask t = detail::current_task.load(std::memory_order_relaxed);
+    if (!t) return std::nullopt;
     return Id(t->id);
 }
 }  // namespace task
@@ -37,7 +38,7 @@ std::uint32_t coarse_clock_ms() noexcept {
                                       static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u);
 }
 
-void read_identity(const TaskHeader* t, diag::TaskInfo& info, std::uint32_t now_ms, bool busy_measured) {
+void read_identity(RawTask t, diag::TaskInfo& info, std::uint32_t now_ms, bool busy_measured) {
     info.id = task::Id(t->id);
     const std::string* name = t->origin.name();
     info.name = name != nullptr ? *name : std::string();
@@ -65,39 +66,7 @@ void append_chain(const ChainBuffer& chain, diag::TaskInfo& info) {
     info.awaiting_skipped = chain.skipped;
 }
 
-namespace {
-
-// Claims an idle task: RUNNING, plus a reference of our own. A queued
-// (NOTIFIED) task is never claimed: its run queue entry would run it while
-// we read, or, were we to queue it again on unclaim, run it twice.
-bool try_claim(TaskHeader* t) noexcept {
-    std::uint64_t cur = t->state.load(std::memory_order_acquire);
-    for (;;) {
-        if (cur & (state::kRunning | state::kComplete | state::kNotified)) return false;
-        // acquire: see the frames as the last poller left them.
-        if (t->state.compare_exchange_weak(cur, (cur | state::kRunning) + state::kRefOne, std::memory_order_acquire,
-                                           std::memory_order_acquire))
-            return true;
-    }
-}
-
-// Gives the claim back. A wake (or abort) that came meanwhile found the task
-// RUNNING and left it to us to queue: our reference becomes the queue's.
-void unclaim(TaskHeader* t) {
-    std::uint64_t cur = t->state.load(std::memory_order_acquire);
-    while (!t->state.compare_exchange_weak(cur, cur & ~state::kRunning, std::memory_order_acq_rel,
-                                           std::memory_order_acquire)) {
-    }
-    if (cur & state::kNotified) {
-        t->scheduler->schedule(t);
-    } else {
-        task_unref(t);
-    }
-}
-
-}  // namespace
-
-void read_task(TaskHeader* t, diag::TaskInfo& info, ChainBuffer& scratch, std::optional<std::size_t> polling_worker) {
+void read_task(RawTask t, diag::TaskInfo& info, ChainBuffer& scratch, std::optional<std::size_t> polling_worker) {
     read_identity(t, info, scratch.now_ms, scratch.busy_measured);
     std::uint64_t cur = t->state.load(std::memory_order_acquire);
     if (cur & state::kComplete) {
@@ -109,7 +78,8 @@ void read_task(TaskHeader* t, diag::TaskInfo& info, ChainBuffer& scratch, std::o
         info.worker = polling_worker;
         return;
     }
-    if (!try_claim(t)) {
+    std::optional<ReadClaim> claim = ReadClaim::try_claim(t);
+    if (!claim) {
         // Queued (woken, or RUNNING after a yield), or being polled by a
         // thread the runtime does not watch (a LocalSet's driver): its
         // frames may change as we read, so no chain.
@@ -121,12 +91,12 @@ void read_task(TaskHeader* t, diag::TaskInfo& info, ChainBuffer& scratch, std::o
     scratch.depth = 0;
     scratch.skipped = 0;
     scratch.started = true;
-    t->vtable->describe(t, scratch);
-    unclaim(t);
+    t->vtable->describe(t.get(), scratch);
+    claim.reset();
     append_chain(scratch, info);
 }
 
-std::optional<std::size_t> worker_of(const TaskHeader* t, const std::vector<const TaskHeader*>& polling) {
+std::optional<std::size_t> worker_of(RawTask t, const std::vector<RawTask>& polling) {
     for (std::size_t i = 0; i < polling.size(); ++i) {
         if (polling[i] == t) return i;
     }

@@ -31,7 +31,7 @@ constexpr int kMaxFrames = 48;
 struct Capture {
     Atomic<bool> armed{false};
     Atomic<int> done{0};  // 1: captured; 2: the thread had moved on to another task
-    TaskHeader* expected = nullptr;
+    RawTask expected;
     pthread_t thread{};  // the thread the capture is for
     std::uint64_t id = 0;
     std::source_location where;
@@ -57,7 +57,7 @@ void on_capture_signal(int) {
     if (auto hook = stalled_hook) hook();
     if (capture.armed.load(std::memory_order_acquire) && pthread_equal(pthread_self(), capture.thread) != 0 &&
         capture.armed.exchange(false, std::memory_order_acq_rel)) {
-        TaskHeader* t = current_task.load(std::memory_order_relaxed);
+        RawTask t = current_task.load(std::memory_order_relaxed);
         if (t != capture.expected) {
             capture.done.store(2, std::memory_order_release);
         } else {
@@ -79,7 +79,7 @@ void on_capture_signal(int) {
             if (const LeafAwaiter* leaf = polling_leaf.load(std::memory_order_relaxed)) {
                 describe_leaf_chain(leaf, capture.chain);
             } else {
-                t->vtable->describe(t, capture.chain);
+                t->vtable->describe(t.get(), capture.chain);
                 if (capture.chain.depth == 0) capture.chain.started = false;
             }
             capture.frame_count = backtrace(capture.frames, kMaxFrames);
@@ -223,7 +223,7 @@ void Monitor::attach(std::size_t index, void (*on_stalled)() noexcept) noexcept 
     s.polls = &poll_count;
     s.thread = pthread_self();
     s.tid = gettid();
-    s.seen_task = nullptr;
+    s.seen_task = RawTask();
 }
 
 void Monitor::detach(std::size_t index) noexcept {
@@ -233,9 +233,9 @@ void Monitor::detach(std::size_t index) noexcept {
     slots_[index].polls = nullptr;
 }
 
-std::vector<const TaskHeader*> Monitor::polling() const {
+std::vector<RawTask> Monitor::polling() const {
     std::lock_guard lock(mutex_);
-    std::vector<const TaskHeader*> out(slots_.size());
+    std::vector<RawTask> out(slots_.size());
     for (std::size_t i = 0; i < slots_.size(); ++i) {
         if (slots_[i].current != nullptr) out[i] = slots_[i].current->load(std::memory_order_relaxed);
     }
@@ -280,10 +280,10 @@ void Monitor::check_slots(std::chrono::steady_clock::time_point now) {
     for (std::size_t i = 0; i < slots_.size(); ++i) {
         Slot& s = slots_[i];
         if (s.current == nullptr) continue;
-        TaskHeader* task = s.current->load(std::memory_order_relaxed);
+        RawTask task = s.current->load(std::memory_order_relaxed);
         std::uint64_t polls = s.polls->load(std::memory_order_relaxed);
-        if (task == nullptr) {
-            s.seen_task = nullptr;
+        if (!task) {
+            s.seen_task = RawTask();
             continue;
         }
         if (task != s.seen_task || polls != s.seen_polls) {
@@ -308,7 +308,7 @@ void Monitor::check_slots(std::chrono::steady_clock::time_point now) {
     }
 }
 
-void Monitor::report_stall(Slot& slot, std::size_t index, TaskHeader* task, std::chrono::nanoseconds in_poll) {
+void Monitor::report_stall(Slot& slot, std::size_t index, RawTask task, std::chrono::nanoseconds in_poll) {
     using namespace std::chrono;
     auto now = steady_clock::now();
     std::erase_if(recent_reports_, [&](steady_clock::time_point t) { return now - t >= minutes(1); });

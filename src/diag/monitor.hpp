@@ -49,16 +49,16 @@ public:
     void detach(std::size_t index) noexcept;
 
     /// What each worker is polling right now (null: nothing), by index.
-    std::vector<const TaskHeader*> polling() const;
+    std::vector<RawTask> polling() const;
 
 private:
     struct Slot {
-        Atomic<TaskHeader*>* current = nullptr;  // the worker's thread-locals; null when detached
+        Atomic<RawTask>* current = nullptr;  // the worker's thread-locals; null when detached
         Atomic<std::uint64_t>* polls = nullptr;
         pthread_t thread{};
         pid_t tid = 0;
         // Monitor thread only:
-        TaskHeader* seen_task = nullptr;
+        RawTask seen_task;
         std::uint64_t seen_polls = 0;
         std::chrono::steady_clock::time_point since{};
         bool reported = false;
@@ -68,7 +68,7 @@ private:
 
     void run();
     void check_slots(std::chrono::steady_clock::time_point now);
-    void report_stall(Slot& slot, std::size_t index, TaskHeader* task, std::chrono::nanoseconds in_poll);
+    void report_stall(Slot& slot, std::size_t index, RawTask task, std::chrono::nanoseconds in_poll);
     void deliver(diag::StallReport report);
     void serve_dump_signal();
 

@@ -8,7 +8,10 @@
 
 namespace corio::sim::detail {
 
-using corio::detail::TaskHeader;
+using corio::detail::NewTask;
+using corio::detail::Notified;
+using corio::detail::OwnedTask;
+using corio::detail::RawTask;
 
 // ---- SimBackend ------------------------------------------------------------------
 
@@ -51,20 +54,20 @@ void SimRuntime::unref() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
-void SimRuntime::schedule(TaskHeader* task) {
-    core_.schedule(task, on_thread(), [this](TaskHeader* t) { return core_.remote.push(t); });
+void SimRuntime::schedule(Notified task) {
+    core_.schedule(std::move(task), on_thread(), [this](NewTask t) { core_.remote.push(std::move(t)); });
 }
 
-void SimRuntime::schedule_yielded(TaskHeader* task) { core_.schedule_yielded(task); }
+void SimRuntime::schedule_yielded(Notified task) { core_.schedule_yielded(std::move(task)); }
 
-void SimRuntime::spawn(TaskHeader* task) {
-    if (world_ != nullptr && on_thread() && !core_.shut_down) world_->on_spawn(task);
-    core_.spawn(task, on_thread(), [this](TaskHeader* t) { return core_.remote.push(t); });
+void SimRuntime::spawn(NewTask task) {
+    if (world_ != nullptr && on_thread() && !core_.shut_down) world_->on_spawn(task.task());
+    core_.spawn(std::move(task), on_thread(), [this](NewTask t) { core_.remote.push(std::move(t)); });
 }
 
-void SimRuntime::release(TaskHeader* task) noexcept {
+OwnedTask SimRuntime::release(RawTask task) noexcept {
     if (world_ != nullptr) world_->on_release(task);
-    core_.release(task);
+    return core_.release(task);
 }
 
 void SimRuntime::block_on(bool (*)(void*, Context&), void*) {

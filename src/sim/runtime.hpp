@@ -44,10 +44,10 @@ public:
     SimRuntime& operator=(const SimRuntime&) = delete;
 
     // Scheduler
-    void schedule(corio::detail::TaskHeader* task) override;
-    void schedule_yielded(corio::detail::TaskHeader* task) override;
-    void spawn(corio::detail::TaskHeader* task) override;
-    void release(corio::detail::TaskHeader* task) noexcept override;
+    void schedule(corio::detail::Notified task) override;
+    void schedule_yielded(corio::detail::Notified task) override;
+    void spawn(corio::detail::NewTask task) override;
+    corio::detail::OwnedTask release(corio::detail::RawTask task) noexcept override;
     void ref() noexcept override { refs_.fetch_add(1, std::memory_order_relaxed); }
     void unref() noexcept override;
 

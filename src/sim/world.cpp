@@ -13,7 +13,7 @@
 
 namespace corio::sim::detail {
 
-using corio::detail::TaskHeader;
+using corio::detail::RawTask;
 
 namespace {
 
@@ -191,12 +191,12 @@ void World::restart(HostId id) {
 
 // ---- the runtime's hooks -----------------------------------------------------------
 
-World::Tag* World::tag_of(TaskHeader* task) noexcept {
+World::Tag* World::tag_of(RawTask task) noexcept {
     std::uint32_t note = task->scheduler_note;
     return note == 0 ? nullptr : &tags_[note - 1];
 }
 
-void World::on_spawn(TaskHeader* task) {
+void World::on_spawn(RawTask task) {
     std::uint64_t seq = ++task_seq_;
     std::uint32_t slot;
     if (free_tags_.empty()) {
@@ -214,7 +214,7 @@ void World::on_spawn(TaskHeader* task) {
     if (!h.up) corio::detail::task_abort(task);  // spawned by a destructor on a host that crashed
 }
 
-void World::on_release(TaskHeader* task) noexcept {
+void World::on_release(RawTask task) noexcept {
     Tag* tag = tag_of(task);
     if (tag == nullptr) return;
     hosts_[tag->host].tasks.erase(tag->seq);
@@ -292,13 +292,13 @@ void World::step() {
              unfinished_clients());
     }
     auto& core = runtime_->core();
-    corio::detail::QueueEntry entry = core.local.take_at(random_.below(core.local.size()));
+    corio::detail::Notified entry = core.local.take_at(random_.below(core.local.size()));
     Tag* found = tag_of(entry.task());
     Tag tag = found != nullptr ? *found : Tag{current_host_, 0};
     current_host_ = tag.host;
     record("poll task {n} on {h}", tag.seq, tag.host);
     corio::detail::BudgetScope budget;
-    entry.run();
+    std::move(entry).run();
     runtime_->count_poll();
 }
 

@@ -18,14 +18,11 @@
 #include <string_view>
 #include <vector>
 
+#include "corio/detail/task_header.hpp"
 #include "corio/sim.hpp"
 #include "corio/task.hpp"
 #include "sim/network.hpp"
 #include "sim/random.hpp"
-
-namespace corio::detail {
-struct TaskHeader;
-}
 
 namespace corio::sim::detail {
 
@@ -40,7 +37,7 @@ struct Host {
     std::uint32_t generation = 0;  // counts restarts: what an earlier life sent is dropped
     std::function<Task<void>()> software;
     std::optional<Task<void>> client_task;
-    std::map<std::uint64_t, corio::detail::TaskHeader*> tasks;  // by spawn order
+    std::map<std::uint64_t, corio::detail::RawTask> tasks;  // by spawn order
     // Network state.
     std::uint16_t next_port = 49152;
     std::map<std::uint16_t, SimListener*> listeners;
@@ -90,8 +87,8 @@ public:
     void record(std::string_view what, std::uint64_t a = 0, std::uint64_t b = 0);
 
     // The runtime's hooks.
-    void on_spawn(corio::detail::TaskHeader* task);
-    void on_release(corio::detail::TaskHeader* task) noexcept;
+    void on_spawn(corio::detail::RawTask task);
+    void on_release(corio::detail::RawTask task) noexcept;
     /// A host's software or a client's task threw (or a client ended).
     void on_root_exit(HostId host, std::uint32_t generation, const std::exception_ptr& error);
 
@@ -102,7 +99,7 @@ private:
         HostId host;
         std::uint64_t seq;
     };
-    Tag* tag_of(corio::detail::TaskHeader* task) noexcept;
+    Tag* tag_of(corio::detail::RawTask task) noexcept;
     std::string describe(std::string_view what, std::uint64_t a, std::uint64_t b) const;
     void start_host(HostId id);
     void step();

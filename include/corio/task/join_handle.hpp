@@ -70,7 +70,7 @@ public:
     /// now, if it is idle), and awaiting this handle throws JoinError. No
     /// effect on a finished task.
     void abort() const {
-        if (task_ != nullptr) detail::task_abort(task_);
+        if (task_ != nullptr) detail::task_abort(detail::RawTask(task_));
     }
 
     /// True once the task has finished (completed, failed or cancelled).
@@ -111,39 +111,28 @@ private:
 /// Aborts a task from anywhere without owning its output. Copyable.
 class AbortHandle {
 public:
-    explicit AbortHandle(detail::TaskHeader* task) noexcept : task_(task) {
-        if (task_ != nullptr) detail::task_ref(task_);
-    }
-    AbortHandle(const AbortHandle& other) noexcept : AbortHandle(other.task_) {}
-    AbortHandle(AbortHandle&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
-    AbortHandle& operator=(AbortHandle other) noexcept {
-        std::swap(task_, other.task_);
-        return *this;
-    }
-    ~AbortHandle() {
-        if (task_ != nullptr) detail::task_unref(task_);
-    }
+    explicit AbortHandle(detail::RawTask task) noexcept : task_(task) {}
 
     /// Same as JoinHandle::abort().
     void abort() const {
-        if (task_ != nullptr) detail::task_abort(task_);
+        if (task_) detail::task_abort(task_.task());
     }
     bool is_finished() const noexcept {
-        return task_ == nullptr || (task_->state.load(std::memory_order_acquire) & detail::state::kComplete) != 0;
+        return !task_ || (task_.task()->state.load(std::memory_order_acquire) & detail::state::kComplete) != 0;
     }
     /// The task's id. Throws std::logic_error on a moved-from handle.
     task::Id id() const {
-        if (task_ == nullptr) throw std::logic_error("corio: AbortHandle::id() on a moved-from handle");
-        return task::Id(task_->id);
+        if (!task_) throw std::logic_error("corio: AbortHandle::id() on a moved-from handle");
+        return task::Id(task_.task()->id);
     }
 
 private:
-    detail::TaskHeader* task_;
+    detail::TaskRef task_;  // keeps the cell, not the output
 };
 
 template <class T>
 AbortHandle JoinHandle<T>::abort_handle() const {
-    return AbortHandle(task_);
+    return AbortHandle(detail::RawTask(task_));
 }
 
 }  // namespace corio

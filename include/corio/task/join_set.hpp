@@ -271,7 +271,7 @@ inline void join_set_release_head(JoinSetCore* core) noexcept {
 }
 
 inline void join_set_abort_all(JoinSetCore* core) {
-    core->entries.for_each([](JoinSetEntry& e) { task_abort(e.task); });
+    core->entries.for_each([](JoinSetEntry& e) { task_abort(RawTask(e.task)); });
 }
 
 /// Gives up every task (they run on, detached). Owner only.
@@ -495,7 +495,7 @@ private:
             throw;
         }
         detail::join_set_attach(core_, entry, task);
-        return AbortHandle(task);
+        return AbortHandle(detail::RawTask(task));
     }
 
     // The FIFO's head holds a finished task: take its result and release it.

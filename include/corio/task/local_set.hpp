@@ -91,10 +91,7 @@ Scheduler& local_spawn_target();
 /// Spawns `fut` onto `scheduler` (a LocalSetCore or a current_thread runtime).
 template <class F>
 JoinHandle<output_of<F>> spawn_local_on(Scheduler& scheduler, F&& fut, TaskOrigin origin) {
-    TaskHeader* task = TaskCell<F>::allocate(std::forward<F>(fut), &scheduler, origin);
-    scheduler.ref();  // the task's reference, dropped when the cell is freed
-    scheduler.spawn(task);
-    return JoinHandle<output_of<F>>(task);
+    return JoinHandle<output_of<F>>(spawn_task<F>(std::forward<F>(fut), scheduler, origin));
 }
 
 }  // namespace detail

@@ -60,24 +60,24 @@ void BlockingPool::unref() noexcept {
 
 // ---- queueing ------------------------------------------------------------------------
 
-void BlockingPool::spawn(TaskHeader* task) { push(QueueEntry::woken(task)); }
+void BlockingPool::spawn(NewTask task) { push(std::move(task)); }
 
-void BlockingPool::schedule(TaskHeader* task) { push(QueueEntry::woken(task)); }
+void BlockingPool::schedule(Notified task) { push(NewTask(std::move(task))); }
 
 // A BlockingTask finishes in its one poll, so it never yields; any other
 // future would simply be polled again by the next free thread.
-void BlockingPool::schedule_yielded(TaskHeader* task) { push(QueueEntry::yielded(task)); }
+void BlockingPool::schedule_yielded(Notified task) { push(NewTask(std::move(task))); }
 
-void BlockingPool::release(TaskHeader*) noexcept {}  // no owned list: queued tasks are all the pool tracks
+OwnedTask BlockingPool::release(RawTask) noexcept { return OwnedTask(); }  // see the header: nothing to give back
 
-void BlockingPool::push(QueueEntry entry) {
+void BlockingPool::push(NewTask entry) {
     std::unique_lock lock(mutex_);
     if (shutdown_) {
         lock.unlock();
-        cancel_queued(entry);
+        std::move(entry).cancel();
         return;
     }
-    queue_.push_back(entry);
+    queue_.push_back(std::move(entry));
     active_.fetch_add(1, std::memory_order_relaxed);  // under mutex_; busy() readers only need eventual visibility
     if (idle_ > notified_) {
         ++notified_;
@@ -87,10 +87,11 @@ void BlockingPool::push(QueueEntry entry) {
     if (threads_ < max_threads_ && start_thread()) return;
     if (threads_ > 0) return;  // a running thread takes it when it finishes its task
     // No thread exists and none can be started: nobody would ever run it.
+    NewTask refused = std::move(queue_.back());
     queue_.pop_back();
     task_done(lock);
     lock.unlock();
-    cancel_queued(entry);
+    std::move(refused).cancel();
 }
 
 bool BlockingPool::start_thread() {
@@ -115,35 +116,20 @@ void BlockingPool::task_done(std::unique_lock<corio::detail::Mutex>&) {
 void BlockingPool::dump_into(diag::Dump& dump) const {
     std::lock_guard lock(mutex_);
     std::uint32_t now_ms = coarse_clock_ms();
-    auto add = [&](const TaskHeader* t, diag::TaskState state) {
+    auto add = [&](RawTask t, diag::TaskState state) {
         diag::TaskInfo info;
         read_identity(t, info, now_ms, false);
         set_state(info, state);
         info.blocking = true;
         dump.tasks.push_back(std::move(info));
     };
-    for (QueueEntry e : queue_) add(e.task(), diag::TaskState::Scheduled);  // the queue's reference keeps it
-    for (const TaskHeader* t : running_) add(t, diag::TaskState::Running);
+    for (const NewTask& e : queue_) add(e.task(), diag::TaskState::Scheduled);  // the queue's reference keeps it
+    for (RawTask t : running_) add(t, diag::TaskState::Running);
 }
 
 void BlockingPool::set_on_idle(std::function<void()> on_idle) {
     std::lock_guard lock(mutex_);
     on_idle_ = std::move(on_idle);
-}
-
-void BlockingPool::cancel_queued(QueueEntry entry) noexcept {
-    TaskHeader* task = entry.task();
-    if (entry.is_yielded()) {  // still RUNNING: the entry is the poller, so cancel here
-        task->vtable->cancel(task);
-        task_complete(task, 1);
-        return;
-    }
-    if (task_transition_to_shutdown(task)) {
-        task->vtable->cancel(task);
-        task_complete(task, 1);  // drops the run queue's reference too
-    } else {
-        task_unref(task);  // running elsewhere or done: drop the queue's reference
-    }
 }
 
 // ---- threads ---------------------------------------------------------------------------
@@ -156,19 +142,22 @@ void BlockingPool::worker_main() {
     std::unique_lock lock(mutex_);
     for (;;) {
         if (!queue_.empty()) {
-            QueueEntry entry = queue_.front();
+            NewTask entry = std::move(queue_.front());
             queue_.pop_front();
-            // A reference of our own keeps the cell readable by dump_into
-            // until it leaves running_, even if the run frees the task.
-            TaskHeader* task = entry.task();
-            task_ref(task);
+            // The owned reference stays with us until the run is over, and a
+            // reference of our own keeps the cell readable by dump_into until
+            // it leaves running_ (a woken entry brings no owned reference).
+            RawTask task = entry.task();
+            TaskRef keep(task);
+            OwnedTask owned = std::move(entry.owned);
             running_.push_back(task);
             lock.unlock();
-            entry.run();  // never throws: the cell catches the closure's exception
+            std::move(entry.notified).run();  // never throws: the cell catches the closure's exception
             lock.lock();
             std::erase(running_, task);
             lock.unlock();
-            task_unref(task);  // may free the cell (and the closure's output): not under our lock
+            owned.reset();  // each may free the cell (and the closure's output): not under our lock
+            keep = TaskRef();
             lock.lock();
             task_done(lock);
             continue;
@@ -203,7 +192,7 @@ void BlockingPool::worker_main() {
 // ---- shutdown ---------------------------------------------------------------------------
 
 void BlockingPool::shutdown(std::chrono::nanoseconds timeout) noexcept {
-    std::deque<QueueEntry> queued;
+    std::deque<NewTask> queued;
     std::function<void()> on_idle;
     std::unique_lock lock(mutex_);
     if (shutdown_) return;
@@ -214,7 +203,7 @@ void BlockingPool::shutdown(std::chrono::nanoseconds timeout) noexcept {
     work_cv_.notify_all();
     lock.unlock();
 
-    for (QueueEntry entry : queued) cancel_queued(entry);
+    for (NewTask& entry : queued) std::move(entry).cancel();
 
     lock.lock();
     for (std::size_t i = 0; i < queued.size(); ++i) task_done(lock);

@@ -33,7 +33,6 @@
 #include "corio/detail/task_cell.hpp"
 #include "corio/diag.hpp"
 #include "corio/runtime.hpp"
-#include "runtime/task/lifecycle.hpp"
 
 namespace corio::detail {
 
@@ -48,11 +47,14 @@ public:
     BlockingPool& operator=(const BlockingPool&) = delete;
 
     // Scheduler. spawn and schedule queue the task and start or wake a
-    // thread; after shutdown they cancel it at once (JoinError).
-    void schedule(TaskHeader* task) override;
-    void schedule_yielded(TaskHeader* task) override;
-    void spawn(TaskHeader* task) override;
-    void release(TaskHeader* task) noexcept override;
+    // thread; after shutdown they cancel it at once (JoinError). The pool
+    // keeps no owned list: a queued spawn carries its owned reference, and
+    // the thread that runs it holds that until the run is over, so release
+    // has nothing to give back.
+    void schedule(Notified task) override;
+    void schedule_yielded(Notified task) override;
+    void spawn(NewTask task) override;
+    OwnedTask release(RawTask task) noexcept override;
     void ref() noexcept override;
     void unref() noexcept override;
 
@@ -86,12 +88,10 @@ private:
     explicit BlockingPool(const Builder::Config& config);
     ~BlockingPool() = default;
 
-    void push(QueueEntry entry);
+    void push(NewTask entry);
     bool start_thread();  // with mutex_ held; false when the OS refused
     void worker_main();
-    void run_task(TaskHeader* task) noexcept;
     void task_done(std::unique_lock<Mutex>& lock);
-    static void cancel_queued(QueueEntry entry) noexcept;
 
     // Fixed at construction.
     const std::size_t max_threads_;
@@ -104,16 +104,16 @@ private:
     Atomic<std::size_t> active_{0};  // queued + running; written under mutex_
 
     mutable Mutex mutex_;
-    CondVar work_cv_;                   // idle threads wait here for notified_ or shutdown_
-    CondVar exit_cv_;                   // shutdown waits here for threads_ to drop
-    std::deque<QueueEntry> queue_;      // guarded by mutex_
-    std::vector<TaskHeader*> running_;  // guarded by mutex_: tasks being run, each with a reference of its own
-    std::size_t threads_ = 0;           // guarded by mutex_: threads that can still take work
-    std::size_t exiting_ = 0;           // guarded by mutex_: threads past their loop, in on_thread_stop
-    std::size_t idle_ = 0;              // guarded by mutex_
-    std::size_t notified_ = 0;          // guarded by mutex_: idle threads told to take work
-    bool shutdown_ = false;             // guarded by mutex_
-    std::function<void()> on_idle_;     // guarded by mutex_
+    CondVar work_cv_;                // idle threads wait here for notified_ or shutdown_
+    CondVar exit_cv_;                // shutdown waits here for threads_ to drop
+    std::deque<NewTask> queue_;      // guarded by mutex_
+    std::vector<RawTask> running_;   // guarded by mutex_: tasks being run (their threads keep them alive)
+    std::size_t threads_ = 0;        // guarded by mutex_: threads that can still take work
+    std::size_t exiting_ = 0;        // guarded by mutex_: threads past their loop, in on_thread_stop
+    std::size_t idle_ = 0;           // guarded by mutex_
+    std::size_t notified_ = 0;       // guarded by mutex_: idle threads told to take work
+    bool shutdown_ = false;          // guarded by mutex_
+    std::function<void()> on_idle_;  // guarded by mutex_
 };
 
 /// Owns one reference to a BlockingPool.

@@ -60,34 +60,32 @@ void CurrentThread::unref() noexcept {
 
 // ---- scheduling ------------------------------------------------------------------
 
-void CurrentThread::schedule(TaskHeader* task) {
-    if (config_.metrics_histograms) stamp_scheduled(task);
-    core_.schedule(task, on_driver_thread(), [this](TaskHeader* t) { return push_remote(t); });
+void CurrentThread::schedule(Notified task) {
+    if (config_.metrics_histograms) stamp_scheduled(task.task());
+    core_.schedule(std::move(task), on_driver_thread(), [this](NewTask t) { push_remote(std::move(t)); });
 }
 
-void CurrentThread::schedule_yielded(TaskHeader* task) {
-    if (config_.metrics_histograms) stamp_scheduled(task);
-    deferred_.push_back(task);  // see deferred_: behind the driver's next poll
+void CurrentThread::schedule_yielded(Notified task) {
+    if (config_.metrics_histograms) stamp_scheduled(task.task());
+    deferred_.push_back(std::move(task));  // see deferred_: behind the driver's next poll
 }
 
 void CurrentThread::wake_deferred() {
-    for (TaskHeader* task : deferred_) core_.schedule_yielded(task);
+    for (Notified& task : deferred_) core_.schedule_yielded(std::move(task));
     deferred_.clear();
 }
 
-void CurrentThread::spawn(TaskHeader* task) {
-    if (config_.metrics_histograms) stamp_scheduled(task);
-    core_.spawn(task, on_driver_thread(), [this](TaskHeader* t) { return push_remote(t); });
+void CurrentThread::spawn(NewTask task) {
+    if (config_.metrics_histograms) stamp_scheduled(task.task());
+    core_.spawn(std::move(task), on_driver_thread(), [this](NewTask t) { push_remote(std::move(t)); });
 }
 
-bool CurrentThread::push_remote(TaskHeader* task) {
+void CurrentThread::push_remote(NewTask task) {
     remote_schedules_.fetch_add(1, std::memory_order_relaxed);
-    if (!core_.remote.push(task)) return false;
-    driver_.unpark();
-    return true;
+    if (core_.remote.push(std::move(task))) driver_.unpark();
 }
 
-void CurrentThread::release(TaskHeader* task) noexcept { core_.release(task); }
+OwnedTask CurrentThread::release(RawTask task) noexcept { return core_.release(task); }
 
 RuntimeMetrics CurrentThread::metrics() const {
     RuntimeMetrics m;
@@ -112,7 +110,7 @@ bool CurrentThread::run_batch() {
     if (dump_requests_.load(std::memory_order_relaxed) != dump_seen_) serve_dump_requests();
     bool ran = false;
     for (std::uint32_t i = 0; i < config_.event_interval; ++i) {
-        QueueEntry entry = core_.next_task(config_.event_interval);
+        Notified entry = core_.next_task(config_.event_interval);
         if (!entry) {
             if (deferred_.empty()) return ran;
             // Only tasks that yielded are left: I/O and timers first, and
@@ -121,7 +119,7 @@ bool CurrentThread::run_batch() {
             wake_deferred();
             return true;
         }
-        entry.run();  // under enable_metrics_histograms the task's PollRecord times it
+        std::move(entry).run();  // under enable_metrics_histograms the task's PollRecord times it
         ran = true;
         polls_.store(polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
     }

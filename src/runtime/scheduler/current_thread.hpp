@@ -29,10 +29,10 @@ public:
     CurrentThread& operator=(const CurrentThread&) = delete;
 
     // Scheduler
-    void schedule(TaskHeader* task) override;
-    void schedule_yielded(TaskHeader* task) override;
-    void spawn(TaskHeader* task) override;
-    void release(TaskHeader* task) noexcept override;
+    void schedule(Notified task) override;
+    void schedule_yielded(Notified task) override;
+    void spawn(NewTask task) override;
+    OwnedTask release(RawTask task) noexcept override;
     void ref() noexcept override;
     void unref() noexcept override;
 
@@ -53,7 +53,7 @@ private:
     bool on_driver_thread() const noexcept { return current_runtime == this; }
     bool run_batch();
     void wake_deferred();
-    bool push_remote(TaskHeader* task);
+    void push_remote(NewTask task);
     diag::Dump dump_here();
     void serve_dump_requests();
 
@@ -71,12 +71,12 @@ private:
     // Its local queue and owned list are touched only by the thread inside
     // block_on (or running shutdown).
     SingleThreadCore core_;
-    // Tasks that yielded (yield_now, or a budget that ran out), each with its
-    // queue reference: they run again only after the driver's next poll, so
+    // Tasks that yielded (yield_now, or a budget that ran out), as yielded
+    // entries: they run again only after the driver's next poll, so
     // a task yielding in a loop cannot keep sockets and timers waiting for a
     // whole batch (Tokio's defer list). Keeps its capacity: no allocation
     // per yield.
-    std::vector<TaskHeader*> deferred_;
+    std::vector<Notified> deferred_;
     Atomic<std::uint64_t> polls_{0};  // counters: relaxed
     Atomic<std::uint64_t> parks_{0};
     Atomic<std::uint64_t> remote_schedules_{0};

@@ -55,10 +55,10 @@ public:
     LocalSetScheduler& operator=(const LocalSetScheduler&) = delete;
 
     // Scheduler
-    void schedule(TaskHeader* task) override;
-    void schedule_yielded(TaskHeader* task) override;
-    void spawn(TaskHeader* task) override;
-    void release(TaskHeader* task) noexcept override;
+    void schedule(Notified task) override;
+    void schedule_yielded(Notified task) override;
+    void spawn(NewTask task) override;
+    OwnedTask release(RawTask task) noexcept override;
     void ref() noexcept override;
     void unref() noexcept override;
 
@@ -90,7 +90,7 @@ private:
 
     bool on_driver_thread() const noexcept { return current_local_set == this; }
     bool tick();
-    bool push_remote(TaskHeader* task);
+    void push_remote(NewTask task);
     Waker register_waker(const Waker& waker);
     Waker take_waker() noexcept;
 
@@ -144,7 +144,7 @@ public:
     HideOuterTask() noexcept
         : saved_task_(current_task.load(std::memory_order_relaxed)),
           saved_woken_(std::exchange(current_task_woken, false)) {
-        current_task.store(nullptr, std::memory_order_relaxed);
+        current_task.store(RawTask(), std::memory_order_relaxed);
     }
     HideOuterTask(const HideOuterTask&) = delete;
     HideOuterTask& operator=(const HideOuterTask&) = delete;
@@ -154,7 +154,7 @@ public:
     }
 
 private:
-    TaskHeader* saved_task_;
+    RawTask saved_task_;
     bool saved_woken_;
 };
 
@@ -240,28 +240,28 @@ void LocalSetScheduler::read_tasks(diag::Dump& dump) {
 
 // ---- scheduling ------------------------------------------------------------------
 
-void LocalSetScheduler::schedule(TaskHeader* task) {
-    core_.schedule(task, on_driver_thread(), [this](TaskHeader* t) { return push_remote(t); });
+void LocalSetScheduler::schedule(Notified task) {
+    core_.schedule(std::move(task), on_driver_thread(), [this](NewTask t) { push_remote(std::move(t)); });
 }
 
 // Only a task polled by tick() re-queues itself this way, so we are the driver.
-void LocalSetScheduler::schedule_yielded(TaskHeader* task) { core_.schedule_yielded(task); }
+void LocalSetScheduler::schedule_yielded(Notified task) { core_.schedule_yielded(std::move(task)); }
 
-void LocalSetScheduler::spawn(TaskHeader* task) {
+void LocalSetScheduler::spawn(NewTask task) {
     alive_.fetch_add(1, std::memory_order_relaxed);  // a count: ordered by the queue that carries the task
-    core_.spawn(task, on_driver_thread(), [this](TaskHeader* t) { return push_remote(t); });
+    core_.spawn(std::move(task), on_driver_thread(), [this](NewTask t) { push_remote(std::move(t)); });
 }
 
-void LocalSetScheduler::release(TaskHeader* task) noexcept {
-    core_.release(task);
+OwnedTask LocalSetScheduler::release(RawTask task) noexcept {
+    OwnedTask owned = core_.release(task);
     alive_.fetch_sub(1, std::memory_order_release);  // pairs with alive_tasks()
+    return owned;
 }
 
-bool LocalSetScheduler::push_remote(TaskHeader* task) {
+void LocalSetScheduler::push_remote(NewTask task) {
     Waker waker;
-    if (!core_.remote.push(task, [&] { waker = waker_; })) return false;
+    if (!core_.remote.push(std::move(task), [&] { waker = waker_; })) return;
     std::move(waker).wake();  // after the push: the woken driver must find the task
-    return true;
 }
 
 // ---- driving ---------------------------------------------------------------------
@@ -306,9 +306,9 @@ bool LocalSetScheduler::drive(Context& cx, PollRootFn poll_root, void* ctx) {
 bool LocalSetScheduler::tick() {
     HideOuterTask hide;
     for (std::uint32_t i = 0; i < kMaxTasksPerTick; ++i) {
-        QueueEntry entry = core_.next_task(kRemoteFirstInterval);
+        Notified entry = core_.next_task(kRemoteFirstInterval);
         if (!entry) return false;
-        entry.run();
+        std::move(entry).run();
     }
     // relaxed: a hint; a push we miss here wakes the driver's waker itself.
     return !core_.local.empty() || core_.remote.pending();

@@ -1,6 +1,7 @@
 // RemoteQueue: the tasks other threads schedule or spawn onto a scheduler
 // that one thread drives (current_thread, LocalSet), handed to that thread in
-// batches. Also the owned-task teardown both of them share.
+// batches. An entry is a NewTask: a spawn carries the owned list's reference
+// too, for the driver to link; a wake carries only the run queue's.
 //
 // Invariant: `pending_` is set (release) after every push and cleared only
 // under the mutex, by the taker of the batch; a push after the take sets it
@@ -22,21 +23,22 @@ namespace corio::detail {
 class RemoteQueue {
 public:
     /// Appends `task` unless the queue is closed; `under_lock()` runs with
-    /// the queue's lock held. False (nothing queued) once closed.
+    /// the queue's lock held. False once closed: then `task` is dropped (a
+    /// wake's reference goes, a spawn is cancelled), after the lock is let go.
     template <class F>
-    bool push(TaskHeader* task, F&& under_lock) {
+    bool push(NewTask task, F&& under_lock) {
         {
             std::lock_guard lock(mutex_);
             if (closed_) return false;
-            tasks_.push_back(task);
+            tasks_.push_back(std::move(task));
             under_lock();
         }
         // release: pairs with the acquire in take_into, so the driver sees the push.
         pending_.store(true, std::memory_order_release);
         return true;
     }
-    bool push(TaskHeader* task) {
-        return push(task, [] {});
+    bool push(NewTask task) {
+        return push(std::move(task), [] {});
     }
 
     /// Driver only: moves every queued task to the back of `local`, linking
@@ -45,20 +47,17 @@ public:
         // acquire: pairs with push's release.
         if (!pending_.load(std::memory_order_acquire)) return false;
         take_batch();
-        for (TaskHeader* task : batch_) {
-            if (!OwnedTasks::is_linked(task) && !(task->state.load(std::memory_order_acquire) & state::kComplete)) {
-                owned.push_back(task);
-            }
-            local.push_back(QueueEntry::woken(task));
+        for (NewTask& task : batch_) {
+            if (task.owned) owned.push_back(std::move(task.owned));
+            local.push_back(std::move(task.notified));
         }
         return finish_batch();
     }
 
     /// Driver only, at shutdown: drops the queue's references and cancels
-    /// remote spawns never linked. True when there were any.
+    /// remote spawns never linked (dropping each entry does). True when there were any.
     bool discard_all() noexcept {
         take_batch();
-        for (TaskHeader* task : batch_) discard_remote(task, OwnedTasks::is_linked(task));
         return finish_batch();
     }
 
@@ -97,10 +96,10 @@ private:
     }
 
     mutable Mutex mutex_;
-    std::vector<TaskHeader*> tasks_;  // guarded by mutex_
-    bool closed_ = false;             // guarded by mutex_
-    Atomic<bool> pending_{false};     // hint: tasks_ may be non-empty
-    std::vector<TaskHeader*> batch_;  // the driver's swap buffer
+    std::vector<NewTask> tasks_;   // guarded by mutex_
+    bool closed_ = false;          // guarded by mutex_
+    Atomic<bool> pending_{false};  // hint: tasks_ may be non-empty
+    std::vector<NewTask> batch_;   // the driver's swap buffer
 };
 
 }  // namespace corio::detail

@@ -23,52 +23,48 @@ namespace corio::detail {
 class SingleThreadCore {
 public:
     /// Queues a woken task: locally on the driving thread, else through
-    /// `push_remote(task)`, which returns false once the scheduler shut down
-    /// (the task is being cancelled: the queue's reference is dropped).
+    /// `push_remote(entry)`, which drops the entry (so drops the queue's
+    /// reference) once the scheduler shut down.
     template <class PushRemote>
-    void schedule(TaskHeader* task, bool on_driver_thread, PushRemote&& push_remote) {
+    void schedule(Notified task, bool on_driver_thread, PushRemote&& push_remote) {
         if (on_driver_thread) {
-            local.push_back(QueueEntry::woken(task));
+            local.push_back(std::move(task));
             return;
         }
-        if (!push_remote(task)) task_unref(task);
+        push_remote(NewTask(std::move(task)));
     }
 
     /// Re-queues the task being polled, which woke itself (the driving thread).
-    void schedule_yielded(TaskHeader* task) { local.push_back(QueueEntry::yielded(task)); }
+    void schedule_yielded(Notified task) { local.push_back(std::move(task)); }
 
     /// Takes a new task: linked and queued on the driving thread, else sent
-    /// through `push_remote`; cancelled at once after shutdown.
+    /// through `push_remote`. Refused after shutdown: dropping `task` cancels it.
     template <class PushRemote>
-    void spawn(TaskHeader* task, bool on_driver_thread, PushRemote&& push_remote) {
+    void spawn(NewTask task, bool on_driver_thread, PushRemote&& push_remote) {
         if (on_driver_thread) {
-            if (shut_down) {
-                cancel_unstarted(task);
-                return;
-            }
-            owned.push_back(task);
-            local.push_back(QueueEntry::woken(task));
+            if (shut_down) return;
+            owned.push_back(std::move(task.owned));
+            local.push_back(std::move(task.notified));
             return;
         }
-        if (!push_remote(task)) cancel_unstarted(task);
+        push_remote(std::move(task));
     }
 
-    /// A task completed: unlinks it (only the driver links or completes tasks).
-    void release(TaskHeader* task) noexcept {
-        if (OwnedTasks::is_linked(task)) owned.remove(task);
-    }
+    /// A task completed: unlinks it (only the driver links or completes
+    /// tasks) and returns the list's reference.
+    OwnedTask release(RawTask task) noexcept { return owned.unlink_if_linked(task); }
 
     /// The next task to poll, or an empty entry. Every `remote_first_interval`
     /// calls the remote queue goes first, so remote wakes do not starve
     /// behind local ones (a countdown: a division per poll showed in profiles).
-    QueueEntry next_task(std::uint32_t remote_first_interval) {
+    Notified next_task(std::uint32_t remote_first_interval) {
         if (--until_remote_first_ == 0) {
             until_remote_first_ = remote_first_interval;
             remote.take_into(owned, local);
         }
-        if (QueueEntry entry = local.pop_front()) return entry;
+        if (Notified entry = local.pop_front()) return entry;
         if (remote.take_into(owned, local)) return local.pop_front();
-        return QueueEntry();
+        return Notified();
     }
 
     /// At shutdown, on the driving thread, after `remote` was closed: cancels
@@ -91,8 +87,8 @@ private:
     // Drops the queues' references; cancels remote spawns never linked. True when any.
     bool drain_queues() noexcept {
         bool any = false;
-        while (QueueEntry entry = local.pop_front()) {
-            discard(entry);
+        while (Notified entry = local.pop_front()) {
+            entry.reset();
             any = true;
         }
         return remote.discard_all() || any;

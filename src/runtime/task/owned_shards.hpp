@@ -21,12 +21,14 @@ namespace corio::detail {
 class OwnedShards {
 public:
     static constexpr std::size_t kShards = 64;
-    /// Links `t`; false once closed (shutdown), then the caller cancels it.
-    bool link(TaskHeader* t) {
-        Shard& s = shard(t);
+    /// Links the new task (taking its owned reference); false once closed
+    /// (shutdown), when `task` is left whole and the caller drops it, which
+    /// cancels it.
+    bool link(NewTask& task) {
+        Shard& s = shard(task.task());
         std::lock_guard lock(s.mutex);
         if (s.closed) return false;
-        s.list.push_back(t);
+        s.list.push_back(std::move(task.owned));
         return true;
     }
     /// Refuses further links: a spawn racing with shutdown either got linked
@@ -37,18 +39,19 @@ public:
             s.closed = true;
         }
     }
-    void unlink_if_linked(TaskHeader* t) noexcept {
+    /// The list's reference to `t`, unlinking it; empty when `t` is not linked.
+    OwnedTask unlink_if_linked(RawTask t) noexcept {
         Shard& s = shard(t);
         std::lock_guard lock(s.mutex);
-        if (OwnedTasks::is_linked(t)) s.list.remove(t);
+        return s.list.unlink_if_linked(t);
     }
-    /// Removes and returns any linked task, or null.
-    TaskHeader* front() {
+    /// Any linked task (left linked), or an empty RawTask.
+    RawTask front() {
         for (Shard& s : shards_) {
             std::lock_guard lock(s.mutex);
-            if (TaskHeader* t = s.list.front()) return t;
+            if (RawTask t = s.list.front()) return t;
         }
-        return nullptr;
+        return RawTask();
     }
     /// Calls `fn(task)` for each linked task, one shard locked at a time;
     /// `fn` must not link or unlink tasks.
@@ -74,7 +77,7 @@ private:
         OwnedTasks list;
         bool closed = false;
     };
-    Shard& shard(TaskHeader* t) noexcept { return shards_[(reinterpret_cast<std::uintptr_t>(t) >> 7) % kShards]; }
+    Shard& shard(RawTask t) noexcept { return shards_[(reinterpret_cast<std::uintptr_t>(t.get()) >> 7) % kShards]; }
     std::array<Shard, kShards> shards_;
 };
 

@@ -22,27 +22,29 @@ public:
     OwnedTasks(const OwnedTasks&) = delete;
     OwnedTasks& operator=(const OwnedTasks&) = delete;
 
-    static bool is_linked(const TaskHeader* t) noexcept { return t->ListHook<OwnedListTag>::is_linked(); }
+    static bool is_linked(RawTask t) noexcept { return t->ListHook<OwnedListTag>::is_linked(); }
 
-    void push_back(TaskHeader* t) noexcept {
-        list_.push_back(*t);
+    /// Links the task; the list holds its reference until the task is unlinked.
+    void push_back(OwnedTask t) noexcept {
+        list_.push_back(*std::move(t).into_raw());
         size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
 
-    void remove(TaskHeader* t) noexcept {
+    /// Unlinks a linked task and returns the list's reference to it.
+    OwnedTask remove(RawTask t) noexcept {
         List::remove(*t);
         size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+        return OwnedTask::adopt(t.get());
     }
 
-    void unlink_if_linked(TaskHeader* t) noexcept {
-        if (is_linked(t)) remove(t);
-    }
+    /// The list's reference to `t`, unlinking it; empty when `t` is not linked.
+    OwnedTask unlink_if_linked(RawTask t) noexcept { return is_linked(t) ? remove(t) : OwnedTask(); }
 
-    TaskHeader* front() noexcept { return list_.front(); }
-    /// Calls fn(task) for each task, oldest first; fn may unlink that task.
+    RawTask front() noexcept { return RawTask(list_.front()); }
+    /// Calls fn(task) for each task (a RawTask), oldest first; fn must not unlink it.
     template <class Fn>
     void for_each(Fn&& fn) {
-        list_.for_each([&](TaskHeader& t) { fn(&t); });
+        list_.for_each([&](TaskHeader& t) { fn(RawTask(&t)); });
     }
     std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
     bool empty() const noexcept { return list_.empty(); }

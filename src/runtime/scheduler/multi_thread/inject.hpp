@@ -6,53 +6,55 @@
 #include <atomic>
 #include <cstddef>
 #include <deque>
+#include <iterator>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "corio/detail/sync.hpp"
-#include "runtime/scheduler/local_queue.hpp"
+#include "corio/detail/task_ref.hpp"
 
 namespace corio::detail::mt {
 
 class InjectQueue {
 public:
-    /// False once closed (shutdown): the caller keeps ownership of the entry.
-    bool push(QueueEntry e) {
+    /// Queues `e`; once closed (shutdown) refuses it and hands it back.
+    Notified push(Notified e) {
         std::lock_guard lock(mutex_);
-        if (closed_) return false;
-        queue_.push_back(e);
+        if (closed_) return e;
+        queue_.push_back(std::move(e));
         // seq_cst: the notifier then reads the idle counters (store-load pairing with a parking worker).
         len_.fetch_add(1, std::memory_order_seq_cst);
-        return true;
+        return Notified();
     }
 
-    /// Pushes a batch; returns the entries it could not take (closed).
-    bool push_batch(std::vector<QueueEntry>& batch) {
+    /// Moves a batch in; false (and `batch` left as it was) once closed.
+    bool push_batch(std::vector<Notified>& batch) {
         std::lock_guard lock(mutex_);
         if (closed_) return false;
-        for (QueueEntry e : batch) queue_.push_back(e);
+        for (Notified& e : batch) queue_.push_back(std::move(e));
         len_.fetch_add(batch.size(), std::memory_order_seq_cst);
         batch.clear();
         return true;
     }
 
-    QueueEntry pop() {
-        if (is_empty()) return QueueEntry();
+    Notified pop() {
+        if (is_empty()) return Notified();
         std::lock_guard lock(mutex_);
-        if (queue_.empty()) return QueueEntry();
-        QueueEntry e = queue_.front();
+        if (queue_.empty()) return Notified();
+        Notified e = std::move(queue_.front());
         queue_.pop_front();
         len_.fetch_sub(1, std::memory_order_relaxed);
         return e;
     }
 
     /// Takes up to `max` entries into `out`.
-    std::size_t pop_n(std::vector<QueueEntry>& out, std::size_t max) {
+    std::size_t pop_n(std::vector<Notified>& out, std::size_t max) {
         if (is_empty()) return 0;
         std::lock_guard lock(mutex_);
         std::size_t n = 0;
         while (n < max && !queue_.empty()) {
-            out.push_back(queue_.front());
+            out.push_back(std::move(queue_.front()));
             queue_.pop_front();
             ++n;
         }
@@ -61,10 +63,10 @@ public:
     }
 
     /// Refuses further pushes; returns what was queued.
-    std::vector<QueueEntry> close() {
+    std::vector<Notified> close() {
         std::lock_guard lock(mutex_);
         closed_ = true;
-        std::vector<QueueEntry> rest(queue_.begin(), queue_.end());
+        std::vector<Notified> rest(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
         queue_.clear();
         len_.store(0, std::memory_order_relaxed);
         return rest;
@@ -76,8 +78,8 @@ public:
 
 private:
     Mutex mutex_;
-    std::deque<QueueEntry> queue_;  // guarded by mutex_
-    bool closed_ = false;           // guarded by mutex_
+    std::deque<Notified> queue_;  // guarded by mutex_
+    bool closed_ = false;         // guarded by mutex_
     Atomic<std::size_t> len_{0};
 };
 

@@ -32,10 +32,10 @@ thread_local WorkerContext current_worker_context;
 // which any worker may steal. The worker marks its own updates of the slot,
 // so the handler never moves an entry half swapped (signal fences: the
 // handler runs on the same thread, no CPU fence is needed).
-QueueEntry swap_lifo(Worker& w, QueueEntry replacement) noexcept {
+Notified swap_lifo(Worker& w, Notified replacement) noexcept {
     w.lifo_busy.store(true, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    QueueEntry old = std::exchange(w.lifo, replacement);
+    Notified old = std::exchange(w.lifo, std::move(replacement));
     std::atomic_signal_fence(std::memory_order_seq_cst);
     w.lifo_busy.store(false, std::memory_order_relaxed);
     return old;
@@ -46,8 +46,8 @@ void rescue_lifo() noexcept {
     Worker* w = current_worker_context.worker;
     if (w == nullptr || w->lifo_busy.load(std::memory_order_relaxed) || !w->lifo) return;
     if (w->rescued.load(std::memory_order_relaxed) != 0) return;  // the last one is not taken yet
-    QueueEntry e = std::exchange(w->lifo, QueueEntry());
-    w->rescued.store(e.bits(), std::memory_order_release);  // release: the task's state goes with it
+    Notified e = std::exchange(w->lifo, Notified());
+    w->rescued.store(std::move(e).into_bits(), std::memory_order_release);  // release: the task's state goes with it
 }
 
 std::uint32_t next_random(std::uint32_t& state) noexcept {
@@ -115,42 +115,38 @@ Worker* MultiThread::current_worker() const noexcept {
 
 // ---- scheduling -----------------------------------------------------------------------
 
-void MultiThread::schedule(TaskHeader* task) {
-    if (config_.metrics_histograms) stamp_scheduled(task);
+void MultiThread::schedule(Notified task) {
+    if (config_.metrics_histograms) stamp_scheduled(task.task());
     Worker* w = current_worker();
     if (w == nullptr) {
-        push_remote(task);
+        push_remote(std::move(task));
         return;
     }
     // The task just woken runs next on this worker (it likely shares data with
     // the waker); the one it displaces goes to the back of the queue.
-    QueueEntry displaced = swap_lifo(*w, QueueEntry::woken(task));
+    Notified displaced = swap_lifo(*w, std::move(task));
     if (displaced) {
-        push_local(*w, displaced);
+        push_local(*w, std::move(displaced));
         notify_parked();
     }
 }
 
-void MultiThread::schedule_yielded(TaskHeader* task) {
-    if (config_.metrics_histograms) stamp_scheduled(task);
+void MultiThread::schedule_yielded(Notified task) {
+    if (config_.metrics_histograms) stamp_scheduled(task.task());
     Worker* w = current_worker();
     if (w == nullptr) {  // cannot happen: only workers poll tasks; stay correct anyway
         std::abort();
     }
-    push_local(*w, QueueEntry::yielded(task));
+    push_local(*w, std::move(task));
     notify_parked();
 }
 
-void MultiThread::spawn(TaskHeader* task) {
-    if (config_.metrics_histograms) stamp_scheduled(task);
-    if (stopping_.load(std::memory_order_acquire)) {
-        cancel_unstarted(task);
-        return;
-    }
-    if (!owned_.link(task)) {  // shutdown got there first
-        cancel_unstarted(task);
-        return;
-    }
+void MultiThread::spawn(NewTask task) {
+    if (config_.metrics_histograms) stamp_scheduled(task.task());
+    // After shutdown, or when shutdown closed the owned list first, `task`
+    // is dropped whole: the spawn is refused and the task cancelled.
+    if (stopping_.load(std::memory_order_acquire)) return;
+    if (!owned_.link(task)) return;
     // A spawned task goes to the back of the (stealable) run queue, not to the
     // LIFO slot: if its spawner then blocks the worker, another worker can
     // still take it. (Tokio 1.24 uses the LIFO slot here: faster chains of
@@ -160,7 +156,7 @@ void MultiThread::spawn(TaskHeader* task) {
     // stays on one worker); parked workers look around every kWatchMs while
     // another worker runs, so work behind a spawner that blocks is still stolen.
     if (Worker* w = current_worker()) {
-        push_local(*w, QueueEntry::woken(task));
+        push_local(*w, std::move(task.notified));
         if (w->queue.len() >= 2) {  // more than this worker runs next: get help now
             notify_parked();
         } else {
@@ -168,7 +164,7 @@ void MultiThread::spawn(TaskHeader* task) {
         }
         return;
     }
-    push_remote(task);
+    push_remote(std::move(task.notified));
 }
 
 void MultiThread::flush_deferred_notify(Worker& w) {
@@ -178,20 +174,17 @@ void MultiThread::flush_deferred_notify(Worker& w) {
     if (w.queue.len() + (w.lifo ? 1u : 0u) >= 2) notify_parked();
 }
 
-void MultiThread::push_local(Worker& w, QueueEntry entry) {
-    w.queue.push_back_or_overflow(entry, w.overflow);
+void MultiThread::push_local(Worker& w, Notified entry) {
+    w.queue.push_back_or_overflow(std::move(entry), w.overflow);
     if (!w.overflow.empty() && !inject_.push_batch(w.overflow)) {
-        for (QueueEntry e : w.overflow) discard(e);  // shutting down
-        w.overflow.clear();
+        w.overflow.clear();  // shutting down: the entries are discarded
     }
 }
 
-void MultiThread::push_remote(TaskHeader* task) {
+void MultiThread::push_remote(Notified task) {
     remote_schedules_.fetch_add(1, std::memory_order_relaxed);
-    if (!inject_.push(QueueEntry::woken(task))) {
-        task_unref(task);  // shut down: the task is cancelled by shutdown; drop the queue's reference
-        return;
-    }
+    // Refused after shutdown: dropping the entry discards it (shutdown cancels the task).
+    if (Notified refused = inject_.push(std::move(task))) return;
     notify_parked();
 }
 
@@ -199,7 +192,7 @@ void MultiThread::notify_parked() {
     if (auto w = idle_.worker_to_notify()) workers_[*w]->parker.unpark(driver_);
 }
 
-void MultiThread::release(TaskHeader* task) noexcept { owned_.unlink_if_linked(task); }
+OwnedTask MultiThread::release(RawTask task) noexcept { return owned_.unlink_if_linked(task); }
 
 // ---- workers ------------------------------------------------------------------------------
 
@@ -223,10 +216,10 @@ void MultiThread::run_worker(std::size_t index) {
             w.inject_first = true;
             maintenance(w);
         }
-        QueueEntry entry = next_task(w);
+        Notified entry = next_task(w);
         if (!entry) entry = steal_work(w, index);
         if (entry) {
-            run_task(w, entry);
+            run_task(w, std::move(entry));
             continue;
         }
         park_worker(w, index);
@@ -236,27 +229,27 @@ void MultiThread::run_worker(std::size_t index) {
     if (config_.on_thread_stop) config_.on_thread_stop();
 }
 
-QueueEntry MultiThread::next_task(Worker& w) {
+Notified MultiThread::next_task(Worker& w) {
     if (std::exchange(w.inject_first, false)) {
-        if (QueueEntry e = inject_.pop()) return e;
+        if (Notified e = inject_.pop()) return e;
     }
-    if (QueueEntry e = swap_lifo(w, QueueEntry())) return e;
-    if (QueueEntry e = w.queue.pop()) return e;
-    if (inject_.is_empty()) return QueueEntry();
+    if (Notified e = swap_lifo(w, Notified())) return e;
+    if (Notified e = w.queue.pop()) return e;
+    if (inject_.is_empty()) return Notified();
     // Take a fair share of the inject queue into the local queue.
     std::size_t share = inject_.len() / workers_.size() + 1;
     if (share > RunQueue::kCapacity / 2) share = RunQueue::kCapacity / 2;
-    std::vector<QueueEntry>& batch = w.batch;
-    if (inject_.pop_n(batch, share) == 0) return QueueEntry();
-    QueueEntry first = batch.front();
-    for (std::size_t i = 1; i < batch.size(); ++i) push_local(w, batch[i]);
+    std::vector<Notified>& batch = w.batch;
+    if (inject_.pop_n(batch, share) == 0) return Notified();
+    Notified first = std::move(batch.front());
+    for (std::size_t i = 1; i < batch.size(); ++i) push_local(w, std::move(batch[i]));
     batch.clear();
     return first;
 }
 
-QueueEntry MultiThread::steal_work(Worker& w, std::size_t index) {
+Notified MultiThread::steal_work(Worker& w, std::size_t index) {
     if (!w.searching) {
-        if (!idle_.transition_to_searching()) return QueueEntry();
+        if (!idle_.transition_to_searching()) return Notified();
         w.searching = true;
     }
     std::size_t n = workers_.size();
@@ -268,10 +261,10 @@ QueueEntry MultiThread::steal_work(Worker& w, std::size_t index) {
         // acquire: pairs with rescue_lifo's release.
         if (v.rescued.load(std::memory_order_relaxed) != 0) {
             if (std::uintptr_t bits = v.rescued.exchange(0, std::memory_order_acquire)) {
-                return QueueEntry::from_bits(bits);
+                return Notified::from_bits(bits);
             }
         }
-        if (QueueEntry e = workers_[victim]->queue.steal_into(w.queue)) {
+        if (Notified e = workers_[victim]->queue.steal_into(w.queue)) {
             w.stats.steals.fetch_add(1, std::memory_order_relaxed);
             return e;
         }
@@ -279,27 +272,27 @@ QueueEntry MultiThread::steal_work(Worker& w, std::size_t index) {
     return inject_.pop();
 }
 
-void MultiThread::run_task(Worker& w, QueueEntry entry) {
+void MultiThread::run_task(Worker& w, Notified entry) {
     if (w.searching) {
         w.searching = false;
         // The last searcher found work: wake another to look for more.
         if (idle_.transition_from_searching()) notify_parked();
     }
-    entry.run();  // under enable_metrics_histograms the task's PollRecord times it
+    std::move(entry).run();  // under enable_metrics_histograms the task's PollRecord times it
     w.stats.polls.fetch_add(1, std::memory_order_relaxed);
     flush_deferred_notify(w);
     for (std::uint32_t i = 0; i < kLifoPollCap; ++i) {
-        QueueEntry next = swap_lifo(w, QueueEntry());
+        Notified next = swap_lifo(w, Notified());
         if (!next) return;
-        next.run();
+        std::move(next).run();
         w.stats.polls.fetch_add(1, std::memory_order_relaxed);
         flush_deferred_notify(w);
     }
     // Over the cap: the LIFO task waits its turn at the back of the queue
     // (others are told only if it is not the only work we have).
-    if (QueueEntry next = swap_lifo(w, QueueEntry())) {
+    if (Notified next = swap_lifo(w, Notified())) {
         bool others_waiting = !w.queue.is_empty();
-        push_local(w, next);
+        push_local(w, std::move(next));
         if (others_waiting) notify_parked();
     }
 }
@@ -463,8 +456,8 @@ diag::Dump MultiThread::dump() {
 // 3. The owned list is closed: a spawn from a destructor run in step 5 is
 //    refused and cancels itself, so the list can only shrink.
 // 4. Entries left in the inject queue, the LIFO slots and the run queues are
-//    discarded (runtime/task/lifecycle.hpp: a yielded entry cancels its task,
-//    a woken one drops the queue's reference).
+//    discarded (Notified, corio/detail/task_ref.hpp: a yielded entry cancels
+//    its task, a woken one drops the queue's reference).
 // 5. Every task still owned is cancelled: its future is destroyed here,
 //    inside `Enter`, so destructors that wake or spawn see this runtime.
 // 6. The blocking pool cancels its queued closures and gives running ones up
@@ -483,19 +476,18 @@ void MultiThread::shutdown(std::chrono::nanoseconds timeout) noexcept {
         dumps_closed_ = true;
     }
     stopping_.store(true, std::memory_order_release);  // release: workers that acquire it see the closed queues
-    std::vector<QueueEntry> queued = inject_.close();
+    std::vector<Notified> queued = inject_.close();
     for (auto& w : workers_) w->parker.unpark(driver_);
     for (auto& w : workers_) {
         if (w->thread.joinable()) w->thread.join();
     }
     owned_.close();
     Enter enter(*this, nullptr);
-    for (QueueEntry e : queued) discard(e);
+    queued.clear();  // discards each entry
     for (auto& w : workers_) {
-        if (QueueEntry e = std::exchange(w->lifo, QueueEntry())) discard(e);
-        if (std::uintptr_t bits = w->rescued.exchange(0, std::memory_order_acquire))
-            discard(QueueEntry::from_bits(bits));
-        while (QueueEntry e = w->queue.pop()) discard(e);
+        w->lifo.reset();
+        if (std::uintptr_t bits = w->rescued.exchange(0, std::memory_order_acquire)) Notified::from_bits(bits).reset();
+        while (Notified e = w->queue.pop()) e.reset();
     }
     cancel_owned(owned_);
     blocking_->shutdown(timeout);

@@ -27,6 +27,7 @@
 #include "runtime/scheduler/multi_thread/park.hpp"
 #include "runtime/scheduler/multi_thread/queue.hpp"
 #include "runtime/scheduler/poll_timer.hpp"
+#include "runtime/task/lifecycle.hpp"
 #include "runtime/task/owned_shards.hpp"
 
 namespace corio::detail::mt {
@@ -48,15 +49,15 @@ struct Worker {
     // signal handler on the worker's own thread; other workers steal it.
     Atomic<std::uintptr_t> rescued{0};
     // Touched only by the worker's own thread (and its signal handler):
-    QueueEntry lifo;
+    Notified lifo;
     Atomic<bool> lifo_busy{false};  // the worker is updating `lifo` (see swap_lifo)
     bool searching = false;
     std::uint32_t until_maintenance = 1;  // polls until the next driver/inject check
     bool inject_first = false;            // this tick, look at the inject queue before the local one
     bool notify_deferred = false;         // spawned work not yet announced to parked workers
     std::uint32_t rng = 0;
-    std::vector<QueueEntry> overflow;  // spill of a full run queue, for the inject queue
-    std::vector<QueueEntry> batch;     // entries taken from the inject queue
+    std::vector<Notified> overflow;  // spill of a full run queue, for the inject queue
+    std::vector<Notified> batch;     // entries taken from the inject queue
     std::thread thread;
 };
 
@@ -67,10 +68,10 @@ public:
     MultiThread& operator=(const MultiThread&) = delete;
 
     // Scheduler
-    void schedule(TaskHeader* task) override;
-    void schedule_yielded(TaskHeader* task) override;
-    void spawn(TaskHeader* task) override;
-    void release(TaskHeader* task) noexcept override;
+    void schedule(Notified task) override;
+    void schedule_yielded(Notified task) override;
+    void spawn(NewTask task) override;
+    OwnedTask release(RawTask task) noexcept override;
     void ref() noexcept override;
     void unref() noexcept override;
 
@@ -90,13 +91,13 @@ private:
 
     Worker* current_worker() const noexcept;
     void run_worker(std::size_t index);
-    QueueEntry next_task(Worker& w);
-    QueueEntry steal_work(Worker& w, std::size_t index);
-    void run_task(Worker& w, QueueEntry entry);
+    Notified next_task(Worker& w);
+    Notified steal_work(Worker& w, std::size_t index);
+    void run_task(Worker& w, Notified entry);
     void park_worker(Worker& w, std::size_t index);
     void maintenance(Worker& w);
-    void push_local(Worker& w, QueueEntry entry);
-    void push_remote(TaskHeader* task);
+    void push_local(Worker& w, Notified entry);
+    void push_remote(Notified task);
     void notify_parked();
     void flush_deferred_notify(Worker& w);
     bool has_work() const noexcept;

@@ -14,10 +14,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "corio/detail/sync.hpp"
-#include "runtime/scheduler/local_queue.hpp"
+#include "corio/detail/task_ref.hpp"
 
 namespace corio::detail::mt {
 
@@ -28,7 +29,7 @@ public:
 
     /// Owner: pushes `e`. When the ring is full, moves half of it plus `e`
     /// into `overflow` (for the inject queue) instead.
-    void push_back_or_overflow(QueueEntry e, std::vector<QueueEntry>& overflow) {
+    void push_back_or_overflow(Notified e, std::vector<Notified>& overflow) {
         for (;;) {
             // acquire: pairs with finish_steal's release, so the slots a
             // stealer copied out are done being read before we reuse them.
@@ -38,18 +39,18 @@ public:
             std::uint32_t tail = tail_.load(std::memory_order_relaxed);  // relaxed: only we write it
             if (tail - steal < kCapacity) {
                 // relaxed: published by the release store of tail_ below.
-                slots_[tail & kMask].store(e.bits(), std::memory_order_relaxed);
+                slots_[tail & kMask].store(std::move(e).into_bits(), std::memory_order_relaxed);
                 // release: a stealer that acquires tail sees the slot.
                 tail_.store(tail + 1, std::memory_order_release);
                 return;
             }
             if (steal != real) {
                 // A stealer is draining us; it will free room. Overflow just this entry.
-                overflow.push_back(e);
+                overflow.push_back(std::move(e));
                 return;
             }
             if (move_half_to(overflow, real, tail)) {
-                overflow.push_back(e);
+                overflow.push_back(std::move(e));
                 return;
             }
             // Lost a race with a stealer: retry.
@@ -57,35 +58,35 @@ public:
     }
 
     /// Owner: pops the oldest entry.
-    QueueEntry pop() {
+    Notified pop() {
         // acquire: pairs with the stealers' release CAS on head_.
         std::uint64_t head = head_.load(std::memory_order_acquire);
         for (;;) {
             std::uint32_t steal = steal_part(head);
             std::uint32_t real = real_part(head);
             std::uint32_t tail = tail_.load(std::memory_order_relaxed);  // relaxed: only we write it
-            if (real == tail) return QueueEntry();
+            if (real == tail) return Notified();
             std::uint32_t next_real = real + 1;
             std::uint64_t next = steal == real ? pack(next_real, next_real) : pack(steal, next_real);
             // acq_rel: claim the slot against stealers; acquire on failure
             // reloads the head a stealer released.
             if (head_.compare_exchange_weak(head, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
                 // relaxed: we wrote this slot ourselves.
-                return QueueEntry::from_bits(slots_[real & kMask].load(std::memory_order_relaxed));
+                return Notified::from_bits(slots_[real & kMask].load(std::memory_order_relaxed));
             }
         }
     }
 
     /// Stealer: moves about half of this queue into `dst` (which must be
     /// owned by the caller), returning one stolen entry to run now.
-    QueueEntry steal_into(RunQueue& dst) {
+    Notified steal_into(RunQueue& dst) {
         std::uint32_t dst_tail = dst.tail_.load(std::memory_order_relaxed);  // relaxed: dst is ours
         // acquire: dst's own stealers are done with the slots we may fill.
         std::uint32_t dst_steal = steal_part(dst.head_.load(std::memory_order_acquire));
-        if (dst_tail - dst_steal > kCapacity / 2) return QueueEntry();  // no room to take half
+        if (dst_tail - dst_steal > kCapacity / 2) return Notified();  // no room to take half
 
         std::uint32_t n = claim_half();
-        if (n == 0) return QueueEntry();
+        if (n == 0) return Notified();
         std::uint64_t head = head_.load(std::memory_order_acquire);  // acquire: as in claim_half
         std::uint32_t first = steal_part(head);
         for (std::uint32_t i = 0; i < n; ++i) {
@@ -98,7 +99,7 @@ public:
         finish_steal(first + n);
         // Keep the last one to run; publish the rest in dst.
         // relaxed: we just wrote that slot.
-        QueueEntry last = QueueEntry::from_bits(dst.slots_[(dst_tail + n - 1) & kMask].load(std::memory_order_relaxed));
+        Notified last = Notified::from_bits(dst.slots_[(dst_tail + n - 1) & kMask].load(std::memory_order_relaxed));
         // release: a stealer of dst that acquires its tail sees the copies.
         if (n > 1) dst.tail_.store(dst_tail + n - 1, std::memory_order_release);
         return last;
@@ -122,7 +123,7 @@ private:
 
     // Owner, ring full and no steal in progress: claims the oldest half and
     // appends it to `out`. False if a stealer got in first.
-    bool move_half_to(std::vector<QueueEntry>& out, std::uint32_t real, std::uint32_t tail) {
+    bool move_half_to(std::vector<Notified>& out, std::uint32_t real, std::uint32_t tail) {
         (void)tail;
         constexpr std::uint32_t half = kCapacity / 2;
         std::uint64_t expected = pack(real, real);
@@ -132,7 +133,7 @@ private:
             return false;
         }
         for (std::uint32_t i = 0; i < half; ++i) {  // relaxed loads: we wrote these slots
-            out.push_back(QueueEntry::from_bits(slots_[(real + i) & kMask].load(std::memory_order_relaxed)));
+            out.push_back(Notified::from_bits(slots_[(real + i) & kMask].load(std::memory_order_relaxed)));
         }
         return true;
     }
