@@ -35,7 +35,7 @@ class Builder;
 namespace detail {
 template <class F>
 JoinHandle<output_of<F>> spawn_on(RuntimeCore& core, F&& fut, TaskOrigin origin) {
-    return JoinHandle<output_of<F>>(spawn_task<F>(std::forward<F>(fut), core, origin));
+    return spawn_task<F>(std::forward<F>(fut), core, origin);
 }
 
 /// The blocking pool as the scheduler of its tasks' cells (src/runtime/blocking/pool.cpp).
@@ -81,7 +81,7 @@ JoinHandle<blocking_output_t<F>> spawn_blocking_on(RuntimeCore& core, F&& fn, Ta
     BlockingPool* pool = core.blocking_pool();
     if (pool == nullptr) throw std::logic_error("corio::spawn_blocking: this runtime has no blocking pool");
     Scheduler& scheduler = blocking_scheduler(*pool);
-    return JoinHandle<blocking_output_t<F>>(spawn_task<Fut>(Fut(std::forward<F>(fn)), scheduler, origin));
+    return spawn_task<Fut>(Fut(std::forward<F>(fn)), scheduler, origin);
 }
 }  // namespace detail
 

@@ -88,7 +88,7 @@ struct Gate {
 
 template <class F>
 JoinHandle<output_of<F>> spawn_onto(HoldingScheduler& s, F fut) {
-    return JoinHandle<output_of<F>>(spawn_task<F>(std::move(fut), s, TaskOrigin()));
+    return spawn_task<F>(std::move(fut), s, TaskOrigin());
 }
 
 template <class T>

@@ -117,8 +117,7 @@ struct TaskCell final : TaskHeader {
                 task_unref(t);
                 return;
             case RunTransition::Cancel:
-                cancel(t);
-                task_complete(RawTask(t), Notified::woken(t));  // the poll holds the run queue's reference
+                cancel_polled(t);
                 return;
             case RunTransition::Run:
                 run(t);
@@ -128,8 +127,7 @@ struct TaskCell final : TaskHeader {
 
     static void poll_yielded(TaskHeader* t) {
         if (t->state.load(std::memory_order_acquire) & state::kCancelled) {
-            cancel(t);
-            task_complete(RawTask(t), Notified::woken(t));  // the poll holds the run queue's reference
+            cancel_polled(t);
             return;
         }
         run(t);
@@ -138,7 +136,7 @@ struct TaskCell final : TaskHeader {
     // The task is RUNNING and the caller holds the run queue's reference.
     static void run(TaskHeader* t) {
         if (from(t)->poll_future()) {
-            task_complete(RawTask(t), Notified::woken(t));  // the poll holds the run queue's reference
+            task_complete_dropping(t, 1);  // the poll's run-queue reference
             return;
         }
         if (current_task_woken) {
@@ -158,8 +156,7 @@ struct TaskCell final : TaskHeader {
                 t->scheduler->schedule(Notified::woken(t));
                 return;
             case IdleTransition::Cancel:
-                cancel(t);
-                task_complete(RawTask(t), Notified::woken(t));  // the poll holds the run queue's reference
+                cancel_polled(t);
                 return;
         }
     }
@@ -206,6 +203,13 @@ struct TaskCell final : TaskHeader {
         }
         stage_ = Stage::Finished;
         return true;
+    }
+
+    // The poll found the task cancelled: drop the future and complete,
+    // giving up the poll's run-queue reference. Out of line: it is rare.
+    [[gnu::noinline]] static void cancel_polled(TaskHeader* t) {
+        cancel(t);
+        task_complete_dropping(t, 1);
     }
 
     static void cancel(TaskHeader* t) {
@@ -268,20 +272,5 @@ struct TaskCell final : TaskHeader {
         TaskOutcome<Out> outcome_;
     };
 };
-
-/// Spawns `fut` onto `scheduler`: allocates its cell and hands the scheduler
-/// the new task. Returns the JoinHandle's reference.
-template <class F>
-TaskHeader* spawn_task(F&& fut, Scheduler& scheduler, TaskOrigin origin) {
-    TaskHeader* task = TaskCell<F>::allocate(std::forward<F>(fut), &scheduler, origin);
-    scheduler.ref();  // the task's reference, dropped when the cell is freed
-    try {
-        scheduler.spawn(NewTask(task));  // if it throws, the new task is cancelled as it unwinds
-    } catch (...) {
-        task_drop_join_handle(task);
-        throw;
-    }
-    return task;
-}
 
 }  // namespace corio::detail

@@ -159,7 +159,7 @@ private:
 /// single-thread scheduler, the blocking pool) the two travel together.
 /// Dropped while it still holds both, the spawn was refused: the task is
 /// cancelled (its JoinHandle throws JoinError).
-class NewTask {
+class CORIO_TRIVIAL_ABI NewTask {
 public:
     /// Adopts both references of a freshly allocated cell (TaskCell::allocate).
     explicit NewTask(TaskHeader* t) noexcept : owned(OwnedTask::adopt(t)), notified(Notified::woken(t)) {}
@@ -176,7 +176,8 @@ public:
         return *this;
     }
     ~NewTask() {
-        if (owned && notified) std::move(*this).cancel();
+        if (owned || notified) [[unlikely]]
+            drop();
     }
 
     RawTask task() const noexcept { return notified ? notified.task() : owned.task(); }
@@ -187,19 +188,30 @@ public:
 
     OwnedTask owned;    // empty once linked (or for a wake)
     Notified notified;  // empty once queued
+
+private:
+    // What the destructor does with what is left (out of line: a scheduler
+    // normally takes both).
+    [[gnu::cold]] void drop() noexcept {
+        if (owned && notified) {
+            std::move(*this).cancel();
+        } else {
+            notified.reset();
+            owned.reset();
+        }
+    }
 };
 
 // ---- completing and aborting ------------------------------------------------
 
 /// RUNNING -> COMPLETE once the stage holds the output: takes the owned
 /// list's reference back from the scheduler (Scheduler::release), notifies
-/// the joiner, and drops that reference together with the ones the caller
-/// gives up: its run-queue entry, and the owned reference when the caller
-/// held it itself (a spawn never linked).
-inline void task_complete(RawTask task, Notified queue_ref, OwnedTask owned = OwnedTask()) noexcept {
-    TaskHeader* t = task.get();
-    std::uint64_t refs = t->scheduler->release(task).into_count() + std::move(owned).into_count() +
-                         (std::move(queue_ref).into_bits() != 0 ? 1 : 0);
+/// the joiner, and drops that reference together with the `held` ones the
+/// caller gives up. The task layer's own form: a poll holds its run-queue
+/// reference as a count (TaskVTable::poll); everyone else calls the typed
+/// task_complete below.
+inline void task_complete_dropping(TaskHeader* t, std::uint64_t held) noexcept {
+    std::uint64_t refs = held + t->scheduler->release(RawTask(t)).into_count();
     std::uint64_t drop = refs * state::kRefOne;
     // acquire: JOIN_INTEREST, once clear, is never set again.
     if (!(t->state.load(std::memory_order_acquire) & state::kJoinInterest)) {
@@ -222,6 +234,14 @@ inline void task_complete(RawTask task, Notified queue_ref, OwnedTask owned = Ow
         t->join_waker.wake_by_ref();
     }
     if (refs != 0) task_unref(t, refs);
+}
+
+/// task_complete_dropping, giving up the caller's run-queue entry (if any)
+/// and the owned reference when the caller held it itself (a spawn never
+/// linked).
+inline void task_complete(RawTask task, Notified queue_ref, OwnedTask owned = OwnedTask()) noexcept {
+    std::uint64_t held = (std::move(queue_ref).into_bits() != 0 ? 1 : 0) + std::move(owned).into_count();
+    task_complete_dropping(task.get(), held);
 }
 
 /// Requests cancellation; the task is dropped at its next scheduling.

@@ -130,6 +130,22 @@ private:
     detail::TaskRef task_;  // keeps the cell, not the output
 };
 
+namespace detail {
+
+/// Spawns `fut` onto `scheduler`: allocates its cell and hands the scheduler
+/// the new task; the JoinHandle holds the cell's third reference. (If spawn
+/// throws, its NewTask cancels the task as it unwinds and the handle lets go.)
+template <class F>
+JoinHandle<output_of<F>> spawn_task(F&& fut, Scheduler& scheduler, TaskOrigin origin) {
+    TaskHeader* task = TaskCell<F>::allocate(std::forward<F>(fut), &scheduler, origin);
+    scheduler.ref();  // the task's reference, dropped when the cell is freed
+    JoinHandle<output_of<F>> handle(task);
+    scheduler.spawn(NewTask(task));
+    return handle;
+}
+
+}  // namespace detail
+
 template <class T>
 AbortHandle JoinHandle<T>::abort_handle() const {
     return AbortHandle(detail::RawTask(task_));

@@ -91,7 +91,7 @@ Scheduler& local_spawn_target();
 /// Spawns `fut` onto `scheduler` (a LocalSetCore or a current_thread runtime).
 template <class F>
 JoinHandle<output_of<F>> spawn_local_on(Scheduler& scheduler, F&& fut, TaskOrigin origin) {
-    return JoinHandle<output_of<F>>(spawn_task<F>(std::forward<F>(fut), scheduler, origin));
+    return spawn_task<F>(std::forward<F>(fut), scheduler, origin);
 }
 
 }  // namespace detail

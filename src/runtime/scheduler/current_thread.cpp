@@ -71,8 +71,7 @@ void CurrentThread::schedule_yielded(Notified task) {
 }
 
 void CurrentThread::wake_deferred() {
-    for (Notified& task : deferred_) core_.schedule_yielded(std::move(task));
-    deferred_.clear();
+    while (Notified task = deferred_.pop_front()) core_.schedule_yielded(std::move(task));
 }
 
 void CurrentThread::spawn(NewTask task) {

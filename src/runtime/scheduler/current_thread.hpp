@@ -76,7 +76,7 @@ private:
     // a task yielding in a loop cannot keep sockets and timers waiting for a
     // whole batch (Tokio's defer list). Keeps its capacity: no allocation
     // per yield.
-    std::vector<Notified> deferred_;
+    LocalQueue deferred_;
     Atomic<std::uint64_t> polls_{0};  // counters: relaxed
     Atomic<std::uint64_t> parks_{0};
     Atomic<std::uint64_t> remote_schedules_{0};

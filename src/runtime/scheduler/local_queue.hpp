@@ -30,7 +30,8 @@ public:
     std::size_t size() const noexcept { return tail_ - head_; }
 
     void push_back(Notified e) {
-        if (size() == mask_ + 1) grow();
+        if (size() == mask_ + 1) [[unlikely]]
+            grow();
         buffer_[tail_++ & mask_] = std::move(e).into_bits();
     }
 
@@ -47,7 +48,7 @@ public:
     }
 
 private:
-    void grow() {
+    [[gnu::noinline]] void grow() {
         std::size_t capacity = (mask_ + 1) * 2;
         auto bigger = std::make_unique<std::uintptr_t[]>(capacity);
         std::size_t n = size();

@@ -26,7 +26,7 @@ public:
     /// `push_remote(entry)`, which drops the entry (so drops the queue's
     /// reference) once the scheduler shut down.
     template <class PushRemote>
-    void schedule(Notified task, bool on_driver_thread, PushRemote&& push_remote) {
+    void schedule(Notified&& task, bool on_driver_thread, PushRemote&& push_remote) {
         if (on_driver_thread) {
             local.push_back(std::move(task));
             return;
@@ -35,12 +35,12 @@ public:
     }
 
     /// Re-queues the task being polled, which woke itself (the driving thread).
-    void schedule_yielded(Notified task) { local.push_back(std::move(task)); }
+    void schedule_yielded(Notified&& task) { local.push_back(std::move(task)); }
 
     /// Takes a new task: linked and queued on the driving thread, else sent
     /// through `push_remote`. Refused after shutdown: dropping `task` cancels it.
     template <class PushRemote>
-    void spawn(NewTask task, bool on_driver_thread, PushRemote&& push_remote) {
+    void spawn(NewTask&& task, bool on_driver_thread, PushRemote&& push_remote) {
         if (on_driver_thread) {
             if (shut_down) return;
             owned.push_back(std::move(task.owned));

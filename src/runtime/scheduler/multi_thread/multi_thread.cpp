@@ -177,7 +177,9 @@ void MultiThread::flush_deferred_notify(Worker& w) {
 void MultiThread::push_local(Worker& w, Notified entry) {
     w.queue.push_back_or_overflow(std::move(entry), w.overflow);
     if (!w.overflow.empty() && !inject_.push_batch(w.overflow)) {
-        w.overflow.clear();  // shutting down: the entries are discarded
+        // Shutting down: the entries are discarded as `refused` goes, which
+        // may cancel tasks whose destructors push again, so out of w.overflow.
+        std::vector<Notified> refused = std::exchange(w.overflow, {});
     }
 }
 
