@@ -15,6 +15,11 @@
 // yielded one cancels its task, since it is that task's poller); a NewTask
 // dropped whole is a refused spawn, and cancels its task.
 //
+// The types keep the ordinary C++ calling convention (no [[clang::trivial_abi]],
+// though it saves a few instructions per wake under Clang): they cross the
+// Scheduler interface between user code and the library, and a library
+// built by GCC must stay callable from code built by Clang.
+//
 // Below the types: completing and aborting a task, the two transitions that
 // hand references back and forth between a task and its scheduler.
 #pragma once
@@ -25,15 +30,6 @@
 
 #include "corio/detail/task_header.hpp"
 #include "corio/detail/task_state.hpp"
-
-// Passes a one-word owning type in a register, as a raw pointer is (clang; a
-// no-op elsewhere): the run-queue reference crosses Scheduler's virtual calls
-// on every wake.
-#if defined(__clang__)
-#define CORIO_TRIVIAL_ABI [[clang::trivial_abi]]
-#else
-#define CORIO_TRIVIAL_ABI
-#endif
 
 namespace corio::detail {
 
@@ -63,7 +59,7 @@ private:
 };
 
 /// The owned list's reference to a task (move-only).
-class CORIO_TRIVIAL_ABI OwnedTask {
+class OwnedTask {
 public:
     OwnedTask() noexcept = default;
     /// Adopts the owned-list count the caller holds (a fresh cell, an unlinked list entry).
@@ -101,7 +97,7 @@ private:
 /// is still RUNNING, so the entry is its poller (TaskVTable::poll_yielded).
 /// Queues that keep entries in atomics store them as bits (into_bits,
 /// from_bits).
-class CORIO_TRIVIAL_ABI Notified {
+class Notified {
 public:
     Notified() noexcept = default;
     /// Adopts the run-queue count of a woken task (state NOTIFIED).
@@ -159,7 +155,7 @@ private:
 /// single-thread scheduler, the blocking pool) the two travel together.
 /// Dropped while it still holds both, the spawn was refused: the task is
 /// cancelled (its JoinHandle throws JoinError).
-class CORIO_TRIVIAL_ABI NewTask {
+class NewTask {
 public:
     /// Adopts both references of a freshly allocated cell (TaskCell::allocate).
     explicit NewTask(TaskHeader* t) noexcept : owned(OwnedTask::adopt(t)), notified(Notified::woken(t)) {}
