@@ -165,7 +165,7 @@ public:
     NewTask(NewTask&&) noexcept = default;
     NewTask& operator=(NewTask&& other) noexcept {
         if (this != &other) {
-            if (owned && notified) std::move(*this).cancel();
+            if (owned || notified) drop();
             owned = std::move(other.owned);
             notified = std::move(other.notified);
         }
