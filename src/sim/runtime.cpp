@@ -10,8 +10,8 @@ namespace corio::sim::detail {
 
 using corio::detail::NewTask;
 using corio::detail::Notified;
-using corio::detail::OwnedTask;
 using corio::detail::RawTask;
+using corio::detail::TaskHeader;
 
 // ---- SimBackend ------------------------------------------------------------------
 
@@ -54,20 +54,21 @@ void SimRuntime::unref() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
-void SimRuntime::schedule(Notified task) {
-    core_.schedule(std::move(task), on_thread(), [this](NewTask t) { core_.remote.push(std::move(t)); });
+void SimRuntime::do_schedule(std::uintptr_t entry) {
+    core_.schedule(Notified::from_bits(entry), on_thread(), [this](NewTask t) { core_.remote.push(std::move(t)); });
 }
 
-void SimRuntime::schedule_yielded(Notified task) { core_.schedule_yielded(std::move(task)); }
+void SimRuntime::do_schedule_yielded(std::uintptr_t entry) { core_.schedule_yielded(Notified::from_bits(entry)); }
 
-void SimRuntime::spawn(NewTask task) {
+void SimRuntime::do_spawn(TaskHeader* new_task) {
+    NewTask task(new_task);
     if (world_ != nullptr && on_thread() && !core_.shut_down) world_->on_spawn(task.task());
     core_.spawn(std::move(task), on_thread(), [this](NewTask t) { core_.remote.push(std::move(t)); });
 }
 
-OwnedTask SimRuntime::release(RawTask task) noexcept {
-    if (world_ != nullptr) world_->on_release(task);
-    return core_.release(task);
+TaskHeader* SimRuntime::do_release(TaskHeader* task) noexcept {
+    if (world_ != nullptr) world_->on_release(RawTask(task));
+    return core_.release(RawTask(task)).into_raw();
 }
 
 void SimRuntime::block_on(bool (*)(void*, Context&), void*) {

@@ -43,11 +43,14 @@ public:
     SimRuntime(const SimRuntime&) = delete;
     SimRuntime& operator=(const SimRuntime&) = delete;
 
-    // Scheduler
-    void schedule(corio::detail::Notified task) override;
-    void schedule_yielded(corio::detail::Notified task) override;
-    void spawn(corio::detail::NewTask task) override;
-    corio::detail::OwnedTask release(corio::detail::RawTask task) noexcept override;
+private:
+    // Scheduler (what its typed calls dispatch to)
+    void do_schedule(std::uintptr_t entry) override;
+    void do_schedule_yielded(std::uintptr_t entry) override;
+    void do_spawn(corio::detail::TaskHeader* new_task) override;
+    corio::detail::TaskHeader* do_release(corio::detail::TaskHeader* task) noexcept override;
+
+public:
     void ref() noexcept override { refs_.fetch_add(1, std::memory_order_relaxed); }
     void unref() noexcept override;
 

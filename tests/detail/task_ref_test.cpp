@@ -27,9 +27,10 @@ using test::Tracked;
 /// (its owned reference kept in `owned`, its entry queued) or kept whole.
 class HoldingScheduler final : public Scheduler {
 public:
-    void schedule(Notified task) override { queued.push_back(std::move(task)); }
-    void schedule_yielded(Notified task) override { queued.push_back(std::move(task)); }
-    void spawn(NewTask task) override {
+    void do_schedule(std::uintptr_t entry) override { queued.push_back(Notified::from_bits(entry)); }
+    void do_schedule_yielded(std::uintptr_t entry) override { queued.push_back(Notified::from_bits(entry)); }
+    void do_spawn(TaskHeader* new_task) override {
+        NewTask task(new_task);
         if (!link) {
             spawned.push_back(std::move(task));
             return;
@@ -37,13 +38,13 @@ public:
         owned.push_back(std::move(task.owned));
         queued.push_back(std::move(task.notified));
     }
-    OwnedTask release(RawTask task) noexcept override {
+    TaskHeader* do_release(TaskHeader* task) noexcept override {
         ++released;
-        auto it = std::find_if(owned.begin(), owned.end(), [&](const OwnedTask& o) { return o.task() == task; });
-        if (it == owned.end()) return OwnedTask();
+        auto it = std::find_if(owned.begin(), owned.end(), [&](const OwnedTask& o) { return o.task().get() == task; });
+        if (it == owned.end()) return nullptr;
         OwnedTask found = std::move(*it);
         owned.erase(it);
-        return found;
+        return std::move(found).into_raw();
     }
     void ref() noexcept override { ++refs; }
     void unref() noexcept override { --refs; }

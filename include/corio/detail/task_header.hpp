@@ -33,28 +33,42 @@ class NewTask;
 
 /// What a task needs from the scheduler that owns it. The references it is
 /// given and gives back are typed (corio/detail/task_ref.hpp).
+///
+/// The typed calls are inline wrappers (defined in task_ref.hpp) around
+/// virtual ones that carry plain words: an entry's bits, a task's address.
+/// Every compiler passes those in registers, so the library and the code
+/// inlined into a user's program agree on the calls whichever compiler built
+/// each, and a wake costs no spilled reference and no destructor check at the
+/// caller. Schedulers implement the do_ functions.
 class Scheduler {
 public:
     /// Queues a task that was just woken: `task` is its run-queue reference.
-    virtual void schedule(Notified task) = 0;
+    void schedule(Notified task);
     /// Re-queues the task running on this thread, which woke itself while it
     /// was polled (yield_now, budget, a self-waking future): `task` is a
     /// yielded entry (the task stays RUNNING and is polled again with
     /// TaskVTable::poll_yielded, so a yield costs no atomic operation).
-    virtual void schedule_yielded(Notified task) = 0;
+    void schedule_yielded(Notified task);
     /// Takes a newly spawned task: its owned-list and run-queue references.
-    virtual void spawn(NewTask task) = 0;
+    void spawn(NewTask task);
     /// The task completed: unlinks it from the owned list and returns the
     /// list's reference, or an empty one when the list did not hold it (the
     /// one who holds it drops it: a remote queue's spawn entry, a blocking
     /// thread).
-    virtual OwnedTask release(RawTask task) noexcept = 0;
+    OwnedTask release(RawTask task) noexcept;
     /// Keeps the scheduler alive while a task, waker or handle refers to it.
     virtual void ref() noexcept = 0;
     virtual void unref() noexcept = 0;
 
 protected:
     ~Scheduler() = default;
+    /// schedule and schedule_yielded: `entry` is a Notified's bits (Notified::from_bits takes it back).
+    virtual void do_schedule(std::uintptr_t entry) = 0;
+    virtual void do_schedule_yielded(std::uintptr_t entry) = 0;
+    /// spawn: `task` comes with both of a NewTask's references (NewTask(task) takes them back).
+    virtual void do_spawn(TaskHeader* task) = 0;
+    /// release: the owned reference (OwnedTask::adopt takes it back), or null.
+    virtual TaskHeader* do_release(TaskHeader* task) noexcept = 0;
 };
 
 // ---- identity ------------------------------------------------------------------

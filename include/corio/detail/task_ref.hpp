@@ -15,10 +15,10 @@
 // yielded one cancels its task, since it is that task's poller); a NewTask
 // dropped whole is a refused spawn, and cancels its task.
 //
-// The types keep the ordinary C++ calling convention (no [[clang::trivial_abi]],
-// though it saves a few instructions per wake under Clang): they cross the
-// Scheduler interface between user code and the library, and a library
-// built by GCC must stay callable from code built by Clang.
+// The types keep the ordinary C++ calling convention (no [[clang::trivial_abi]]:
+// a library built by GCC must stay callable from code built by Clang). They
+// cross Scheduler's virtual calls as plain words instead, through the inline
+// wrappers at the end of this file.
 //
 // Below the types: completing and aborting a task, the two transitions that
 // hand references back and forth between a task and its scheduler.
@@ -280,5 +280,20 @@ inline void NewTask::cancel() && noexcept {
     t->vtable->cancel(t.get());
     task_complete(t, std::move(notified), std::move(owned));
 }
+
+// ---- Scheduler's typed calls ------------------------------------------------
+
+inline void Scheduler::schedule(Notified task) { do_schedule(std::move(task).into_bits()); }
+
+inline void Scheduler::schedule_yielded(Notified task) { do_schedule_yielded(std::move(task).into_bits()); }
+
+inline void Scheduler::spawn(NewTask task) {
+    TaskHeader* t = task.task().get();
+    (void)std::move(task.owned).into_raw();
+    (void)std::move(task.notified).into_bits();
+    do_spawn(t);
+}
+
+inline OwnedTask Scheduler::release(RawTask task) noexcept { return OwnedTask::adopt(do_release(task.get())); }
 
 }  // namespace corio::detail

@@ -60,15 +60,15 @@ void BlockingPool::unref() noexcept {
 
 // ---- queueing ------------------------------------------------------------------------
 
-void BlockingPool::spawn(NewTask task) { push(std::move(task)); }
+void BlockingPool::do_spawn(TaskHeader* new_task) { push(NewTask(new_task)); }
 
-void BlockingPool::schedule(Notified task) { push(NewTask(std::move(task))); }
+void BlockingPool::do_schedule(std::uintptr_t entry) { push(NewTask(Notified::from_bits(entry))); }
 
 // A BlockingTask finishes in its one poll, so it never yields; any other
 // future would simply be polled again by the next free thread.
-void BlockingPool::schedule_yielded(Notified task) { push(NewTask(std::move(task))); }
+void BlockingPool::do_schedule_yielded(std::uintptr_t entry) { push(NewTask(Notified::from_bits(entry))); }
 
-OwnedTask BlockingPool::release(RawTask) noexcept { return OwnedTask(); }  // see the header: nothing to give back
+TaskHeader* BlockingPool::do_release(TaskHeader*) noexcept { return nullptr; }  // see the header: nothing to give back
 
 void BlockingPool::push(NewTask entry) {
     std::unique_lock lock(mutex_);

@@ -46,15 +46,18 @@ public:
     BlockingPool(const BlockingPool&) = delete;
     BlockingPool& operator=(const BlockingPool&) = delete;
 
+private:
     // Scheduler. spawn and schedule queue the task and start or wake a
     // thread; after shutdown they cancel it at once (JoinError). The pool
     // keeps no owned list: a queued spawn carries its owned reference, and
     // the thread that runs it holds that until the run is over, so release
     // has nothing to give back.
-    void schedule(Notified task) override;
-    void schedule_yielded(Notified task) override;
-    void spawn(NewTask task) override;
-    OwnedTask release(RawTask task) noexcept override;
+    void do_schedule(std::uintptr_t entry) override;
+    void do_schedule_yielded(std::uintptr_t entry) override;
+    void do_spawn(TaskHeader* new_task) override;
+    TaskHeader* do_release(TaskHeader* task) noexcept override;
+
+public:
     void ref() noexcept override;
     void unref() noexcept override;
 

@@ -60,12 +60,14 @@ void CurrentThread::unref() noexcept {
 
 // ---- scheduling ------------------------------------------------------------------
 
-void CurrentThread::schedule(Notified task) {
+void CurrentThread::do_schedule(std::uintptr_t entry) {
+    Notified task = Notified::from_bits(entry);
     if (config_.metrics_histograms) stamp_scheduled(task.task());
     core_.schedule(std::move(task), on_driver_thread(), [this](NewTask t) { push_remote(std::move(t)); });
 }
 
-void CurrentThread::schedule_yielded(Notified task) {
+void CurrentThread::do_schedule_yielded(std::uintptr_t entry) {
+    Notified task = Notified::from_bits(entry);
     if (config_.metrics_histograms) stamp_scheduled(task.task());
     deferred_.push_back(std::move(task));  // see deferred_: behind the driver's next poll
 }
@@ -74,7 +76,8 @@ void CurrentThread::wake_deferred() {
     while (Notified task = deferred_.pop_front()) core_.schedule_yielded(std::move(task));
 }
 
-void CurrentThread::spawn(NewTask task) {
+void CurrentThread::do_spawn(TaskHeader* new_task) {
+    NewTask task(new_task);
     if (config_.metrics_histograms) stamp_scheduled(task.task());
     core_.spawn(std::move(task), on_driver_thread(), [this](NewTask t) { push_remote(std::move(t)); });
 }
@@ -84,7 +87,7 @@ void CurrentThread::push_remote(NewTask task) {
     if (core_.remote.push(std::move(task))) driver_.unpark();
 }
 
-OwnedTask CurrentThread::release(RawTask task) noexcept { return core_.release(task); }
+TaskHeader* CurrentThread::do_release(TaskHeader* task) noexcept { return core_.release(RawTask(task)).into_raw(); }
 
 RuntimeMetrics CurrentThread::metrics() const {
     RuntimeMetrics m;

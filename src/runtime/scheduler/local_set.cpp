@@ -54,11 +54,14 @@ public:
     LocalSetScheduler(const LocalSetScheduler&) = delete;
     LocalSetScheduler& operator=(const LocalSetScheduler&) = delete;
 
-    // Scheduler
-    void schedule(Notified task) override;
-    void schedule_yielded(Notified task) override;
-    void spawn(NewTask task) override;
-    OwnedTask release(RawTask task) noexcept override;
+private:
+    // Scheduler (what its typed calls dispatch to)
+    void do_schedule(std::uintptr_t entry) override;
+    void do_schedule_yielded(std::uintptr_t entry) override;
+    void do_spawn(TaskHeader* new_task) override;
+    TaskHeader* do_release(TaskHeader* task) noexcept override;
+
+public:
     void ref() noexcept override;
     void unref() noexcept override;
 
@@ -240,20 +243,22 @@ void LocalSetScheduler::read_tasks(diag::Dump& dump) {
 
 // ---- scheduling ------------------------------------------------------------------
 
-void LocalSetScheduler::schedule(Notified task) {
-    core_.schedule(std::move(task), on_driver_thread(), [this](NewTask t) { push_remote(std::move(t)); });
+void LocalSetScheduler::do_schedule(std::uintptr_t entry) {
+    core_.schedule(Notified::from_bits(entry), on_driver_thread(), [this](NewTask t) { push_remote(std::move(t)); });
 }
 
 // Only a task polled by tick() re-queues itself this way, so we are the driver.
-void LocalSetScheduler::schedule_yielded(Notified task) { core_.schedule_yielded(std::move(task)); }
-
-void LocalSetScheduler::spawn(NewTask task) {
-    alive_.fetch_add(1, std::memory_order_relaxed);  // a count: ordered by the queue that carries the task
-    core_.spawn(std::move(task), on_driver_thread(), [this](NewTask t) { push_remote(std::move(t)); });
+void LocalSetScheduler::do_schedule_yielded(std::uintptr_t entry) {
+    core_.schedule_yielded(Notified::from_bits(entry));
 }
 
-OwnedTask LocalSetScheduler::release(RawTask task) noexcept {
-    OwnedTask owned = core_.release(task);
+void LocalSetScheduler::do_spawn(TaskHeader* new_task) {
+    alive_.fetch_add(1, std::memory_order_relaxed);  // a count: ordered by the queue that carries the task
+    core_.spawn(NewTask(new_task), on_driver_thread(), [this](NewTask t) { push_remote(std::move(t)); });
+}
+
+TaskHeader* LocalSetScheduler::do_release(TaskHeader* task) noexcept {
+    TaskHeader* owned = core_.release(RawTask(task)).into_raw();
     alive_.fetch_sub(1, std::memory_order_release);  // pairs with alive_tasks()
     return owned;
 }

@@ -115,7 +115,8 @@ Worker* MultiThread::current_worker() const noexcept {
 
 // ---- scheduling -----------------------------------------------------------------------
 
-void MultiThread::schedule(Notified task) {
+void MultiThread::do_schedule(std::uintptr_t entry) {
+    Notified task = Notified::from_bits(entry);
     if (config_.metrics_histograms) stamp_scheduled(task.task());
     Worker* w = current_worker();
     if (w == nullptr) {
@@ -131,7 +132,8 @@ void MultiThread::schedule(Notified task) {
     }
 }
 
-void MultiThread::schedule_yielded(Notified task) {
+void MultiThread::do_schedule_yielded(std::uintptr_t entry) {
+    Notified task = Notified::from_bits(entry);
     if (config_.metrics_histograms) stamp_scheduled(task.task());
     Worker* w = current_worker();
     if (w == nullptr) {  // cannot happen: only workers poll tasks; stay correct anyway
@@ -141,7 +143,8 @@ void MultiThread::schedule_yielded(Notified task) {
     notify_parked();
 }
 
-void MultiThread::spawn(NewTask task) {
+void MultiThread::do_spawn(TaskHeader* new_task) {
+    NewTask task(new_task);
     if (config_.metrics_histograms) stamp_scheduled(task.task());
     // After shutdown, or when shutdown closed the owned list first, `task`
     // is dropped whole: the spawn is refused and the task cancelled.
@@ -194,7 +197,9 @@ void MultiThread::notify_parked() {
     if (auto w = idle_.worker_to_notify()) workers_[*w]->parker.unpark(driver_);
 }
 
-OwnedTask MultiThread::release(RawTask task) noexcept { return owned_.unlink_if_linked(task); }
+TaskHeader* MultiThread::do_release(TaskHeader* task) noexcept {
+    return owned_.unlink_if_linked(RawTask(task)).into_raw();
+}
 
 // ---- workers ------------------------------------------------------------------------------
 

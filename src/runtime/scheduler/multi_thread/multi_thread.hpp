@@ -67,11 +67,14 @@ public:
     MultiThread(const MultiThread&) = delete;
     MultiThread& operator=(const MultiThread&) = delete;
 
-    // Scheduler
-    void schedule(Notified task) override;
-    void schedule_yielded(Notified task) override;
-    void spawn(NewTask task) override;
-    OwnedTask release(RawTask task) noexcept override;
+private:
+    // Scheduler (what its typed calls dispatch to)
+    void do_schedule(std::uintptr_t entry) override;
+    void do_schedule_yielded(std::uintptr_t entry) override;
+    void do_spawn(TaskHeader* new_task) override;
+    TaskHeader* do_release(TaskHeader* task) noexcept override;
+
+public:
     void ref() noexcept override;
     void unref() noexcept override;
 
