@@ -141,7 +141,7 @@ struct TaskCell final : TaskHeader {
         }
         if (current_task_woken) {
             current_task_woken = false;
-            t->self_wakes.store(t->self_wakes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            increment_single_writer(t->self_wakes);
             t->scheduler->schedule_yielded(Notified::yielded(t));
             return;
         }
@@ -186,8 +186,8 @@ struct TaskCell final : TaskHeader {
         } current{this};
         current_task_woken = false;
         // Single writers (this thread, this task's poller): no read-modify-write.
-        poll_count.store(poll_count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        polls.store(polls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        increment_single_writer(poll_count);
+        increment_single_writer(polls);
         try {
             Poll<Out> result = future_.poll(cx);
             if (result.is_pending()) return false;

@@ -109,15 +109,17 @@ private:
 };
 
 /// Task ids: each thread takes blocks of ids from one counter, so spawning
-/// on several threads shares no cache line per spawn.
-inline Atomic<std::uint64_t> next_task_id_block{1};
+/// on several threads shares no cache line per spawn (and ids in one block
+/// come from one thread: the multi-thread owned list shards by block).
+/// Blocks are aligned to their size, and the first is skipped: id 0 is none.
+inline constexpr std::uint64_t kTaskIdBlock = 1024;
+inline Atomic<std::uint64_t> next_task_id_block{kTaskIdBlock};
 inline std::uint64_t next_task_id() noexcept {
-    constexpr std::uint64_t kBlock = 1024;
     thread_local std::uint64_t next = 0;
     thread_local std::uint64_t end = 0;
     if (next == end) {
-        next = next_task_id_block.fetch_add(kBlock, std::memory_order_relaxed);
-        end = next + kBlock;
+        next = next_task_id_block.fetch_add(kTaskIdBlock, std::memory_order_relaxed);
+        end = next + kTaskIdBlock;
     }
     return next++;
 }

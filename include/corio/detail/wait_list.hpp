@@ -17,8 +17,6 @@
 //   waiters never lose a wake-up because of a cancellation.
 #pragma once
 
-#include <sched.h>
-
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -31,48 +29,6 @@
 #include "corio/future.hpp"
 
 namespace corio::detail {
-
-/// A test-and-test-and-set lock for the short critical sections of the wait
-/// lists (a few pointer updates and a waker clone). Spins briefly, then
-/// yields the CPU so an oversubscribed machine does not starve the holder.
-class SpinLock {
-public:
-    SpinLock() noexcept = default;
-    SpinLock(const SpinLock&) = delete;
-    SpinLock& operator=(const SpinLock&) = delete;
-
-    void lock() noexcept {
-        for (;;) {
-            // acquire: pairs with unlock's release, so the holder sees the
-            // previous holder's writes to the guarded state.
-            if (!locked_.exchange(true, std::memory_order_acquire)) return;
-            for (int spins = 0; locked_.load(std::memory_order_relaxed); ++spins) {  // relaxed: only a hint
-                if (spins < 64) {
-                    pause();
-                } else {
-                    ::sched_yield();
-                }
-            }
-        }
-    }
-
-    bool try_lock() noexcept {
-        // acquire / relaxed: as lock(); a failed attempt reads nothing guarded.
-        return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire);
-    }
-
-    // release: publishes the guarded state to the next holder.
-    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
-
-private:
-    static void pause() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
-
-    Atomic<bool> locked_{false};
-};
 
 /// One waiting future's entry in a WaitList. Lives inside the future (which
 /// is never moved after its first poll), so its address is stable while it

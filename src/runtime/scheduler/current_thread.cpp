@@ -123,7 +123,7 @@ bool CurrentThread::run_batch() {
         }
         std::move(entry).run();  // under enable_metrics_histograms the task's PollRecord times it
         ran = true;
-        polls_.store(polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
+        increment_single_writer(polls_);
     }
     local_depth_.store(core_.local.size(), std::memory_order_relaxed);
     driver_.poll_ready();
@@ -169,7 +169,7 @@ void CurrentThread::block_on(bool (*poll_root)(void* ctx, Context& cx), void* ct
             continue;
         }
         local_depth_.store(0, std::memory_order_relaxed);
-        parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
+        increment_single_writer(parks_);
         driver_.park();
         refresh_worker_clock();
         if (dump_requests_.load(std::memory_order_relaxed) != dump_seen_) serve_dump_requests();

@@ -33,7 +33,7 @@ private:
     public:
         void add(std::int64_t ns) noexcept {
             auto& bucket = buckets_[RuntimeMetrics::poll_time_bucket(std::chrono::nanoseconds(ns))];
-            bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
+            increment_single_writer(bucket);
             total_ns_.store(total_ns_.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(ns),
                             std::memory_order_relaxed);
         }

@@ -272,7 +272,7 @@ Notified MultiThread::steal_work(Worker& w, std::size_t index) {
             }
         }
         if (Notified e = workers_[victim]->queue.steal_into(w.queue)) {
-            w.stats.steals.fetch_add(1, std::memory_order_relaxed);
+            increment_single_writer(w.stats.steals);
             return e;
         }
     }
@@ -286,13 +286,13 @@ void MultiThread::run_task(Worker& w, Notified entry) {
         if (idle_.transition_from_searching()) notify_parked();
     }
     std::move(entry).run();  // under enable_metrics_histograms the task's PollRecord times it
-    w.stats.polls.fetch_add(1, std::memory_order_relaxed);
+    increment_single_writer(w.stats.polls);
     flush_deferred_notify(w);
     for (std::uint32_t i = 0; i < kLifoPollCap; ++i) {
         Notified next = swap_lifo(w, Notified());
         if (!next) return;
         std::move(next).run();
-        w.stats.polls.fetch_add(1, std::memory_order_relaxed);
+        increment_single_writer(w.stats.polls);
         flush_deferred_notify(w);
     }
     // Over the cap: the LIFO task waits its turn at the back of the queue
@@ -322,7 +322,7 @@ void MultiThread::park_worker(Worker& w, std::size_t index) {
         return;
     }
     if (!stopping_.load(std::memory_order_acquire)) {
-        w.stats.parks.fetch_add(1, std::memory_order_relaxed);
+        increment_single_writer(w.stats.parks);
         // While another worker runs, it may hold spawned work it has not
         // announced (see spawn): wake now and then to look for it.
         bool others_running = idle_.num_unparked() > 0;
