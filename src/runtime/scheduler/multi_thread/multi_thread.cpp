@@ -101,11 +101,38 @@ MultiThread::MultiThread(const Builder::Config& config)
 
 MultiThread::~MultiThread() = default;
 
-void MultiThread::ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+// Every task holds a count of the runtime's, taken at spawn and dropped when
+// its cell is freed. On two workers spawning and finishing tasks, one shared
+// counter would bounce between their caches twice per task; so a worker takes
+// counts in blocks, hands them out and takes them back locally, and returns
+// what it holds when it exits (shutdown joins it first). `refs_` counts what
+// the workers hold as well, so it never reaches zero early.
+void MultiThread::ref() noexcept {
+    if (Worker* w = current_worker()) {
+        if (w->spare_refs == 0) {
+            refs_.fetch_add(kRefBlock, std::memory_order_relaxed);
+            w->spare_refs = kRefBlock;
+        }
+        --w->spare_refs;
+        return;
+    }
+    refs_.fetch_add(1, std::memory_order_relaxed);
+}
 
 void MultiThread::unref() noexcept {
+    if (Worker* w = current_worker()) {
+        if (++w->spare_refs < 2 * kRefBlock) return;
+        w->spare_refs -= kRefBlock;
+        // A worker runs only while the Runtime holds its own count: this cannot be the last.
+        refs_.fetch_sub(kRefBlock, std::memory_order_relaxed);
+        return;
+    }
+    drop_refs(1);
+}
+
+void MultiThread::drop_refs(std::size_t n) noexcept {
     // acq_rel: the last owner must see every other owner's writes before deleting.
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    if (refs_.fetch_sub(n, std::memory_order_acq_rel) == n) delete this;
 }
 
 Worker* MultiThread::current_worker() const noexcept {
@@ -234,6 +261,8 @@ void MultiThread::run_worker(std::size_t index) {
     }
     monitor_.detach(index);
     if (config_.on_thread_stop) config_.on_thread_stop();
+    // The Runtime, whose shutdown joins this thread, still holds its count.
+    refs_.fetch_sub(std::exchange(w.spare_refs, 0), std::memory_order_release);
 }
 
 Notified MultiThread::next_task(Worker& w) {

@@ -56,6 +56,9 @@ struct Worker {
     bool inject_first = false;            // this tick, look at the inject queue before the local one
     bool notify_deferred = false;         // spawned work not yet announced to parked workers
     std::uint32_t rng = 0;
+    // Counts of the runtime's reference count that this worker took in a
+    // block and hands out without an atomic operation (MultiThread::ref).
+    std::size_t spare_refs = 0;
     std::vector<Notified> overflow;  // spill of a full run queue, for the inject queue
     std::vector<Notified> batch;     // entries taken from the inject queue
     std::thread thread;
@@ -104,6 +107,9 @@ private:
     void notify_parked();
     void flush_deferred_notify(Worker& w);
     bool has_work() const noexcept;
+    void drop_refs(std::size_t n) noexcept;
+
+    static constexpr std::size_t kRefBlock = 64;  // see ref()
 
     Builder::Config config_;
     Atomic<std::size_t> refs_{1};
