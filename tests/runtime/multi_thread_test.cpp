@@ -894,6 +894,34 @@ TEST(MultiThreadJoinHandle, AwaitedFromTheBlockOnThreadYieldsTheValue) {
     EXPECT_EQ(rt.block_on(rt.spawn(value_after_yield(42))), 42);
 }
 
+// Workers hand out the runtime's per-task counts from blocks they hold
+// (MultiThread::ref). Tasks spawned on a worker and freed on another thread
+// (their JoinHandles dropped after the runtime), and tasks spawned from
+// outside and freed on the workers, must leave the count exact: freed too
+// early, the sanitizers see a use after free; never freed, a leak.
+Task<std::vector<JoinHandle<int>>> spawn_from_a_worker(std::size_t n) {
+    std::vector<JoinHandle<int>> handles;
+    for (std::size_t i = 0; i < n; ++i) handles.push_back(corio::spawn(value_after_yield(static_cast<int>(i))));
+    co_return handles;
+}
+
+TEST(MultiThreadJoinHandle, HandlesDroppedAfterTheRuntimeAndTasksFreedOnWorkersKeepItsCountExact) {
+    auto dog = watchdog();
+    std::vector<JoinHandle<int>> late;
+    {
+        Runtime rt = multi_thread(2);
+        late = rt.block_on(rt.spawn(spawn_from_a_worker(1000)));
+        std::vector<JoinHandle<int>> outside;
+        for (int i = 0; i < 1000; ++i) outside.push_back(rt.spawn(value_after_yield(i)));
+        for (int i = 0; i < 1000; ++i) EXPECT_EQ(rt.block_on(std::move(outside[i])), i);
+        for (int i = 0; i < 1000; ++i) rt.spawn(value_after_yield(i));  // detached, freed on the workers
+        EXPECT_EQ(rt.block_on(std::move(late.back())), 999);
+        late.pop_back();
+    }
+    EXPECT_EQ(late.size(), 999u);
+    late.clear();  // the last counts on the runtime: freed here, off every worker
+}
+
 Task<int> add_one_to(JoinHandle<int> h) {
     int v = co_await h;
     co_return v + 1;
