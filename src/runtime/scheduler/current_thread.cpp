@@ -126,6 +126,7 @@ bool CurrentThread::run_batch() {
         increment_single_writer(polls_);
     }
     local_depth_.store(core_.local.size(), std::memory_order_relaxed);
+    core_.local.shrink_if_sparse();
     driver_.poll_ready();
     wake_deferred();
     return true;

@@ -2,8 +2,9 @@
 // corio/detail/task_ref.hpp), owned by one thread. Entries are stored as
 // bits; those still queued when the ring is destroyed are discarded.
 //
-// Capacity is a power of two; it doubles when full and never shrinks, so in
-// steady state push and pop allocate nothing.
+// Capacity is a power of two; it doubles when full, so in steady state push
+// and pop allocate nothing. A ring that a burst grew gives the memory back
+// as it drains (shrink_if_sparse, called by the driver between batches).
 #pragma once
 
 #include <cstddef>
@@ -47,13 +48,28 @@ public:
         return pop_front();
     }
 
+    /// Halves a ring larger than kKeptCapacity once it holds a quarter of
+    /// its capacity or less: a burst of spawns (a ring of a million entries
+    /// is 8 MiB) does not pin its memory afterwards, and a queue that hovers
+    /// around one size does not reallocate over and over.
+    void shrink_if_sparse() {
+        std::size_t capacity = mask_ + 1;
+        if (capacity > kKeptCapacity && size() <= capacity / 4) [[unlikely]]
+            resize(capacity / 2);
+    }
+
+    std::size_t capacity() const noexcept { return mask_ + 1; }
+
+    static constexpr std::size_t kKeptCapacity = 1024;
+
 private:
-    [[gnu::noinline]] void grow() {
-        std::size_t capacity = (mask_ + 1) * 2;
-        auto bigger = std::make_unique<std::uintptr_t[]>(capacity);
+    [[gnu::noinline]] void grow() { resize((mask_ + 1) * 2); }
+
+    [[gnu::noinline]] void resize(std::size_t capacity) {
+        auto buffer = std::make_unique<std::uintptr_t[]>(capacity);
         std::size_t n = size();
-        for (std::size_t i = 0; i < n; ++i) bigger[i] = buffer_[(head_ + i) & mask_];
-        buffer_ = std::move(bigger);
+        for (std::size_t i = 0; i < n; ++i) buffer[i] = buffer_[(head_ + i) & mask_];
+        buffer_ = std::move(buffer);
         mask_ = capacity - 1;
         head_ = 0;
         tail_ = n;

@@ -315,6 +315,7 @@ bool LocalSetScheduler::tick() {
         if (!entry) return false;
         std::move(entry).run();
     }
+    core_.local.shrink_if_sparse();
     // relaxed: a hint; a push we miss here wakes the driver's waker itself.
     return !core_.local.empty() || core_.remote.pending();
 }
