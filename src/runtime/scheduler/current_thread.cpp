@@ -126,7 +126,6 @@ bool CurrentThread::run_batch() {
         increment_single_writer(polls_);
     }
     local_depth_.store(core_.local.size(), std::memory_order_relaxed);
-    core_.local.shrink_if_sparse();
     driver_.poll_ready();
     wake_deferred();
     return true;
@@ -170,6 +169,7 @@ void CurrentThread::block_on(bool (*poll_root)(void* ctx, Context& cx), void* ct
             continue;
         }
         local_depth_.store(0, std::memory_order_relaxed);
+        core_.local.trim();
         increment_single_writer(parks_);
         driver_.park();
         refresh_worker_clock();

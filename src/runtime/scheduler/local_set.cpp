@@ -298,6 +298,7 @@ bool LocalSetScheduler::drive(Context& cx, PollRootFn poll_root, void* ctx) {
             return true;
         }
         more = tick();
+        if (!more) core_.local.trim();  // idle until woken
     }
     if (poll_root == nullptr && !more && alive_tasks() == 0) {
         finished = take_waker();
@@ -315,7 +316,6 @@ bool LocalSetScheduler::tick() {
         if (!entry) return false;
         std::move(entry).run();
     }
-    core_.local.shrink_if_sparse();
     // relaxed: a hint; a push we miss here wakes the driver's waker itself.
     return !core_.local.empty() || core_.remote.pending();
 }

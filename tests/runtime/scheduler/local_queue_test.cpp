@@ -1,5 +1,5 @@
 // LocalQueue (src/runtime/scheduler/local_queue.hpp): a growable FIFO ring of
-// run-queue entries that gives back what a burst grew once it drains.
+// run-queue entries that gives back what a burst grew once it is empty.
 //
 // The entries here are the bits of addresses that are never dereferenced:
 // every test pops what it pushed (into_bits), so no entry is ever discarded.
@@ -42,32 +42,29 @@ TEST(LocalQueue, KeepsFifoOrderAcrossGrowthAndWraparound) {
     EXPECT_FALSE(q.pop_front());
 }
 
-TEST(LocalQueue, ARingABurstGrewHalvesOnceAQuarterFullOrLess) {
+TEST(LocalQueue, ARingABurstGrewShrinksBackOnceEmpty) {
     LocalQueue q;
-    push_fakes(q, 0, 100'000);
+    push_fakes(q, 0, 50'000);
     const std::size_t grown = q.capacity();
-    ASSERT_GE(grown, 100'000u);
-    q.shrink_if_sparse();  // full: kept
+    ASSERT_GE(grown, 50'000u);
+    expect_pops(q, 0, 49'999);
+    q.trim();  // one entry left: kept
     EXPECT_EQ(q.capacity(), grown);
-    expect_pops(q, 0, 100'000 - grown / 4 - 1);
-    q.shrink_if_sparse();  // one entry more than a quarter: kept
-    EXPECT_EQ(q.capacity(), grown);
-    expect_pops(q, 100'000 - grown / 4 - 1, 1);
-    q.shrink_if_sparse();  // a quarter: halved, and what is queued stays in order
-    EXPECT_EQ(q.capacity(), grown / 2);
-    push_fakes(q, 100'000, 100'010);
-    expect_pops(q, 100'000 - grown / 4, grown / 4 + 10);
+    expect_pops(q, 49'999, 1);
+    q.trim();
+    EXPECT_EQ(q.capacity(), LocalQueue::kKeptCapacity);
+    push_fakes(q, 0, 5000);  // and it grows again, in order
+    expect_pops(q, 0, 5000);
     EXPECT_TRUE(q.empty());
 }
 
-TEST(LocalQueue, ADrainedRingShrinksBackToTheKeptCapacityAndNoFurther) {
+TEST(LocalQueue, ASmallRingIsNeverTrimmed) {
     LocalQueue q;
-    push_fakes(q, 0, 50'000);
-    expect_pops(q, 0, 50'000);
-    for (int i = 0; i < 64; ++i) q.shrink_if_sparse();  // a driver calls it once per batch
-    EXPECT_EQ(q.capacity(), LocalQueue::kKeptCapacity);
-    push_fakes(q, 0, 10);  // and it still works
+    const std::size_t initial = q.capacity();
+    push_fakes(q, 0, 10);
     expect_pops(q, 0, 10);
+    q.trim();
+    EXPECT_EQ(q.capacity(), initial);
 }
 
 }  // namespace
