@@ -111,9 +111,11 @@ private:
 /// Task ids: each thread takes blocks of ids from one counter, so spawning
 /// on several threads shares no cache line per spawn (and ids in one block
 /// come from one thread: the multi-thread owned list shards by block).
-/// Blocks are aligned to their size, and the first is skipped: id 0 is none.
+/// Ids start at 1 (0 is none), so block k holds ids k * kTaskIdBlock + 1 to
+/// (k + 1) * kTaskIdBlock: task_id_block().
 inline constexpr std::uint64_t kTaskIdBlock = 1024;
-inline Atomic<std::uint64_t> next_task_id_block{kTaskIdBlock};
+inline Atomic<std::uint64_t> next_task_id_block{1};
+inline std::uint64_t task_id_block(std::uint64_t id) noexcept { return (id - 1) / kTaskIdBlock; }
 inline std::uint64_t next_task_id() noexcept {
     thread_local std::uint64_t next = 0;
     thread_local std::uint64_t end = 0;

@@ -86,7 +86,7 @@ private:
         OwnedTasks list;
         bool closed = false;
     };
-    Shard& shard(RawTask t) noexcept { return shards_[(t->id / kTaskIdBlock) % kShards]; }
+    Shard& shard(RawTask t) noexcept { return shards_[task_id_block(t->id) % kShards]; }
     std::array<Shard, kShards> shards_;
 };
 
