@@ -14,10 +14,10 @@
 namespace corio::detail::mt {
 namespace {
 
-// Polls between two looks at the inject queue and the driver (fairness).
+// LIFO hand-offs per task run, so a ping-pong cannot starve the queue.
 constexpr std::uint32_t kLifoPollCap = 3;
 // How long a parked worker sleeps at most while another worker runs.
-constexpr int kWatchMs = 1;  // LIFO hand-offs per task run, so a ping-pong cannot starve the queue
+constexpr int kWatchMs = 1;
 
 struct WorkerContext {
     MultiThread* runtime = nullptr;
