@@ -31,7 +31,7 @@ public:
     std::size_t size() const noexcept { return tail_ - head_; }
 
     void push_back(Notified e) {
-        if (size() == mask_ + 1) [[unlikely]]
+        if (size() == capacity()) [[unlikely]]
             grow();
         buffer_[tail_++ & mask_] = std::move(e).into_bits();
     }
@@ -55,7 +55,7 @@ public:
     /// otherwise pay the regrowth's page faults each time (measured: 11%
     /// slower spawn_many at T = 1).
     void trim() {
-        if (empty() && mask_ + 1 > kKeptCapacity) [[unlikely]]
+        if (empty() && capacity() > kKeptCapacity) [[unlikely]]
             resize(kKeptCapacity);
     }
 
@@ -64,7 +64,7 @@ public:
     static constexpr std::size_t kKeptCapacity = 1024;
 
 private:
-    [[gnu::noinline]] void grow() { resize((mask_ + 1) * 2); }
+    [[gnu::noinline]] void grow() { resize(capacity() * 2); }
 
     [[gnu::noinline]] void resize(std::size_t capacity) {
         auto buffer = std::make_unique<std::uintptr_t[]>(capacity);

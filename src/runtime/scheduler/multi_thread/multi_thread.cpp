@@ -127,12 +127,8 @@ void MultiThread::unref() noexcept {
         refs_.fetch_sub(kRefBlock, std::memory_order_relaxed);
         return;
     }
-    drop_refs(1);
-}
-
-void MultiThread::drop_refs(std::size_t n) noexcept {
     // acq_rel: the last owner must see every other owner's writes before deleting.
-    if (refs_.fetch_sub(n, std::memory_order_acq_rel) == n) delete this;
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
 Worker* MultiThread::current_worker() const noexcept {

@@ -107,7 +107,6 @@ private:
     void notify_parked();
     void flush_deferred_notify(Worker& w);
     bool has_work() const noexcept;
-    void drop_refs(std::size_t n) noexcept;
 
     static constexpr std::size_t kRefBlock = 64;  // see ref()
 
